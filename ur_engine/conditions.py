@@ -1,0 +1,125 @@
+"""The condition AST shared by the durable-rules compiler and the reference evaluator.
+
+Logic is three-valued (Kleene): a comparison on a fact the record does not give is *unknown* (None),
+``all`` is false as soon as one part is false, ``any`` is true as soon as one part is true.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Union
+
+OPERATORS = ("lt", "lte", "gt", "gte", "eq", "ne", "in", "is")
+NUMERIC_OPERATORS = ("lt", "lte", "gt", "gte")
+NEGATION = {"lt": "gte", "lte": "gt", "gt": "lte", "gte": "lt", "eq": "ne", "ne": "eq"}
+
+
+@dataclass(frozen=True, slots=True)
+class Leaf:
+    """``{fact: heart_rate.max, gt: 140}``"""
+
+    fact: str
+    op: str
+    value: object
+
+    def facts(self) -> tuple[str, ...]:
+        return (self.fact,)
+
+
+@dataclass(frozen=True, slots=True)
+class All:
+    items: tuple
+
+    def facts(self) -> tuple[str, ...]:
+        return _union(self.items)
+
+
+@dataclass(frozen=True, slots=True)
+class Any:
+    items: tuple
+
+    def facts(self) -> tuple[str, ...]:
+        return _union(self.items)
+
+
+@dataclass(frozen=True, slots=True)
+class Not:
+    item: "Expr"
+
+    def facts(self) -> tuple[str, ...]:
+        return self.item.facts()
+
+
+Expr = Union[Leaf, All, Any, Not]
+
+
+def _union(items) -> tuple[str, ...]:
+    seen: dict[str, None] = {}
+    for item in items:
+        for f in item.facts():
+            seen[f] = None
+    return tuple(seen)
+
+
+def compare(op: str, left, right) -> bool:
+    if op == "lt":
+        return left < right
+    if op == "lte":
+        return left <= right
+    if op == "gt":
+        return left > right
+    if op == "gte":
+        return left >= right
+    if op in ("eq", "is"):
+        return left == right
+    if op == "ne":
+        return left != right
+    if op == "in":
+        return left in right
+    raise ValueError(op)
+
+
+def evaluate(expr: Expr, facts: dict) -> bool | None:
+    """Three-valued value of ``expr`` over ``facts`` (a missing key is unknown).
+
+    >>> evaluate(Any((Leaf("hr", "gt", 140), Leaf("sbp", "lt", 90))), {"sbp": 80})
+    True
+    """
+    if isinstance(expr, Leaf):
+        value = facts.get(expr.fact)
+        return None if value is None else compare(expr.op, value, expr.value)
+    if isinstance(expr, Not):
+        inner = evaluate(expr.item, facts)
+        return None if inner is None else not inner
+    unknown = False
+    if isinstance(expr, All):
+        for item in expr.items:
+            v = evaluate(item, facts)
+            if v is False:
+                return False
+            unknown = unknown or v is None
+        return None if unknown else True
+    for item in expr.items:
+        v = evaluate(item, facts)
+        if v is True:
+            return True
+        unknown = unknown or v is None
+    return None if unknown else False
+
+
+def alternatives(expr: Expr, negated: bool = False) -> int:
+    """How many conjunctions durable-rules expands ``expr`` into (it rewrites ``$or`` inside ``$and`` to DNF)."""
+    if isinstance(expr, Leaf):
+        if expr.op == "in" and not negated:
+            return len(expr.value)
+        return 1
+    if isinstance(expr, Not):
+        return alternatives(expr.item, not negated)
+    parts = [alternatives(i, negated) for i in expr.items]
+    disjunction = isinstance(expr, Any) != negated
+    if disjunction:
+        return sum(parts)
+    total = 1
+    for p in parts:
+        total *= p
+    return total

@@ -1,0 +1,183 @@
+"""Rule set results → the decision: approve, pend or alternative_setting, with reasons and the trail.
+
+The engine never denies. ``approve`` (X12 306 A1) when the criteria support the requested level or a higher
+one; ``alternative_setting`` when they support a lower one; ``pend`` (A4) when nothing is supported, when
+information is missing, or when a criterion asks for physician review.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from .evaluator import RulesetResult
+from .facts import Facts
+from .library import Library, RuleSet
+from .record import ACUTE_LEVELS, Admission
+
+# Post-acute settings from the most to the least intensive; hospice is judged on its own.
+POST_ACUTE_ORDER = ("ltch", "irf", "snf", "home_health", "home")
+STATUS = {True: "met", False: "not_met", None: "unknown"}
+
+
+@dataclass
+class Evidence:
+    fact: str
+    value: object
+    time: str | None = None
+
+
+@dataclass
+class CriterionResult:
+    id: str
+    ruleset: str
+    group: str
+    status: str
+    text: str
+    source: str
+    evidence: list[Evidence]
+
+
+@dataclass
+class Decision:
+    review_id: str
+    record_id: str
+    review_type: str
+    outcome: str
+    requested: str
+    supported: str | None
+    recommended: str | None
+    reasons: list[str]
+    missing: list[str]
+    levels: dict[str, str]
+    criteria: list[CriterionResult]
+    rules: dict
+    review_action: str = field(default="A4")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        for cr in d["criteria"]:
+            cr["evidence"] = [{k: v for k, v in e.items() if v is not None or k == "value"} for e in cr["evidence"]]
+        return d
+
+
+def _and(values) -> bool | None:
+    values = list(values)
+    if False in values:
+        return False
+    return None if None in values else True
+
+
+def _or(values) -> bool | None:
+    values = list(values)
+    if True in values:
+        return True
+    return None if None in values else False
+
+
+def _chain(requested: str) -> tuple[str, ...]:
+    if requested in ACUTE_LEVELS:
+        return ACUTE_LEVELS
+    if requested in POST_ACUTE_ORDER:
+        return POST_ACUTE_ORDER
+    return (requested,)
+
+
+def decide(adm: Admission, library: Library, results: list[tuple[RuleSet, RulesetResult]], facts: Facts,
+           review_id: str) -> Decision:
+    requested = adm.requested
+    chain = _chain(requested)
+    status: dict[str, bool | None] = {}
+    for target in chain:
+        support = [r.levels[target] for _, r in results if target in r.levels]
+        if not support:
+            continue
+        gates = [r.requires[target] for _, r in results if target in r.requires]
+        status[target] = _and([_or(support), *gates])
+    judged = [t for t in chain if t in status]
+    at_or_above = [t for t in judged if chain.index(t) <= chain.index(requested)]
+    supported = next((t for t in judged if status[t] is True), None)
+
+    trail, missing, pend_reasons = [], {}, []
+    for rs, r in results:
+        for cr in rs.criteria:
+            st = r.criteria[cr.id]
+            trail.append(CriterionResult(
+                cr.id, rs.id, cr.group, STATUS[st], cr.text, cr.source,
+                [Evidence(f, facts.values.get(f), facts.times.get(f)) for f in cr.facts]))
+            if st is True and cr.action == "pend":
+                pend_reasons.append(f"{cr.id}: {cr.text} — physician review")
+            if st is None and r.groups.get(cr.group) is None and cr.group in _judging_groups(rs):
+                for f in cr.facts:
+                    if f not in facts.values:
+                        missing[f] = None
+
+    reasons: list[str] = []
+    recommended = None
+    if pend_reasons:
+        outcome = "pend"
+        reasons += pend_reasons
+    elif any(status[t] is True for t in at_or_above):
+        outcome, recommended = "approve", requested
+        reasons.append(_support_reason(requested, supported, results))
+    elif any(status[t] is None for t in at_or_above):
+        outcome = "pend"
+        unknown = [t for t in at_or_above if status[t] is None]
+        reasons.append(f"Not enough information to judge {', '.join(unknown)}: "
+                       + (", ".join(missing) if missing else "criteria unknown"))
+    elif supported is not None:
+        outcome, recommended = "alternative_setting", supported
+        reasons += _why_not(requested, results)
+        reasons.append(_support_reason(supported, supported, results))
+    else:
+        outcome = "pend"
+        if requested not in status:
+            reasons.append(f"No applicable rule set judges '{requested}'; physician review")
+        else:
+            reasons += _why_not(requested, results)
+            reasons.append("No level of care is supported by the criteria; physician review")
+    if not results:
+        reasons = [f"No rule set applies to this record ({adm.review_type}, age {adm.patient.age:g}, "
+                   f"{adm.coverage.line_of_business}); physician review"]
+    return Decision(
+        review_id=review_id, record_id=adm.id, review_type=adm.review_type, outcome=outcome,
+        requested=requested, supported=supported, recommended=recommended, reasons=reasons,
+        missing=list(missing), levels={t: STATUS[status[t]] for t in judged}, criteria=trail,
+        rules={"version": library.version, "digest": library.digest,
+               "rulesets": {rs.id: rs.version for rs, _ in results}},
+        review_action="A1" if outcome == "approve" else "A4")
+
+
+def _met_ids(results, target: str) -> list[str]:
+    ids = []
+    for rs, r in results:
+        if r.levels.get(target) is True:
+            ids += [cr.id for cr in rs.criteria if r.criteria[cr.id] is True and cr.action != "pend"]
+    return ids
+
+
+def _support_reason(target: str, highest: str | None, results) -> str:
+    text = f"Criteria support {target} ({', '.join(_met_ids(results, target)) or 'no criterion'})"
+    if highest and highest != target:
+        text += f"; they also support the higher level {highest}"
+    return text
+
+
+def _why_not(target: str, results) -> list[str]:
+    out = []
+    for rs, r in results:
+        if r.levels.get(target) is False:
+            failed = [g for g, v in r.groups.items() if v is False and _mentions(rs.levels[target], g)]
+            out.append(f"{rs.id}: {target} not supported — no criterion met in group(s) {', '.join(failed)}")
+        if r.requires.get(target) is False:
+            failed = [g for g, v in r.groups.items() if v is False and _mentions(rs.requires[target], g)]
+            out.append(f"{rs.id}: {target} requires {' or '.join(failed)} — not met")
+    return out
+
+
+def _judging_groups(rs: RuleSet) -> set[str]:
+    """Groups that some level or gate of the rule set depends on."""
+    return {g for e in (*rs.levels.values(), *rs.requires.values()) for g in e.facts()}
+
+
+def _mentions(expr, group: str) -> bool:
+    return group in expr.facts()

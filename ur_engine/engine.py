@@ -1,0 +1,43 @@
+"""The pipeline in one call: record → facts → evaluation → decision.
+
+>>> engine = Engine(library)                      # doctest: +SKIP
+>>> engine.review({"id": "stay-1", ...}).outcome  # doctest: +SKIP
+'approve'
+"""
+
+from __future__ import annotations
+
+from ulid import ULID
+
+from . import record as records
+from .decision import Decision, decide
+from .evaluator import DurableEvaluator, ReferenceEvaluator
+from .library import Library
+
+EVALUATORS = {"durable": DurableEvaluator, "reference": ReferenceEvaluator}
+
+
+class Engine:
+    """A loaded rule library bound to an evaluator; ``review`` is safe to call from several threads."""
+
+    def __init__(self, library: Library, evaluator: str = "durable"):
+        self.library = library
+        self.evaluator = EVALUATORS[evaluator](library)
+
+    def review(self, data, review_id: str | None = None) -> Decision:
+        """Judge one admission record (a dict, or an ``Admission``); raises RecordError on bad input."""
+        adm = data if isinstance(data, records.Admission) else records.parse(data)
+        facts_dict = self.library.facts
+        facts_dict.check(adm)
+        facts = facts_dict.derive(adm)
+        results = [(rs, self.evaluator.evaluate(rs.id, facts.values)) for rs in self.library.applicable(adm)]
+        return decide(adm, self.library, results, facts, review_id or str(ULID()))
+
+    def close(self) -> None:
+        self.evaluator.close()
+
+    def __enter__(self) -> "Engine":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

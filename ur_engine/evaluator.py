@@ -1,0 +1,138 @@
+"""durable-rules, wrapped once: the only module that talks to the engine.
+
+Uses the low-level ``durable_rules_engine`` API, not the stock ``Host``: one long-lived session per ruleset,
+each record asserted as a fact, its actions drained, then the fact retracted. So no session leaks (never
+``delete_state``), no ``MessageNotHandledException`` when nothing matches (a status code instead), no timer
+threads. The engine is process-global and not thread-safe: one lock serialises every call.
+
+``ReferenceEvaluator`` evaluates the same plans in plain Python; tests check that both agree.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import weakref
+from dataclasses import dataclass
+
+import durable_rules_engine as _dr
+
+from . import conditions
+from .compiler import DurableStage, Plan, encode_fact, plan, to_durable
+from .errors import EngineError
+from .library import Library
+
+_LOCK = threading.Lock()
+_NAMES = itertools.count()
+
+
+@dataclass
+class RulesetResult:
+    """Three-valued results of one rule set: True met, False not met, None unknown."""
+
+    ruleset: str
+    criteria: dict
+    groups: dict
+    levels: dict
+    requires: dict
+
+
+def _result(p: Plan, stage_outputs: list[dict]) -> RulesetResult:
+    crit, groups, tops = stage_outputs
+    return RulesetResult(
+        p.ruleset, crit, groups,
+        {k[6:]: v for k, v in tops.items() if k.startswith("level:")},
+        {k[9:]: v for k, v in tops.items() if k.startswith("requires:")})
+
+
+class ReferenceEvaluator:
+    """The same plans, evaluated in plain Python (three-valued)."""
+
+    def __init__(self, library: Library):
+        self.plans = {rs.id: plan(rs) for rs in library.rulesets}
+
+    def evaluate(self, ruleset_id: str, facts: dict) -> RulesetResult:
+        p = self.plans[ruleset_id]
+        values, outputs = facts, []
+        for stage in p.stages:
+            out = {name: conditions.evaluate(expr, values) for name, expr in stage.nodes}
+            outputs.append(out)
+            values = {k: v for k, v in out.items() if v is not None}
+        return _result(p, outputs)
+
+    def close(self) -> None:
+        pass
+
+
+class DurableEvaluator:
+    """Evaluates plans inside durable-rules. Safe to share between the threads of one process."""
+
+    def __init__(self, library: Library):
+        self.plans: dict[str, Plan] = {}
+        self._stages: dict[str, list[tuple[int, DurableStage]]] = {}
+        self._ids = itertools.count()
+        handles: list[int] = []
+        try:
+            for rs in library.rulesets:
+                p = plan(rs)
+                self.plans[rs.id] = p
+                compiled = []
+                for stage in p.stages:
+                    ds = to_durable(stage)
+                    with _LOCK:
+                        h = _dr.create_ruleset(f"ur{next(_NAMES)}", ds.definition)
+                    handles.append(h)
+                    compiled.append((h, ds))
+                self._stages[rs.id] = compiled
+        except _dr.error as exc:
+            _delete(handles)
+            raise EngineError(f"durable-rules could not compile the rules: {exc}", code="UR900") from None
+        self._handles = handles
+        self._finalizer = weakref.finalize(self, _delete, handles)
+
+    def evaluate(self, ruleset_id: str, facts: dict) -> RulesetResult:
+        values, outputs = facts, []
+        with _LOCK:
+            for handle, ds in self._stages[ruleset_id]:
+                out = self._run(handle, ds, values)
+                outputs.append(out)
+                values = out
+        full = []
+        for (_, ds), out in zip(self._stages[ruleset_id], outputs):
+            full.append({name: out.get(name) for name, _ in ds.stage.nodes})
+        return _result(self.plans[ruleset_id], full)
+
+    def _run(self, handle: int, ds: DurableStage, values: dict) -> dict:
+        body = encode_fact(ds, next(self._ids), values)
+        nodes = ds.stage.nodes
+        out: dict = {}
+        try:
+            status, state = _dr.assert_fact(handle, body)
+            if status == 0:  # 1 means nothing matched: every node is unknown
+                res = _dr.start_action_for_state(handle, state)
+                msg = res[1] if res else None
+                while msg:
+                    # '{"m3":{"m":{...}}}': rule m3 (node 3 met) or n3 (not met); one activation per $or branch.
+                    rule = msg[2:msg.index('"', 2)]
+                    out[nodes[int(rule[1:])][0]] = rule[0] == "m"
+                    msg = _dr.complete_and_start_action(handle, state)
+        except _dr.error as exc:
+            raise EngineError(f"durable-rules failed on ruleset stage {ds.stage.name}: {exc}",
+                              code="UR901") from None
+        finally:
+            try:
+                _dr.retract_fact(handle, body)
+            except _dr.error:
+                pass  # the fact was never stored
+        return out
+
+    def close(self) -> None:
+        """Delete the engine's rulesets now (also done when the evaluator is garbage-collected)."""
+        self._finalizer()
+
+
+def _delete(handles: list[int]) -> None:
+    with _LOCK:
+        for h in handles:
+            _dr.delete_ruleset(h)
+        handles.clear()

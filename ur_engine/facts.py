@@ -1,0 +1,224 @@
+"""Facts: the flat ``{name: value}`` view of an admission that rules test, defined by ``rules/facts.yaml``.
+
+A fact the record cannot give is absent (unknown), never false or zero. Each fact may carry the time of the
+observation or treatment it comes from, shown as evidence in the decision.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from .errors import RecordError, RecordErrors, did_you_mean
+from .record import Admission
+from .valuesets import Valueset
+
+OBSERVATION_STATS = ("min", "max", "first", "last", "count")
+
+
+@dataclass(frozen=True)
+class FactInfo:
+    """What a rule may know of a fact: its type, text and unit."""
+
+    name: str
+    type: str  # number | string | boolean
+    kind: str  # observation | treatment | diagnosis | procedure | field | interval | finding
+    text: str
+    unit: str | None = None
+
+
+@dataclass
+class Facts:
+    """Derived facts of one record: values (unknown facts absent) and evidence times."""
+
+    values: dict = field(default_factory=dict)
+    times: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Obs:
+    name: str
+    text: str
+    unit: str
+    convert: dict
+    where: dict
+
+
+class FactDictionary:
+    """The fact catalogue of a rule library and the derivation of facts from a record."""
+
+    def __init__(self, spec: dict, valuesets: dict[str, Valueset]):
+        self.spec = spec
+        self.library = spec.get("library", "ur-engine rules")
+        self.version = spec.get("version", "0.0.0")
+        self.windows = spec["windows"]
+        self.valuesets = valuesets
+        self.catalog: dict[str, FactInfo] = {}
+        self._obs_by_code: dict[str, list[_Obs]] = {}
+        for name, o in spec.get("observations", {}).items():
+            ob = _Obs(name, o["text"], o["unit"], {u: tuple(sv) for u, sv in o.get("convert", {}).items()},
+                      o.get("where", {}))
+            for code in o["codes"]:
+                self._obs_by_code.setdefault(code, []).append(ob)
+            for stat in OBSERVATION_STATS:
+                unit = None if stat == "count" else o["unit"]
+                self._add(f"{name}.{stat}", "number", "observation", f"{o['text']} ({stat})", unit)
+        self.treatments = {name: frozenset(types) for name, types in spec.get("treatments", {}).items()}
+        for name in self.treatments:
+            self._add(f"treatment.{name}", "boolean", "treatment", f"Treatment: {name.replace('_', ' ')}")
+        self.diagnoses = spec.get("diagnoses", {})
+        for name, d in self.diagnoses.items():
+            self._add(f"dx.{name}", "boolean", "diagnosis", d.get("text", f"Diagnosis in {d['valueset']}"))
+        self.procedures = spec.get("procedures", {})
+        for name, p in self.procedures.items():
+            self._add(f"procedure.{name}", "boolean", "procedure", p["text"])
+        self.fields = spec.get("fields", {})
+        for name, f in self.fields.items():
+            self._add(name, f["type"], "field", f.get("text", f["path"]))
+        self.intervals = spec.get("intervals", {})
+        for name, i in self.intervals.items():
+            self._add(name, "number", "interval", i.get("text", name), i["count"])
+        self.findings = spec.get("findings", {})
+        for name, f in self.findings.items():
+            self._add(f"finding.{name}", f["type"], "finding", f["text"], f.get("unit"))
+
+    def _add(self, name, type_, kind, text, unit=None) -> None:
+        self.catalog[name] = FactInfo(name, type_, kind, text, unit)
+
+    # --- derivation -------------------------------------------------------------------------------------
+
+    def window(self, adm: Admission) -> tuple[datetime, datetime, datetime]:
+        """(anchor, start, end) of the window that counts for this review type."""
+        w = self.windows[adm.review_type]
+        anchor = adm.encounter.arrival_time
+        if w["anchor"] == "review" and adm.encounter.review_time is not None:
+            anchor = adm.encounter.review_time
+        return anchor, anchor + timedelta(hours=w["start_hours"]), anchor + timedelta(hours=w["end_hours"])
+
+    def check(self, adm: Admission) -> None:
+        """Raise RecordErrors for what the record says that the fact dictionary cannot read (units, findings)."""
+        errors: list[RecordError] = []
+        for o in adm.observations or ():
+            for ob in self._obs_by_code.get(o.code, ()):
+                if o.unit is not None and o.unit != ob.unit and o.unit not in ob.convert:
+                    accepted = [ob.unit, *ob.convert]
+                    errors.append(RecordError(
+                        f"unit '{o.unit}' is not accepted for {ob.name} (LOINC {o.code}); use one of: "
+                        + ", ".join(accepted), code="UR106", path=f"$.observations[{o.index}].unit",
+                        suggestion=did_you_mean(o.unit, accepted)))
+                    break
+        for key, value in (adm.findings or {}).items():
+            spec = self.findings.get(key)
+            if spec is None:
+                errors.append(RecordError(f"unknown finding '{key}'", code="UR107", path=f"$.findings.{key}",
+                                          suggestion=did_you_mean(key, self.findings)))
+            elif (spec["type"] == "boolean") != isinstance(value, bool) or isinstance(value, str):
+                errors.append(RecordError(f"finding '{key}' must be a {spec['type']}", code="UR107",
+                                          path=f"$.findings.{key}"))
+        if errors:
+            raise RecordErrors(errors)
+
+    def derive(self, adm: Admission) -> Facts:
+        """Every fact the record gives. Call ``check`` first: derive assumes units and findings are valid."""
+        out = Facts()
+        values, times = out.values, out.times
+        anchor, start, end = self.window(adm)
+        if adm.observations is not None:
+            self._observations(adm, start, end, values, times)
+        if adm.treatments is not None:
+            for name, types in self.treatments.items():
+                hit = next((t for t in adm.treatments if t.type in types
+                            and (t.start is None or t.start <= end) and (t.end is None or t.end >= start)), None)
+                values[f"treatment.{name}"] = hit is not None
+                if hit is not None and hit.start_text:
+                    times[f"treatment.{name}"] = hit.start_text
+        on = adm.encounter.arrival_time.date()
+        if adm.diagnoses is not None:
+            for name, d in self.diagnoses.items():
+                vs = self.valuesets[d["valueset"]]
+                values[f"dx.{name}"] = any(vs.contains(x.code, on) for x in adm.diagnoses
+                                           if x.principal or not d.get("principal"))
+        if adm.procedures is not None:
+            for name, p in self.procedures.items():
+                hit = next((x for x in adm.procedures if self._procedure_matches(x, p, anchor, on)), None)
+                values[f"procedure.{name}"] = hit is not None
+                if hit is not None and hit.time_text:
+                    times[f"procedure.{name}"] = hit.time_text
+        for name, f in self.fields.items():
+            value = adm.lookup(f["path"])
+            if value is not None:
+                values[name] = value
+        for name, spec in self.intervals.items():
+            value = self._interval(adm, spec)
+            if value is not None:
+                values[name] = value
+        if adm.findings is not None:
+            for name, spec in self.findings.items():
+                if name in adm.findings:
+                    values[f"finding.{name}"] = adm.findings[name]
+                elif spec["type"] == "boolean":
+                    values[f"finding.{name}"] = False
+        return out
+
+    def _observations(self, adm: Admission, start, end, values: dict, times: dict) -> None:
+        stats: dict[str, list] = {}
+        for o in adm.observations:
+            defs = self._obs_by_code.get(o.code)
+            if not defs or not (start <= o.time <= end):
+                continue
+            for ob in defs:
+                if ob.where and not all(getattr(o, k) in allowed for k, allowed in ob.where.items()):
+                    continue
+                value = o.value
+                if o.unit is not None and o.unit != ob.unit:
+                    scale, offset = ob.convert[o.unit]
+                    value = round(value * scale + offset, 4)
+                s = stats.get(ob.name)
+                if s is None:  # [min, min_obs, max, max_obs, first, first_obs, last, last_obs, count]
+                    stats[ob.name] = [value, o, value, o, value, o, value, o, 1]
+                    continue
+                if value < s[0]:
+                    s[0], s[1] = value, o
+                if value > s[2]:
+                    s[2], s[3] = value, o
+                if o.time < s[5].time:
+                    s[4], s[5] = value, o
+                if o.time >= s[7].time:
+                    s[6], s[7] = value, o
+                s[8] += 1
+        for name in {ob.name for defs in self._obs_by_code.values() for ob in defs}:
+            s = stats.get(name)
+            if s is None:
+                values[f"{name}.count"] = 0
+                continue
+            for i, stat in enumerate(("min", "max", "first", "last")):
+                values[f"{name}.{stat}"] = s[2 * i]
+                times[f"{name}.{stat}"] = s[2 * i + 1].time_text
+            values[f"{name}.count"] = s[8]
+
+    def _procedure_matches(self, proc, spec: dict, anchor: datetime, on) -> bool:
+        if "status" in spec and proc.status not in spec["status"]:
+            return False
+        if "valueset" in spec:
+            day = proc.time.date() if proc.time is not None else on
+            if not self.valuesets[spec["valueset"]].contains(proc.code, day):
+                return False
+        if "within_hours" in spec:
+            if proc.time is None or not (anchor <= proc.time <= anchor + timedelta(hours=spec["within_hours"])):
+                return False
+        if "anesthesia" in spec and proc.anesthesia not in spec["anesthesia"]:
+            return False
+        if "hospital_only" in spec and proc.hospital_only is not spec["hospital_only"]:
+            return False
+        return True
+
+    @staticmethod
+    def _interval(adm: Admission, spec: dict) -> float | None:
+        begin = adm.lookup(spec["from"])
+        end = next((t for t in (adm.lookup(p) for p in spec["to"]) if t is not None), None)
+        if begin is None or end is None:
+            return None
+        if spec["count"] == "hours":
+            return round((end - begin).total_seconds() / 3600, 2)
+        # Midnights are counted on the clock of the hospital: the offset of the starting time.
+        return max(0, (end.astimezone(begin.tzinfo).date() - begin.date()).days)

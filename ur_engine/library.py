@@ -1,0 +1,385 @@
+"""The rule library: facts.yaml, valuesets and rule files → a checked, typed ``Library``.
+
+Every problem in every file is collected and raised together as ``RuleErrors``, each with file, line and
+column, and a did-you-mean for unknown facts, operators, groups and valuesets.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+
+from . import conditions as c
+from . import schemas, yamlsrc
+from .errors import RecordErrors, RuleError, RuleErrors, did_you_mean
+from .facts import FactDictionary
+from .record import ACUTE_LEVELS, Admission, POST_ACUTE_SETTINGS
+from .valuesets import Valueset
+
+CRITERION_KEYS = ("id", "group", "text", "source", "note", "action")
+CONDITION_KEYS = ("any", "all", "not", "fact")
+TARGETS = ACUTE_LEVELS + POST_ACUTE_SETTINGS
+MAX_ALTERNATIVES = 48  # durable-rules fails past 64 simultaneous matches under one node; keep a margin
+
+
+@dataclass(frozen=True)
+class Source:
+    """One file of a rule library: its name relative to the library root, and its text."""
+
+    name: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Criterion:
+    id: str
+    ruleset: str
+    group: str
+    text: str
+    source: str
+    action: str
+    condition: c.Expr
+    facts: tuple[str, ...]
+    file: str
+    line: int
+
+
+@dataclass(frozen=True)
+class Applies:
+    age_min: float | None = None
+    age_max: float | None = None
+    review_types: frozenset = frozenset({"admission"})
+    lines: frozenset | None = None
+    requested: frozenset | None = None
+    diagnoses: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class RuleTest:
+    name: str
+    record: dict
+    expect: dict
+    file: str
+    line: int
+
+
+@dataclass
+class RuleSet:
+    id: str
+    version: str
+    title: str
+    source: str
+    file: str
+    effective_from: date | None
+    effective_to: date | None
+    applies: Applies
+    criteria: tuple[Criterion, ...]
+    groups: dict[str, tuple[str, ...]]  # group -> criterion ids
+    levels: dict[str, c.Expr]  # target -> expression over groups (Leaf(group, "is", True))
+    requires: dict[str, c.Expr]
+    tests: tuple[RuleTest, ...] = ()
+
+    @property
+    def facts(self) -> tuple[str, ...]:
+        return c._union(cr.condition for cr in self.criteria)
+
+    def in_effect(self, on: date) -> bool:
+        return (self.effective_from is None or self.effective_from <= on) and \
+            (self.effective_to is None or on <= self.effective_to)
+
+
+@dataclass
+class Library:
+    facts: FactDictionary
+    valuesets: dict[str, Valueset]
+    rulesets: tuple[RuleSet, ...]
+    digest: str
+    files: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def version(self) -> str:
+        return self.facts.version
+
+    def applicable(self, adm: Admission) -> list[RuleSet]:
+        """The rule sets that judge this record: in effect on its arrival date and matching ``applies``."""
+        on = adm.encounter.arrival_time.date()
+        return [rs for rs in self.rulesets if rs.in_effect(on) and self._applies(rs.applies, adm, on)]
+
+    def _applies(self, a: Applies, adm: Admission, on: date) -> bool:
+        age = adm.patient.age
+        if (a.age_min is not None and age < a.age_min) or (a.age_max is not None and age > a.age_max):
+            return False
+        if adm.review_type not in a.review_types:
+            return False
+        if a.lines is not None and adm.coverage.line_of_business not in a.lines:
+            return False
+        if a.requested is not None and adm.requested not in a.requested:
+            return False
+        if a.diagnoses is not None:
+            codes = [d.code for d in adm.diagnoses or ()]
+            return any(self.valuesets[v].contains(code, on) for v in a.diagnoses for code in codes)
+        return True
+
+    def criterion(self, criterion_id: str) -> Criterion:
+        for rs in self.rulesets:
+            for cr in rs.criteria:
+                if cr.id == criterion_id:
+                    return cr
+        raise KeyError(criterion_id)
+
+
+def digest(sources: Iterable[Source]) -> str:
+    h = hashlib.sha256()
+    for s in sorted(sources, key=lambda s: s.name):
+        h.update(s.name.encode() + b"\0" + s.text.encode() + b"\0")
+    return "sha256:" + h.hexdigest()
+
+
+def load(sources: Iterable[Source]) -> Library:
+    """Check and load a whole rule library; raise RuleErrors with every error found."""
+    sources = list(sources)
+    errors: list[RuleError] = []
+    docs: dict[str, yamlsrc.Document] = {}
+    for s in sources:
+        try:
+            docs[s.name] = yamlsrc.parse(s.name, s.text)
+        except RuleError as e:
+            errors.append(e)
+    facts_doc = docs.pop("facts.yaml", None)
+    if facts_doc is None and not any(e.file == "facts.yaml" for e in errors):
+        errors.append(RuleError("the library has no facts.yaml", code="UR003", file="facts.yaml"))
+    vs_docs = {n: d for n, d in docs.items() if n.startswith("valuesets/")}
+    rule_docs = {n: d for n, d in docs.items() if n not in vs_docs}
+
+    valuesets: dict[str, Valueset] = {}
+    for name, doc in sorted(vs_docs.items()):
+        if _schema_errors(doc, "valueset", errors):
+            continue
+        vs = _valueset(doc, errors)
+        if vs.name in valuesets:
+            errors.append(doc.error(("valueset",), f"valueset '{vs.name}' is defined twice", "UR041"))
+        valuesets[vs.name] = vs
+
+    fact_dict = None
+    if facts_doc is not None and not _schema_errors(facts_doc, "facts", errors):
+        for kind in ("diagnoses", "procedures"):
+            for name, spec in (facts_doc.data.get(kind) or {}).items():
+                ref = spec.get("valueset")
+                if ref is not None and ref not in valuesets:
+                    errors.append(facts_doc.error((kind, name, "valueset"), f"unknown valueset '{ref}'", "UR040",
+                                                  suggestion=did_you_mean(ref, valuesets)))
+        fact_dict = FactDictionary(facts_doc.data, valuesets)
+
+    rulesets: list[RuleSet] = []
+    seen_criteria: dict[str, str] = {}
+    seen_rulesets: dict[str, str] = {}
+    for name, doc in sorted(rule_docs.items()):
+        if _schema_errors(doc, "ruleset", errors) or fact_dict is None:
+            continue
+        rs = _ruleset(doc, fact_dict, valuesets, errors)
+        if rs.id in seen_rulesets:
+            errors.append(doc.error(("ruleset",), f"rule set '{rs.id}' is also defined in {seen_rulesets[rs.id]}",
+                                    "UR011"))
+        seen_rulesets[rs.id] = name
+        for i, cr in enumerate(rs.criteria):
+            if cr.id in seen_criteria:
+                errors.append(doc.error(("criteria", i, "id"),
+                                        f"criterion id '{cr.id}' is also used in {seen_criteria[cr.id]}", "UR010"))
+            seen_criteria[cr.id] = name
+        rulesets.append(rs)
+
+    lib = Library(fact_dict, valuesets, tuple(rulesets), digest(sources), tuple(sorted(s.name for s in sources)))
+    if not errors:
+        _check_tests(lib, rule_docs, errors)
+    if errors:
+        raise RuleErrors(errors)
+    return lib
+
+
+def _schema_errors(doc: yamlsrc.Document, kind: str, errors: list) -> bool:
+    found = False
+    for path, msg, hint, at_key in schemas.iter_explained(kind, doc.data if doc.data is not None else {}):
+        errors.append(doc.error(path, msg, "UR004", key=at_key, suggestion=hint))
+        found = True
+    return found
+
+
+def _date(text: str | None, doc, path, errors) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        errors.append(doc.error(path, f"'{text}' is not a valid date", "UR005"))
+        return None
+
+
+def _valueset(doc: yamlsrc.Document, errors: list) -> Valueset:
+    d = doc.data
+    vs = Valueset(d["valueset"], d["title"], d["source"], d["system"], d.get("match", "exact"))
+    for i, entry in enumerate(d["codes"]):
+        start = _date(entry.get("from"), doc, ("codes", i, "from"), errors)
+        end = _date(entry.get("to"), doc, ("codes", i, "to"), errors)
+        if start and end and end < start:
+            errors.append(doc.error(("codes", i, "to"), "'to' is before 'from'", "UR005"))
+        vs.add(entry["code"], start, end)
+    return vs
+
+
+def _ruleset(doc: yamlsrc.Document, facts: FactDictionary, valuesets: dict, errors: list) -> RuleSet:
+    d = doc.data
+    rid = d["ruleset"]
+    criteria: list[Criterion] = []
+    groups: dict[str, list[str]] = {}
+    for i, raw in enumerate(d["criteria"]):
+        path = ("criteria", i)
+        cond_node = {k: v for k, v in raw.items() if k not in CRITERION_KEYS}
+        expr = _expr(cond_node, path, doc, facts, errors, top=True)
+        if expr is None:
+            continue
+        n = max(c.alternatives(expr), c.alternatives(expr, negated=True))
+        if n > MAX_ALTERNATIVES:
+            errors.append(doc.error(path, f"criterion {raw['id']} expands to {n} alternatives (at most "
+                                          f"{MAX_ALTERNATIVES}); split it into several criteria", "UR050",
+                                    rule_id=raw["id"]))
+        criteria.append(Criterion(raw["id"], rid, raw["group"], raw["text"], raw["source"],
+                                  raw.get("action", "support"), expr, expr.facts(), doc.name,
+                                  doc.where(path)[0]))
+        groups.setdefault(raw["group"], []).append(raw["id"])
+    levels = {t: _group_expr(e, ("levels", t), doc, groups, errors) for t, e in d.get("levels", {}).items()}
+    requires = {t: _group_expr(e, ("requires", t), doc, groups, errors) for t, e in d.get("requires", {}).items()}
+    eff = d.get("effective", {})
+    start = _date(eff.get("from"), doc, ("effective", "from"), errors)
+    end = _date(eff.get("to"), doc, ("effective", "to"), errors)
+    if start and end and end < start:
+        errors.append(doc.error(("effective", "to"), "'to' is before 'from'", "UR005"))
+    a = d.get("applies", {})
+    for i, v in enumerate(a.get("diagnoses", ())):
+        if v not in valuesets:
+            errors.append(doc.error(("applies", "diagnoses", i), f"unknown valueset '{v}'", "UR040",
+                                    suggestion=did_you_mean(v, valuesets)))
+    rt = a.get("review_type", "admission")
+    applies = Applies(
+        a.get("age", {}).get("min"), a.get("age", {}).get("max"),
+        frozenset([rt] if isinstance(rt, str) else rt),
+        frozenset(a["line_of_business"]) if "line_of_business" in a else None,
+        frozenset(a["requested"]) if "requested" in a else None,
+        tuple(a["diagnoses"]) if "diagnoses" in a else None)
+    tests = tuple(RuleTest(t["name"], t["record"], t["expect"], doc.name, doc.where(("tests", i))[0])
+                  for i, t in enumerate(d.get("tests", ())))
+    return RuleSet(rid, d["version"], d["title"], d["source"], doc.name, start, end, applies, tuple(criteria),
+                   {g: tuple(ids) for g, ids in groups.items()},
+                   {t: e for t, e in levels.items() if e is not None},
+                   {t: e for t, e in requires.items() if e is not None}, tests)
+
+
+def _expr(node, path, doc, facts: FactDictionary, errors: list, top: bool = False) -> c.Expr | None:
+    if not isinstance(node, dict) or not node:
+        errors.append(doc.error(path, "a condition must be a mapping with any, all, not or fact", "UR021"))
+        return None
+    present = [k for k in CONDITION_KEYS if k in node]
+    allowed = CONDITION_KEYS + c.OPERATORS + (CRITERION_KEYS if top else ())
+    for key in node:
+        if key not in allowed:
+            errors.append(doc.error(path + (key,), f"unknown key '{key}'", "UR021", key=True,
+                                    suggestion=did_you_mean(str(key), allowed)))
+            return None
+    if len(present) != 1:
+        what = "no condition" if not present else "more than one of " + ", ".join(present)
+        errors.append(doc.error(path, f"{what}: give exactly one of any, all, not or fact", "UR021"))
+        return None
+    kind = present[0]
+    if kind in ("any", "all"):
+        items = node[kind]
+        if not isinstance(items, list) or not items:
+            errors.append(doc.error(path + (kind,), f"'{kind}' takes a non-empty list of conditions", "UR021"))
+            return None
+        extra = [k for k in node if k != kind and k in c.OPERATORS]
+        if extra:
+            errors.append(doc.error(path + (extra[0],), f"'{extra[0]}' needs a 'fact'", "UR021", key=True))
+            return None
+        parts = [_expr(item, path + (kind, i), doc, facts, errors) for i, item in enumerate(items)]
+        if any(p is None for p in parts):
+            return None
+        return (c.All if kind == "all" else c.Any)(tuple(parts))
+    if kind == "not":
+        inner = _expr(node["not"], path + ("not",), doc, facts, errors)
+        return None if inner is None else c.Not(inner)
+    return _leaf(node, path, doc, facts, errors)
+
+
+def _leaf(node, path, doc, facts: FactDictionary, errors: list) -> c.Leaf | None:
+    name = node["fact"]
+    ops = [k for k in node if k in c.OPERATORS]
+    if len(ops) != 1:
+        errors.append(doc.error(path, f"a fact test needs exactly one operator ({', '.join(c.OPERATORS)})",
+                                "UR022"))
+        return None
+    op, value = ops[0], node[ops[0]]
+    info = facts.catalog.get(name) if isinstance(name, str) else None
+    if info is None:
+        errors.append(doc.error(path + ("fact",), f"unknown fact '{name}'", "UR020",
+                                suggestion=did_you_mean(str(name), facts.catalog)))
+        return None
+    problem = _type_problem(op, value, info.type)
+    if problem:
+        errors.append(doc.error(path + (op,), f"{name} is a {info.type}: {problem}", "UR023"))
+        return None
+    if op == "in":
+        value = tuple(value)
+    return c.Leaf(name, op, value)
+
+
+def _type_problem(op: str, value, type_: str) -> str | None:
+    def is_num(v):
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+    if op in c.NUMERIC_OPERATORS:
+        if type_ != "number":
+            return f"'{op}' compares numbers only"
+        return None if is_num(value) else f"'{op}' needs a number"
+    if op == "is":
+        if type_ != "boolean":
+            return "'is' tests booleans only; use eq"
+        return None if isinstance(value, bool) else "'is' needs true or false"
+    if type_ == "boolean":
+        return f"use 'is' for a boolean, not '{op}'"
+    values = value if op == "in" else [value]
+    if op == "in" and (not isinstance(value, list) or not value):
+        return "'in' needs a non-empty list"
+    want = is_num if type_ == "number" else (lambda v: isinstance(v, str))
+    return None if all(want(v) for v in values) else f"'{op}' needs {type_} values"
+
+
+def _group_expr(node, path, doc, groups: dict, errors: list) -> c.Expr | None:
+    if isinstance(node, str):
+        if node not in groups:
+            errors.append(doc.error(path, f"unknown criteria group '{node}'", "UR030",
+                                    suggestion=did_you_mean(node, groups)))
+            return None
+        return c.Leaf(node, "is", True)
+    kind = "all" if "all" in node else "any"
+    parts = [_group_expr(item, path + (kind, i), doc, groups, errors) for i, item in enumerate(node[kind])]
+    if any(p is None for p in parts):
+        return None
+    return (c.All if kind == "all" else c.Any)(tuple(parts))
+
+
+def _check_tests(lib: Library, docs: dict, errors: list) -> None:
+    from .testing import complete_record  # testing imports library: import here to avoid a cycle
+    from .record import parse
+
+    for rs in lib.rulesets:
+        doc = docs[rs.file]
+        for i, t in enumerate(rs.tests):
+            try:
+                adm = parse(complete_record(rs, t.record))
+                lib.facts.check(adm)
+            except RecordErrors as exc:
+                for e in exc.errors:
+                    parts = [p for p in e.path.replace("[", ".").replace("]", "").split(".")[1:] if p]
+                    sub = tuple(int(p) if p.isdigit() else p for p in parts)
+                    errors.append(doc.error(("tests", i, "record") + sub, f"test '{t.name}': {e.message}",
+                                            "UR060", suggestion=e.suggestion))

@@ -1,0 +1,255 @@
+"""The admission record: JSON → validated, typed ``Admission``. Errors name the JSON path of the bad field.
+
+A section the record leaves out (``treatments``, ``diagnoses``…) is *unknown*; a section that is present is
+taken as complete, so a treatment it does not list was not given.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from . import schemas
+from .errors import RecordError, RecordErrors
+
+ACUTE_LEVELS = ("critical", "intermediate", "inpatient", "observation", "outpatient")
+POST_ACUTE_SETTINGS = ("ltch", "irf", "snf", "home_health", "hospice", "home")
+
+
+@dataclass(frozen=True, slots=True)
+class Patient:
+    age: float
+    sex: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    line_of_business: str
+    plan: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Encounter:
+    arrival_time: datetime
+    requested_level: str | None = None
+    order_time: datetime | None = None
+    review_time: datetime | None = None
+    admit_source: str | None = None
+    expected_midnights: int | None = None
+    discharge_time: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnosis:
+    code: str  # upper case, without the dot: J189
+    principal: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Procedure:
+    code: str
+    system: str | None = None
+    status: str = "planned"
+    time: datetime | None = None
+    time_text: str | None = None
+    anesthesia: str | None = None
+    hospital_only: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    index: int  # position in the record, for error paths
+    code: str
+    value: float
+    time: datetime
+    time_text: str
+    unit: str | None = None
+    o2_device: str | None = None
+    method: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Treatment:
+    type: str
+    every_hours: float | None = None
+    start: datetime | None = None
+    start_text: str | None = None
+    end: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Function:
+    therapy_disciplines: tuple[str, ...] | None = None
+    therapy_hours_per_day: float | None = None
+    therapy_days_per_week: int | None = None
+    expected_to_benefit: bool | None = None
+    physician_visits_per_week: int | None = None
+    homebound: bool | None = None
+    skilled_need: str | None = None
+    face_to_face_date: date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DischargePlan:
+    requested_setting: str | None = None
+    inpatient_midnights: int | None = None
+    planned_date: date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    id: str
+    review_type: str
+    patient: Patient
+    coverage: Coverage
+    encounter: Encounter
+    diagnoses: tuple[Diagnosis, ...] | None = None
+    procedures: tuple[Procedure, ...] | None = None
+    observations: tuple[Observation, ...] | None = None
+    treatments: tuple[Treatment, ...] | None = None
+    findings: dict | None = None
+    function: Function | None = None
+    discharge_plan: DischargePlan | None = None
+
+    @property
+    def requested(self) -> str | None:
+        """The level (admission, continued stay) or post-acute setting (discharge) under review."""
+        if self.review_type == "discharge":
+            return self.discharge_plan.requested_setting if self.discharge_plan else None
+        return self.encounter.requested_level
+
+    def lookup(self, dotted: str):
+        """A field by dotted path, e.g. ``encounter.expected_midnights``; None when absent."""
+        value = self
+        for part in dotted.split("."):
+            value = getattr(value, part, None)
+            if value is None:
+                return None
+        return value
+
+
+def loads(text: str | bytes) -> dict:
+    """Parse JSON text; a syntax error becomes a RecordError at ``$`` with its line and column."""
+    try:
+        data = json.loads(text, parse_constant=_no_constant)
+    except json.JSONDecodeError as exc:
+        raise RecordError(f"invalid JSON: {exc.msg}", code="UR101", path="$", line=exc.lineno,
+                          column=exc.colno) from None
+    except ValueError as exc:
+        raise RecordError(str(exc), code="UR101", path="$") from None
+    return data
+
+
+def _no_constant(name: str):
+    raise ValueError(f"invalid JSON: {name} is not a number")
+
+
+def parse(data) -> Admission:
+    """Validate ``data`` against ``schemas/admission.schema.json`` and build the typed record.
+
+    Raises RecordErrors listing every bad field, each with its JSON path.
+    """
+    if not isinstance(data, dict):
+        raise RecordErrors([RecordError("a record must be a JSON object", code="UR102", path="$")])
+    v = schemas.validator("admission")
+    if not v.is_valid(data):
+        raise RecordErrors([
+            RecordError(msg, code="UR102", path=schemas.json_path(path), suggestion=hint)
+            for path, msg, hint, _ in schemas.iter_explained("admission", data)
+        ])
+    errors: list[RecordError] = []
+    adm = _build(data, errors)
+    if errors:
+        raise RecordErrors(errors)
+    return adm
+
+
+def _time(text: str | None, path: str, errors: list) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        errors.append(RecordError(f"'{text}' is not a valid date and time", code="UR103", path=path))
+        return None
+
+
+def _date(text: str | None, path: str, errors: list) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        errors.append(RecordError(f"'{text}' is not a valid date", code="UR103", path=path))
+        return None
+
+
+def _build(d: dict, errors: list) -> Admission:
+    enc = d["encounter"]
+    encounter = Encounter(
+        arrival_time=_time(enc["arrival_time"], "$.encounter.arrival_time", errors),
+        requested_level=enc.get("requested_level"),
+        order_time=_time(enc.get("order_time"), "$.encounter.order_time", errors),
+        review_time=_time(enc.get("review_time"), "$.encounter.review_time", errors),
+        admit_source=enc.get("admit_source"),
+        expected_midnights=enc.get("expected_midnights"),
+        discharge_time=_time(enc.get("discharge_time"), "$.encounter.discharge_time", errors),
+    )
+    obs = None
+    if "observations" in d:
+        obs = []
+        for i, o in enumerate(d["observations"]):
+            value = o["value"]
+            if isinstance(value, float) and not math.isfinite(value):
+                errors.append(RecordError("value must be a finite number", code="UR104",
+                                          path=f"$.observations[{i}].value"))
+                continue
+            obs.append(Observation(i, o["code"], value, _time(o["time"], f"$.observations[{i}].time", errors),
+                                   o["time"], o.get("unit"), o.get("o2_device"), o.get("method")))
+        obs = tuple(obs)
+    treatments = None
+    if "treatments" in d:
+        treatments = tuple(
+            Treatment(t["type"], t.get("every_hours"), _time(t.get("start"), f"$.treatments[{i}].start", errors),
+                      t.get("start"), _time(t.get("end"), f"$.treatments[{i}].end", errors))
+            for i, t in enumerate(d["treatments"]))
+    diagnoses = None
+    if "diagnoses" in d:
+        diagnoses = tuple(Diagnosis(x["code"].replace(".", "").upper(), bool(x.get("principal", False)))
+                          for x in d["diagnoses"])
+    procedures = None
+    if "procedures" in d:
+        procedures = tuple(
+            Procedure(p["code"].strip().upper(), p.get("system"), p.get("status", "planned"),
+                      _time(p.get("time"), f"$.procedures[{i}].time", errors), p.get("time"),
+                      p.get("anesthesia"), p.get("hospital_only"))
+            for i, p in enumerate(d["procedures"]))
+    function = None
+    if "function" in d:
+        f = d["function"]
+        function = Function(
+            tuple(f["therapy_disciplines"]) if "therapy_disciplines" in f else None,
+            f.get("therapy_hours_per_day"), f.get("therapy_days_per_week"), f.get("expected_to_benefit"),
+            f.get("physician_visits_per_week"), f.get("homebound"), f.get("skilled_need"),
+            _date(f.get("face_to_face_date"), "$.function.face_to_face_date", errors))
+    plan = None
+    if "discharge_plan" in d:
+        p = d["discharge_plan"]
+        plan = DischargePlan(p.get("requested_setting"), p.get("inpatient_midnights"),
+                             _date(p.get("planned_date"), "$.discharge_plan.planned_date", errors))
+    for name, later, earlier in (("order_time", encounter.order_time, encounter.arrival_time),
+                                 ("review_time", encounter.review_time, encounter.arrival_time),
+                                 ("discharge_time", encounter.discharge_time, encounter.arrival_time)):
+        if later is not None and earlier is not None and later < earlier:
+            errors.append(RecordError(f"{name} is before arrival_time", code="UR105", path=f"$.encounter.{name}"))
+    pat, cov = d["patient"], d["coverage"]
+    return Admission(
+        id=d["id"], review_type=d.get("review_type", "admission"),
+        patient=Patient(pat["age"], pat.get("sex")),
+        coverage=Coverage(cov["line_of_business"], cov.get("plan")),
+        encounter=encounter, diagnoses=diagnoses, procedures=procedures, observations=obs,
+        treatments=treatments, findings=dict(d["findings"]) if "findings" in d else None,
+        function=function, discharge_plan=plan,
+    )

@@ -1,0 +1,100 @@
+"""The JSON Schemas of ``schemas/`` at run time, and their errors turned into ur-engine errors with a path."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from functools import lru_cache
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError, best_match, relevance
+
+from . import resources
+from .errors import did_you_mean
+
+SCHEMAS = ("admission", "ruleset", "facts", "valueset", "decision")
+
+
+@lru_cache(maxsize=None)
+def schema(name: str) -> dict:
+    """The published schema ``schemas/<name>.schema.json``."""
+    return json.loads(resources.read_text("schemas", f"{name}.schema.json"))
+
+
+@lru_cache(maxsize=None)
+def validator(name: str) -> Draft202012Validator:
+    doc = schema(name)
+    if name == "ruleset":
+        doc = _ruleset_structure_only(doc)
+    return Draft202012Validator(doc)
+
+
+def _ruleset_structure_only(doc: dict) -> dict:
+    # Conditions are checked by the rule loader, which knows the facts and gives sharper messages
+    # (did-you-mean on fact names and operators); the published schema stays strict for editors.
+    doc = copy.deepcopy(doc)
+    crit = doc["$defs"]["criterion"]
+    crit.pop("oneOf")
+    crit["additionalProperties"] = True
+    for key in ("any", "all", "not", "fact", "lt", "lte", "gt", "gte", "eq", "ne", "in", "is"):
+        crit["properties"].pop(key)
+    return doc
+
+
+def json_path(parts) -> str:
+    """``("observations", 2, "unit")`` → ``$.observations[2].unit``."""
+    out = "$"
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return out
+
+
+def explain(error: ValidationError) -> tuple[tuple, str, str | None, bool]:
+    """(path, message, suggestion, points_at_key) for one schema error, descending into oneOf/anyOf."""
+    while error.context:
+        error = best_match(error.context, key=relevance)
+    path = tuple(error.absolute_path)
+    v, inst, sch = error.validator, error.instance, error.schema
+    if v == "additionalProperties" and isinstance(inst, dict):
+        allowed = list(sch.get("properties", {}))
+        extra = sorted(k for k in inst if k not in allowed and not _pattern_ok(sch, k))
+        if extra:
+            key = extra[0]
+            hint = did_you_mean(str(key), allowed + _pattern_words(sch))
+            return path + (key,), f"unknown field '{key}'", hint, True
+    if v == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else error.message
+        return path + (missing,), f"'{missing}' is required", None, False
+    if v == "enum":
+        hint = did_you_mean(str(inst), [str(x) for x in sch["enum"]]) if isinstance(inst, str) else None
+        allowed = ", ".join(str(x) for x in sch["enum"])
+        return path, f"{json.dumps(inst)} is not one of: {allowed}", hint, False
+    if v == "pattern":
+        return path, f"{json.dumps(inst)} does not have the expected form ({sch.get('description') or sch['pattern']})", None, False
+    if v == "type":
+        return path, f"expected {_types(sch['type'])}, got {json.dumps(inst)[:60]}", None, False
+    return path, error.message, None, False
+
+
+def _types(t) -> str:
+    return " or ".join(t) if isinstance(t, list) else t
+
+
+def _pattern_ok(sch: dict, key) -> bool:
+    return any(re.search(p, str(key)) for p in sch.get("patternProperties", {}))
+
+
+def _pattern_words(sch: dict) -> list[str]:
+    words: list[str] = []
+    for p in sch.get("patternProperties", {}):
+        inner = p.strip("^$").strip("()")
+        words.extend(w for w in inner.split("|") if w.isidentifier())
+    return words
+
+
+def iter_explained(name: str, instance):
+    """Every schema error of ``instance`` as (path, message, suggestion, points_at_key), in document order."""
+    errors = sorted(validator(name).iter_errors(instance), key=lambda e: [str(p) for p in e.absolute_path])
+    for err in errors:
+        yield explain(err)
