@@ -97,7 +97,7 @@ def decide(adm: Admission, library: Library, results: list[tuple[RuleSet, Rulese
     at_or_above = [t for t in judged if chain.index(t) <= chain.index(requested)]
     supported = next((t for t in judged if status[t] is True), None)
 
-    trail, missing, pend_reasons = [], {}, []
+    trail, pend_reasons = [], []
     for rs, r in results:
         for cr in rs.criteria:
             st = r.criteria[cr.id]
@@ -106,24 +106,21 @@ def decide(adm: Admission, library: Library, results: list[tuple[RuleSet, Rulese
                 [Evidence(f, facts.values.get(f), facts.times.get(f)) for f in cr.facts]))
             if st is True and cr.action == "pend":
                 pend_reasons.append(f"{cr.id}: {cr.text} — physician review")
-            if st is None and r.groups.get(cr.group) is None and cr.group in _judging_groups(rs):
-                for f in cr.facts:
-                    if f not in facts.values:
-                        missing[f] = None
 
     reasons: list[str] = []
     recommended = None
+    unknown = [t for t in judged if status[t] is None]
+    missing = _missing(results, facts, unknown)
     if pend_reasons:
         outcome = "pend"
         reasons += pend_reasons
     elif any(status[t] is True for t in at_or_above):
-        outcome, recommended = "approve", requested
+        outcome, recommended, missing = "approve", requested, []
         reasons.append(_support_reason(requested, supported, results))
     elif any(status[t] is None for t in at_or_above):
         outcome = "pend"
-        unknown = [t for t in at_or_above if status[t] is None]
-        reasons.append(f"Not enough information to judge {', '.join(unknown)}: "
-                       + (", ".join(missing) if missing else "criteria unknown"))
+        reasons.append(f"Not enough information to judge {', '.join(t for t in at_or_above if t in unknown)}: "
+                       + _some(missing))
     elif supported is not None:
         outcome, recommended = "alternative_setting", supported
         reasons += _why_not(requested, results)
@@ -131,17 +128,19 @@ def decide(adm: Admission, library: Library, results: list[tuple[RuleSet, Rulese
     else:
         outcome = "pend"
         if requested not in status:
-            reasons.append(f"No applicable rule set judges '{requested}'; physician review")
+            reasons.append(f"No applicable rule set judges '{requested}'")
         else:
             reasons += _why_not(requested, results)
-            reasons.append("No level of care is supported by the criteria; physician review")
+        if unknown:
+            reasons.append(f"{', '.join(unknown)} could not be judged: {_some(missing)}")
+        reasons.append("No level of care is supported by the criteria; physician review")
     if not results:
         reasons = [f"No rule set applies to this record ({adm.review_type}, age {adm.patient.age:g}, "
                    f"{adm.coverage.line_of_business}); physician review"]
     return Decision(
         review_id=review_id, record_id=adm.id, review_type=adm.review_type, outcome=outcome,
         requested=requested, supported=supported, recommended=recommended, reasons=reasons,
-        missing=list(missing), levels={t: STATUS[status[t]] for t in judged}, criteria=trail,
+        missing=missing, levels={t: STATUS[status[t]] for t in judged}, criteria=trail,
         rules={"version": library.version, "digest": library.digest,
                "rulesets": {rs.id: rs.version for rs, _ in results}},
         review_action="A1" if outcome == "approve" else "A4")
@@ -164,19 +163,34 @@ def _support_reason(target: str, highest: str | None, results) -> str:
 
 def _why_not(target: str, results) -> list[str]:
     out = []
-    for rs, r in results:
-        if r.levels.get(target) is False:
+    supporters = [(rs, r) for rs, r in results if target in r.levels]
+    if supporters and _or(r.levels[target] for _, r in supporters) is False:
+        for rs, r in supporters:
             failed = [g for g, v in r.groups.items() if v is False and _mentions(rs.levels[target], g)]
-            out.append(f"{rs.id}: {target} not supported — no criterion met in group(s) {', '.join(failed)}")
+            out.append(f"{rs.id}: {target} not supported — no criterion met in {', '.join(failed)}")
+    for rs, r in results:
         if r.requires.get(target) is False:
             failed = [g for g, v in r.groups.items() if v is False and _mentions(rs.requires[target], g)]
             out.append(f"{rs.id}: {target} requires {' or '.join(failed)} — not met")
     return out
 
 
-def _judging_groups(rs: RuleSet) -> set[str]:
-    """Groups that some level or gate of the rule set depends on."""
-    return {g for e in (*rs.levels.values(), *rs.requires.values()) for g in e.facts()}
+def _missing(results, facts: Facts, targets: list[str]) -> list[str]:
+    """Absent facts that left a criterion unknown in a group that a still-unknown level depends on."""
+    out: dict[str, None] = {}
+    for rs, r in results:
+        groups = {g for t in targets for e in (rs.levels.get(t), rs.requires.get(t)) if e for g in e.facts()}
+        for cr in rs.criteria:
+            if r.criteria[cr.id] is None and cr.group in groups and r.groups.get(cr.group) is None:
+                out.update((f, None) for f in cr.facts if f not in facts.values)
+    return list(out)
+
+
+def _some(names: list[str], limit: int = 6) -> str:
+    if not names:
+        return "criteria unknown"
+    more = f" and {len(names) - limit} more (see missing)" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
 
 
 def _mentions(expr, group: str) -> bool:

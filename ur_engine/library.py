@@ -237,6 +237,7 @@ def _ruleset(doc: yamlsrc.Document, facts: FactDictionary, valuesets: dict, erro
         path = ("criteria", i)
         cond_node = {k: v for k, v in raw.items() if k not in CRITERION_KEYS}
         expr = _expr(cond_node, path, doc, facts, errors, top=True)
+        groups.setdefault(raw["group"], [])  # known even when the condition is broken: no cascade of errors
         if expr is None:
             continue
         n = max(c.alternatives(expr), c.alternatives(expr, negated=True))
@@ -247,7 +248,7 @@ def _ruleset(doc: yamlsrc.Document, facts: FactDictionary, valuesets: dict, erro
         criteria.append(Criterion(raw["id"], rid, raw["group"], raw["text"], raw["source"],
                                   raw.get("action", "support"), expr, expr.facts(), doc.name,
                                   doc.where(path)[0]))
-        groups.setdefault(raw["group"], []).append(raw["id"])
+        groups[raw["group"]].append(raw["id"])
     levels = {t: _group_expr(e, ("levels", t), doc, groups, errors) for t, e in d.get("levels", {}).items()}
     requires = {t: _group_expr(e, ("requires", t), doc, groups, errors) for t, e in d.get("requires", {}).items()}
     eff = d.get("effective", {})

@@ -96,5 +96,7 @@ def _pattern_words(sch: dict) -> list[str]:
 def iter_explained(name: str, instance):
     """Every schema error of ``instance`` as (path, message, suggestion, points_at_key), in document order."""
     errors = sorted(validator(name).iter_errors(instance), key=lambda e: [str(p) for p in e.absolute_path])
-    for err in errors:
-        yield explain(err)
+    explained = [explain(err) for err in errors]
+    # A misspelt key shows as an unknown field *and* a missing one: keep the unknown field, which suggests it.
+    suggested = {path[:-1] + (hint,) for path, _, hint, at_key in explained if at_key and hint}
+    yield from (e for e in explained if not (e[1].endswith("is required") and e[0] in suggested))

@@ -1,0 +1,85 @@
+"""Layered fixtures: library → engine; app → client → runner."""
+
+from __future__ import annotations
+
+import copy
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from ur_engine import Engine, load_library
+
+ROOT = Path(__file__).resolve().parents[1]
+RULES = ROOT / "rules"
+
+ARRIVAL = datetime(2026, 3, 2, 9, 40)
+
+BASE_RECORD = {
+    "id": "stay-test",
+    "review_type": "admission",
+    "patient": {"age": 60, "sex": "female"},
+    "coverage": {"line_of_business": "commercial"},
+    "encounter": {"requested_level": "inpatient", "arrival_time": "2026-03-02T09:40:00Z"},
+    "observations": [],
+    "treatments": [],
+    "procedures": [],
+    "diagnoses": [],
+    "findings": {},
+}
+
+
+def make_record(**changes) -> dict:
+    """A valid record; keyword arguments replace top-level sections, ``encounter`` and ``coverage`` merge."""
+    rec = copy.deepcopy(BASE_RECORD)
+    for key, value in changes.items():
+        if key in ("encounter", "coverage", "patient") and isinstance(value, dict):
+            rec[key].update(value)
+        elif value is None:
+            rec.pop(key, None)
+        else:
+            rec[key] = value
+    return rec
+
+
+def obs(code: str, value, minutes: int = 30, **extra) -> dict:
+    """An observation ``minutes`` after the base record's arrival."""
+    when = ARRIVAL + timedelta(minutes=minutes)
+    return {"code": code, "value": value, "time": when.strftime("%Y-%m-%dT%H:%M:%SZ"), **extra}
+
+
+@pytest.fixture(scope="session")
+def library():
+    return load_library(RULES)
+
+
+@pytest.fixture(scope="session")
+def engine(library):
+    with Engine(library) as e:
+        yield e
+
+
+@pytest.fixture(scope="session")
+def reference_engine(library):
+    return Engine(library, "reference")
+
+
+@pytest.fixture()
+def app():
+    from api import create_app
+
+    app = create_app({"TESTING": True, "RULES_DIR": str(RULES), "MAX_CONTENT_LENGTH": 64 * 1024})
+    yield app
+    app.extensions["ur_engine"].close()
+
+
+@pytest.fixture()
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture()
+def runner():
+    from click.testing import CliRunner
+
+    return CliRunner()

@@ -1,0 +1,142 @@
+"""The ur command: review files and streams, check and test rule libraries; errors without tracebacks."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import click
+import pytest
+
+from ur_engine.cli import main
+from conftest import ROOT, RULES, make_record, obs
+
+EXAMPLES = ROOT / "examples"
+
+
+def test_review_one_json_file_prints_one_decision(runner):
+    res = runner.invoke(main, ["review", str(EXAMPLES / "pneumonia.json")])
+    assert res.exit_code == 0, res.output
+    d = json.loads(res.output)
+    assert (d["record_id"], d["outcome"]) == ("stay-0001", "approve")
+
+
+def test_review_ndjson_gives_one_line_per_record_in_order(runner):
+    res = runner.invoke(main, ["review", str(EXAMPLES / "admissions.ndjson")])
+    assert res.exit_code == 0, res.output
+    ids = [json.loads(line)["record_id"] for line in res.output.splitlines()]
+    expected = [json.loads(line)["id"] for line in (EXAMPLES / "admissions.ndjson").read_text().splitlines()]
+    assert ids == expected
+
+
+def test_review_reads_standard_input(runner):
+    lines = "\n".join(json.dumps(make_record(id=f"in-{i}", observations=[obs("8867-4", 150)])) for i in range(3))
+    res = runner.invoke(main, ["review", "-"], input=lines + "\n")
+    assert res.exit_code == 0
+    assert [json.loads(x)["outcome"] for x in res.output.splitlines()] == ["alternative_setting"] * 3
+
+
+def test_invalid_record_in_a_stream_gives_an_error_line_and_exit_2(runner):
+    good = json.dumps(make_record(id="good"))
+    bad = json.dumps(make_record(id="bad", patient={"age": "old"}))
+    res = runner.invoke(main, ["review", "-"], input=f"{good}\n{bad}\n{good}\n")
+    assert res.exit_code == 2
+    lines = [json.loads(x) for x in res.stdout.splitlines()]
+    assert [x.get("record_id") for x in lines] == ["good", "bad", "good"]
+    assert lines[1]["outcome"] == "error" and lines[1]["errors"][0]["path"] == "$.patient.age"
+
+
+def test_invalid_single_record_exits_2_naming_the_field(tmp_path):
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(make_record(encounter={"requested_level": "inpatiant"}), indent=2))
+    res = subprocess.run([sys.executable, "-m", "ur_engine.cli", "review", str(path)], capture_output=True,
+                         text=True, cwd=ROOT)
+    assert res.returncode == 2
+    assert "$.encounter.requested_level" in res.stderr and "inpatient" in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_rules_check_accepts_the_default_library(runner):
+    res = runner.invoke(main, ["rules", "check", str(RULES)])
+    assert res.exit_code == 0 and res.output.startswith("ok: ")
+
+
+def test_rules_check_prints_every_error_with_a_caret(runner, tmp_path):
+    target = tmp_path / "rules"
+    shutil.copytree(RULES, target)
+    text = (target / "critical-care.yaml").read_text()
+    (target / "critical-care.yaml").write_text(
+        text.replace("fact: treatment.vasopressor", "fact: treatment.vasopresor").replace("critical: life_support",
+                                                                                          "critical: life_suport"))
+    res = runner.invoke(main, ["rules", "check", str(target)])
+    assert res.exit_code == 1
+    err = res.stderr
+    assert re.search(r"critical-care.yaml:\d+:\d+ UR020 unknown fact 'treatment.vasopresor' "
+                     r"\(did you mean 'treatment.vasopressor'\?\)", err)
+    assert "UR030" in err and "2 error(s)" in err
+    assert "\n    " + " " * 10 + "^" in err or re.search(r"\n +\^", err)
+    assert "Traceback" not in err
+
+
+def test_rules_test_runs_every_rule_test(runner, library):
+    res = runner.invoke(main, ["rules", "test", str(RULES)])
+    total = sum(len(rs.tests) for rs in library.rulesets)
+    assert res.exit_code == 0, res.output
+    assert res.output.strip().endswith(f"{total} passed, 0 failed")
+
+
+def test_rules_test_reports_a_failure_with_file_and_line(runner, tmp_path):
+    target = tmp_path / "rules"
+    shutil.copytree(RULES, target)
+    path = target / "critical-care.yaml"
+    path.write_text(path.read_text().replace("met: [CC-VENTILATION], not_met", "met: [CC-VASOPRESSOR], not_met"))
+    res = runner.invoke(main, ["rules", "test", str(target)])
+    assert res.exit_code == 1
+    assert re.search(r"FAIL critical-care.yaml:\d+ critical-care: intubated patient", res.output)
+    assert "met: expected CC-VASOPRESSOR; actual CC-VASOPRESSOR=not_met" in res.output
+
+
+def _commands(group: click.Group, prefix: str = "ur"):
+    for name, cmd in group.commands.items():
+        if isinstance(cmd, click.Group):
+            yield from _commands(cmd, f"{prefix} {name}")
+        else:
+            yield f"{prefix} {name}"
+
+
+@pytest.mark.parametrize("command", sorted(_commands(main)))
+def test_every_command_is_documented_in_the_readme(command):
+    assert command in (ROOT / "README.md").read_text(), f"README.md does not document `{command}`"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_answers_the_readme_example_on_localhost():
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "ur_engine.cli", "serve", "--port", str(port)], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        body = (EXAMPLES / "pneumonia.json").read_bytes()
+        for _ in range(100):
+            try:
+                req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/reviews", data=body,
+                                             headers={"Content-Type": "application/json"})
+                with urllib.request.urlopen(req, timeout=5) as res:
+                    assert json.load(res)["outcome"] == "approve"
+                    return
+            except OSError:
+                time.sleep(0.1)
+        pytest.fail("ur serve did not answer within 10 s")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -1,0 +1,109 @@
+"""Decisions on clinical cases: outcome, supported level, trail, and what the engine must never do."""
+
+from __future__ import annotations
+
+import pytest
+
+from ur_engine import schemas
+from conftest import make_record, obs
+
+TACHY = obs("8867-4", 150)
+HYPOTENSION = obs("8480-6", 84)
+HYPOXIA_RA = obs("59408-5", 86, o2_device="room_air")
+
+
+def review(engine, **changes):
+    return engine.review(make_record(**changes))
+
+
+def test_hypotensive_pneumonia_on_iv_antibiotics_is_inpatient(engine):
+    d = review(engine, diagnoses=[{"code": "J18.9", "principal": True}], observations=[HYPOTENSION, HYPOXIA_RA],
+               treatments=[{"type": "iv_antibiotic", "every_hours": 8}])
+    assert (d.outcome, d.supported, d.review_action) == ("approve", "inpatient", "A1")
+    met = {c.id for c in d.criteria if c.status == "met"}
+    assert {"SI-BP", "IS-IV"} <= met
+
+
+def test_severity_without_intensity_recommends_observation(engine):
+    d = review(engine, observations=[TACHY])
+    assert (d.outcome, d.supported, d.recommended, d.review_action) == (
+        "alternative_setting", "observation", "observation", "A4")
+    assert any("intensity" in r for r in d.reasons)
+
+
+def test_nothing_met_pends_to_a_physician_never_denies(engine):
+    d = review(engine, observations=[obs("8867-4", 80), obs("8480-6", 120), obs("8462-4", 70),
+                                     obs("2951-2", 140), obs("2823-3", 4), obs("2028-9", 25),
+                                     obs("2744-1", 7.4)])
+    assert (d.outcome, d.supported, d.review_action) == ("pend", None, "A4")
+    assert d.reasons[-1].endswith("physician review")
+
+
+def test_missing_vitals_pend_with_the_facts_still_needed(engine):
+    d = review(engine, observations=None, treatments=None)
+    assert d.outcome == "pend"
+    assert {"heart_rate.max", "treatment.iv_medication"} <= set(d.missing)
+    assert "Not enough information" in d.reasons[0]
+
+
+def test_inpatient_requested_with_icu_life_support_is_approved_noting_the_higher_level(engine):
+    d = review(engine, treatments=[{"type": "mechanical_ventilation"}])
+    assert (d.outcome, d.supported) == ("approve", "critical")
+    assert "higher level critical" in d.reasons[0]
+
+
+def test_medicare_one_midnight_expected_goes_to_observation(engine):
+    d = review(engine, coverage={"line_of_business": "medicare"},
+               encounter={"expected_midnights": 1}, observations=[TACHY], treatments=[{"type": "iv_fluids"}])
+    assert (d.outcome, d.supported) == ("alternative_setting", "observation")
+    assert any("two-midnight" in r for r in d.reasons)
+
+
+def test_medicare_inpatient_only_procedure_is_inpatient_with_a_short_expected_stay(engine):
+    d = review(engine, coverage={"line_of_business": "medicare"}, encounter={"expected_midnights": 0},
+               procedures=[{"code": "33533", "status": "planned"}])
+    assert (d.outcome, d.supported) == ("approve", "inpatient")
+
+
+def test_cancelled_inpatient_only_procedure_does_not_count(engine):
+    d = review(engine, coverage={"line_of_business": "medicare"}, encounter={"expected_midnights": 0},
+               procedures=[{"code": "33533", "status": "cancelled"}])
+    assert d.outcome != "approve"
+
+
+def test_rule_set_effective_dates_decide_which_rules_judge_a_stay(engine):
+    d = review(engine, encounter={"arrival_time": "2025-06-01T10:00:00Z"}, observations=[TACHY])
+    assert d.outcome == "pend" and d.rules["rulesets"] == {}
+    assert "No rule set applies" in d.reasons[0]
+
+
+def test_pediatric_patient_is_not_judged_by_adult_criteria(engine):
+    d = review(engine, patient={"age": 9}, observations=[TACHY])
+    assert "adult-admission" not in d.rules["rulesets"]
+
+
+def test_trail_carries_evidence_with_value_time_and_source(engine):
+    d = review(engine, observations=[obs("8867-4", 120, 5), obs("8867-4", 152, 65)])
+    pulse = next(c for c in d.criteria if c.id == "SI-PULSE")
+    assert pulse.status == "met" and pulse.source.startswith("405 IAC 5-33-1")
+    ev = {e.fact: (e.value, e.time) for e in pulse.evidence}
+    assert ev["heart_rate.max"] == (152, "2026-03-02T10:45:00Z")
+    assert ev["heart_rate.min"] == (120, "2026-03-02T09:45:00Z")
+
+
+def test_decision_names_rule_version_and_digest(engine, library):
+    d = review(engine, observations=[TACHY])
+    assert d.rules["digest"] == library.digest and d.rules["digest"].startswith("sha256:")
+    assert d.rules["version"] == library.version
+    assert d.rules["rulesets"]["adult-admission"] == "2026.11.0"
+
+
+@pytest.mark.parametrize("changes", [
+    {"observations": [TACHY]},
+    {"treatments": [{"type": "vasopressor"}], "encounter": {"requested_level": "critical"}},
+    {"observations": None},
+    {"coverage": {"line_of_business": "medicare"}, "encounter": {"expected_midnights": 1}},
+], ids=["alternative", "approve-critical", "pend-missing", "medicare-gate"])
+def test_decisions_conform_to_the_published_schema(engine, changes):
+    d = review(engine, **changes).to_dict()
+    assert not list(schemas.validator("decision").iter_errors(d))

@@ -1,0 +1,140 @@
+"""durable-rules agrees with the reference evaluator, holds no state between records, and is thread-safe."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import durable_rules_engine as _dr
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from ur_engine import Engine, Source, load
+from ur_engine.compiler import number
+from ur_engine.evaluator import DurableEvaluator, ReferenceEvaluator
+from ur_engine.io import read_sources
+from conftest import RULES, make_record, obs
+from strategies import fact_values, records
+
+RULESETS = [p.stem for p in sorted(RULES.glob("*.yaml")) if p.name != "facts.yaml"]
+PROPERTY = settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@pytest.fixture(scope="module")
+def evaluators(library):
+    durable = DurableEvaluator(library)
+    yield durable, ReferenceEvaluator(library)
+    durable.close()
+
+
+def _ruleset(library, file_stem):
+    return next(rs for rs in library.rulesets if rs.file == f"{file_stem}.yaml")
+
+
+@pytest.mark.parametrize("file_stem", RULESETS)
+def test_durable_rules_agrees_with_the_reference_on_random_facts(library, evaluators, file_stem):
+    rs = _ruleset(library, file_stem)
+    durable, reference = evaluators
+
+    @PROPERTY
+    @given(fact_values(library, rs))
+    def agree(values):
+        assert durable.evaluate(rs.id, values) == reference.evaluate(rs.id, values)
+
+    agree()
+
+
+@pytest.mark.parametrize("file_stem", RULESETS)
+def test_durable_rules_agrees_with_the_reference_on_random_records(library, engine, reference_engine, file_stem):
+    rs = _ruleset(library, file_stem)
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(records(library, rs))
+    def agree(record):
+        a = engine.review(record, review_id="x").to_dict()
+        b = reference_engine.review(record, review_id="x").to_dict()
+        assert a == b
+        assert rs.id in a["rules"]["rulesets"]
+
+    agree()
+
+
+def test_same_record_gives_the_same_decision_and_never_a_denial(library, engine):
+    @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(records(library))
+    def stable(record):
+        first, second = (engine.review(record, review_id="same").to_dict() for _ in range(2))
+        assert first == second
+        assert first["outcome"] in {"approve", "pend", "alternative_setting"}
+        assert first["review_action"] == ("A1" if first["outcome"] == "approve" else "A4")
+
+    stable()
+
+
+def test_thousands_of_records_leave_no_state_in_the_engine(engine):
+    # durable-rules allows 1,024 live sessions per ruleset; each review must leave nothing behind.
+    recs = [make_record(id=f"s{i}", observations=[obs("8867-4", 40 + i % 150)]) for i in range(3000)]
+    first = [engine.review(r, review_id="x").to_dict() for r in recs]
+    assert [engine.review(r, review_id="x").to_dict() for r in recs[:300]] == first[:300]
+    for stages in engine.evaluator._stages.values():
+        for handle, _ in stages:
+            assert json.loads(_dr.get_facts(handle, "0")) == []
+
+
+def test_a_record_that_matches_no_rule_is_all_unknown_without_error(library, evaluators):
+    durable, reference = evaluators
+    result = durable.evaluate("adult-admission", {})
+    assert set(result.criteria.values()) == {None}
+    assert result == reference.evaluate("adult-admission", {})
+
+
+def test_threads_share_one_engine_without_wrong_results(engine):
+    recs = [make_record(id=f"t{i}", observations=[obs("8867-4", 30 + (i * 7) % 160)],
+                        treatments=[{"type": "iv_fluids"}] if i % 3 else []) for i in range(240)]
+    expected = [engine.review(r, review_id="x").to_dict() for r in recs]
+    got: dict[int, list] = {}
+
+    def work(k):
+        got[k] = [engine.review(r, review_id="x").to_dict() for r in recs]
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(got[k] == expected for k in range(6))
+
+
+def test_evaluators_release_their_rulesets(library):
+    for _ in range(40):
+        DurableEvaluator(library).close()
+    with Engine(library) as e:
+        assert e.review(make_record(observations=[obs("8867-4", 150)])).outcome == "alternative_setting"
+
+
+@pytest.mark.parametrize("x, text", [(1e-05, "0.00001"), (1e16, "10000000000000000"), (2.5, "2.5"), (7, "7"),
+                                     (True, "1")])
+def test_numbers_are_never_sent_in_exponent_form(x, text):
+    assert number(x) == text
+
+
+def test_tiny_thresholds_and_values_compare_correctly_in_durable_rules(library):
+    rule = """\
+ruleset: tiny
+version: 1.0.0
+title: Tiny numbers
+source: test fixture
+criteria:
+  - {id: TINY-LT, group: g, text: below a tiny bound, source: fixture, fact: troponin_i.max, lt: 0.00001}
+levels: {observation: g}
+"""
+    lib = load([*read_sources(RULES), Source("tiny.yaml", rule)])
+    durable, reference = DurableEvaluator(lib), ReferenceEvaluator(lib)
+    try:
+        for value, expected in [(0.000001, True), (0.00001, False), (1e-07, True), (3.0, False)]:
+            facts = {"troponin_i.max": value}
+            assert durable.evaluate("tiny", facts).criteria["TINY-LT"] is expected
+            assert reference.evaluate("tiny", facts).criteria["TINY-LT"] is expected
+    finally:
+        durable.close()

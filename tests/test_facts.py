@@ -1,0 +1,93 @@
+"""Facts derived from the record: windows, units, statistics, midnights, and unknown versus false."""
+
+from __future__ import annotations
+
+import pytest
+
+from ur_engine import record as records
+from conftest import make_record, obs
+
+
+def facts(library, **changes):
+    adm = records.parse(make_record(**changes))
+    library.facts.check(adm)
+    return library.facts.derive(adm)
+
+
+def test_observation_statistics_within_the_first_24_hours(library):
+    f = facts(library, observations=[obs("8867-4", 130, 10), obs("8867-4", 95, 120), obs("8867-4", 160, 60 * 30)])
+    v = f.values
+    assert (v["heart_rate.min"], v["heart_rate.max"], v["heart_rate.first"], v["heart_rate.last"],
+            v["heart_rate.count"]) == (95, 130, 130, 95, 2)
+    assert f.times["heart_rate.max"] == "2026-03-02T09:50:00Z"
+
+
+def test_observation_before_arrival_does_not_count(library):
+    f = facts(library, observations=[{"code": "8867-4", "value": 30, "time": "2026-03-02T08:00:00Z"}])
+    assert f.values["heart_rate.count"] == 0 and "heart_rate.min" not in f.values
+
+
+def test_fahrenheit_is_the_canonical_temperature_and_celsius_converts(library):
+    f = facts(library, observations=[obs("8310-5", 38.0, unit="Cel", method="oral")])
+    assert f.values["temperature_oral.max"] == pytest.approx(100.4)
+    assert "temperature_rectal.max" not in f.values
+
+
+def test_room_air_saturation_ignores_readings_on_oxygen(library):
+    f = facts(library, observations=[obs("59408-5", 85, o2_device="room_air"),
+                                     obs("59408-5", 95, 20, o2_device="nasal_cannula")])
+    assert f.values["spo2_room_air.max"] == 85 and f.values["spo2.max"] == 95
+
+
+def test_lab_units_convert_to_the_canonical_unit(library):
+    f = facts(library, observations=[obs("2160-0", 177, unit="umol/L"), obs("2524-7", 36, unit="mg/dL")])
+    assert f.values["creatinine.max"] == pytest.approx(2.0, abs=0.01)
+    assert f.values["lactate.max"] == pytest.approx(4.0, abs=0.01)
+
+
+def test_absent_section_is_unknown_but_present_section_is_complete(library):
+    unknown = facts(library, treatments=None, findings=None, observations=None)
+    assert "treatment.iv_fluids" not in unknown.values
+    assert "finding.active_bleeding" not in unknown.values
+    assert "heart_rate.count" not in unknown.values
+    known = facts(library, treatments=[{"type": "telemetry"}], findings={})
+    assert known.values["treatment.iv_fluids"] is False
+    assert known.values["treatment.frequent_vital_signs"] is True
+    assert known.values["finding.active_bleeding"] is False
+
+
+def test_iv_antibiotic_counts_as_iv_medication(library):
+    assert facts(library, treatments=[{"type": "iv_antibiotic"}]).values["treatment.iv_medication"] is True
+
+
+def test_treatment_that_ended_before_arrival_does_not_count(library):
+    f = facts(library, treatments=[{"type": "iv_fluids", "start": "2026-03-01T10:00:00Z",
+                                    "end": "2026-03-01T12:00:00Z"}])
+    assert f.values["treatment.iv_fluids"] is False
+
+
+@pytest.mark.parametrize("arrival, order, midnights", [
+    ("2026-03-02T09:40:00Z", "2026-03-02T23:59:00Z", 0),
+    ("2026-03-02T23:30:00Z", "2026-03-03T00:30:00Z", 1),
+    ("2026-03-02T09:40:00Z", "2026-03-05T08:00:00Z", 3),
+    # 23:30 local (UTC-05:00) to 04:30 UTC next day is still before local midnight+… : counted on local clock
+    ("2026-03-02T22:30:00-05:00", "2026-03-03T04:30:00Z", 0),
+    ("2026-03-02T22:30:00-05:00", "2026-03-03T05:30:00Z", 1),
+])
+def test_midnights_count_on_the_hospital_clock(library, arrival, order, midnights):
+    f = facts(library, encounter={"arrival_time": arrival, "order_time": order})
+    assert f.values["midnights_before_order"] == midnights
+
+
+def test_inpatient_only_membership_follows_the_date_of_service(library):
+    before = facts(library, procedures=[{"code": "27447", "time": "2017-05-01T10:00:00Z"}])
+    after = facts(library, procedures=[{"code": "27447", "time": "2026-03-02T12:00:00Z"}])
+    assert before.values["procedure.inpatient_only"] is True
+    assert after.values["procedure.inpatient_only"] is False
+
+
+def test_procedure_within_24_hours_needs_its_time(library):
+    f = facts(library, procedures=[{"code": "47562", "anesthesia": "general", "time": "2026-03-03T09:00:00Z"}])
+    late = facts(library, procedures=[{"code": "47562", "anesthesia": "general", "time": "2026-03-03T10:00:00Z"}])
+    assert f.values["procedure.within_24h_general_or_regional"] is True
+    assert late.values["procedure.within_24h_general_or_regional"] is False

@@ -1,0 +1,125 @@
+"""Broken rule files: every error at once, each with file, line, column and a did-you-mean."""
+
+from __future__ import annotations
+
+import shutil
+import textwrap
+
+import pytest
+
+from ur_engine import RuleErrors, load_library
+from conftest import RULES
+
+GOOD = """\
+ruleset: demo
+version: 2026.1.0
+title: Demo rule set
+source: test fixture
+effective: {from: 2026-01-01}
+criteria:
+  - id: DEMO-PULSE
+    group: severity
+    text: Pulse over 140
+    source: 405 IAC 5-33-1(1)(B)
+    fact: heart_rate.max
+    gt: 140
+levels:
+  observation: severity
+"""
+
+
+@pytest.fixture()
+def rules_dir(tmp_path):
+    target = tmp_path / "rules"
+    shutil.copytree(RULES, target)
+    return target
+
+
+def errors_of(rules_dir, name: str, text: str):
+    (rules_dir / name).write_text(textwrap.dedent(text))
+    with pytest.raises(RuleErrors) as info:
+        load_library(rules_dir)
+    return info.value.errors
+
+
+def test_the_default_library_loads(library):
+    assert {rs.id for rs in library.rulesets} >= {"adult-admission", "critical-care", "two-midnight", "observation"}
+
+
+def test_a_good_file_loads(rules_dir):
+    (rules_dir / "demo.yaml").write_text(GOOD)
+    assert "demo" in {rs.id for rs in load_library(rules_dir).rulesets}
+
+
+@pytest.mark.parametrize("old, new, code, line, column, suggestion", [
+    ("fact: heart_rate.max", "fact: heart_rat.max", "UR020", 11, 11, "heart_rate.max"),
+    ("gt: 140", "gtt: 140", "UR021", 12, 5, "gt"),
+    ("observation: severity", "observation: severty", "UR030", 14, 16, "severity"),
+    ("version: 2026.1.0", "version: 2026.1", "UR004", 2, 10, None),
+    ("title: Demo rule set", "titel: Demo rule set", "UR004", 3, 1, "title"),
+    ("gt: 140", "gt: fast", "UR023", 12, 9, None),
+    ("observation: severity", "observaton: severity", "UR004", 14, 3, "observation"),
+], ids=["unknown-fact", "unknown-operator", "unknown-group", "bad-version", "misspelt-key", "wrong-type",
+        "unknown-level"])
+def test_each_error_names_file_line_column_and_suggestion(rules_dir, old, new, code, line, column, suggestion):
+    errors = errors_of(rules_dir, "demo.yaml", GOOD.replace(old, new))
+    e = errors[0]
+    assert (e.file, e.code, e.line, e.column, e.suggestion) == ("demo.yaml", code, line, column, suggestion), str(e)
+    assert str(e).startswith(f"demo.yaml:{line}:{column} {code} ")
+
+
+def test_all_errors_are_reported_together_across_files(rules_dir):
+    (rules_dir / "other.yaml").write_text(GOOD.replace("ruleset: demo", "ruleset: other")
+                                          .replace("DEMO-PULSE", "OTHER-PULSE").replace("gt: 140", "gtt: 1"))
+    errors = errors_of(rules_dir, "demo.yaml", GOOD.replace("heart_rate.max", "heart_rat.max")
+                       .replace("observation: severity", "observation: severty"))
+    assert [(e.file, e.code) for e in errors] == [("demo.yaml", "UR020"), ("demo.yaml", "UR030"),
+                                                  ("other.yaml", "UR021")]
+
+
+def test_yaml_syntax_error_has_its_line(rules_dir):
+    errors = errors_of(rules_dir, "demo.yaml", GOOD.replace("gt: 140", "gt: [140"))
+    assert errors[0].code == "UR001" and errors[0].line >= 12
+
+
+def test_duplicate_keys_are_errors_not_overwrites(rules_dir):
+    errors = errors_of(rules_dir, "demo.yaml", GOOD.replace("    gt: 140", "    gt: 140\n    gt: 150"))
+    assert any(e.code == "UR002" and e.line == 13 for e in errors)
+
+
+def test_criterion_ids_are_unique_across_the_library(rules_dir):
+    errors = errors_of(rules_dir, "demo.yaml", GOOD.replace("DEMO-PULSE", "SI-PULSE"))
+    assert any(e.code == "UR010" and "adult-admission.yaml" in e.message for e in errors)
+
+
+def test_a_criterion_that_multiplies_out_is_refused(rules_dir):
+    anys = "\n".join("      - any: [" + ", ".join(f"{{fact: heart_rate.max, gt: {i * 10 + j}}}" for j in range(4))
+                     + "]" for i in range(4))
+    text = GOOD.replace("    fact: heart_rate.max\n    gt: 140\n", "    all:\n" + anys + "\n")
+    errors = errors_of(rules_dir, "demo.yaml", text)
+    assert errors[0].code == "UR050" and errors[0].rule_id == "DEMO-PULSE"
+
+
+def test_unknown_valueset_is_reported_in_facts_yaml(rules_dir):
+    facts = (rules_dir / "facts.yaml").read_text().replace("valueset: inpatient-only", "valueset: inpatient-onli")
+    (rules_dir / "facts.yaml").write_text(facts)
+    with pytest.raises(RuleErrors) as info:
+        load_library(rules_dir)
+    e = info.value.errors[0]
+    assert (e.file, e.code, e.suggestion) == ("facts.yaml", "UR040", "inpatient-only")
+
+
+def test_rule_test_record_errors_point_into_the_test(rules_dir):
+    text = GOOD + textwrap.dedent("""\
+        tests:
+          - name: bad record
+            record: {encounter: {requested_level: inpatiant}}
+            expect: {outcome: approve}
+        """)
+    errors = errors_of(rules_dir, "demo.yaml", text)
+    assert errors[0].code == "UR060" and errors[0].line == 17 and errors[0].suggestion == "inpatient"
+
+
+def test_digest_changes_with_any_file(rules_dir, library):
+    (rules_dir / "demo.yaml").write_text(GOOD)
+    assert load_library(rules_dir).digest != library.digest

@@ -1,0 +1,18 @@
+"""ur-engine: open, explainable utilization review.
+
+The pipeline, one module each: ``record`` (parse and validate) → ``facts`` (derive) → ``evaluator``
+(durable-rules) → ``decision``; ``library`` loads the rule files and ``engine`` ties the steps together.
+
+>>> from ur_engine import Engine, load_library          # doctest: +SKIP
+>>> Engine(load_library()).review(record).outcome       # doctest: +SKIP
+'approve'
+"""
+
+from .decision import Decision
+from .engine import Engine
+from .errors import EngineError, RecordError, RecordErrors, RuleError, RuleErrors, UrError
+from .io import load_library
+from .library import Library, Source, load
+
+__all__ = ["Decision", "Engine", "EngineError", "Library", "RecordError", "RecordErrors", "RuleError",
+           "RuleErrors", "Source", "UrError", "load", "load_library"]

@@ -1,0 +1,188 @@
+"""The ``ur`` command: parse arguments, make one library call, format the answer.
+
+Exit codes: 0 success, 1 rule errors or failing rule tests, 2 invalid input (a record, a file, an option).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from . import record as records
+from .engine import EVALUATORS, Engine
+from .errors import RecordError, RuleError, RuleErrors, UrError
+from .io import load_library
+
+RULES_HELP = "Rule library directory (default: the rules shipped with ur-engine)."
+
+
+def _library(rules: str | None):
+    try:
+        return load_library(rules)
+    except RuleError as exc:
+        _print_rule_errors(exc)
+        sys.exit(1)
+
+
+def _print_rule_errors(exc: RuleError, rules_dir: str | None = None) -> None:
+    errors = exc.errors if isinstance(exc, RuleErrors) else [exc]
+    for e in errors:
+        click.echo(str(e), err=True)
+        caret = _caret(rules_dir, e)
+        if caret:
+            click.echo(caret, err=True)
+    click.echo(f"{len(errors)} error(s)", err=True)
+
+
+def _caret(rules_dir: str | None, e: RuleError) -> str | None:
+    """The offending line of the file with a caret under the column."""
+    if not (rules_dir and e.file and e.line):
+        return None
+    path = Path(rules_dir) / e.file
+    try:
+        line = path.read_text(encoding="utf-8").splitlines()[e.line - 1]
+    except (OSError, IndexError):
+        return None
+    return f"    {line}\n    {' ' * ((e.column or 1) - 1)}^"
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="ur-engine")
+def main() -> None:
+    """ur — open, explainable utilization review."""
+
+
+@main.command()
+@click.argument("source", type=click.File("r", encoding="utf-8"), default="-")
+@click.option("--rules", type=click.Path(file_okay=False), help=RULES_HELP)
+@click.option("--evaluator", type=click.Choice(sorted(EVALUATORS)), default="durable", show_default=True,
+              help="durable-rules, or the plain-Python reference evaluator.")
+def review(source, rules, evaluator) -> None:
+    """Review admission records from SOURCE (a file, or - for standard input).
+
+    One JSON record gives one JSON decision; NDJSON (a record per line) gives one NDJSON line per input line,
+    in order. An invalid record gives an error line naming the field, and the exit code is 2.
+    """
+    engine = Engine(_library(rules), evaluator)
+    first = source.readline()
+    while first and not first.strip():
+        first = source.readline()
+    if not first:
+        raise click.UsageError("no record on input")
+    single = None
+    try:
+        single = json.loads(first)
+    except ValueError:
+        pass
+    failed = 0
+    out = sys.stdout
+    if single is None:  # one pretty-printed JSON document
+        text = first + source.read()
+        try:
+            decision = engine.review(records.loads(text))
+        except RecordError as exc:
+            _print_record_error(exc)
+            sys.exit(2)
+        out.write(json.dumps(decision.to_dict(), indent=2, ensure_ascii=False) + "\n")
+        return
+    for number, line in enumerate(_lines(first, source), start=1):
+        if not line.strip():
+            continue
+        try:
+            decision = engine.review(records.loads(line))
+            out.write(json.dumps(decision.to_dict(), ensure_ascii=False, separators=(",", ":")) + "\n")
+        except RecordError as exc:
+            failed += 1
+            out.write(json.dumps(_error_line(exc, number, line), ensure_ascii=False) + "\n")
+    out.flush()
+    if failed:
+        click.echo(f"{failed} record(s) rejected; see the error lines", err=True)
+        sys.exit(2)
+
+
+def _lines(first: str, rest):
+    yield first
+    yield from rest
+
+
+def _record_id(line: str):
+    try:
+        data = json.loads(line)
+        return data.get("id") if isinstance(data, dict) else None
+    except ValueError:
+        return None
+
+
+def _error_line(exc: RecordError, number: int, line: str) -> dict:
+    errors = getattr(exc, "errors", [exc])
+    return {"record_id": _record_id(line), "line": number, "outcome": "error",
+            "errors": [e.as_dict() for e in errors]}
+
+
+def _print_record_error(exc: RecordError) -> None:
+    for e in getattr(exc, "errors", [exc]):
+        click.echo(f"invalid record: {e}", err=True)
+
+
+@main.group()
+def rules() -> None:
+    """Check and test rule libraries."""
+
+
+@rules.command("check")
+@click.argument("directory", type=click.Path(file_okay=False))
+def rules_check(directory) -> None:
+    """Check every file of the rule library in DIRECTORY; print all errors as file:line:col CODE message."""
+    try:
+        lib = load_library(directory)
+    except RuleError as exc:
+        _print_rule_errors(exc, directory)
+        sys.exit(1)
+    n = sum(len(rs.criteria) for rs in lib.rulesets)
+    click.echo(f"ok: {len(lib.rulesets)} rule sets, {n} criteria, {len(lib.valuesets)} valuesets — {lib.digest}")
+
+
+@rules.command("test")
+@click.argument("directory", type=click.Path(file_okay=False))
+def rules_test(directory) -> None:
+    """Run the tests: blocks of every rule file in DIRECTORY."""
+    from .testing import run_tests
+
+    try:
+        lib = load_library(directory)
+    except RuleError as exc:
+        _print_rule_errors(exc, directory)
+        sys.exit(1)
+    with Engine(lib) as engine:
+        outcomes = run_tests(engine, lib)
+    failed = [o for o in outcomes if not o.passed]
+    for o in failed:
+        click.echo(f"FAIL {o.test.file}:{o.test.line} {o.ruleset}: {o.test.name}")
+        for p in o.problems:
+            click.echo(f"     {p}")
+    click.echo(f"{len(outcomes) - len(failed)} passed, {len(failed)} failed")
+    if failed:
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--rules", type=click.Path(file_okay=False), help=RULES_HELP)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=int)
+def serve(rules, host, port) -> None:
+    """Serve the review API (embedded: the development server, default rules, localhost)."""
+    from api import create_app
+
+    try:
+        app = create_app({"RULES_DIR": rules})
+    except UrError as exc:
+        _print_rule_errors(exc, rules) if isinstance(exc, RuleError) else click.echo(str(exc), err=True)
+        sys.exit(1)
+    app.run(host=host, port=port)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
