@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 
 demo: $(VENV)/.installed
 	$(BIN)/ur rules check rules
-	$(BIN)/ur review examples/admissions.ndjson
+	$(BIN)/ur review --summary examples/admissions.ndjson
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest

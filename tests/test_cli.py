@@ -35,6 +35,13 @@ def test_review_ndjson_gives_one_line_per_record_in_order(runner):
     assert ids == expected
 
 
+def test_summary_prints_one_readable_line_per_record(runner):
+    res = runner.invoke(main, ["review", "--summary", str(EXAMPLES / "admissions.ndjson")])
+    lines = res.output.splitlines()
+    assert res.exit_code == 0 and len(lines) == 8
+    assert lines[1].split()[:5] == ["stay-0002", "alternative_setting", "inpatient", "→", "observation"]
+
+
 def test_review_reads_standard_input(runner):
     lines = "\n".join(json.dumps(make_record(id=f"in-{i}", observations=[obs("8867-4", 150)])) for i in range(3))
     res = runner.invoke(main, ["review", "-"], input=lines + "\n")

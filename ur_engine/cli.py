@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import click
+import orjson
 
 from . import record as records
 from .engine import EVALUATORS, Engine
@@ -60,7 +61,8 @@ def main() -> None:
 @click.option("--rules", type=click.Path(file_okay=False), help=RULES_HELP)
 @click.option("--evaluator", type=click.Choice(sorted(EVALUATORS)), default="durable", show_default=True,
               help="durable-rules, or the plain-Python reference evaluator.")
-def review(source, rules, evaluator) -> None:
+@click.option("--summary", is_flag=True, help="One readable line per decision instead of JSON.")
+def review(source, rules, evaluator, summary) -> None:
     """Review admission records from SOURCE (a file, or - for standard input).
 
     One JSON record gives one JSON decision; NDJSON (a record per line) gives one NDJSON line per input line,
@@ -78,7 +80,8 @@ def review(source, rules, evaluator) -> None:
     except ValueError:
         pass
     failed = 0
-    out = sys.stdout
+    out = sys.stdout.buffer
+    emit = _summary_line if summary else (lambda d: orjson.dumps(d.to_dict(), option=orjson.OPT_APPEND_NEWLINE))
     if single is None:  # one pretty-printed JSON document
         text = first + source.read()
         try:
@@ -86,21 +89,27 @@ def review(source, rules, evaluator) -> None:
         except RecordError as exc:
             _print_record_error(exc)
             sys.exit(2)
-        out.write(json.dumps(decision.to_dict(), indent=2, ensure_ascii=False) + "\n")
+        out.write(_summary_line(decision) if summary else
+                  orjson.dumps(decision.to_dict(), option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE))
         return
     for number, line in enumerate(_lines(first, source), start=1):
         if not line.strip():
             continue
         try:
             decision = engine.review(records.loads(line))
-            out.write(json.dumps(decision.to_dict(), ensure_ascii=False, separators=(",", ":")) + "\n")
+            out.write(emit(decision))
         except RecordError as exc:
             failed += 1
-            out.write(json.dumps(_error_line(exc, number, line), ensure_ascii=False) + "\n")
+            out.write(orjson.dumps(_error_line(exc, number, line), option=orjson.OPT_APPEND_NEWLINE))
     out.flush()
     if failed:
         click.echo(f"{failed} record(s) rejected; see the error lines", err=True)
         sys.exit(2)
+
+
+def _summary_line(d) -> bytes:
+    target = f"{d.requested} → {d.recommended or d.supported or '?'}"
+    return f"{d.record_id:<14} {d.outcome:<19} {target:<26} {' | '.join(d.reasons)}\n".encode()
 
 
 def _lines(first: str, rest):

@@ -7,7 +7,7 @@ information is missing, or when a criterion asks for physician review.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from .evaluator import RulesetResult
 from .facts import Facts
@@ -54,10 +54,20 @@ class Decision:
     review_action: str = field(default="A4")
 
     def to_dict(self) -> dict:
-        d = asdict(self)
-        for cr in d["criteria"]:
-            cr["evidence"] = [{k: v for k, v in e.items() if v is not None or k == "value"} for e in cr["evidence"]]
-        return d
+        """Plain JSON-ready data, in the field order of ``schemas/decision.schema.json``."""
+        return {
+            "review_id": self.review_id, "record_id": self.record_id, "review_type": self.review_type,
+            "outcome": self.outcome, "requested": self.requested, "supported": self.supported,
+            "recommended": self.recommended, "reasons": self.reasons, "missing": self.missing,
+            "levels": self.levels,
+            "criteria": [{
+                "id": c.id, "ruleset": c.ruleset, "group": c.group, "status": c.status, "text": c.text,
+                "source": c.source,
+                "evidence": [{"fact": e.fact, "value": e.value, "time": e.time} if e.time is not None
+                             else {"fact": e.fact, "value": e.value} for e in c.evidence],
+            } for c in self.criteria],
+            "rules": self.rules, "review_action": self.review_action,
+        }
 
 
 def _and(values) -> bool | None:

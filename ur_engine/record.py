@@ -6,10 +6,11 @@ taken as complete, so a treatment it does not list was not given.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from datetime import date, datetime
+
+import orjson
 
 from . import schemas
 from .errors import RecordError, RecordErrors
@@ -133,17 +134,10 @@ class Admission:
 def loads(text: str | bytes) -> dict:
     """Parse JSON text; a syntax error becomes a RecordError at ``$`` with its line and column."""
     try:
-        data = json.loads(text, parse_constant=_no_constant)
-    except json.JSONDecodeError as exc:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
         raise RecordError(f"invalid JSON: {exc.msg}", code="UR101", path="$", line=exc.lineno,
                           column=exc.colno) from None
-    except ValueError as exc:
-        raise RecordError(str(exc), code="UR101", path="$") from None
-    return data
-
-
-def _no_constant(name: str):
-    raise ValueError(f"invalid JSON: {name} is not a number")
 
 
 def parse(data) -> Admission:
@@ -153,8 +147,7 @@ def parse(data) -> Admission:
     """
     if not isinstance(data, dict):
         raise RecordErrors([RecordError("a record must be a JSON object", code="UR102", path="$")])
-    v = schemas.validator("admission")
-    if not v.is_valid(data):
+    if not schemas.fast_validator("admission").is_valid(data):
         raise RecordErrors([
             RecordError(msg, code="UR102", path=schemas.json_path(path), suggestion=hint)
             for path, msg, hint, _ in schemas.iter_explained("admission", data)

@@ -7,6 +7,7 @@ import json
 import re
 from functools import lru_cache
 
+import jsonschema_rs
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match, relevance
 
@@ -28,6 +29,15 @@ def validator(name: str) -> Draft202012Validator:
     if name == "ruleset":
         doc = _ruleset_structure_only(doc)
     return Draft202012Validator(doc)
+
+
+@lru_cache(maxsize=None)
+def fast_validator(name: str):
+    """The same schema compiled by jsonschema-rs: ~10 µs a record, so valid records pay little.
+
+    It only answers valid or not; ``iter_explained`` explains a failure with paths and suggestions.
+    """
+    return jsonschema_rs.validator_for(schema(name))
 
 
 def _ruleset_structure_only(doc: dict) -> dict:
