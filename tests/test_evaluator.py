@@ -40,7 +40,7 @@ def test_durable_rules_agrees_with_the_reference_on_random_facts(library, evalua
     @PROPERTY
     @given(fact_values(library, rs))
     def agree(values):
-        assert durable.evaluate(rs.id, values) == reference.evaluate(rs.id, values)
+        assert durable.evaluate(rs.key, values) == reference.evaluate(rs.key, values)
 
     agree()
 
@@ -84,9 +84,9 @@ def test_thousands_of_records_leave_no_state_in_the_engine(engine):
 
 def test_a_record_that_matches_no_rule_is_all_unknown_without_error(library, evaluators):
     durable, reference = evaluators
-    result = durable.evaluate("adult-admission", {})
+    result = durable.evaluate("adult-admission@2026.11.0", {})
     assert set(result.criteria.values()) == {None}
-    assert result == reference.evaluate("adult-admission", {})
+    assert result == reference.evaluate("adult-admission@2026.11.0", {})
 
 
 def test_threads_share_one_engine_without_wrong_results(engine):
@@ -134,7 +134,7 @@ levels: {observation: g}
     try:
         for value, expected in [(0.000001, True), (0.00001, False), (1e-07, True), (3.0, False)]:
             facts = {"troponin_i.max": value}
-            assert durable.evaluate("tiny", facts).criteria["TINY-LT"] is expected
-            assert reference.evaluate("tiny", facts).criteria["TINY-LT"] is expected
+            assert durable.evaluate("tiny@1.0.0", facts).criteria["TINY-LT"] is expected
+            assert reference.evaluate("tiny@1.0.0", facts).criteria["TINY-LT"] is expected
     finally:
         durable.close()

@@ -89,7 +89,7 @@ def test_duplicate_keys_are_errors_not_overwrites(rules_dir):
 
 def test_criterion_ids_are_unique_across_the_library(rules_dir):
     errors = errors_of(rules_dir, "demo.yaml", GOOD.replace("DEMO-PULSE", "SI-PULSE"))
-    assert any(e.code == "UR010" and "adult-admission.yaml" in e.message for e in errors)
+    assert any(e.code == "UR010" and "rule set adult-admission" in e.message for e in errors)
 
 
 def test_a_criterion_that_multiplies_out_is_refused(rules_dir):
@@ -123,3 +123,36 @@ def test_rule_test_record_errors_point_into_the_test(rules_dir):
 def test_digest_changes_with_any_file(rules_dir, library):
     (rules_dir / "demo.yaml").write_text(GOOD)
     assert load_library(rules_dir).digest != library.digest
+
+
+def _versions(rules_dir, first_to: str, second_from: str):
+    text = GOOD.replace("effective: {from: 2026-01-01}", f"effective: {{from: 2026-01-01, to: {first_to}}}")
+    (rules_dir / "demo.yaml").write_text(text)
+    (rules_dir / "demo-v2.yaml").write_text(
+        GOOD.replace("version: 2026.1.0", "version: 2026.7.0").replace("gt: 140", "gt: 120")
+        .replace("effective: {from: 2026-01-01}", f"effective: {{from: {second_from}}}"))
+
+
+def test_versions_of_a_rule_set_with_disjoint_dates_judge_stays_by_arrival(rules_dir):
+    from ur_engine import Engine
+    from conftest import make_record, obs
+
+    _versions(rules_dir, "2026-06-30", "2026-07-01")
+    with Engine(load_library(rules_dir)) as engine:
+        march = make_record(observations=[obs("8867-4", 130)])
+        august = make_record(encounter={"arrival_time": "2026-08-02T09:40:00Z"},
+                             observations=[{"code": "8867-4", "value": 130, "time": "2026-08-02T10:00:00Z"}])
+        status = lambda d: next(c.status for c in d.criteria if c.id == "DEMO-PULSE")  # noqa: E731
+        assert status(engine.review(march)) == "not_met"
+        assert engine.review(march).rules["rulesets"]["demo"] == "2026.1.0"
+        assert status(engine.review(august)) == "met"
+        assert engine.review(august).rules["rulesets"]["demo"] == "2026.7.0"
+        from datetime import date
+        assert status(engine.review(august, as_of=date(2026, 3, 1))) == "not_met"
+
+
+def test_overlapping_versions_of_a_rule_set_are_an_error(rules_dir):
+    _versions(rules_dir, "2026-07-31", "2026-07-01")
+    with pytest.raises(RuleErrors) as info:
+        load_library(rules_dir)
+    assert [e.code for e in info.value.errors] == ["UR011"]

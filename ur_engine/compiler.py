@@ -40,7 +40,7 @@ def plan(rs: RuleSet) -> Plan:
                                    for g, ids in rs.groups.items()), tuple(cr.id for cr in rs.criteria))
     tops = tuple((f"level:{t}", e) for t, e in rs.levels.items()) + \
         tuple((f"requires:{t}", e) for t, e in rs.requires.items())
-    return Plan(rs.id, (criteria, groups, Stage("levels", tops, tuple(rs.groups))))
+    return Plan(rs.key, (criteria, groups, Stage("levels", tops, tuple(rs.groups))))
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from ulid import ULID
 
 from . import record as records
@@ -24,13 +26,17 @@ class Engine:
         self.library = library
         self.evaluator = EVALUATORS[evaluator](library)
 
-    def review(self, data, review_id: str | None = None) -> Decision:
-        """Judge one admission record (a dict, or an ``Admission``); raises RecordError on bad input."""
+    def review(self, data, review_id: str | None = None, as_of: date | None = None) -> Decision:
+        """Judge one admission record (a dict, or an ``Admission``); raises RecordError on bad input.
+
+        Rule sets are those in effect on the arrival date, or on ``as_of`` when given.
+        """
         adm = data if isinstance(data, records.Admission) else records.parse(data)
         facts_dict = self.library.facts
         facts_dict.check(adm)
         facts = facts_dict.derive(adm)
-        results = [(rs, self.evaluator.evaluate(rs.id, facts.values)) for rs in self.library.applicable(adm)]
+        results = [(rs, self.evaluator.evaluate(rs.key, facts.values))
+                   for rs in self.library.applicable(adm, as_of)]
         return decide(adm, self.library, results, facts, review_id or str(ULID()))
 
     def close(self) -> None:

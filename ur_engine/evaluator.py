@@ -30,7 +30,7 @@ _NAMES = itertools.count()
 class RulesetResult:
     """Three-valued results of one rule set: True met, False not met, None unknown."""
 
-    ruleset: str
+    ruleset: str  # RuleSet.key
     criteria: dict
     groups: dict
     levels: dict
@@ -49,10 +49,10 @@ class ReferenceEvaluator:
     """The same plans, evaluated in plain Python (three-valued)."""
 
     def __init__(self, library: Library):
-        self.plans = {rs.id: plan(rs) for rs in library.rulesets}
+        self.plans = {rs.key: plan(rs) for rs in library.rulesets}
 
-    def evaluate(self, ruleset_id: str, facts: dict) -> RulesetResult:
-        p = self.plans[ruleset_id]
+    def evaluate(self, key: str, facts: dict) -> RulesetResult:
+        p = self.plans[key]
         values, outputs = facts, []
         for stage in p.stages:
             out = {name: conditions.evaluate(expr, values) for name, expr in stage.nodes}
@@ -75,7 +75,7 @@ class DurableEvaluator:
         try:
             for rs in library.rulesets:
                 p = plan(rs)
-                self.plans[rs.id] = p
+                self.plans[rs.key] = p
                 compiled = []
                 for stage in p.stages:
                     ds = to_durable(stage)
@@ -83,24 +83,24 @@ class DurableEvaluator:
                         h = _dr.create_ruleset(f"ur{next(_NAMES)}", ds.definition)
                     handles.append(h)
                     compiled.append((h, ds))
-                self._stages[rs.id] = compiled
+                self._stages[rs.key] = compiled
         except _dr.error as exc:
             _delete(handles)
             raise EngineError(f"durable-rules could not compile the rules: {exc}", code="UR900") from None
         self._handles = handles
         self._finalizer = weakref.finalize(self, _delete, handles)
 
-    def evaluate(self, ruleset_id: str, facts: dict) -> RulesetResult:
+    def evaluate(self, key: str, facts: dict) -> RulesetResult:
         values, outputs = facts, []
         with _LOCK:
-            for handle, ds in self._stages[ruleset_id]:
+            for handle, ds in self._stages[key]:
                 out = self._run(handle, ds, values)
                 outputs.append(out)
                 values = out
         full = []
-        for (_, ds), out in zip(self._stages[ruleset_id], outputs):
+        for (_, ds), out in zip(self._stages[key], outputs):
             full.append({name: out.get(name) for name, _ in ds.stage.nodes})
-        return _result(self.plans[ruleset_id], full)
+        return _result(self.plans[key], full)
 
     def _run(self, handle: int, ds: DurableStage, values: dict) -> dict:
         body = encode_fact(ds, next(self._ids), values)

@@ -82,6 +82,11 @@ class RuleSet:
     tests: tuple[RuleTest, ...] = ()
 
     @property
+    def key(self) -> str:
+        """Unique in a library: a rule set may have several versions with disjoint effective dates."""
+        return f"{self.id}@{self.version}"
+
+    @property
     def facts(self) -> tuple[str, ...]:
         return c._union(cr.condition for cr in self.criteria)
 
@@ -102,9 +107,9 @@ class Library:
     def version(self) -> str:
         return self.facts.version
 
-    def applicable(self, adm: Admission) -> list[RuleSet]:
-        """The rule sets that judge this record: in effect on its arrival date and matching ``applies``."""
-        on = adm.encounter.arrival_time.date()
+    def applicable(self, adm: Admission, as_of: date | None = None) -> list[RuleSet]:
+        """The rule sets that judge this record: in effect on its arrival date (or ``as_of``), matching ``applies``."""
+        on = as_of or adm.encounter.arrival_time.date()
         return [rs for rs in self.rulesets if rs.in_effect(on) and self._applies(rs.applies, adm, on)]
 
     def _applies(self, a: Applies, adm: Admission, on: date) -> bool:
@@ -121,13 +126,6 @@ class Library:
             codes = [d.code for d in adm.diagnoses or ()]
             return any(self.valuesets[v].contains(code, on) for v in a.diagnoses for code in codes)
         return True
-
-    def criterion(self, criterion_id: str) -> Criterion:
-        for rs in self.rulesets:
-            for cr in rs.criteria:
-                if cr.id == criterion_id:
-                    return cr
-        raise KeyError(criterion_id)
 
 
 def digest(sources: Iterable[Source]) -> str:
@@ -173,22 +171,11 @@ def load(sources: Iterable[Source]) -> Library:
         fact_dict = FactDictionary(facts_doc.data, valuesets)
 
     rulesets: list[RuleSet] = []
-    seen_criteria: dict[str, str] = {}
-    seen_rulesets: dict[str, str] = {}
     for name, doc in sorted(rule_docs.items()):
         if _schema_errors(doc, "ruleset", errors) or fact_dict is None:
             continue
-        rs = _ruleset(doc, fact_dict, valuesets, errors)
-        if rs.id in seen_rulesets:
-            errors.append(doc.error(("ruleset",), f"rule set '{rs.id}' is also defined in {seen_rulesets[rs.id]}",
-                                    "UR011"))
-        seen_rulesets[rs.id] = name
-        for i, cr in enumerate(rs.criteria):
-            if cr.id in seen_criteria:
-                errors.append(doc.error(("criteria", i, "id"),
-                                        f"criterion id '{cr.id}' is also used in {seen_criteria[cr.id]}", "UR010"))
-            seen_criteria[cr.id] = name
-        rulesets.append(rs)
+        rulesets.append(_ruleset(doc, fact_dict, valuesets, errors))
+    _check_unique(rulesets, rule_docs, errors)
 
     lib = Library(fact_dict, valuesets, tuple(rulesets), digest(sources), tuple(sorted(s.name for s in sources)))
     if not errors:
@@ -196,6 +183,30 @@ def load(sources: Iterable[Source]) -> Library:
     if errors:
         raise RuleErrors(errors)
     return lib
+
+
+def _check_unique(rulesets: list[RuleSet], docs: dict, errors: list) -> None:
+    """Criterion ids are unique across rule sets; versions of one rule set may not overlap in time."""
+    owner: dict[str, str] = {}
+    for rs in rulesets:
+        doc = docs[rs.file]
+        for other in rulesets:
+            if other is rs or other.id != rs.id or other.file > rs.file:
+                continue
+            if other.version == rs.version or _overlap(rs, other):
+                errors.append(doc.error(("effective",), f"rule set '{rs.id}' {rs.version} overlaps {other.version} "
+                                        f"in {other.file}: give versions disjoint effective dates", "UR011"))
+        for i, cr in enumerate(rs.criteria):
+            if owner.get(cr.id, rs.id) != rs.id:
+                errors.append(doc.error(("criteria", i, "id"),
+                                        f"criterion id '{cr.id}' is also used by rule set {owner[cr.id]}", "UR010"))
+            owner.setdefault(cr.id, rs.id)
+
+
+def _overlap(a: RuleSet, b: RuleSet) -> bool:
+    lo = max(a.effective_from or date.min, b.effective_from or date.min)
+    hi = min(a.effective_to or date.max, b.effective_to or date.max)
+    return lo <= hi
 
 
 def _schema_errors(doc: yamlsrc.Document, kind: str, errors: list) -> bool:
