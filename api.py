@@ -1,8 +1,9 @@
 """The review API over HTTP: parse the request, make one library call, format the answer.
 
-    POST /v1/reviews      one admission record → its decision
-    GET  /v1/rulesets     the rule sets loaded, with versions and sources
-    GET  /healthz         liveness, with the rule library's version and digest
+    POST /v1/reviews        one admission record → its decision
+    GET  /v1/rulesets       the rule sets loaded, with versions and sources
+    POST /v1/admin/reload   re-read the rule directory; the candidate serves only if it loads and its tests pass
+    GET  /healthz           liveness, the rule library's version and digest, and the last reload's result
 
 Errors are ``application/problem+json`` (RFC 9457) and name the record field by its JSON path.
 """
@@ -13,9 +14,9 @@ from flask import Flask, Response, json, request
 from werkzeug.exceptions import HTTPException
 
 from ur_engine import record as records
-from ur_engine.engine import Engine
 from ur_engine.errors import RecordError
-from ur_engine.io import load_library
+from ur_engine.io import default_sources, read_sources
+from ur_engine.service import RuleService
 
 DEFAULTS = {
     "RULES_DIR": None,  # None: the default rule library
@@ -38,16 +39,22 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.update(DEFAULTS)
     app.config.update({k: v for k, v in (config or {}).items() if v is not None or k not in DEFAULTS})
     app.json.sort_keys = False
-    library = load_library(app.config["RULES_DIR"])
-    engine = Engine(library, app.config["EVALUATOR"])
-    app.extensions["ur_engine"] = engine
+    rules_dir = app.config["RULES_DIR"]
+
+    def sources():
+        return read_sources(rules_dir) if rules_dir else default_sources()
+
+    service = RuleService(sources(), app.config["EVALUATOR"])
+    app.extensions["ur_engine"] = service
 
     @app.post("/v1/reviews")
     def create_review():
         if not (request.mimetype == "application/json" or request.mimetype.endswith("+json")):
             return problem(415, "Unsupported Media Type", "send the admission record as application/json")
         try:
-            decision = engine.review(records.loads(request.get_data()))
+            data = records.loads(request.get_data())
+            with service.engine() as engine:
+                decision = engine.review(data)
         except RecordError as exc:
             errors = [e.as_dict() for e in getattr(exc, "errors", [exc])]
             return problem(400, "Invalid admission record", str(exc), errors=errors)
@@ -55,6 +62,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     @app.get("/v1/rulesets")
     def list_rulesets():
+        library = service.library
         return {
             "version": library.version, "digest": library.digest,
             "rulesets": [{
@@ -67,9 +75,22 @@ def create_app(config: dict | None = None) -> Flask:
             } for rs in library.rulesets],
         }
 
+    @app.post("/v1/admin/reload")
+    def reload_rules():
+        result = service.reload(sources)
+        if not result.ok:
+            return problem(422, "Candidate rules refused", "the last good rule library is still serving",
+                           errors=result.errors, serving=service.library.digest)
+        return {"status": "reloaded", "digest": result.digest, "at": result.at}
+
     @app.get("/healthz")
     def healthz():
-        return {"status": "ok", "rules": {"version": library.version, "digest": library.digest}}
+        library = service.library
+        body = {"status": "ok", "rules": {"version": library.version, "digest": library.digest}}
+        last = service.last_reload
+        if last is not None:
+            body["reload"] = {"ok": last.ok, "at": last.at, "digest": last.digest, "errors": last.errors}
+        return body
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):

@@ -98,6 +98,36 @@ def test_rules_test_runs_every_rule_test(runner, library):
     assert res.output.strip().endswith(f"{total} passed, 0 failed")
 
 
+def test_rules_check_json_lists_every_error_for_editors(runner, tmp_path):
+    target = tmp_path / "rules"
+    shutil.copytree(RULES, target)
+    path = target / "critical-care.yaml"
+    path.write_text(path.read_text().replace("fact: treatment.vasopressor", "fact: treatment.vasopresor"))
+    res = runner.invoke(main, ["rules", "check", "--format", "json", str(target)])
+    body = json.loads(res.stdout)
+    assert res.exit_code == 1 and body["ok"] is False
+    assert body["errors"][0] | {"line": 0} == {"code": "UR020", "message": "unknown fact 'treatment.vasopresor'",
+                                               "file": "critical-care.yaml", "line": 0, "column": 11,
+                                               "suggestion": "treatment.vasopressor"}
+
+
+def test_rules_test_reports_coverage_and_fails_under_a_threshold(runner, tmp_path):
+    target = tmp_path / "rules"
+    shutil.copytree(RULES, target)
+    path = target / "critical-care.yaml"
+    text = path.read_text()
+    cut = text.index("  - name: septic shock on norepinephrine")
+    end = text.index("  - name: ICU requested without life support")
+    path.write_text(text[:cut] + text[end:])
+    res = runner.invoke(main, ["rules", "test", str(target)])
+    assert res.exit_code == 0
+    assert "coverage: critical-care CC-VASOPRESSOR never met" in res.output
+    pct = float(re.search(r"criterion coverage: ([\d.]+)%", res.output).group(1))
+    assert pct < 100
+    assert runner.invoke(main, ["rules", "test", "--fail-under", str(pct + 1), str(target)]).exit_code == 1
+    assert runner.invoke(main, ["rules", "test", "--fail-under", str(pct - 1), str(target)]).exit_code == 0
+
+
 def test_rules_test_reports_a_failure_with_file_and_line(runner, tmp_path):
     target = tmp_path / "rules"
     shutil.copytree(RULES, target)

@@ -15,7 +15,7 @@ import orjson
 from . import record as records
 from .engine import EVALUATORS, Engine
 from .errors import RecordError, RuleError, RuleErrors, UrError
-from .io import load_library
+from .io import default_sources, load_library, read_sources
 
 RULES_HELP = "Rule library directory (default: the rules shipped with ur-engine)."
 
@@ -143,22 +143,34 @@ def rules() -> None:
 
 @rules.command("check")
 @click.argument("directory", type=click.Path(file_okay=False))
-def rules_check(directory) -> None:
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="json: one object with every error, for editors.")
+def rules_check(directory, fmt) -> None:
     """Check every file of the rule library in DIRECTORY; print all errors as file:line:col CODE message."""
     try:
         lib = load_library(directory)
     except RuleError as exc:
-        _print_rule_errors(exc, directory)
+        if fmt == "json":
+            errors = exc.errors if isinstance(exc, RuleErrors) else [exc]
+            click.echo(json.dumps({"ok": False, "errors": [e.as_dict() for e in errors]}, indent=2))
+        else:
+            _print_rule_errors(exc, directory)
         sys.exit(1)
     n = sum(len(rs.criteria) for rs in lib.rulesets)
-    click.echo(f"ok: {len(lib.rulesets)} rule sets, {n} criteria, {len(lib.valuesets)} valuesets — {lib.digest}")
+    if fmt == "json":
+        click.echo(json.dumps({"ok": True, "digest": lib.digest, "rulesets": len(lib.rulesets), "criteria": n,
+                               "errors": []}, indent=2))
+    else:
+        click.echo(f"ok: {len(lib.rulesets)} rule sets, {n} criteria, {len(lib.valuesets)} valuesets — {lib.digest}")
 
 
 @rules.command("test")
 @click.argument("directory", type=click.Path(file_okay=False))
-def rules_test(directory) -> None:
-    """Run the tests: blocks of every rule file in DIRECTORY."""
-    from .testing import run_tests
+@click.option("--fail-under", type=click.FloatRange(0, 100), default=None,
+              help="Fail when criterion coverage (each criterion met and not met) is below PCT.")
+def rules_test(directory, fail_under) -> None:
+    """Run the tests: blocks of every rule file in DIRECTORY, with per-criterion coverage."""
+    from .testing import coverage, run_tests
 
     try:
         lib = load_library(directory)
@@ -172,8 +184,15 @@ def rules_test(directory) -> None:
         click.echo(f"FAIL {o.test.file}:{o.test.line} {o.ruleset}: {o.test.name}")
         for p in o.problems:
             click.echo(f"     {p}")
+    cov = coverage(lib, outcomes)
+    for ruleset, cid, never in cov.gaps():
+        click.echo(f"coverage: {ruleset} {cid} never {' nor '.join(never)}")
+    click.echo(f"criterion coverage: {cov.percent:.1f}% ({len(cov.seen)} criteria, met and not met)")
     click.echo(f"{len(outcomes) - len(failed)} passed, {len(failed)} failed")
     if failed:
+        sys.exit(1)
+    if fail_under is not None and cov.percent < fail_under:
+        click.echo(f"coverage {cov.percent:.1f}% is under --fail-under {fail_under:g}%", err=True)
         sys.exit(1)
 
 
@@ -182,7 +201,12 @@ def rules_test(directory) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=int)
 def serve(rules, host, port) -> None:
-    """Serve the review API (embedded: the development server, default rules, localhost)."""
+    """Serve the review API (embedded: the development server, default rules, localhost).
+
+    SIGHUP or POST /v1/admin/reload re-reads the rules; a candidate serves only if it loads and its tests pass.
+    """
+    import signal
+
     from api import create_app
 
     try:
@@ -190,6 +214,16 @@ def serve(rules, host, port) -> None:
     except UrError as exc:
         _print_rule_errors(exc, rules) if isinstance(exc, RuleError) else click.echo(str(exc), err=True)
         sys.exit(1)
+    service = app.extensions["ur_engine"]
+    source = (lambda: read_sources(rules)) if rules else default_sources
+
+    def on_hup(signum, frame):
+        result = service.reload(source)
+        click.echo(f"SIGHUP reload: {'ok ' + result.digest if result.ok else 'refused'}", err=True)
+        for line in result.errors:
+            click.echo(f"  {line}", err=True)
+
+    signal.signal(signal.SIGHUP, on_hup)
     app.run(host=host, port=port)
 
 

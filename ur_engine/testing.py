@@ -72,6 +72,37 @@ def run_tests(engine, library: Library) -> list[TestOutcome]:
     return outcomes
 
 
+@dataclass
+class Coverage:
+    """Which criteria the rule tests exercised met and not met."""
+
+    seen: dict  # (ruleset key, criterion id) -> set of statuses seen in test decisions
+
+    @property
+    def percent(self) -> float:
+        if not self.seen:
+            return 100.0
+        hit = sum(len(s & {"met", "not_met"}) for s in self.seen.values())
+        return 100.0 * hit / (2 * len(self.seen))
+
+    def gaps(self) -> list[tuple[str, str, list[str]]]:
+        """(rule set, criterion, statuses never exercised) for each criterion not fully covered."""
+        return [(key.split("@")[0], cid, [s for s in ("met", "not_met") if s not in got])
+                for (key, cid), got in sorted(self.seen.items()) if not {"met", "not_met"} <= got]
+
+
+def coverage(library: Library, outcomes: list[TestOutcome]) -> Coverage:
+    """Per criterion, the statuses that rule-test decisions gave it."""
+    seen = {(rs.key, cr.id): set() for rs in library.rulesets for cr in rs.criteria}
+    for o in outcomes:
+        if o.decision is None:
+            continue
+        versions = o.decision.rules["rulesets"]
+        for cr in o.decision.criteria:
+            seen[(f"{cr.ruleset}@{versions[cr.ruleset]}", cr.id)].add(cr.status)
+    return Coverage(seen)
+
+
 def compare(expect: dict, d) -> list[str]:
     """What differs between a test's ``expect`` and a decision; empty when it passes."""
     problems = []

@@ -1,0 +1,96 @@
+"""A rule library that can be replaced while it serves: check the candidate, run its tests, swap atomically.
+
+A broken candidate never serves: the last good library stays, and the failure is kept for ``/healthz``.
+An engine that was swapped out is closed only when the last review using it has finished.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from .engine import Engine
+from .errors import RuleError, UrError
+from .library import Source, load
+from .testing import run_tests
+
+
+@dataclass
+class ReloadResult:
+    ok: bool
+    digest: str | None
+    errors: list[str] = field(default_factory=list)
+    at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+
+
+class RuleService:
+    """Holds the serving engine; ``engine()`` lends it for one review, ``reload()`` replaces it."""
+
+    def __init__(self, sources: list[Source], evaluator: str = "durable"):
+        self._evaluator = evaluator
+        self._lock = threading.Lock()
+        self._swap = threading.Lock()  # one reload at a time
+        self._users: dict[int, int] = {}
+        self._retired: dict[int, Engine] = {}
+        self._current = Engine(load(sources), evaluator)
+        self.last_reload: ReloadResult | None = None
+
+    @property
+    def library(self):
+        return self._current.library
+
+    @contextmanager
+    def engine(self) -> Iterator[Engine]:
+        with self._lock:
+            engine = self._current
+            self._users[id(engine)] = self._users.get(id(engine), 0) + 1
+        try:
+            yield engine
+        finally:
+            with self._lock:
+                left = self._users[id(engine)] = self._users[id(engine)] - 1
+                done = None
+                if left == 0:
+                    del self._users[id(engine)]
+                    done = self._retired.pop(id(engine), None)
+            if done is not None:
+                done.close()
+
+    def reload(self, read_sources: Callable[[], list[Source]]) -> ReloadResult:
+        """Load, check and test a candidate library; serve it only if all of that passes."""
+        with self._swap:
+            result = self._try(read_sources)
+            self.last_reload = result
+            return result
+
+    def _try(self, read_sources) -> ReloadResult:
+        try:
+            candidate = Engine(load(read_sources()), self._evaluator)
+        except RuleError as exc:
+            return ReloadResult(False, None, [str(e) for e in getattr(exc, "errors", [exc])])
+        except (UrError, OSError) as exc:
+            return ReloadResult(False, None, [str(exc)])
+        failed = [o for o in run_tests(candidate, candidate.library) if not o.passed]
+        if failed:
+            candidate.close()
+            return ReloadResult(False, candidate.library.digest,
+                                [f"{o.test.file}:{o.test.line} test '{o.test.name}': {'; '.join(o.problems)}"
+                                 for o in failed])
+        with self._lock:
+            old, self._current = self._current, candidate
+            if self._users.get(id(old), 0):
+                self._retired[id(old)] = old
+                old = None
+        if old is not None:
+            old.close()
+        return ReloadResult(True, candidate.library.digest)
+
+    def close(self) -> None:
+        with self._lock:
+            engines = [self._current, *self._retired.values()]
+            self._retired.clear()
+        for e in engines:
+            e.close()
