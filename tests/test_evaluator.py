@@ -77,7 +77,7 @@ def test_thousands_of_records_leave_no_state_in_the_engine(engine):
     recs = [make_record(id=f"s{i}", observations=[obs("8867-4", 40 + i % 150)]) for i in range(3000)]
     first = [engine.review(r, review_id="x").to_dict() for r in recs]
     assert [engine.review(r, review_id="x").to_dict() for r in recs[:300]] == first[:300]
-    for stages in engine.evaluator._stages.values():
+    for stages in engine.evaluator._bundles:
         for handle, _ in stages:
             assert json.loads(_dr.get_facts(handle, "0")) == []
 

@@ -164,6 +164,42 @@ def rules_check(directory, fmt) -> None:
         click.echo(f"ok: {len(lib.rulesets)} rule sets, {n} criteria, {len(lib.valuesets)} valuesets — {lib.digest}")
 
 
+@rules.command("lint")
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--config", type=click.Path(dir_okay=False),
+              help="YAML file with per-code levels, e.g. {levels: {L005: info}} (default: DIR/.ur-lint.yaml).")
+@click.option("--deny-warnings", is_flag=True, help="Exit 1 on warnings as well as errors.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def rules_lint(directory, config, deny_warnings, fmt) -> None:
+    """Lint the rule library in DIRECTORY: dead or shadowed criteria, overlapping ranges, unused facts…"""
+    import dataclasses
+
+    import yaml
+
+    from .lint import CODES, lint
+
+    lib = _library(directory)
+    path = Path(config) if config else Path(directory) / ".ur-lint.yaml"
+    levels = {}
+    if path.exists():
+        levels = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("levels", {})
+        # YAML 1.1 reads an unquoted `off` as false.
+        levels = {code: "off" if level is False else level for code, level in levels.items()}
+    try:
+        findings = lint(lib, levels)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=f"{path}") from None
+    if fmt == "json":
+        click.echo(json.dumps([dataclasses.asdict(f) for f in findings], indent=2))
+    else:
+        for f in findings:
+            click.echo(f"{f}  [{CODES[f.code][1]}]" if f.level == "error" else str(f))
+    counts = {lvl: sum(f.level == lvl for f in findings) for lvl in ("error", "warning", "info")}
+    click.echo(f"{counts['error']} error(s), {counts['warning']} warning(s), {counts['info']} info", err=True)
+    if counts["error"] or (deny_warnings and counts["warning"]):
+        sys.exit(1)
+
+
 @rules.command("test")
 @click.argument("directory", type=click.Path(file_okay=False))
 @click.option("--fail-under", type=click.FloatRange(0, 100), default=None,

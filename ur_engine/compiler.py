@@ -43,31 +43,69 @@ def plan(rs: RuleSet) -> Plan:
     return Plan(rs.key, (criteria, groups, Stage("levels", tops, tuple(rs.groups))))
 
 
+MAX_INPUTS = 200  # durable-rules refuses facts of more than ~252 properties (error 302); markers need room too
+
+
 @dataclass(frozen=True)
 class DurableStage:
-    """A stage ready for durable-rules: its ruleset JSON, input → field key, and the guard markers."""
+    """One stage of a bundle of rule sets, ready for durable-rules.
 
-    stage: Stage
+    Rules are named ``m<i>``/``n<i>`` after ``nodes[i]``, a (rule set key, node name) pair. Every rule is
+    guarded by a marker of its rule set (``_g<r>_<chunk>``), so a record only meets the rules of the rule
+    sets that apply to it; the guard also keeps durable-rules' own state fact from matching any rule.
+    """
+
     definition: str
     keys: dict  # input name -> short field key
-    markers: str  # '"_g0":1,"_g1":1' — every rule is guarded by one of these
+    nodes: tuple  # ((rule set key, node name), ...)
+    markers: dict  # rule set key -> '"_g0_0":1,"_g0_1":1'
 
 
-def to_durable(stage: Stage) -> DurableStage:
-    keys = {name: f"k{i}" for i, name in enumerate(stage.inputs)}
+def bundles(plans: list[Plan]) -> list[list[Plan]]:
+    """Group plans so that no stage of a bundle needs more than MAX_INPUTS fields in its fact."""
+    out: list[list[Plan]] = []
+    sizes: list[list[set]] = []
+    for p in plans:
+        need = [set(p.stages[0].inputs), {(p.ruleset, i) for i in p.stages[1].inputs},
+                {(p.ruleset, i) for i in p.stages[2].inputs}]
+        for bundle, size in zip(out, sizes):
+            if all(len(a | b) <= MAX_INPUTS for a, b in zip(size, need)):
+                bundle.append(p)
+                for a, b in zip(size, need):
+                    a |= b
+                break
+        else:
+            out.append([p])
+            sizes.append(need)
+    return out
+
+
+def to_durable(members: list[Plan], stage_index: int) -> DurableStage:
+    """Stage ``stage_index`` of every plan in a bundle, as one durable-rules ruleset."""
+    shared = stage_index == 0  # facts are shared by name; criteria and groups belong to their rule set
+    keys: dict = {}
     rules: dict[str, dict] = {}
-    chunk, load = 0, 0
-    for i, (_, expr) in enumerate(stage.nodes):
-        weight = max(c.alternatives(expr), c.alternatives(expr, negated=True))
-        if load and load + weight > MAX_ALTERNATIVES:
-            chunk, load = chunk + 1, 0
-        load += weight
-        guard = {"$ex": {f"_g{chunk}": 1}}
-        # The guard also keeps durable-rules' own state fact from matching a rule.
-        rules[f"m{i}"] = {"all": [{"m": {"$and": [guard, _cond(expr, keys, False)]}}]}
-        rules[f"n{i}"] = {"all": [{"m": {"$and": [guard, _cond(expr, keys, True)]}}]}
-    markers = ",".join(f'"_g{k}":1' for k in range(chunk + 1))
-    return DurableStage(stage, dumps(rules), keys, markers)
+    nodes: list = []
+    markers: dict = {}
+    for r, p in enumerate(members):
+        stage = p.stages[stage_index]
+        qualify = (lambda n: n) if shared else (lambda n, k=p.ruleset: (k, n))
+        local = {}
+        for name in stage.inputs:
+            local[name] = keys.setdefault(qualify(name), f"k{len(keys)}")
+        chunk, load = 0, 0
+        for name, expr in stage.nodes:
+            weight = max(c.alternatives(expr), c.alternatives(expr, negated=True))
+            if load and load + weight > MAX_ALTERNATIVES:
+                chunk, load = chunk + 1, 0
+            load += weight
+            guard = {"$ex": {f"_g{r}_{chunk}": 1}}
+            i = len(nodes)
+            nodes.append((p.ruleset, name))
+            rules[f"m{i}"] = {"all": [{"m": {"$and": [guard, _cond(expr, local, False)]}}]}
+            rules[f"n{i}"] = {"all": [{"m": {"$and": [guard, _cond(expr, local, True)]}}]}
+        markers[p.ruleset] = ",".join(f'"_g{r}_{k}":1' for k in range(chunk + 1))
+    return DurableStage(dumps(rules), keys, tuple(nodes), markers)
 
 
 def _cond(expr: c.Expr, keys: dict, negated: bool) -> dict:
@@ -127,9 +165,10 @@ def dumps(obj) -> str:
     raise TypeError(f"cannot send {type(obj).__name__} to durable-rules")
 
 
-def encode_fact(ds: DurableStage, fact_id: int, values: dict) -> str:
-    """The fact for one evaluation: id, session, guard markers and the inputs this stage uses."""
-    parts = [f'"id":"{fact_id}","sid":"0",{ds.markers}']
+def encode_fact(ds: DurableStage, fact_id: int, rulesets, values: dict) -> str:
+    """The fact for one evaluation: id, session, the markers of ``rulesets`` and the inputs present."""
+    parts = [f'"id":"{fact_id}","sid":"0"']
+    parts.extend(ds.markers[k] for k in rulesets)
     for name, key in ds.keys.items():
         v = values.get(name)
         if v is None:

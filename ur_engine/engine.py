@@ -35,8 +35,9 @@ class Engine:
         facts_dict = self.library.facts
         facts_dict.check(adm)
         facts = facts_dict.derive(adm)
-        results = [(rs, self.evaluator.evaluate(rs.key, facts.values))
-                   for rs in self.library.applicable(adm, as_of)]
+        rulesets = self.library.applicable(adm, as_of)
+        found = self.evaluator.evaluate_many([rs.key for rs in rulesets], facts.values)
+        results = [(rs, found[rs.key]) for rs in rulesets]
         return decide(adm, self.library, results, facts, review_id or str(ULID()))
 
     def close(self) -> None:

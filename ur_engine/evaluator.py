@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import durable_rules_engine as _dr
 
 from . import conditions
-from .compiler import DurableStage, Plan, encode_fact, plan, to_durable
+from .compiler import DurableStage, Plan, bundles, encode_fact, plan, to_durable
 from .errors import EngineError
 from .library import Library
 
@@ -60,30 +60,37 @@ class ReferenceEvaluator:
             values = {k: v for k, v in out.items() if v is not None}
         return _result(p, outputs)
 
+    def evaluate_many(self, keys: list[str], facts: dict) -> dict[str, RulesetResult]:
+        return {k: self.evaluate(k, facts) for k in keys}
+
     def close(self) -> None:
         pass
 
 
 class DurableEvaluator:
-    """Evaluates plans inside durable-rules. Safe to share between the threads of one process."""
+    """Evaluates plans inside durable-rules. Safe to share between the threads of one process.
+
+    Rule sets are compiled together in bundles (one durable-rules ruleset per stage and bundle), so a record
+    costs three assertions per bundle however many of its rule sets apply.
+    """
 
     def __init__(self, library: Library):
-        self.plans: dict[str, Plan] = {}
-        self._stages: dict[str, list[tuple[int, DurableStage]]] = {}
+        self.plans: dict[str, Plan] = {rs.key: plan(rs) for rs in library.rulesets}
+        self._bundles: list[list[tuple[int, DurableStage]]] = []
+        self._bundle_of: dict[str, int] = {}
         self._ids = itertools.count()
         handles: list[int] = []
         try:
-            for rs in library.rulesets:
-                p = plan(rs)
-                self.plans[rs.key] = p
-                compiled = []
-                for stage in p.stages:
-                    ds = to_durable(stage)
+            for b, members in enumerate(bundles(list(self.plans.values()))):
+                stages = []
+                for k in range(3):
+                    ds = to_durable(members, k)
                     with _LOCK:
                         h = _dr.create_ruleset(f"ur{next(_NAMES)}", ds.definition)
                     handles.append(h)
-                    compiled.append((h, ds))
-                self._stages[rs.key] = compiled
+                    stages.append((h, ds))
+                self._bundles.append(stages)
+                self._bundle_of.update((p.ruleset, b) for p in members)
         except _dr.error as exc:
             _delete(handles)
             raise EngineError(f"durable-rules could not compile the rules: {exc}", code="UR900") from None
@@ -91,20 +98,33 @@ class DurableEvaluator:
         self._finalizer = weakref.finalize(self, _delete, handles)
 
     def evaluate(self, key: str, facts: dict) -> RulesetResult:
-        values, outputs = facts, []
-        with _LOCK:
-            for handle, ds in self._stages[key]:
-                out = self._run(handle, ds, values)
-                outputs.append(out)
-                values = out
-        full = []
-        for (_, ds), out in zip(self._stages[key], outputs):
-            full.append({name: out.get(name) for name, _ in ds.stage.nodes})
-        return _result(self.plans[key], full)
+        return self.evaluate_many([key], facts)[key]
 
-    def _run(self, handle: int, ds: DurableStage, values: dict) -> dict:
-        body = encode_fact(ds, next(self._ids), values)
-        nodes = ds.stage.nodes
+    def evaluate_many(self, keys: list[str], facts: dict) -> dict[str, RulesetResult]:
+        """Results of the rule sets ``keys`` (RuleSet.key) on one record's facts."""
+        by_bundle: dict[int, list[str]] = {}
+        for k in keys:
+            by_bundle.setdefault(self._bundle_of[k], []).append(k)
+        outputs: list[dict] = []
+        with _LOCK:
+            for b, members in by_bundle.items():
+                values = facts
+                for handle, ds in self._bundles[b]:
+                    values = self._run(handle, ds, members, values)
+                    outputs.append(values)
+        merged = [{}, {}, {}]
+        for i, out in enumerate(outputs):
+            merged[i % 3].update(out)
+        results = {}
+        for k in keys:
+            p = self.plans[k]
+            results[k] = _result(p, [{name: merged[i].get((k, name)) for name, _ in stage.nodes}
+                                     for i, stage in enumerate(p.stages)])
+        return results
+
+    def _run(self, handle: int, ds: DurableStage, members: list[str], values: dict) -> dict:
+        body = encode_fact(ds, next(self._ids), members, values)
+        nodes = ds.nodes
         out: dict = {}
         try:
             status, state = _dr.assert_fact(handle, body)
@@ -114,11 +134,10 @@ class DurableEvaluator:
                 while msg:
                     # '{"m3":{"m":{...}}}': rule m3 (node 3 met) or n3 (not met); one activation per $or branch.
                     rule = msg[2:msg.index('"', 2)]
-                    out[nodes[int(rule[1:])][0]] = rule[0] == "m"
+                    out[nodes[int(rule[1:])]] = rule[0] == "m"
                     msg = _dr.complete_and_start_action(handle, state)
         except _dr.error as exc:
-            raise EngineError(f"durable-rules failed on ruleset stage {ds.stage.name}: {exc}",
-                              code="UR901") from None
+            raise EngineError(f"durable-rules failed on a ruleset stage: {exc}", code="UR901") from None
         finally:
             try:
                 _dr.retract_fact(handle, body)
