@@ -177,3 +177,21 @@ def test_serve_answers_the_readme_example_on_localhost():
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_rules_replay_reports_what_an_edit_changes(runner, tmp_path):
+    candidate = tmp_path / "candidate"
+    shutil.copytree(RULES, candidate)
+    path = candidate / "adult-admission.yaml"
+    path.write_text(path.read_text().replace("{fact: heart_rate.max, gt: 140}", "{fact: heart_rate.max, gt: 100}"))
+    stays = tmp_path / "stays.ndjson"
+    stays.write_text("\n".join(json.dumps(make_record(id=f"s{i}", observations=[obs("8867-4", 90 + 10 * i)]))
+                               for i in range(6)) + "\n")
+    html = tmp_path / "replay.html"
+    res = runner.invoke(main, ["rules", "replay", "--baseline", str(RULES), "--candidate", str(candidate),
+                               "--workers", "1", "--html", str(html), str(stays)])
+    assert res.exit_code == 0, res.output
+    # s2..s5 (110-140/min) now meet SI-PULSE; s0, s1 (90, 100/min) do not.
+    assert "| pend→alternative_setting | 4 | s2, s3, s4, s5 |" in res.output
+    assert "| SI-PULSE | not_met→met | 4 | s2, s3, s4, s5 |" in res.output
+    assert "SI-PULSE" in html.read_text()

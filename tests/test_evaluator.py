@@ -17,7 +17,7 @@ from ur_engine.io import read_sources
 from conftest import RULES, make_record, obs
 from strategies import fact_values, records
 
-RULESETS = [p.stem for p in sorted(RULES.glob("*.yaml")) if p.name != "facts.yaml"]
+RULESETS = [p.stem for p in sorted(RULES.glob("*.yaml")) if p.name != "facts.yaml" and not p.name.startswith(".")]
 PROPERTY = settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 

@@ -6,6 +6,7 @@ Exit codes: 0 success, 1 rule errors or failing rule tests, 2 invalid input (a r
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -198,6 +199,38 @@ def rules_lint(directory, config, deny_warnings, fmt) -> None:
     click.echo(f"{counts['error']} error(s), {counts['warning']} warning(s), {counts['info']} info", err=True)
     if counts["error"] or (deny_warnings and counts["warning"]):
         sys.exit(1)
+
+
+@rules.command("replay")
+@click.option("--baseline", required=True, type=click.Path(file_okay=False), help="Rule library in force now.")
+@click.option("--candidate", required=True, type=click.Path(file_okay=False), help="The edited rule library.")
+@click.argument("stays", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--workers", type=click.IntRange(1), default=os.cpu_count() or 1, show_default="all cores")
+@click.option("--markdown", type=click.Path(dir_okay=False), help="Write the Markdown report here.")
+@click.option("--html", type=click.Path(dir_okay=False), help="Write the HTML report here.")
+def rules_replay(baseline, candidate, stays, workers, markdown, html) -> None:
+    """Review historical STAYS (NDJSON) under both libraries and report what the edit would change."""
+    from .replay import replay
+    from .report import to_html, to_markdown
+
+    try:
+        old, new = read_sources(baseline), read_sources(candidate)
+        summary = replay(_stream_lines(stays), old, new, workers=workers)
+    except RuleError as exc:
+        _print_rule_errors(exc)
+        sys.exit(1)
+    text = to_markdown(summary)
+    if markdown:
+        Path(markdown).write_text(text, encoding="utf-8")
+    if html:
+        Path(html).write_text(to_html(summary), encoding="utf-8")
+    click.echo(text)
+
+
+def _stream_lines(paths):
+    for path in paths:
+        with open(path, "rb") as f:
+            yield from f
 
 
 @rules.command("test")

@@ -1,0 +1,169 @@
+"""Rule replay: the same stays under a baseline and an edited library, and the reports of what changed."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+import random
+from datetime import datetime, timezone
+
+import pytest
+
+from conftest import ROOT, RULES
+from ur_engine import RuleErrors
+from ur_engine.io import read_sources
+from ur_engine.library import Source
+from ur_engine.replay import ReplaySummary, replay
+from ur_engine.report import to_html, to_markdown
+
+COUNT = 400
+BAD = ['{"id": "x"}', "not json"]
+
+
+def _generator():
+    spec = importlib.util.spec_from_file_location("bench_generate", ROOT / "bench" / "generate.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _edit(sources: list[Source], name: str, old: str, new: str) -> list[Source]:
+    assert any(s.name == name and old in s.text for s in sources)
+    return [Source(s.name, s.text.replace(old, new)) if s.name == name else s for s in sources]
+
+
+@pytest.fixture(scope="module")
+def baseline() -> list[Source]:
+    return read_sources(RULES)
+
+
+@pytest.fixture(scope="module")
+def candidate(baseline) -> list[Source]:
+    # SI-PULSE: pulse above 140 → above 120
+    return _edit(baseline, "adult-admission.yaml", "gt: 140", "gt: 120")
+
+
+@pytest.fixture(scope="module")
+def stays() -> list[str]:
+    rng, start = random.Random(11), datetime(2026, 1, 1, tzinfo=timezone.utc)
+    record = _generator().record
+    return [json.dumps(record(rng, i, start)) for i in range(COUNT)]
+
+
+@pytest.fixture(scope="module")
+def lines(stays) -> list[str]:
+    """The stays with two invalid lines and a blank one among them (lines 101, 201 and 301)."""
+    return stays[:100] + [BAD[0]] + stays[100:199] + [BAD[1]] + stays[199:298] + [""] + stays[298:]
+
+
+@pytest.fixture(scope="module")
+def edited(lines, baseline, candidate) -> ReplaySummary:
+    return replay(iter(lines), baseline, candidate)
+
+
+def _numbers(s: ReplaySummary) -> dict:
+    return {k: v for k, v in dataclasses.asdict(s).items() if k != "seconds"}
+
+
+def test_identical_libraries_change_nothing(lines, baseline):
+    s = replay(iter(lines), baseline, list(baseline))
+    assert (s.total, s.invalid, s.changed) == (COUNT + 2, 2, 0)
+    assert s.baseline_digest == s.candidate_digest
+    assert not (s.outcome_flips or s.level_flips or s.by_ruleset or s.by_criterion or s.samples)
+
+
+def test_a_lower_pulse_threshold_meets_si_pulse_on_more_stays(edited):
+    assert edited.baseline_digest != edited.candidate_digest
+    assert edited.by_criterion["SI-PULSE"]["not_met→met"] > 0
+    assert set(edited.by_criterion) == {"SI-PULSE"}  # the edit touches no other criterion
+    assert edited.by_ruleset == {"adult-admission": edited.by_criterion["SI-PULSE"]["not_met→met"]}
+    assert sum(edited.outcome_flips.values()) > 0
+    assert all(key.startswith("pend→") for key in edited.outcome_flips)  # a lower bar only ever helps
+    assert edited.changed >= sum(edited.outcome_flips.values())
+
+
+def test_samples_are_up_to_five_of_the_changed_records(edited, stays):
+    ids = {json.loads(s)["id"] for s in stays}
+    assert set(edited.samples) == set(edited.outcome_flips) | {"SI-PULSE"}
+    for key, sample in edited.samples.items():
+        assert 1 <= len(sample) <= 5 and set(sample) <= ids
+        assert sample == sorted(sample)
+
+
+def test_every_line_is_counted_and_invalid_lines_are_not_lost(edited):
+    assert edited.total == COUNT + 2  # the blank line is not a record
+    assert edited.invalid == 2
+    assert edited.invalid_lines == [101, 201]
+
+
+def test_bytes_lines_give_the_same_summary(lines, baseline, candidate, edited):
+    s = replay((line.encode() + b"\n" for line in lines), baseline, candidate)
+    assert _numbers(s) == _numbers(edited)
+
+
+def test_two_workers_give_the_same_summary_as_one(lines, baseline, candidate, edited):
+    # A small chunk: several chunks per worker, finished in any order.
+    s = replay(iter(lines), baseline, candidate, workers=2, chunk=37)
+    assert _numbers(s) == _numbers(edited)
+    assert s.seconds > 0 and s.per_second > 0
+
+
+def test_a_criterion_in_one_version_only_counts_as_absent(stays, baseline):
+    without_cc = [s for s in baseline if s.name != "critical-care.yaml"]
+    s = replay(iter(stays[:150]), baseline, without_cc)
+    assert s.by_criterion and set(s.by_criterion) <= {"CC-VENTILATION", "CC-VASOPRESSOR"}
+    assert all(key.endswith("→absent") for flips in s.by_criterion.values() for key in flips)
+    assert s.by_ruleset["critical-care"] == s.changed
+
+
+def test_a_broken_candidate_is_reported_before_any_worker_starts(stays, baseline):
+    broken = _edit(baseline, "adult-admission.yaml", "heart_rate.max, gt", "heart_rat.max, gt")
+    with pytest.raises(RuleErrors) as exc:
+        replay(iter(stays), baseline, broken, workers=2)
+    assert "heart_rate.max" in str(exc.value)
+
+
+def test_merge_adds_partial_summaries_and_refuses_other_libraries():
+    a = ReplaySummary("sha256:a", "sha256:b", total=3, changed=1, outcome_flips={"pend→approve": 1},
+                      by_criterion={"SI-PULSE": {"not_met→met": 1}}, samples={"SI-PULSE": ["s-9"]},
+                      invalid_lines=[8])
+    b = ReplaySummary("sha256:a", "sha256:b", total=4, invalid=1, changed=2, outcome_flips={"pend→approve": 2},
+                      by_criterion={"SI-PULSE": {"not_met→met": 2}, "IS-IV": {"unknown→met": 1}},
+                      samples={"SI-PULSE": [f"s-{i}" for i in range(5)]}, invalid_lines=[2])
+    a.merge(b)
+    assert (a.total, a.invalid, a.changed) == (7, 1, 3)
+    assert a.outcome_flips == {"pend→approve": 3}
+    assert a.by_criterion == {"SI-PULSE": {"not_met→met": 3}, "IS-IV": {"unknown→met": 1}}
+    assert a.samples["SI-PULSE"] == ["s-0", "s-1", "s-2", "s-3", "s-4"]
+    assert a.invalid_lines == [2, 8]
+    with pytest.raises(ValueError):
+        a.merge(ReplaySummary("sha256:a", "sha256:c"))
+
+
+def test_reports_show_the_flips_counts_and_samples(edited):
+    md, page = to_markdown(edited), to_html(edited)
+    for key, n in edited.outcome_flips.items():
+        first = edited.samples[key][0]
+        assert f"| {key} | {n} | {first}" in md
+        assert f"<td>{key}</td><td class=\"n\">{n:,}</td><td>{first}" in page
+    n = edited.by_criterion["SI-PULSE"]["not_met→met"]
+    assert f"| SI-PULSE | not_met→met | {n} |" in md
+    assert edited.candidate_digest in md and edited.candidate_digest in page
+    assert f"{edited.total:,} ({edited.invalid:,} invalid)" in md
+
+
+def test_reports_escape_record_ids(edited, lines, baseline, candidate):
+    flipped = next(line for line in lines if line.strip().startswith("{") and
+                   json.loads(line)["id"] == edited.samples["SI-PULSE"][0])
+    evil = json.dumps({**json.loads(flipped), "id": "<script>alert('x')</script>|"})
+    s = replay([evil], baseline, candidate)
+    assert s.samples["SI-PULSE"] == ["<script>alert('x')</script>|"]
+    page, md = to_html(s), to_markdown(s)
+    assert "<script" not in page and "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;|" in page
+    assert "<script" not in md and "&lt;script&gt;alert('x')&lt;/script&gt;\\|" in md
+
+
+def test_an_unchanged_replay_says_so(lines, baseline):
+    s = replay(iter(lines[:20]), baseline, baseline)
+    assert "No record changes" in to_markdown(s) and "No record changes" in to_html(s)
