@@ -91,3 +91,49 @@ def test_procedure_within_24_hours_needs_its_time(library):
     late = facts(library, procedures=[{"code": "47562", "anesthesia": "general", "time": "2026-03-03T10:00:00Z"}])
     assert f.values["procedure.within_24h_general_or_regional"] is True
     assert late.values["procedure.within_24h_general_or_regional"] is False
+
+
+QSOFA = """
+scores:
+  qsofa_demo:
+    text: qSOFA
+    source: Seymour CW et al. JAMA 2016;315(8):762-774
+    components:
+      - {points: 1, when: {fact: respiratory_rate.max, gte: 22}}
+      - {points: 1, when: {fact: finding.sudden_unconsciousness_or_disorientation, is: true}}
+      - {points: 1, when: {fact: systolic_bp.min, lte: 100}}
+"""
+
+
+def _library_with_score(tmp_path, text=QSOFA):
+    import shutil
+
+    from ur_engine import load_library
+    from conftest import RULES
+
+    target = tmp_path / "rules"
+    shutil.copytree(RULES, target)
+    with (target / "facts.yaml").open("a") as f:
+        f.write(text)
+    return load_library(target)
+
+
+@pytest.mark.parametrize("observations, findings, expected", [
+    ([obs("9279-1", 24), obs("8480-6", 96)], {}, 2),
+    ([obs("9279-1", 18), obs("8480-6", 130)], {"sudden_unconsciousness_or_disorientation": True}, 1),
+    ([obs("9279-1", 24), obs("8480-6", 96)], None, None),  # mentation unknown: the score is unknown
+])
+def test_scores_sum_their_components_and_are_unknown_when_one_is(tmp_path, observations, findings, expected):
+    lib = _library_with_score(tmp_path)
+    adm = records.parse(make_record(observations=observations, findings=findings))
+    assert lib.facts.derive(adm).values.get("score.qsofa_demo") == expected
+
+
+def test_a_score_component_with_an_unknown_fact_is_a_load_error(tmp_path):
+    from ur_engine import RuleErrors
+
+    with pytest.raises(RuleErrors) as info:
+        _library_with_score(tmp_path, QSOFA.replace("respiratory_rate.max", "respiratory_rat.max"))
+    e = info.value.errors[0]
+    assert (e.file, e.code, e.suggestion) == ("facts.yaml", "UR020", "respiratory_rate.max")
+    assert e.line > 100

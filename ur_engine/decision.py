@@ -19,14 +19,14 @@ POST_ACUTE_ORDER = ("ltch", "irf", "snf", "home_health", "home")
 STATUS = {True: "met", False: "not_met", None: "unknown"}
 
 
-@dataclass
+@dataclass(slots=True)
 class Evidence:
     fact: str
     value: object
     time: str | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class CriterionResult:
     id: str
     ruleset: str

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from .conditions import evaluate
 from .errors import RecordError, RecordErrors, did_you_mean
 from .record import Admission
 from .valuesets import Valueset
@@ -63,7 +64,12 @@ class FactDictionary:
             for stat in OBSERVATION_STATS:
                 unit = None if stat == "count" else o["unit"]
                 self._add(f"{name}.{stat}", "number", "observation", f"{o['text']} ({stat})", unit)
+        self._obs_names = tuple(dict.fromkeys(ob.name for defs in self._obs_by_code.values() for ob in defs))
         self.treatments = {name: frozenset(types) for name, types in spec.get("treatments", {}).items()}
+        self._treatment_facts: dict[str, list[str]] = {}  # treatment type -> facts it makes true
+        for name, types in self.treatments.items():
+            for t in types:
+                self._treatment_facts.setdefault(t, []).append(f"treatment.{name}")
         for name in self.treatments:
             self._add(f"treatment.{name}", "boolean", "treatment", f"Treatment: {name.replace('_', ' ')}")
         self.diagnoses = spec.get("diagnoses", {})
@@ -81,6 +87,9 @@ class FactDictionary:
         self.findings = spec.get("findings", {})
         for name, f in self.findings.items():
             self._add(f"finding.{name}", f["type"], "finding", f["text"], f.get("unit"))
+        for name, sc in spec.get("scores", {}).items():
+            self._add(f"score.{name}", "number", "score", sc["text"], "points")
+        self.scores: dict[str, tuple] = {}  # score fact -> ((points, condition), ...), set by the library loader
 
     def _add(self, name, type_, kind, text, unit=None) -> None:
         self.catalog[name] = FactInfo(name, type_, kind, text, unit)
@@ -126,12 +135,15 @@ class FactDictionary:
         if adm.observations is not None:
             self._observations(adm, start, end, values, times)
         if adm.treatments is not None:
-            for name, types in self.treatments.items():
-                hit = next((t for t in adm.treatments if t.type in types
-                            and (t.start is None or t.start <= end) and (t.end is None or t.end >= start)), None)
-                values[f"treatment.{name}"] = hit is not None
-                if hit is not None and hit.start_text:
-                    times[f"treatment.{name}"] = hit.start_text
+            for name in self.treatments:
+                values[f"treatment.{name}"] = False
+            for t in adm.treatments:
+                if (t.start is None or t.start <= end) and (t.end is None or t.end >= start):
+                    for fact in self._treatment_facts.get(t.type, ()):
+                        if not values[fact]:  # the first treatment that counts is the evidence
+                            values[fact] = True
+                            if t.start_text:
+                                times[fact] = t.start_text
         on = adm.encounter.arrival_time.date()
         if adm.diagnoses is not None:
             for name, d in self.diagnoses.items():
@@ -158,6 +170,16 @@ class FactDictionary:
                     values[f"finding.{name}"] = adm.findings[name]
                 elif spec["type"] == "boolean":
                     values[f"finding.{name}"] = False
+        for name, components in self.scores.items():
+            total = 0
+            for points, condition in components:
+                hit = evaluate(condition, values)
+                if hit is None:  # a score with an unknown component is unknown, not lower
+                    break
+                if hit:
+                    total += points
+            else:
+                values[name] = total
         return out
 
     def _observations(self, adm: Admission, start, end, values: dict, times: dict) -> None:
@@ -186,7 +208,7 @@ class FactDictionary:
                 if o.time >= s[7].time:
                     s[6], s[7] = value, o
                 s[8] += 1
-        for name in {ob.name for defs in self._obs_by_code.values() for ob in defs}:
+        for name in self._obs_names:
             s = stats.get(name)
             if s is None:
                 values[f"{name}.count"] = 0

@@ -169,6 +169,7 @@ def load(sources: Iterable[Source]) -> Library:
                     errors.append(facts_doc.error((kind, name, "valueset"), f"unknown valueset '{ref}'", "UR040",
                                                   suggestion=did_you_mean(ref, valuesets)))
         fact_dict = FactDictionary(facts_doc.data, valuesets)
+        fact_dict.scores = _scores(facts_doc, fact_dict, errors)
 
     rulesets: list[RuleSet] = []
     for name, doc in sorted(rule_docs.items()):
@@ -183,6 +184,25 @@ def load(sources: Iterable[Source]) -> Library:
     if errors:
         raise RuleErrors(errors)
     return lib
+
+
+def _scores(doc: yamlsrc.Document, facts: FactDictionary, errors: list) -> dict[str, tuple]:
+    """Score components, parsed like criteria; a score may not be built on another score."""
+    out = {}
+    for name, spec in (doc.data.get("scores") or {}).items():
+        parts = []
+        for i, comp in enumerate(spec["components"]):
+            path = ("scores", name, "components", i, "when")
+            expr = _expr(comp["when"], path, doc, facts, errors)
+            if expr is None:
+                continue
+            nested = [f for f in expr.facts() if f.startswith("score.")]
+            if nested:
+                errors.append(doc.error(path, f"score '{name}' uses another score ({nested[0]})", "UR024"))
+                continue
+            parts.append((comp["points"], expr))
+        out[f"score.{name}"] = tuple(parts)
+    return out
 
 
 def _check_unique(rulesets: list[RuleSet], docs: dict, errors: list) -> None:

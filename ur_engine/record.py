@@ -19,19 +19,19 @@ ACUTE_LEVELS = ("critical", "intermediate", "inpatient", "observation", "outpati
 POST_ACUTE_SETTINGS = ("ltch", "irf", "snf", "home_health", "hospice", "home")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Patient:
     age: float
     sex: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Coverage:
     line_of_business: str
     plan: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Encounter:
     arrival_time: datetime
     requested_level: str | None = None
@@ -42,13 +42,13 @@ class Encounter:
     discharge_time: datetime | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Diagnosis:
     code: str  # upper case, without the dot: J189
     principal: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Procedure:
     code: str
     system: str | None = None
@@ -59,7 +59,7 @@ class Procedure:
     hospital_only: bool | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Observation:
     index: int  # position in the record, for error paths
     code: str
@@ -71,7 +71,7 @@ class Observation:
     method: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Treatment:
     type: str
     every_hours: float | None = None
@@ -80,7 +80,7 @@ class Treatment:
     end: datetime | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Function:
     therapy_disciplines: tuple[str, ...] | None = None
     therapy_hours_per_day: float | None = None
@@ -92,14 +92,14 @@ class Function:
     face_to_face_date: date | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class DischargePlan:
     requested_setting: str | None = None
     inpatient_midnights: int | None = None
     planned_date: date | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Admission:
     id: str
     review_type: str
