@@ -156,3 +156,50 @@ def test_overlapping_versions_of_a_rule_set_are_an_error(rules_dir):
     with pytest.raises(RuleErrors) as info:
         load_library(rules_dir)
     assert [e.code for e in info.value.errors] == ["UR011"]
+
+
+PLAN_OVERRIDE = """\
+ruleset: plan-demo
+version: 2026.1.0
+title: Plan-level override (test fixture)
+source: test fixture 2026
+effective: {from: 2026-01-01}
+applies: {review_type: admission, plan: [plan-7]}
+waives: [TMN-BENCHMARK]
+criteria:
+  - id: PLAN-DEMO-TELEMETRY
+    group: plan_intensity
+    text: Telemetry is an intensity criterion for this plan
+    source: test fixture 2026
+    fact: treatment.frequent_vital_signs
+    is: true
+levels:
+  observation: plan_intensity
+"""
+
+
+def test_a_plan_rule_set_waives_a_base_criterion_and_adds_its_own(rules_dir):
+    from ur_engine import Engine
+    from conftest import make_record, obs
+
+    (rules_dir / "plan-demo.yaml").write_text(PLAN_OVERRIDE)
+    with Engine(load_library(rules_dir)) as engine:
+        base = dict(coverage={"line_of_business": "medicare_advantage", "plan": "plan-7"},
+                    encounter={"expected_midnights": 1}, observations=[obs("8867-4", 150)],
+                    treatments=[{"type": "iv_fluids"}])
+        waived = engine.review(make_record(**base))
+        status = {c.id: c.status for c in waived.criteria}
+        assert status["TMN-BENCHMARK"] == "waived" and waived.outcome == "approve"
+        other = engine.review(make_record(**{**base, "coverage": {"line_of_business": "medicare_advantage",
+                                                                    "plan": "plan-8"}}))
+        assert {c.id: c.status for c in other.criteria}["TMN-BENCHMARK"] == "not_met"
+        assert other.outcome == "alternative_setting"
+        assert "PLAN-DEMO-TELEMETRY" not in {c.id for c in other.criteria}
+
+
+def test_waiving_an_unknown_criterion_is_an_error(rules_dir):
+    (rules_dir / "plan-demo.yaml").write_text(PLAN_OVERRIDE.replace("[TMN-BENCHMARK]", "[TMN-BENCHMARKS]"))
+    with pytest.raises(RuleErrors) as info:
+        load_library(rules_dir)
+    e = info.value.errors[0]
+    assert (e.code, e.suggestion, e.line) == ("UR031", "TMN-BENCHMARK", 7)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 from . import conditions as c
 from .library import MAX_ALTERNATIVES, RuleSet
@@ -59,6 +60,10 @@ class DurableStage:
     keys: dict  # input name -> short field key
     nodes: tuple  # ((rule set key, node name), ...)
     markers: dict  # rule set key -> '"_g0_0":1,"_g0_1":1'
+
+    @cached_property
+    def node_set(self) -> frozenset:
+        return frozenset(self.nodes)
 
 
 def bundles(plans: list[Plan]) -> list[list[Plan]]:

@@ -93,7 +93,7 @@ def _chain(requested: str) -> tuple[str, ...]:
 
 
 def decide(adm: Admission, library: Library, results: list[tuple[RuleSet, RulesetResult]], facts: Facts,
-           review_id: str) -> Decision:
+           review_id: str, waived: frozenset = frozenset()) -> Decision:
     requested = adm.requested
     chain = _chain(requested)
     status: dict[str, bool | None] = {}
@@ -112,9 +112,9 @@ def decide(adm: Admission, library: Library, results: list[tuple[RuleSet, Rulese
         for cr in rs.criteria:
             st = r.criteria[cr.id]
             trail.append(CriterionResult(
-                cr.id, rs.id, cr.group, STATUS[st], cr.text, cr.source,
+                cr.id, rs.id, cr.group, "waived" if cr.id in waived else STATUS[st], cr.text, cr.source,
                 [Evidence(f, facts.values.get(f), facts.times.get(f)) for f in cr.facts]))
-            if st is True and cr.action == "pend":
+            if st is True and cr.action == "pend" and cr.id not in waived:
                 pend_reasons.append(f"{cr.id}: {cr.text} — physician review")
 
     reasons: list[str] = []

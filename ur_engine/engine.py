@@ -36,9 +36,10 @@ class Engine:
         facts_dict.check(adm)
         facts = facts_dict.derive(adm)
         rulesets = self.library.applicable(adm, as_of)
-        found = self.evaluator.evaluate_many([rs.key for rs in rulesets], facts.values)
+        waived = frozenset(cid for rs in rulesets for cid in rs.waives)
+        found = self.evaluator.evaluate_many([rs.key for rs in rulesets], facts.values, waived)
         results = [(rs, found[rs.key]) for rs in rulesets]
-        return decide(adm, self.library, results, facts, review_id or str(ULID()))
+        return decide(adm, self.library, results, facts, review_id or str(ULID()), waived)
 
     def close(self) -> None:
         self.evaluator.close()

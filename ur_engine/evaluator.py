@@ -51,17 +51,18 @@ class ReferenceEvaluator:
     def __init__(self, library: Library):
         self.plans = {rs.key: plan(rs) for rs in library.rulesets}
 
-    def evaluate(self, key: str, facts: dict) -> RulesetResult:
+    def evaluate(self, key: str, facts: dict, waived: frozenset = frozenset()) -> RulesetResult:
         p = self.plans[key]
         values, outputs = facts, []
         for stage in p.stages:
             out = {name: conditions.evaluate(expr, values) for name, expr in stage.nodes}
             outputs.append(out)
             values = {k: v for k, v in out.items() if v is not None}
+            values.update((cid, True) for cid in waived if cid in values or cid in out)
         return _result(p, outputs)
 
-    def evaluate_many(self, keys: list[str], facts: dict) -> dict[str, RulesetResult]:
-        return {k: self.evaluate(k, facts) for k in keys}
+    def evaluate_many(self, keys: list[str], facts: dict, waived: frozenset = frozenset()) -> dict[str, RulesetResult]:
+        return {k: self.evaluate(k, facts, waived) for k in keys}
 
     def close(self) -> None:
         pass
@@ -97,11 +98,14 @@ class DurableEvaluator:
         self._handles = handles
         self._finalizer = weakref.finalize(self, _delete, handles)
 
-    def evaluate(self, key: str, facts: dict) -> RulesetResult:
-        return self.evaluate_many([key], facts)[key]
+    def evaluate(self, key: str, facts: dict, waived: frozenset = frozenset()) -> RulesetResult:
+        return self.evaluate_many([key], facts, waived)[key]
 
-    def evaluate_many(self, keys: list[str], facts: dict) -> dict[str, RulesetResult]:
-        """Results of the rule sets ``keys`` (RuleSet.key) on one record's facts."""
+    def evaluate_many(self, keys: list[str], facts: dict, waived: frozenset = frozenset()) -> dict[str, RulesetResult]:
+        """Results of the rule sets ``keys`` (RuleSet.key) on one record's facts.
+
+        ``waived`` criterion ids count as met for their groups and levels (a plan's waiver).
+        """
         by_bundle: dict[int, list[str]] = {}
         for k in keys:
             by_bundle.setdefault(self._bundle_of[k], []).append(k)
@@ -109,9 +113,13 @@ class DurableEvaluator:
         with _LOCK:
             for b, members in by_bundle.items():
                 values = facts
-                for handle, ds in self._bundles[b]:
+                for stage, (handle, ds) in enumerate(self._bundles[b]):
                     values = self._run(handle, ds, members, values)
                     outputs.append(values)
+                    if stage == 0 and waived:
+                        values = dict(values)
+                        values.update(((k, cid), True) for k in members for cid in waived
+                                      if (k, cid) in ds.node_set)
         merged = [{}, {}, {}]
         for i, out in enumerate(outputs):
             merged[i % 3].update(out)

@@ -54,6 +54,7 @@ class Applies:
     lines: frozenset | None = None
     requested: frozenset | None = None
     diagnoses: tuple[str, ...] | None = None
+    plans: frozenset | None = None
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ class RuleSet:
     levels: dict[str, c.Expr]  # target -> expression over groups (Leaf(group, "is", True))
     requires: dict[str, c.Expr]
     tests: tuple[RuleTest, ...] = ()
+    waives: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
@@ -121,6 +123,8 @@ class Library:
         if a.lines is not None and adm.coverage.line_of_business not in a.lines:
             return False
         if a.requested is not None and adm.requested not in a.requested:
+            return False
+        if a.plans is not None and adm.coverage.plan not in a.plans:
             return False
         if a.diagnoses is not None:
             codes = [d.code for d in adm.diagnoses or ()]
@@ -221,6 +225,11 @@ def _check_unique(rulesets: list[RuleSet], docs: dict, errors: list) -> None:
                 errors.append(doc.error(("criteria", i, "id"),
                                         f"criterion id '{cr.id}' is also used by rule set {owner[cr.id]}", "UR010"))
             owner.setdefault(cr.id, rs.id)
+    for rs in rulesets:
+        for i, cid in enumerate(rs.waives):
+            if cid not in owner:
+                errors.append(docs[rs.file].error(("waives", i), f"waives unknown criterion '{cid}'", "UR031",
+                                                  suggestion=did_you_mean(cid, owner)))
 
 
 def _overlap(a: RuleSet, b: RuleSet) -> bool:
@@ -298,13 +307,14 @@ def _ruleset(doc: yamlsrc.Document, facts: FactDictionary, valuesets: dict, erro
         frozenset([rt] if isinstance(rt, str) else rt),
         frozenset(a["line_of_business"]) if "line_of_business" in a else None,
         frozenset(a["requested"]) if "requested" in a else None,
-        tuple(a["diagnoses"]) if "diagnoses" in a else None)
+        tuple(a["diagnoses"]) if "diagnoses" in a else None,
+        frozenset(a["plan"]) if "plan" in a else None)
     tests = tuple(RuleTest(t["name"], t["record"], t["expect"], doc.name, doc.where(("tests", i))[0])
                   for i, t in enumerate(d.get("tests", ())))
     return RuleSet(rid, d["version"], d["title"], d["source"], doc.name, start, end, applies, tuple(criteria),
                    {g: tuple(ids) for g, ids in groups.items()},
                    {t: e for t, e in levels.items() if e is not None},
-                   {t: e for t, e in requires.items() if e is not None}, tests)
+                   {t: e for t, e in requires.items() if e is not None}, tests, tuple(d.get("waives", ())))
 
 
 def _expr(node, path, doc, facts: FactDictionary, errors: list, top: bool = False) -> c.Expr | None:

@@ -110,10 +110,10 @@ def compare(expect: dict, d) -> list[str]:
         problems.append(f"outcome: expected {expect['outcome']}, got {d.outcome}")
     if "level" in expect and expect["level"] != d.supported:
         problems.append(f"level: expected {expect['level']}, got {d.supported}")
-    by_status: dict[str, set] = {"met": set(), "not_met": set(), "unknown": set()}
+    by_status: dict[str, set] = {"met": set(), "not_met": set(), "unknown": set(), "waived": set()}
     for cr in d.criteria:
         by_status[cr.status].add(cr.id)
-    for status in ("met", "not_met", "unknown"):
+    for status in ("met", "not_met", "unknown", "waived"):
         wrong = [i for i in expect.get(status, ()) if i not in by_status[status]]
         if wrong:
             actual = {i: next((cr.status for cr in d.criteria if cr.id == i), "not evaluated") for i in wrong}
