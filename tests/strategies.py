@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 from hypothesis import strategies as st
 
 from ur_engine import conditions as c
-from ur_engine.record import ACUTE_LEVELS
+from ur_engine.record import ACUTE_LEVELS, POST_ACUTE_SETTINGS
 
 ARRIVAL = datetime(2026, 3, 2, 9, 40, tzinfo=timezone.utc)
 TREATMENTS = ["iv_medication", "iv_antibiotic", "iv_fluids", "iv_insulin_infusion", "vasopressor", "oxygen",
@@ -73,15 +73,36 @@ def records(draw, library, ruleset=None):
     lines = sorted(a.lines) if a and a.lines else ["medicare", "medicare_advantage", "medicaid", "commercial"]
     lo = a.age_min if a and a.age_min is not None else 0
     hi = a.age_max if a and a.age_max is not None else 100
-    levels = sorted(a.requested) if a and a.requested else list(ACUTE_LEVELS)
+    settings = review_type == "discharge"
+    levels = sorted(a.requested) if a and a.requested else list(POST_ACUTE_SETTINGS if settings else ACUTE_LEVELS)
     rec = {
         "id": f"r{draw(st.integers(0, 10**9))}",
         "review_type": review_type,
         "patient": {"age": draw(st.integers(int(lo), int(hi)))},
         "coverage": {"line_of_business": draw(st.sampled_from(lines))},
-        "encounter": {"requested_level": draw(st.sampled_from(levels)), "arrival_time": _time(0)},
+        "encounter": {"arrival_time": _time(0)},
     }
     enc = rec["encounter"]
+    if settings:
+        plan = {"requested_setting": draw(st.sampled_from(levels))}
+        if draw(st.booleans()):
+            plan["inpatient_midnights"] = draw(st.integers(0, 6))
+        if draw(st.booleans()):
+            plan["planned_date"] = (ARRIVAL + timedelta(days=draw(st.integers(1, 10)))).date().isoformat()
+        rec["discharge_plan"] = plan
+        if draw(st.booleans()):
+            rec["function"] = {
+                k: draw(v) for k, v in {
+                    "therapy_hours_per_day": st.sampled_from([0, 1, 2.5, 3, 4]),
+                    "therapy_days_per_week": st.integers(0, 7),
+                    "expected_to_benefit": st.booleans(), "physician_visits_per_week": st.integers(0, 5),
+                    "homebound": st.booleans(),
+                    "skilled_need": st.sampled_from(["none", "intermittent", "daily", "continuous"]),
+                    "face_to_face_date": st.integers(-120, 60).map(
+                        lambda d: (ARRIVAL + timedelta(days=d)).date().isoformat()),
+                }.items() if draw(st.booleans())}
+    else:
+        enc["requested_level"] = draw(st.sampled_from(levels))
     if draw(st.booleans()):
         enc["expected_midnights"] = draw(st.integers(0, 5))
     if draw(st.booleans()):
@@ -106,9 +127,10 @@ def records(draw, library, ruleset=None):
         rec["treatments"] = [{"type": t} for t in draw(st.lists(st.sampled_from(TREATMENTS), max_size=4))]
     if draw(st.booleans()):
         names = sorted(library.facts.findings)
-        chosen = draw(st.lists(st.sampled_from(names), max_size=3, unique=True))
-        rec["findings"] = {n: draw(st.booleans()) for n in chosen
-                           if library.facts.findings[n]["type"] == "boolean"}
+        chosen = draw(st.lists(st.sampled_from(names), max_size=8, unique=True))
+        near_findings = {n: near.get(f"finding.{n}", [0]) for n in names}
+        rec["findings"] = {n: draw(st.booleans()) if library.facts.findings[n]["type"] == "boolean"
+                           else draw(st.sampled_from(near_findings[n]) | st.integers(0, 200)) for n in chosen}
     if draw(st.booleans()):
         codes = library.valuesets["inpatient-only"].codes_on(ARRIVAL.date()) + ["27447", "99213", "47562"]
         rec["procedures"] = [

@@ -137,3 +137,28 @@ def test_a_score_component_with_an_unknown_fact_is_a_load_error(tmp_path):
     e = info.value.errors[0]
     assert (e.file, e.code, e.suggestion) == ("facts.yaml", "UR020", "respiratory_rate.max")
     assert e.line > 100
+
+
+@pytest.mark.parametrize("f2f, planned, days", [("2026-01-01", "2026-03-31", 89), ("2026-02-02", "2026-01-03", -30)])
+def test_intervals_between_plain_dates_count_whole_days(library, f2f, planned, days):
+    f = facts(library, review_type="discharge", encounter={"review_time": "2026-03-05T10:00:00Z"},
+              function={"face_to_face_date": f2f}, discharge_plan={"requested_setting": "home_health",
+                                                                   "planned_date": planned})
+    assert f.values["face_to_face_before_start_of_care"] == days
+
+
+def test_a_misspelt_record_path_in_facts_yaml_is_a_load_error(tmp_path):
+    import shutil
+
+    from ur_engine import RuleErrors, load_library
+    from conftest import RULES
+
+    target = tmp_path / "rules"
+    shutil.copytree(RULES, target)
+    text = (target / "facts.yaml").read_text().replace("path: encounter.expected_midnights",
+                                                       "path: encounter.expected_midnight")
+    (target / "facts.yaml").write_text(text)
+    with pytest.raises(RuleErrors) as info:
+        load_library(target)
+    e = info.value.errors[0]
+    assert (e.code, e.suggestion) == ("UR026", "encounter.expected_midnights")

@@ -262,9 +262,9 @@ def test_L007_a_level_whose_group_can_never_be_met(tmp_path):
 
 
 def test_L007_a_gate_on_a_level_no_rule_set_supports(tmp_path):
-    text = demo(crit("DEMO-A", "{fact: heart_rate.max, gt: 140}"), more="requires:\n  ltch: severity\n")
+    text = demo(crit("DEMO-A", "{fact: heart_rate.max, gt: 140}"), more="requires:\n  home: severity\n")
     found = findings(tmp_path, text, "L007")
-    assert [f.message for f in found] == ["demo gates 'ltch' but no rule set lists it under levels"]
+    assert [f.message for f in found] == ["demo gates 'home' but no rule set lists it under levels"]
 
 
 def test_L007_not_reported_when_levels_and_gates_can_hold(tmp_path):

@@ -7,7 +7,7 @@ observation or treatment it comes from, shown as evidence in the decision.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from .conditions import evaluate
 from .errors import RecordError, RecordErrors, did_you_mean
@@ -43,6 +43,10 @@ class _Obs:
     unit: str
     convert: dict
     where: dict
+
+
+def _day(x) -> date:
+    return x.date() if isinstance(x, datetime) else x
 
 
 class FactDictionary:
@@ -240,7 +244,13 @@ class FactDictionary:
         end = next((t for t in (adm.lookup(p) for p in spec["to"]) if t is not None), None)
         if begin is None or end is None:
             return None
-        if spec["count"] == "hours":
-            return round((end - begin).total_seconds() / 3600, 2)
-        # Midnights are counted on the clock of the hospital: the offset of the starting time.
-        return max(0, (end.astimezone(begin.tzinfo).date() - begin.date()).days)
+        count = spec["count"]
+        if isinstance(begin, datetime) and isinstance(end, datetime):
+            if count == "midnights":
+                # Midnights are counted on the clock of the hospital: the offset of the starting time.
+                return max(0, (end.astimezone(begin.tzinfo).date() - begin.date()).days)
+            seconds = (end - begin).total_seconds()
+            return round(seconds / (3600 if count == "hours" else 86400), 2)
+        # A plain date (a planned date, a face-to-face date) has no time: count whole days between dates.
+        days = (_day(end) - _day(begin)).days
+        return days * 24 if count == "hours" else max(0, days) if count == "midnights" else days

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 
 from . import conditions as c
 from . import schemas, yamlsrc
@@ -172,6 +172,7 @@ def load(sources: Iterable[Source]) -> Library:
                 if ref is not None and ref not in valuesets:
                     errors.append(facts_doc.error((kind, name, "valueset"), f"unknown valueset '{ref}'", "UR040",
                                                   suggestion=did_you_mean(ref, valuesets)))
+        _check_paths(facts_doc, errors)
         fact_dict = FactDictionary(facts_doc.data, valuesets)
         fact_dict.scores = _scores(facts_doc, fact_dict, errors)
 
@@ -188,6 +189,23 @@ def load(sources: Iterable[Source]) -> Library:
     if errors:
         raise RuleErrors(errors)
     return lib
+
+
+def _check_paths(doc: yamlsrc.Document, errors: list) -> None:
+    """Record paths in facts.yaml must exist: a misspelt path would silently make a fact always unknown."""
+    from .record import paths
+
+    known = paths()
+    times = [p for p, t in known.items() if t in (datetime, date)]
+    for name, spec in (doc.data.get("fields") or {}).items():
+        if spec["path"] not in known:
+            errors.append(doc.error(("fields", name, "path"), f"the record has no field '{spec['path']}'", "UR026",
+                                    suggestion=did_you_mean(spec["path"], known)))
+    for name, spec in (doc.data.get("intervals") or {}).items():
+        for where, path in [(("from",), spec["from"])] + [(("to", i), p) for i, p in enumerate(spec["to"])]:
+            if path not in times:
+                errors.append(doc.error(("intervals", name) + where, f"'{path}' is not a date or time of the record",
+                                        "UR026", suggestion=did_you_mean(path, times)))
 
 
 def _scores(doc: yamlsrc.Document, facts: FactDictionary, errors: list) -> dict[str, tuple]:

@@ -131,6 +131,23 @@ class Admission:
         return value
 
 
+def paths(cls=None, prefix: str = "") -> dict[str, type]:
+    """Every dotted path ``Admission.lookup`` can read, with its type: ``{"encounter.arrival_time": datetime}``."""
+    import dataclasses
+    import typing
+
+    cls = cls or Admission
+    out = {}
+    for name, hint in typing.get_type_hints(cls).items():
+        inner = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]
+        target = inner[0]
+        if dataclasses.is_dataclass(target):
+            out.update(paths(target, f"{prefix}{name}."))
+        else:
+            out[f"{prefix}{name}"] = target
+    return out
+
+
 def loads(text: str | bytes) -> dict:
     """Parse JSON text; a syntax error becomes a RecordError at ``$`` with its line and column."""
     try:
