@@ -1,8 +1,11 @@
-"""Benchmark `ur review` end to end: records/s and peak RSS, durable-rules beside the reference evaluator.
+"""Benchmark of the engine at its limit: one run, baselines measured beside the figures they qualify.
 
-    python bench/run.py [--counts 10000 100000] [--seed 7]
+    python bench/run.py [--count 100000] [--rss-counts 100000 1000000] [--seed 7]
 
-Figures come from one run on this machine, baseline included; nothing here is a pass/fail test.
+Prints: time to load and compile the default rules; `ur batch` stays/s for one process with durable-rules and
+with the plain-Python reference evaluator of the same compiled plans (the practical limit) and their ratio;
+scaling from 1 to N worker processes; peak RSS of one process at growing input sizes; `ur review` likewise.
+Not part of the test suite: these machines are shared and noisy, so read ratios, not absolute numbers.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -20,10 +24,12 @@ HERE = Path(__file__).resolve().parent
 UR = [sys.executable, "-m", "ur_engine.cli"]
 
 
-def generate(count: int, seed: int, path: Path) -> None:
-    with path.open("w") as out:
-        subprocess.run([sys.executable, str(HERE / "generate.py"), "--count", str(count), "--seed", str(seed)],
-                       stdout=out, check=True)
+def generate(count: int, seed: int, path: Path) -> Path:
+    if not path.exists():
+        with path.open("w") as out:
+            subprocess.run([sys.executable, str(HERE / "generate.py"), "--count", str(count), "--seed", str(seed)],
+                           stdout=out, check=True)
+    return path
 
 
 def measure(args: list[str]) -> tuple[float, int]:
@@ -38,25 +44,68 @@ def measure(args: list[str]) -> tuple[float, int]:
     return wall, int(rss.group(1)) if rss else -1
 
 
+def load_and_compile(repeat: int = 5) -> tuple[float, float]:
+    """Median seconds to load+check the default library, and to compile it into durable-rules."""
+    from ur_engine.evaluator import DurableEvaluator
+    from ur_engine.io import load_library
+
+    loads, compiles = [], []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        lib = load_library()
+        t1 = time.perf_counter()
+        ev = DurableEvaluator(lib)
+        t2 = time.perf_counter()
+        ev.close()
+        loads.append(t1 - t0)
+        compiles.append(t2 - t1)
+    return statistics.median(loads), statistics.median(compiles)
+
+
+def batch(path: Path, out: Path, workers: int, evaluator: str = "durable") -> tuple[float, int]:
+    for suffix in ("", ".state.json", ".summary.json"):
+        Path(str(out) + suffix).unlink(missing_ok=True)
+    return measure(UR + ["batch", str(path), "--out", str(out), "--workers", str(workers),
+                         "--evaluator", evaluator])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--counts", type=int, nargs="+", default=[10_000, 100_000])
+    ap.add_argument("--count", type=int, default=100_000, help="records for the throughput runs")
+    ap.add_argument("--rss-counts", type=int, nargs="+", default=[100_000, 1_000_000])
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args()
+    cores = os.cpu_count() or 1
+    print(f"machine: {cores} cores; python {sys.version.split()[0]}")
+    load_s, compile_s = load_and_compile()
+    print(f"load + check default rules: {load_s * 1000:.0f} ms; compile into durable-rules: {compile_s * 1000:.0f} ms")
     with tempfile.TemporaryDirectory() as tmp:
-        print(f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}")
-        print(f"{'records':>9} {'evaluator':>10} {'seconds':>8} {'records/s':>10} {'peak RSS MiB':>13}")
+        tmp = Path(tmp)
+        data = generate(args.count, args.seed, tmp / f"stays-{args.count}.ndjson")
+        out = tmp / "out.ndjson"
         rates = {}
-        for count in args.counts:
-            path = Path(tmp) / f"stays-{count}.ndjson"
-            generate(count, args.seed, path)
-            for evaluator in ("durable", "reference"):
-                wall, rss = measure(UR + ["review", "--evaluator", evaluator, str(path)])
-                rates[(count, evaluator)] = count / wall
-                print(f"{count:>9} {evaluator:>10} {wall:>8.1f} {count / wall:>10.0f} {rss / 1024:>13.1f}")
-        for count in args.counts:
-            ratio = rates[(count, "reference")] / rates[(count, "durable")]
-            print(f"{count:>9} reference/durable throughput ratio: {ratio:.2f}")
+        print(f"\nur batch, {args.count} records, one process:")
+        for evaluator in ("durable", "reference"):
+            wall, rss = batch(data, out, 1, evaluator)
+            rates[evaluator] = args.count / wall
+            print(f"  {evaluator:>9}: {rates[evaluator]:8.0f} stays/s  ({wall:.1f} s, peak RSS {rss / 1024:.0f} MiB)")
+        print(f"  reference / durable: {rates['reference'] / rates['durable']:.2f}×")
+        print("\nscaling (durable):")
+        base = None
+        for workers in sorted({1, 2, cores}):
+            wall, _ = batch(data, out, workers)
+            rate = args.count / wall
+            base = base or rate
+            print(f"  {workers} process(es): {rate:8.0f} stays/s  ({rate / base:.2f}× one process)")
+        print("\npeak RSS of one process (ur batch --workers 1, durable):")
+        for count in args.rss_counts:
+            path = generate(count, args.seed, tmp / f"stays-{count}.ndjson")
+            wall, rss = batch(path, out, 1)
+            print(f"  {count:>9} records: {rss / 1024:6.1f} MiB  ({count / wall:.0f} stays/s)")
+        print("\nur review (one process, NDJSON in and out):")
+        for evaluator in ("durable", "reference"):
+            wall, rss = measure(UR + ["review", "--evaluator", evaluator, str(data)])
+            print(f"  {evaluator:>9}: {args.count / wall:8.0f} records/s, peak RSS {rss / 1024:.0f} MiB")
 
 
 if __name__ == "__main__":

@@ -162,3 +162,9 @@ def test_a_misspelt_record_path_in_facts_yaml_is_a_load_error(tmp_path):
         load_library(target)
     e = info.value.errors[0]
     assert (e.code, e.suggestion) == ("UR026", "encounter.expected_midnights")
+
+
+def test_an_incomplete_section_leaves_what_it_does_not_list_unknown(library):
+    f = facts(library, treatments=[{"type": "iv_antibiotic"}], incomplete=["treatments"])
+    assert f.values["treatment.iv_medication"] is True
+    assert "treatment.oxygen" not in f.values and "treatment.iv_fluids" not in f.values

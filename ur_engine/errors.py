@@ -57,11 +57,21 @@ class UrError(Exception):
         where = self.location()
         return f"{where} {self.code} {text}" if where else f"{self.code} {text}"
 
+    def __reduce__(self):
+        # Exception pickles only its args; keep every structured field across process boundaries.
+        return _rebuild, (type(self), self.as_dict())
+
     def as_dict(self) -> dict:
         return {k: v for k, v in {
             "code": self.code, "message": self.message, "file": self.file, "line": self.line,
             "column": self.column, "rule_id": self.rule_id, "path": self.path, "suggestion": self.suggestion,
         }.items() if v is not None}
+
+
+def _rebuild(cls, fields: dict):
+    if issubclass(cls, (RecordErrors, RuleErrors)):
+        return cls([_rebuild(RecordError if cls is RecordErrors else RuleError, f) for f in fields["errors"]])
+    return cls(**{k: v for k, v in fields.items() if k != "errors"})
 
 
 class RecordError(UrError):
@@ -80,6 +90,9 @@ class RecordErrors(RecordError):
     def __str__(self) -> str:
         return "\n".join(str(e) for e in self.errors)
 
+    def as_dict(self) -> dict:
+        return {**super().as_dict(), "errors": [e.as_dict() for e in self.errors]}
+
 
 class RuleError(UrError):
     """A rule library file is invalid; ``file``, ``line`` and ``column`` locate it."""
@@ -96,6 +109,9 @@ class RuleErrors(RuleError):
 
     def __str__(self) -> str:
         return "\n".join(str(e) for e in self.errors)
+
+    def as_dict(self) -> dict:
+        return {**super().as_dict(), "errors": [e.as_dict() for e in self.errors]}
 
 
 class EngineError(UrError):

@@ -137,14 +137,15 @@ class FactDictionary:
         values, times = out.values, out.times
         anchor, start, end = self.window(adm)
         if adm.observations is not None:
-            self._observations(adm, start, end, values, times)
+            self._observations(adm, start, end, values, times, "observations" in adm.incomplete)
         if adm.treatments is not None:
-            for name in self.treatments:
-                values[f"treatment.{name}"] = False
+            if "treatments" not in adm.incomplete:
+                for name in self.treatments:
+                    values[f"treatment.{name}"] = False
             for t in adm.treatments:
                 if (t.start is None or t.start <= end) and (t.end is None or t.end >= start):
                     for fact in self._treatment_facts.get(t.type, ()):
-                        if not values[fact]:  # the first treatment that counts is the evidence
+                        if not values.get(fact):  # the first treatment that counts is the evidence
                             values[fact] = True
                             if t.start_text:
                                 times[fact] = t.start_text
@@ -152,11 +153,14 @@ class FactDictionary:
         if adm.diagnoses is not None:
             for name, d in self.diagnoses.items():
                 vs = self.valuesets[d["valueset"]]
-                values[f"dx.{name}"] = any(vs.contains(x.code, on) for x in adm.diagnoses
-                                           if x.principal or not d.get("principal"))
+                hit = any(vs.contains(x.code, on) for x in adm.diagnoses if x.principal or not d.get("principal"))
+                if hit or "diagnoses" not in adm.incomplete:
+                    values[f"dx.{name}"] = hit
         if adm.procedures is not None:
             for name, p in self.procedures.items():
                 hit = next((x for x in adm.procedures if self._procedure_matches(x, p, anchor, on)), None)
+                if hit is None and "procedures" in adm.incomplete:
+                    continue
                 values[f"procedure.{name}"] = hit is not None
                 if hit is not None and hit.time_text:
                     times[f"procedure.{name}"] = hit.time_text
@@ -172,7 +176,7 @@ class FactDictionary:
             for name, spec in self.findings.items():
                 if name in adm.findings:
                     values[f"finding.{name}"] = adm.findings[name]
-                elif spec["type"] == "boolean":
+                elif spec["type"] == "boolean" and "findings" not in adm.incomplete:
                     values[f"finding.{name}"] = False
         for name, components in self.scores.items():
             total = 0
@@ -186,7 +190,7 @@ class FactDictionary:
                 values[name] = total
         return out
 
-    def _observations(self, adm: Admission, start, end, values: dict, times: dict) -> None:
+    def _observations(self, adm: Admission, start, end, values: dict, times: dict, partial: bool) -> None:
         stats: dict[str, list] = {}
         for o in adm.observations:
             defs = self._obs_by_code.get(o.code)
@@ -215,7 +219,8 @@ class FactDictionary:
         for name in self._obs_names:
             s = stats.get(name)
             if s is None:
-                values[f"{name}.count"] = 0
+                if not partial:
+                    values[f"{name}.count"] = 0
                 continue
             for i, stat in enumerate(("min", "max", "first", "last")):
                 values[f"{name}.{stat}"] = s[2 * i]

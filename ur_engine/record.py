@@ -113,6 +113,7 @@ class Admission:
     findings: dict | None = None
     function: Function | None = None
     discharge_plan: DischargePlan | None = None
+    incomplete: frozenset = frozenset()
 
     @property
     def requested(self) -> str | None:
@@ -261,5 +262,5 @@ def _build(d: dict, errors: list) -> Admission:
         coverage=Coverage(cov["line_of_business"], cov.get("plan")),
         encounter=encounter, diagnoses=diagnoses, procedures=procedures, observations=obs,
         treatments=treatments, findings=dict(d["findings"]) if "findings" in d else None,
-        function=function, discharge_plan=plan,
+        function=function, discharge_plan=plan, incomplete=frozenset(d.get("incomplete", ())),
     )

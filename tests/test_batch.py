@@ -1,0 +1,98 @@
+"""ur batch: one line per input record in input order, error lines instead of silence, resumable after kill -9."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from ur_engine.batch import BatchError, run_batch
+from ur_engine.io import read_sources
+from conftest import ROOT, RULES, make_record, obs
+
+SOURCES = read_sources(RULES)
+
+
+def _generate(path, count: int, seed: int = 11) -> list[str]:
+    with path.open("w") as f:
+        subprocess.run([sys.executable, str(ROOT / "bench" / "generate.py"), "--count", str(count),
+                        "--seed", str(seed)], stdout=f, check=True)
+    return [json.loads(line)["id"] for line in path.read_text().splitlines()]
+
+
+def _read(path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_every_record_gets_one_line_in_input_order_errors_included(tmp_path):
+    stays = tmp_path / "stays.ndjson"
+    good = [make_record(id=f"s{i}", observations=[obs("8867-4", 100 + 20 * i)]) for i in range(5)]
+    lines = [json.dumps(r) for r in good]
+    lines.insert(2, '{"id": "broken", "patient": {}}')
+    lines.insert(4, "not json at all")
+    stays.write_text("\n".join(lines) + "\n\n")
+    out = tmp_path / "out.ndjson"
+    summary = run_batch([str(stays)], str(out), SOURCES, workers=1)
+    got = _read(out)
+    assert [d.get("record_id") for d in got] == ["s0", "s1", "broken", "s2", None, "s3", "s4"]
+    assert [d["position"] for d in got][2:5] == ["stays.ndjson:3", "stays.ndjson:4", "stays.ndjson:5"]
+    assert got[2]["outcome"] == "error" and got[2]["errors"][0]["path"].startswith("$")
+    assert got[4]["errors"][0]["code"] == "UR101"
+    assert summary.total == 7 and summary.errors == 2
+    written = json.loads((tmp_path / "out.ndjson.summary.json").read_text())
+    assert written["total"] == 7 and written["outcomes"]["error"] == 2
+
+
+def test_two_workers_write_the_same_lines_as_one(tmp_path):
+    stays = tmp_path / "stays.ndjson"
+    ids = _generate(stays, 1500)
+    one, two = tmp_path / "one.ndjson", tmp_path / "two.ndjson"
+    run_batch([str(stays)], str(one), SOURCES, workers=1, chunk=100)
+    run_batch([str(stays)], str(two), SOURCES, workers=2, chunk=100)
+    strip = lambda rows: [{k: v for k, v in d.items() if k != "review_id"} for d in rows]  # noqa: E731
+    assert strip(_read(one)) == strip(_read(two))
+    assert [d["record_id"] for d in _read(two)] == ids
+
+
+def test_an_existing_output_is_not_overwritten_without_resume(tmp_path):
+    stays = tmp_path / "stays.ndjson"
+    stays.write_text(json.dumps(make_record()) + "\n")
+    out = tmp_path / "out.ndjson"
+    run_batch([str(stays)], str(out), SOURCES, workers=1)
+    with pytest.raises(BatchError, match="--resume"):
+        run_batch([str(stays)], str(out), SOURCES, workers=1)
+
+
+def test_resume_refuses_changed_inputs(tmp_path):
+    stays = tmp_path / "stays.ndjson"
+    stays.write_text(json.dumps(make_record()) + "\n")
+    out = tmp_path / "out.ndjson"
+    run_batch([str(stays)], str(out), SOURCES, workers=1)
+    stays.write_text(json.dumps(make_record()) + "\n" + json.dumps(make_record(id="more")) + "\n")
+    with pytest.raises(BatchError, match="changed"):
+        run_batch([str(stays)], str(out), SOURCES, workers=1, resume=True)
+
+
+def test_killed_run_resumes_with_every_record_exactly_once(tmp_path):
+    stays = tmp_path / "stays.ndjson"
+    ids = _generate(stays, 20000)
+    out = tmp_path / "out.ndjson"
+    cmd = [sys.executable, "-m", "ur_engine.cli", "batch", str(stays), "--out", str(out), "--workers", "2"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, start_new_session=True, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (not out.exists() or out.stat().st_size < 200_000):
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # the parent and its worker processes, mid-write
+    proc.wait()
+    partial = out.read_bytes()
+    assert 0 < partial.count(b"\n") < len(ids), "the kill should land mid-run"
+    res = subprocess.run(cmd + ["--resume"], cwd=ROOT, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    got = [d["record_id"] for d in _read(out)]
+    assert got == ids  # each id exactly once, in input order
+    assert json.loads((tmp_path / "out.ndjson.summary.json").read_text())["total"] == len(ids)

@@ -1,0 +1,254 @@
+"""Batch review of historical stays: one output line per input record, in input order, resumable.
+
+Worker processes each build the engine once and review chunks of items; the parent writes their lines in
+input order and appends to the output file chunk by chunk. A run killed at any point (even ``kill -9``) and
+started again with ``resume=True`` drops a torn last line, skips the records already written and appends the
+rest: every record appears exactly once. ``OUT.state.json`` ties the output to its inputs and rule digest.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import orjson
+
+from . import record as records
+from .engine import Engine
+from .errors import RecordError, UrError
+from .inputs import Item, read_items
+from .library import Source, load
+
+STATE_VERSION = 1
+
+
+@dataclass
+class BatchSummary:
+    """Counts over every output line: outcomes, levels, criteria not met, pend reasons, length of stay."""
+
+    total: int = 0
+    errors: int = 0
+    outcomes: Counter = field(default_factory=Counter)
+    requested_vs_supported: Counter = field(default_factory=Counter)  # "inpatient→observation"
+    by_ruleset: dict = field(default_factory=dict)  # ruleset -> Counter of outcomes
+    not_met: Counter = field(default_factory=Counter)  # criterion id -> records where it was not met
+    pend_reasons: Counter = field(default_factory=Counter)
+    midnights: Counter = field(default_factory=Counter)  # "expected 2, actual 1"
+    seconds: float = 0.0
+
+    def add(self, d: dict) -> None:
+        """Count one output line (a decision or an error line)."""
+        self.total += 1
+        if d.get("outcome") == "error":
+            self.errors += 1
+            self.outcomes["error"] += 1
+            return
+        self.outcomes[d["outcome"]] += 1
+        self.requested_vs_supported[f"{d['requested']}→{d['supported'] or 'none'}"] += 1
+        for rs in d["rules"]["rulesets"]:
+            self.by_ruleset.setdefault(rs, Counter())[d["outcome"]] += 1
+        for c in d["criteria"]:
+            if c["status"] == "not_met":
+                self.not_met[c["id"]] += 1
+        if d["outcome"] == "pend":
+            for r in d["reasons"]:
+                self.pend_reasons[r.split(":")[0] if len(r) > 60 else r] += 1
+        stay = d.get("stay")
+        if stay:
+            self.midnights[f"expected {stay.get('expected')}, actual {stay.get('actual')}"] += 1
+
+    def merge(self, other: "BatchSummary") -> None:
+        self.total += other.total
+        self.errors += other.errors
+        for name in ("outcomes", "requested_vs_supported", "not_met", "pend_reasons", "midnights"):
+            getattr(self, name).update(getattr(other, name))
+        for rs, counts in other.by_ruleset.items():
+            self.by_ruleset.setdefault(rs, Counter()).update(counts)
+
+    def to_dict(self) -> dict:
+        return {
+            "total": self.total, "errors": self.errors, "outcomes": dict(self.outcomes),
+            "requested_vs_supported": dict(self.requested_vs_supported.most_common()),
+            "by_ruleset": {k: dict(v) for k, v in sorted(self.by_ruleset.items())},
+            "criteria_not_met": dict(self.not_met.most_common(50)),
+            "pend_reasons": dict(self.pend_reasons.most_common(50)),
+            "length_of_stay": dict(self.midnights.most_common(50)),
+            "seconds": round(self.seconds, 3),
+            "per_second": round(self.total / self.seconds, 1) if self.seconds else None,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "BatchSummary":
+        s = cls(total=d["total"], errors=d["errors"], outcomes=Counter(d["outcomes"]),
+                requested_vs_supported=Counter(d["requested_vs_supported"]),
+                by_ruleset={k: Counter(v) for k, v in d["by_ruleset"].items()},
+                not_met=Counter(d["criteria_not_met"]), pend_reasons=Counter(d["pend_reasons"]),
+                midnights=Counter(d["length_of_stay"]), seconds=d.get("seconds") or 0.0)
+        return s
+
+
+class BatchError(UrError):
+    """The batch cannot start or resume (inputs changed, output of another run…)."""
+
+
+def _fingerprint(paths: list[str], digest: str) -> dict:
+    files = []
+    for p in paths:
+        st = os.stat(p)
+        files.append({"path": os.path.abspath(p), "size": st.st_size, "mtime_ns": st.st_mtime_ns})
+    return {"version": STATE_VERSION, "inputs": files, "rules_digest": digest}
+
+
+def _done_lines(out: Path) -> int:
+    """Complete lines already in ``out``; a torn last line (a kill mid-write) is cut off."""
+    if not out.exists():
+        return 0
+    count, good_end = 0, 0
+    with out.open("rb") as f:
+        pos = 0
+        for line in f:
+            pos += len(line)
+            if line.endswith(b"\n"):
+                count += 1
+                good_end = pos
+    if good_end != out.stat().st_size:
+        with out.open("r+b") as f:
+            f.truncate(good_end)
+    return count
+
+
+def run_batch(paths: list[str], out: str, sources: list[Source], workers: int | None = None,
+              resume: bool = False, chunk: int = 500, progress: Callable[[int], None] | None = None,
+              evaluator: str = "durable") -> BatchSummary:
+    """Review every record of ``paths`` into ``out`` (NDJSON) and write ``out.summary.json``."""
+    out_path = Path(out)
+    state_path = out_path.with_name(out_path.name + ".state.json")
+    summary_path = out_path.with_name(out_path.name + ".summary.json")
+    library = load(sources)  # refuse broken rules before any worker starts
+    state = _fingerprint(paths, library.digest)
+    summary = BatchSummary()
+    skip = 0
+    if resume and state_path.exists():
+        previous = json.loads(state_path.read_text())
+        if previous != state:
+            raise BatchError("inputs or rules changed since the run being resumed; start afresh without --resume",
+                             code="UR301", file=str(state_path))
+        skip = _done_lines(out_path)
+        with out_path.open("rb") as f:
+            for line in f:
+                summary.add(orjson.loads(line))
+    elif out_path.exists() and out_path.stat().st_size and not resume:
+        raise BatchError(f"{out} exists: pass --resume to continue it, or remove it", code="UR302", file=out)
+    else:
+        out_path.write_bytes(b"")
+    state_path.write_text(json.dumps(state, indent=1))
+    start = time.perf_counter()
+    items = _skip(read_items(paths), skip)
+    workers = workers or os.cpu_count() or 1
+    with out_path.open("ab") as f:
+        for lines, part in _review_chunks(items, sources, workers, chunk, evaluator):
+            f.write(b"".join(lines))
+            f.flush()
+            summary.merge(part)
+            if progress:
+                progress(len(lines))
+    summary.seconds = time.perf_counter() - start
+    summary_path.write_text(json.dumps(summary.to_dict(), indent=2, ensure_ascii=False) + "\n")
+    return summary
+
+
+def _skip(items: Iterator[Item], n: int) -> Iterator[Item]:
+    for _ in range(n):
+        if next(items, None) is None:
+            return iter(())
+    return items
+
+
+def _chunks(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
+    batch: list[Item] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _review_chunks(items, sources, workers: int, chunk: int, evaluator: str):
+    if workers == 1:
+        with Engine(load(sources), evaluator) as engine:
+            for batch in _chunks(items, chunk):
+                yield _review(engine, batch)
+        return
+    # At most 2 chunks per worker in flight: the input is read at the speed it is reviewed.
+    slots = threading.BoundedSemaphore(2 * workers)
+
+    def feed():
+        for batch in _chunks(items, chunk):
+            slots.acquire()
+            yield batch
+
+    ctx = mp.get_context("spawn")  # durable-rules is process-global: each worker starts clean
+    with ctx.Pool(workers, initializer=_init_worker, initargs=(sources, evaluator)) as pool:
+        for result in pool.imap(_work, feed()):
+            slots.release()
+            yield result
+
+
+_ENGINE: Engine | None = None
+
+
+def _init_worker(sources: list[Source], evaluator: str) -> None:
+    global _ENGINE
+    _ENGINE = Engine(load(sources), evaluator)
+
+
+def _work(batch: list[Item]):
+    return _review(_ENGINE, batch)
+
+
+def _review(engine: Engine, batch: list[Item]) -> tuple[list[bytes], BatchSummary]:
+    lines, part = [], BatchSummary()
+    for item in batch:
+        d = _one(engine, item)
+        part.add(d)
+        lines.append(orjson.dumps(d, option=orjson.OPT_APPEND_NEWLINE))
+    return lines, part
+
+
+def _stay(enc: dict) -> dict:
+    """Expected and actual midnights, for the length-of-stay report (actual only once discharged)."""
+    actual = None
+    if enc.get("discharge_time"):
+        arrival = datetime.fromisoformat(enc["arrival_time"])
+        left = datetime.fromisoformat(enc["discharge_time"]).astimezone(arrival.tzinfo)
+        actual = max(0, (left.date() - arrival.date()).days)
+    return {"expected": enc.get("expected_midnights"), "actual": actual}
+
+
+def _one(engine: Engine, item: Item) -> dict:
+    data = item.record
+    try:
+        if item.error is not None:
+            raise item.error
+        if data is None:
+            data = records.loads(item.raw)
+        d = engine.review(data).to_dict()
+        d["position"] = item.position
+        d["stay"] = _stay(data["encounter"])
+        return d
+    except RecordError as exc:
+        rid = data.get("id") if isinstance(data, dict) else item.record_id
+        return {"record_id": rid if isinstance(rid, str) else None, "position": item.position,
+                "outcome": "error", "errors": [e.as_dict() for e in getattr(exc, "errors", [exc])]}
+    except UrError as exc:  # an engine failure on one record must not stop the batch
+        return {"record_id": None, "position": item.position, "outcome": "error", "errors": [exc.as_dict()]}
