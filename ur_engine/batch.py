@@ -60,7 +60,8 @@ class BatchSummary:
                 self.not_met[c["id"]] += 1
         if d["outcome"] == "pend":
             for r in d["reasons"]:
-                self.pend_reasons[r.split(":")[0] if len(r) > 60 else r] += 1
+                # Reasons that list a record's missing facts are grouped by their stem.
+                self.pend_reasons[_reason_stem(r)] += 1
         stay = d.get("stay")
         if stay:
             self.midnights[f"expected {stay.get('expected')}, actual {stay.get('actual')}"] += 1
@@ -93,6 +94,13 @@ class BatchSummary:
                 not_met=Counter(d["criteria_not_met"]), pend_reasons=Counter(d["pend_reasons"]),
                 midnights=Counter(d["length_of_stay"]), seconds=d.get("seconds") or 0.0)
         return s
+
+
+def _reason_stem(reason: str) -> str:
+    for marker in ("Not enough information to judge", "could not be judged"):
+        if marker in reason:
+            return reason.split(":")[0]
+    return reason
 
 
 class BatchError(UrError):

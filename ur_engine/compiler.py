@@ -65,6 +65,11 @@ class DurableStage:
     def node_set(self) -> frozenset:
         return frozenset(self.nodes)
 
+    @cached_property
+    def prefixes(self) -> tuple:
+        """(input name, '"k3":') pairs: the per-record encoding loop only appends values."""
+        return tuple((name, f'"{key}":') for name, key in self.keys.items())
+
 
 def bundles(plans: list[Plan]) -> list[list[Plan]]:
     """Group plans so that no stage of a bundle needs more than MAX_INPUTS fields in its fact."""
@@ -174,12 +179,18 @@ def encode_fact(ds: DurableStage, fact_id: int, rulesets, values: dict) -> str:
     """The fact for one evaluation: id, session, the markers of ``rulesets`` and the inputs present."""
     parts = [f'"id":"{fact_id}","sid":"0"']
     parts.extend(ds.markers[k] for k in rulesets)
-    for name, key in ds.keys.items():
-        v = values.get(name)
+    get = values.get
+    for name, prefix in ds.prefixes:
+        v = get(name)
         if v is None:
             continue  # absent = unknown; null would count as present in durable-rules
-        if isinstance(v, str):
-            parts.append(f'"{key}":{json.dumps(v)}')
+        t = type(v)
+        if t is bool:
+            parts.append(prefix + ("1" if v else "0"))
+        elif t is int:
+            parts.append(prefix + str(v))
+        elif t is str:
+            parts.append(prefix + json.dumps(v))
         else:
-            parts.append(f'"{key}":{number(v)}')
+            parts.append(prefix + number(v))
     return "{" + ",".join(parts) + "}"

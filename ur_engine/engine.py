@@ -25,6 +25,7 @@ class Engine:
     def __init__(self, library: Library, evaluator: str = "durable"):
         self.library = library
         self.evaluator = EVALUATORS[evaluator](library)
+        self._needed: dict[tuple, frozenset] = {}  # applicable rule sets -> facts to derive
 
     def review(self, data, review_id: str | None = None, as_of: date | None = None) -> Decision:
         """Judge one admission record (a dict, or an ``Admission``); raises RecordError on bad input.
@@ -34,10 +35,14 @@ class Engine:
         adm = data if isinstance(data, records.Admission) else records.parse(data)
         facts_dict = self.library.facts
         facts_dict.check(adm)
-        facts = facts_dict.derive(adm)
         rulesets = self.library.applicable(adm, as_of)
+        keys = tuple(rs.key for rs in rulesets)
+        needed = self._needed.get(keys)
+        if needed is None:
+            needed = self._needed[keys] = facts_dict.closure({f for rs in rulesets for f in rs.facts})
+        facts = facts_dict.derive(adm, needed)
         waived = frozenset(cid for rs in rulesets for cid in rs.waives)
-        found = self.evaluator.evaluate_many([rs.key for rs in rulesets], facts.values, waived)
+        found = self.evaluator.evaluate_many(list(keys), facts.values, waived)
         results = [(rs, found[rs.key]) for rs in rulesets]
         return decide(adm, self.library, results, facts, review_id or str(ULID()), waived)
 

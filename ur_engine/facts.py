@@ -131,14 +131,27 @@ class FactDictionary:
         if errors:
             raise RecordErrors(errors)
 
-    def derive(self, adm: Admission) -> Facts:
-        """Every fact the record gives. Call ``check`` first: derive assumes units and findings are valid."""
+    def closure(self, names) -> frozenset:
+        """``names`` plus the facts the scores among them are computed from."""
+        out = set(names)
+        for name in names:
+            for _, condition in self.scores.get(name, ()):
+                out.update(condition.facts())
+        return frozenset(out)
+
+    def derive(self, adm: Admission, needed: frozenset | None = None) -> Facts:
+        """The facts the record gives (only ``needed`` ones, and those a family computes together, when given).
+
+        Call ``check`` first: derive assumes units and findings are valid.
+        """
         out = Facts()
         values, times = out.values, out.times
         anchor, start, end = self.window(adm)
-        if adm.observations is not None:
+        wanted = (lambda name: True) if needed is None else needed.__contains__
+        families = None if needed is None else {n.split(".")[0] for n in needed}
+        if adm.observations is not None and (families is None or not families.isdisjoint(self._obs_names)):
             self._observations(adm, start, end, values, times, "observations" in adm.incomplete)
-        if adm.treatments is not None:
+        if adm.treatments is not None and (families is None or "treatment" in families):
             if "treatments" not in adm.incomplete:
                 for name in self.treatments:
                     values[f"treatment.{name}"] = False
@@ -150,13 +163,13 @@ class FactDictionary:
                             if t.start_text:
                                 times[fact] = t.start_text
         on = adm.encounter.arrival_time.date()
-        if adm.diagnoses is not None:
+        if adm.diagnoses is not None and (families is None or "dx" in families):
             for name, d in self.diagnoses.items():
                 vs = self.valuesets[d["valueset"]]
                 hit = any(vs.contains(x.code, on) for x in adm.diagnoses if x.principal or not d.get("principal"))
                 if hit or "diagnoses" not in adm.incomplete:
                     values[f"dx.{name}"] = hit
-        if adm.procedures is not None:
+        if adm.procedures is not None and (families is None or "procedure" in families):
             for name, p in self.procedures.items():
                 hit = next((x for x in adm.procedures if self._procedure_matches(x, p, anchor, on)), None)
                 if hit is None and "procedures" in adm.incomplete:
@@ -165,20 +178,24 @@ class FactDictionary:
                 if hit is not None and hit.time_text:
                     times[f"procedure.{name}"] = hit.time_text
         for name, f in self.fields.items():
-            value = adm.lookup(f["path"])
-            if value is not None:
-                values[name] = value
+            if wanted(name):
+                value = adm.lookup(f["path"])
+                if value is not None:
+                    values[name] = value
         for name, spec in self.intervals.items():
-            value = self._interval(adm, spec)
-            if value is not None:
-                values[name] = value
-        if adm.findings is not None:
+            if wanted(name):
+                value = self._interval(adm, spec)
+                if value is not None:
+                    values[name] = value
+        if adm.findings is not None and (families is None or "finding" in families):
             for name, spec in self.findings.items():
                 if name in adm.findings:
                     values[f"finding.{name}"] = adm.findings[name]
                 elif spec["type"] == "boolean" and "findings" not in adm.incomplete:
                     values[f"finding.{name}"] = False
         for name, components in self.scores.items():
+            if not wanted(name):
+                continue
             total = 0
             for points, condition in components:
                 hit = evaluate(condition, values)
