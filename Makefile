@@ -1,5 +1,5 @@
 # make demo — set up a virtual environment and review the bundled example admissions on the default rules.
-# make test — set up the same environment and run the test suite.
+# make test — set up the same environment with the test tools and run the test suite.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -10,7 +10,7 @@ demo: $(VENV)/.installed
 	$(BIN)/ur rules check rules
 	$(BIN)/ur review --summary examples/admissions.ndjson
 
-test: $(VENV)/.installed
+test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.installed
@@ -19,6 +19,10 @@ bench: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
