@@ -141,3 +141,14 @@ def records(draw, library, ruleset=None):
              "time": _time(draw(st.integers(-5, 40)))}
             for _ in range(draw(st.integers(0, 2)))]
     return rec
+
+
+def bench_generator():
+    """bench/generate.py as a module: its seeded ``record(rng, i, start)`` gives realistic synthetic stays."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("bench_generate", Path(__file__).parents[1] / "bench" / "generate.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

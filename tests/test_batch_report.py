@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import importlib.util
 import random
 import re
 import shutil
@@ -13,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from conftest import ROOT
+from strategies import bench_generator
 from ur_engine.batch import BatchSummary, _stay
 from ur_engine.batch_report import to_html
 
@@ -22,16 +21,9 @@ EVIL = "<script>alert('pend')</script> & co"
 PLOTS = 5  # outcomes, requested × supported, by rule set, criteria not met, length of stay
 
 
-def _generator():
-    spec = importlib.util.spec_from_file_location("bench_generate", ROOT / "bench" / "generate.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def summary(engine) -> dict:
-    gen, rng = _generator(), random.Random(3)
+    gen, rng = bench_generator(), random.Random(3)
     start = datetime(2026, 1, 1, tzinfo=timezone.utc)
     s = BatchSummary(seconds=1.25)
     for i in range(COUNT):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import random
 import subprocess
@@ -12,18 +11,12 @@ from datetime import datetime, timezone
 import pytest
 
 from conftest import ROOT, RULES
+from strategies import bench_generator
 from ur_engine.io import read_sources
 from ur_engine.spark import review_partition
 
 COUNT = 50
 BAD = [('{"id": "bad-1", "patient": {"age": "old"}}', "bad-1"), ("not json", None)]
-
-
-def _generator():
-    spec = importlib.util.spec_from_file_location("bench_generate", ROOT / "bench" / "generate.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +46,7 @@ def spark():
 
 @pytest.fixture(scope="module")
 def records() -> list[dict]:
-    gen = _generator()
+    gen = bench_generator()
     rng = random.Random(5)
     start = datetime(2026, 1, 1, tzinfo=timezone.utc)
     return [gen.record(rng, i, start) for i in range(COUNT)]
