@@ -19,6 +19,9 @@ TREATMENTS = ["iv_medication", "iv_antibiotic", "iv_fluids", "iv_insulin_infusio
 def leaves(expr):
     if isinstance(expr, c.Leaf):
         yield expr
+    elif isinstance(expr, c.ScoreLeaf):  # the engine tests a score's bounds
+        yield c.Leaf(f"{expr.fact}.lo", expr.op, expr.value)
+        yield c.Leaf(f"{expr.fact}.hi", expr.op, expr.value)
     elif isinstance(expr, c.Not):
         yield from leaves(expr.item)
     else:
@@ -131,6 +134,9 @@ def records(draw, library, ruleset=None):
         near_findings = {n: near.get(f"finding.{n}", [0]) for n in names}
         rec["findings"] = {n: draw(st.booleans()) if library.facts.findings[n]["type"] == "boolean"
                            else draw(st.sampled_from(near_findings[n]) | st.integers(0, 200)) for n in chosen}
+    if a and a.diagnoses:  # a rule set for a condition applies only to records with that diagnosis
+        dx = sorted(c for v in a.diagnoses for c in library.valuesets[v].codes_on(ARRIVAL.date()))
+        rec["diagnoses"] = [{"code": draw(st.sampled_from(dx)), "principal": True}]
     if draw(st.booleans()):
         codes = library.valuesets["inpatient-only"].codes_on(ARRIVAL.date()) + ["27447", "99213", "47562"]
         rec["procedures"] = [

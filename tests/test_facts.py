@@ -94,7 +94,6 @@ def test_procedure_within_24_hours_needs_its_time(library):
 
 
 QSOFA = """
-scores:
   qsofa_demo:
     text: qSOFA
     source: Seymour CW et al. JAMA 2016;315(8):762-774
@@ -113,20 +112,33 @@ def _library_with_score(tmp_path, text=QSOFA):
 
     target = tmp_path / "rules"
     shutil.copytree(RULES, target)
-    with (target / "facts.yaml").open("a") as f:
-        f.write(text)
+    facts = (target / "facts.yaml").read_text()
+    (target / "facts.yaml").write_text(facts.replace("\nscores:\n", "\nscores:" + text, 1))
     return load_library(target)
 
 
-@pytest.mark.parametrize("observations, findings, expected", [
-    ([obs("9279-1", 24), obs("8480-6", 96)], {}, 2),
-    ([obs("9279-1", 18), obs("8480-6", 130)], {"sudden_unconsciousness_or_disorientation": True}, 1),
-    ([obs("9279-1", 24), obs("8480-6", 96)], None, None),  # mentation unknown: the score is unknown
+@pytest.mark.parametrize("observations, findings, expected, bounds", [
+    ([obs("9279-1", 24), obs("8480-6", 96)], {}, 2, (2, 2)),
+    ([obs("9279-1", 18), obs("8480-6", 130)], {"sudden_unconsciousness_or_disorientation": True}, 1, (1, 1)),
+    ([obs("9279-1", 24), obs("8480-6", 96)], None, None, (2, 3)),  # mentation unknown: 2 or 3 points
+    ([obs("9279-1", 18)], None, None, (0, 2)),
 ])
-def test_scores_sum_their_components_and_are_unknown_when_one_is(tmp_path, observations, findings, expected):
+def test_scores_sum_their_components_and_bound_what_is_unknown(tmp_path, observations, findings, expected, bounds):
     lib = _library_with_score(tmp_path)
-    adm = records.parse(make_record(observations=observations, findings=findings))
-    assert lib.facts.derive(adm).values.get("score.qsofa_demo") == expected
+    values = lib.facts.derive(records.parse(make_record(observations=observations, findings=findings))).values
+    assert values.get("score.qsofa_demo") == expected
+    assert (values["score.qsofa_demo.lo"], values["score.qsofa_demo.hi"]) == bounds
+
+
+@pytest.mark.parametrize("op, t, lo, hi, expected", [
+    ("gte", 2, 2, 3, True), ("gte", 2, 0, 1, False), ("gte", 2, 1, 3, None), ("lt", 2, 0, 1, True),
+    ("lt", 2, 1, 2, None), ("eq", 2, 2, 2, True), ("eq", 2, 0, 1, False), ("eq", 2, 1, 3, None),
+    ("ne", 2, 3, 4, True), ("ne", 2, 2, 2, False), ("lte", 2, 2, 2, True), ("gt", 2, 1, 2, False),
+])
+def test_a_threshold_on_a_partly_known_score_is_decided_by_its_bounds(op, t, lo, hi, expected):
+    from ur_engine.conditions import ScoreLeaf, evaluate
+
+    assert evaluate(ScoreLeaf("score.x", op, t), {"score.x.lo": lo, "score.x.hi": hi}) is expected
 
 
 def test_a_score_component_with_an_unknown_fact_is_a_load_error(tmp_path):

@@ -209,9 +209,9 @@ def test_L005_unused_facts_are_reported_per_definition(tmp_path):
     found = findings(tmp_path, demo(crit("DEMO-A", "{fact: heart_rate.max, gt: 140}")), "L005")
     messages = [f.message for f in found]
     assert all(f.file == "facts.yaml" and f.line is None for f in found)
-    assert any(m.startswith("observation 'paco2' ") for m in messages)
+    assert any(m.startswith("observation 'bnp' ") for m in messages)
     assert any(m.startswith("fact 'treatment.dialysis' (treatments)") for m in messages)
-    assert any(m.startswith("fact 'sex' (fields)") for m in messages)
+    assert any(m.startswith("fact 'admit_source' (fields)") for m in messages)
     assert not any("'heart_rate'" in m or "'diastolic_bp'" in m for m in messages)
 
 
@@ -220,7 +220,7 @@ def test_L005_a_fact_any_criterion_uses_is_not_reported(tmp_path):
                                "{fact: sex, eq: female}]"))
     messages = [f.message for f in findings(tmp_path, text, "L005")]
     assert not any("paco2" in m or "dialysis" in m or "'sex'" in m for m in messages)
-    assert any("'lactate'" in m for m in messages)
+    assert any("'bnp'" in m for m in messages)
 
 
 # --- L006 unused valuesets --------------------------------------------------------------------------------

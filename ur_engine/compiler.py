@@ -121,6 +121,8 @@ def to_durable(members: list[Plan], stage_index: int) -> DurableStage:
 def _cond(expr: c.Expr, keys: dict, negated: bool) -> dict:
     if isinstance(expr, c.Leaf):
         return _leaf(expr, keys[expr.fact], negated)
+    if isinstance(expr, c.ScoreLeaf):
+        return _score_leaf(expr, keys[f"{expr.fact}.lo"], keys[f"{expr.fact}.hi"], negated)
     if isinstance(expr, c.Not):
         return _cond(expr.item, keys, not negated)
     parts = [_cond(item, keys, negated) for item in expr.items]
@@ -146,6 +148,18 @@ def _leaf(leaf: c.Leaf, key: str, negated: bool) -> dict:
     if op == "eq":
         return {key: value}
     return {{"lt": "$lt", "lte": "$lte", "gt": "$gt", "gte": "$gte", "ne": "$neq"}[op]: {key: value}}
+
+
+def _score_leaf(leaf: c.ScoreLeaf, lo: str, hi: str, negated: bool) -> dict:
+    """See conditions.score_test: monotone tests hold at both ends; eq needs lo == hi == t."""
+    op, t = leaf.op, leaf.value
+    if op in ("eq", "ne"):
+        exact = {"$and": [{lo: t}, {hi: t}]}
+        outside = {"$or": [{"$gt": {lo: t}}, {"$lt": {hi: t}}]}
+        return (outside if (op == "eq") == negated else exact)
+    test = c.NEGATION[op] if negated else op
+    sym = {"lt": "$lt", "lte": "$lte", "gt": "$gt", "gte": "$gte"}[test]
+    return {"$and": [{sym: {lo: t}}, {sym: {hi: t}}]}
 
 
 def number(x) -> str:

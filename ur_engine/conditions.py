@@ -27,6 +27,21 @@ class Leaf:
 
 
 @dataclass(frozen=True, slots=True)
+class ScoreLeaf:
+    """A test on a score, judged on its bounds: with ``lo``/``hi`` the points it surely has / could have.
+
+    ``score >= 3`` is met once 3 points are known, and not met once 3 are out of reach, whatever else is unknown.
+    """
+
+    fact: str
+    op: str
+    value: object
+
+    def facts(self) -> tuple[str, ...]:
+        return (f"{self.fact}.lo", f"{self.fact}.hi")
+
+
+@dataclass(frozen=True, slots=True)
 class All:
     items: tuple
 
@@ -50,7 +65,7 @@ class Not:
         return self.item.facts()
 
 
-Expr = Union[Leaf, All, Any, Not]
+Expr = Union[Leaf, ScoreLeaf, All, Any, Not]
 
 
 def _union(items) -> tuple[str, ...]:
@@ -88,6 +103,9 @@ def evaluate(expr: Expr, facts: dict) -> bool | None:
     if isinstance(expr, Leaf):
         value = facts.get(expr.fact)
         return None if value is None else compare(expr.op, value, expr.value)
+    if isinstance(expr, ScoreLeaf):
+        lo, hi = facts.get(f"{expr.fact}.lo"), facts.get(f"{expr.fact}.hi")
+        return None if lo is None or hi is None else score_test(expr.op, lo, hi, expr.value)
     if isinstance(expr, Not):
         inner = evaluate(expr.item, facts)
         return None if inner is None else not inner
@@ -107,12 +125,26 @@ def evaluate(expr: Expr, facts: dict) -> bool | None:
     return None if unknown else False
 
 
+def score_test(op: str, lo, hi, t) -> bool | None:
+    """Three-valued ``score op t`` for a score known to lie in [lo, hi]."""
+    if op in ("eq", "ne"):
+        exact = lo == hi == t
+        outside = t < lo or t > hi
+        met, not_met = (exact, outside) if op == "eq" else (outside, exact)
+    else:  # monotone tests: the two ends decide
+        at_lo, at_hi = compare(op, lo, t), compare(op, hi, t)
+        met, not_met = at_lo and at_hi, not at_lo and not at_hi
+    return True if met else False if not_met else None
+
+
 def alternatives(expr: Expr, negated: bool = False) -> int:
     """How many conjunctions durable-rules expands ``expr`` into (it rewrites ``$or`` inside ``$and`` to DNF)."""
     if isinstance(expr, Leaf):
         if expr.op == "in" and not negated:
             return len(expr.value)
         return 1
+    if isinstance(expr, ScoreLeaf):
+        return 2 if expr.op in ("eq", "ne") and (expr.op == "eq") == negated else 1
     if isinstance(expr, Not):
         return alternatives(expr.item, not negated)
     parts = [alternatives(i, negated) for i in expr.items]

@@ -120,7 +120,7 @@ def decide(adm: Admission, library: Library, results: list[tuple[RuleSet, Rulese
     reasons: list[str] = []
     recommended = None
     unknown = [t for t in judged if status[t] is None]
-    missing = _missing(results, facts, unknown)
+    missing = _missing(library, results, facts, unknown)
     if pend_reasons:
         outcome = "pend"
         reasons += pend_reasons
@@ -185,14 +185,16 @@ def _why_not(target: str, results) -> list[str]:
     return out
 
 
-def _missing(results, facts: Facts, targets: list[str]) -> list[str]:
+def _missing(library: Library, results, facts: Facts, targets: list[str]) -> list[str]:
     """Absent facts that left a criterion unknown in a group that a still-unknown level depends on."""
     out: dict[str, None] = {}
     for rs, r in results:
         groups = {g for t in targets for e in (rs.levels.get(t), rs.requires.get(t)) if e for g in e.facts()}
         for cr in rs.criteria:
             if r.criteria[cr.id] is None and cr.group in groups and r.groups.get(cr.group) is None:
-                out.update((f, None) for f in cr.facts if f not in facts.values)
+                for f in cr.facts:
+                    parts = library.facts.components(f) or {f}
+                    out.update((p, None) for p in sorted(parts) if p not in facts.values)
     return list(out)
 
 

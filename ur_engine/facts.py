@@ -93,6 +93,9 @@ class FactDictionary:
             self._add(f"finding.{name}", f["type"], "finding", f["text"], f.get("unit"))
         for name, sc in spec.get("scores", {}).items():
             self._add(f"score.{name}", "number", "score", sc["text"], "points")
+            # Bounds a partly known score lies between; rules test the score, the engine its bounds.
+            self._add(f"score.{name}.lo", "number", "score bound", f"{sc['text']}: points surely scored", "points")
+            self._add(f"score.{name}.hi", "number", "score bound", f"{sc['text']}: most points possible", "points")
         self.scores: dict[str, tuple] = {}  # score fact -> ((points, condition), ...), set by the library loader
 
     def _add(self, name, type_, kind, text, unit=None) -> None:
@@ -131,12 +134,16 @@ class FactDictionary:
         if errors:
             raise RecordErrors(errors)
 
+    def components(self, name: str) -> set[str]:
+        """The facts a score (or one of its bounds) is computed from; empty for other facts."""
+        base = name[:-3] if name.endswith((".lo", ".hi")) else name
+        return {f for _, condition in self.scores.get(base, ()) for f in condition.facts()}
+
     def closure(self, names) -> frozenset:
         """``names`` plus the facts the scores among them are computed from."""
         out = set(names)
         for name in names:
-            for _, condition in self.scores.get(name, ()):
-                out.update(condition.facts())
+            out |= self.components(name)
         return frozenset(out)
 
     def derive(self, adm: Admission, needed: frozenset | None = None) -> Facts:
@@ -194,17 +201,18 @@ class FactDictionary:
                 elif spec["type"] == "boolean" and "findings" not in adm.incomplete:
                     values[f"finding.{name}"] = False
         for name, components in self.scores.items():
-            if not wanted(name):
+            if not (wanted(name) or wanted(f"{name}.lo")):
                 continue
-            total = 0
+            lo = hi = 0
             for points, condition in components:
                 hit = evaluate(condition, values)
-                if hit is None:  # a score with an unknown component is unknown, not lower
-                    break
-                if hit:
-                    total += points
-            else:
-                values[name] = total
+                if hit is None:  # unknown: the score may or may not have these points
+                    lo, hi = lo + min(points, 0), hi + max(points, 0)
+                elif hit:
+                    lo, hi = lo + points, hi + points
+            values[f"{name}.lo"], values[f"{name}.hi"] = lo, hi
+            if lo == hi:
+                values[name] = lo
         return out
 
     def _observations(self, adm: Admission, start, end, values: dict, times: dict, partial: bool) -> None:

@@ -389,6 +389,12 @@ def _leaf(node, path, doc, facts: FactDictionary, errors: list) -> c.Leaf | None
         return None
     if op == "in":
         value = tuple(value)
+    if info.kind == "score":
+        if op == "in":
+            errors.append(doc.error(path + (op,), f"{name} is a score: compare it with lt, lte, gt, gte, eq or ne",
+                                    "UR023"))
+            return None
+        return c.ScoreLeaf(name, op, value)
     return c.Leaf(name, op, value)
 
 

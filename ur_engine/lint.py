@@ -155,6 +155,8 @@ def _negate(leaf: c.Leaf) -> c.Leaf:
 
 def _dnf(expr: c.Expr, negated: bool = False) -> list[tuple[c.Leaf, ...]]:
     """The conjunctions of tests ``expr`` is true on; the loader caps their number (UR050)."""
+    if isinstance(expr, c.ScoreLeaf):  # as a test on the score's value
+        expr = c.Leaf(expr.fact, expr.op, expr.value)
     if isinstance(expr, c.Leaf):
         return [(_negate(expr) if negated else expr,)]
     if isinstance(expr, c.Not):
@@ -248,7 +250,7 @@ def shadowed(lib):
 
 
 def _nodes(expr: c.Expr):
-    if not isinstance(expr, c.Leaf):
+    if not isinstance(expr, (c.Leaf, c.ScoreLeaf)):
         yield expr
         for item in (expr.items if isinstance(expr, (c.All, c.Any)) else (expr.item,)):
             yield from _nodes(item)
@@ -316,7 +318,7 @@ def gapped_bands(lib):
 
 def unused_facts(lib):
     """L005: facts of facts.yaml that no criterion uses (an observation counts once for all its statistics)."""
-    used = {f for _, cr in _criteria(lib) for f in cr.facts}
+    used = lib.facts.closure({f for _, cr in _criteria(lib) for f in cr.facts})  # score parts count as used
     spec = lib.facts.spec
     for name in spec.get("observations") or {}:
         if not any(f"{name}.{stat}" in used for stat in OBSERVATION_STATS):
@@ -339,7 +341,7 @@ def unused_valuesets(lib):
 
 
 def _can_hold(expr: c.Expr, live: dict[str, bool]) -> bool:
-    if isinstance(expr, c.Leaf):
+    if isinstance(expr, (c.Leaf, c.ScoreLeaf)):
         return live[expr.fact]
     return (all if isinstance(expr, c.All) else any)(_can_hold(x, live) for x in expr.items)
 
