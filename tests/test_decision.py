@@ -107,3 +107,10 @@ def test_decision_names_rule_version_and_digest(engine, library):
 def test_decisions_conform_to_the_published_schema(engine, changes):
     d = review(engine, **changes).to_dict()
     assert not list(schemas.validator("decision").iter_errors(d))
+
+
+def test_a_continued_stay_that_meets_no_criterion_pends_for_discharge_review(engine):
+    d = review(engine, review_type="continued_stay",
+               encounter={"requested_level": "observation", "review_time": "2026-03-03T09:00:00Z"})
+    assert d.outcome == "pend"
+    assert d.reasons[-1].startswith("No criterion supports a continued stay at observation: review for discharge")

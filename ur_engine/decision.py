@@ -143,7 +143,11 @@ def decide(adm: Admission, library: Library, results: list[tuple[RuleSet, Rulese
             reasons += _why_not(requested, results)
         if unknown:
             reasons.append(f"{', '.join(unknown)} could not be judged: {_some(missing)}")
-        reasons.append("No level of care is supported by the criteria; physician review")
+        if adm.review_type == "continued_stay":
+            reasons.append(f"No criterion supports a continued stay at {requested}: review for discharge; "
+                           "physician review")
+        else:
+            reasons.append("No level of care is supported by the criteria; physician review")
     if not results:
         reasons = [f"No rule set applies to this record ({adm.review_type}, age {adm.patient.age:g}, "
                    f"{adm.coverage.line_of_business}); physician review"]
