@@ -65,17 +65,30 @@ def reference_engine(library):
 
 
 @pytest.fixture()
-def app():
+def app(tmp_path):
+    """The service on a fresh SQLite audit store, with one API key per role in ``app.config["TEST_KEYS"]``."""
     from api import create_app
+    from ur_service.auth import ROLES, create_key
 
-    app = create_app({"TESTING": True, "RULES_DIR": str(RULES), "MAX_CONTENT_LENGTH": 64 * 1024})
+    app = create_app({"TESTING": True, "RULES_DIR": str(RULES), "MAX_CONTENT_LENGTH": 64 * 1024,
+                      "DATABASE_URL": f"sqlite:///{tmp_path}/audit.db", "RESPONSE_VALIDATION": "strict"})
+    app.config["TEST_KEYS"] = {role: create_key(app.extensions["ur_store"], role, f"test-{role}") for role in ROLES}
     yield app
     app.extensions["ur_engine"].close()
+    app.extensions["ur_store"].close()
+
+
+def auth(app, role: str) -> dict:
+    """The Authorization header of the test key for ``role``."""
+    return {"Authorization": f"Bearer {app.config['TEST_KEYS'][role]}"}
 
 
 @pytest.fixture()
 def client(app):
-    return app.test_client()
+    """A test client that sends the reviewer's key unless a request gives its own Authorization."""
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = auth(app, "reviewer")["Authorization"]
+    return client
 
 
 @pytest.fixture()

@@ -150,7 +150,7 @@ def batch(inputs, out, rules, workers, resume, report, evaluator) -> None:
 
     Writes OUT.summary.json beside OUT. A record that fails validation gets an error line, never silence.
     """
-    from .batch import BatchError, run_batch
+    from .batch import run_batch
 
     sources = read_sources(rules) if rules else default_sources()
     bar = _progress_bar(inputs, resume)
@@ -347,6 +347,67 @@ def serve(rules, host, port) -> None:
 
     signal.signal(signal.SIGHUP, on_hup)
     app.run(host=host, port=port)
+
+
+@main.group()
+def keys() -> None:
+    """API keys for the review service: stored hashed, shown once."""
+
+
+DATABASE_HELP = "Audit store URL (default: $UR_DATABASE_URL, else sqlite:///ur-audit.db)."
+
+
+def _store(database: str | None):
+    from ur_service.db import DEFAULT_URL
+    from ur_service.store import Store
+
+    return Store(database or DEFAULT_URL)
+
+
+@keys.command("create")
+@click.option("--role", required=True, type=click.Choice(["reviewer", "physician", "rules_admin"]),
+              help="reviewer: submit and read reviews; physician: decide pended cases; rules_admin: reload rules.")
+@click.option("--name", help="Who holds the key, as the audit trail shows it (default: the role).")
+@click.option("--database", envvar="UR_DATABASE_URL", help=DATABASE_HELP)
+def keys_create(role, name, database) -> None:
+    """Create an API key for ROLE and print it; only its hash is stored, so it cannot be shown again."""
+    from ur_service.auth import create_key
+
+    store = _store(database)
+    try:
+        key = create_key(store, role, name)
+    finally:
+        store.close()
+    click.echo(key)
+    click.echo(f"created key {key.split('_')[1]} ({role}); keep it now, it is not shown again", err=True)
+
+
+@keys.command("list")
+@click.option("--database", envvar="UR_DATABASE_URL", help=DATABASE_HELP)
+def keys_list(database) -> None:
+    """List key ids, names, roles and dates (never the keys)."""
+    store = _store(database)
+    try:
+        for k in store.list_keys():
+            click.echo(f"{k['key_id']}  {k['role']:<12} {k['name']:<24} created {k['created_at']}"
+                       + (f"  revoked {k['revoked_at']}" if k["revoked_at"] else ""))
+    finally:
+        store.close()
+
+
+@keys.command("revoke")
+@click.argument("key_id")
+@click.option("--database", envvar="UR_DATABASE_URL", help=DATABASE_HELP)
+def keys_revoke(key_id, database) -> None:
+    """Revoke the key KEY_ID (the part after ur_); it stops working at once."""
+    store = _store(database)
+    try:
+        if not store.revoke_key(key_id):
+            click.echo(f"no active key {key_id}", err=True)
+            sys.exit(2)
+    finally:
+        store.close()
+    click.echo(f"revoked {key_id}", err=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,201 @@
+"""Load test of POST /v1/reviews against gunicorn on loopback: throughput and p50/p99 latency.
+
+    python bench/load.py [--requests 600] [--concurrency 8] [--workers N] [--database URL]
+    python bench/load.py --url http://127.0.0.1:8080 --key ur_…      # a server already running
+
+Without --url it starts gunicorn (ur_service.gunicorn_conf) on a free loopback port with a fresh audit store
+(SQLite in a temporary directory unless --database), creates a reviewer key, warms up, sends a bounded number of
+reviews of examples/pneumonia.json with the default rules, prints the figures, checks that every acknowledged
+review is in the store, and stops the server. Closed loop: each client thread sends its next request when the
+last one is answered, so the figures are those of a saturated server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parents[1]
+BODY = (ROOT / "examples" / "pneumonia.json").read_bytes()
+
+
+@dataclass
+class LoadResult:
+    seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list)  # of 2xx answers, seconds
+    statuses: Counter = field(default_factory=Counter)
+    acknowledged: list[str] = field(default_factory=list)  # review ids of 2xx answers
+    errors: int = 0  # connection failures (e.g. the server was killed)
+
+    @property
+    def ok(self) -> int:
+        return len(self.acknowledged)
+
+    def percentile(self, p: float) -> float:
+        xs = sorted(self.latencies)
+        return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))] if xs else float("nan")
+
+    def summary(self) -> dict:
+        return {"requests": sum(self.statuses.values()) + self.errors, "ok": self.ok, "errors": self.errors,
+                "statuses": dict(self.statuses), "seconds": round(self.seconds, 3),
+                "throughput_per_s": round(self.ok / self.seconds, 1) if self.seconds else 0.0,
+                "p50_ms": round(self.percentile(50) * 1000, 1), "p99_ms": round(self.percentile(99) * 1000, 1)}
+
+
+def run_load(url: str, key: str, requests: int, concurrency: int, body: bytes = BODY,
+             stop: threading.Event | None = None) -> LoadResult:
+    """Send ``requests`` reviews from ``concurrency`` threads (fewer if ``stop`` is set); keep-alive per thread."""
+    parts = urlsplit(url)
+    result, lock = LoadResult(), threading.Lock()
+    left = [requests]
+    stop = stop or threading.Event()
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
+
+    def take() -> bool:
+        with lock:
+            if left[0] <= 0 or stop.is_set():
+                return False
+            left[0] -= 1
+            return True
+
+    def client():
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+        while take():
+            started = time.perf_counter()
+            try:
+                conn.request("POST", "/v1/reviews", body=body, headers=headers)
+                res = conn.getresponse()
+                data = res.read()  # the whole answer, or it is not acknowledged
+            except (OSError, http.client.HTTPException):
+                conn.close()
+                with lock:
+                    result.errors += 1
+                time.sleep(0.01)
+                continue
+            elapsed = time.perf_counter() - started
+            with lock:
+                result.statuses[res.status] += 1
+                if 200 <= res.status < 300:
+                    result.latencies.append(elapsed)
+                    result.acknowledged.append(json.loads(data)["review_id"])
+        conn.close()
+
+    threads = [threading.Thread(target=client, daemon=True) for _ in range(concurrency)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(database: str, port: int, workers: int, log_path: Path) -> subprocess.Popen:
+    """gunicorn with the production config, in its own process group (so it can be killed whole)."""
+    env = {**os.environ, "UR_DATABASE_URL": database, "UR_BIND": f"127.0.0.1:{port}", "UR_WORKERS": str(workers)}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    gunicorn = shutil.which("gunicorn", path=os.path.dirname(sys.executable)) or "gunicorn"
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen([gunicorn, "-c", "python:ur_service.gunicorn_conf"], cwd=ROOT, env=env,
+                                stdout=log, stderr=log, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
+                return proc
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("gunicorn did not answer within 60 s")
+
+
+def stop_server(proc: subprocess.Popen, kill: bool = False) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL if kill else signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    proc.wait(timeout=30)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--url", help="A running server (with --key); default: start gunicorn.")
+    parser.add_argument("--key", help="A reviewer key for --url.")
+    parser.add_argument("--database", help="Audit store URL for the started server (default: SQLite, temporary).")
+    parser.add_argument("--requests", type=int, default=600)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--json", action="store_true", help="Print the figures as one JSON object.")
+    args = parser.parse_args(argv)
+
+    sys.path.insert(0, str(ROOT))
+    from ur_service.auth import create_key
+    from ur_service.db import redact
+    from ur_service.store import Store
+
+    tmp = Path(tempfile.mkdtemp(prefix="ur-load-"))
+    proc = None
+    try:
+        if args.url:
+            if not args.key:
+                parser.error("--url needs --key")
+            url, key, store_name = args.url, args.key, "(server's own)"
+        else:
+            database = args.database or f"sqlite:///{tmp}/audit.db"
+            store = Store(database)
+            key = create_key(store, "reviewer", "load-test")
+            store.close()
+            port = free_port()
+            proc = start_server(database, port, args.workers, tmp / "gunicorn.log")
+            url, store_name = f"http://127.0.0.1:{port}", redact(database).split(":")[0]
+        run_load(url, key, requests=min(50, args.requests), concurrency=args.concurrency)  # warm-up
+        result = run_load(url, key, requests=args.requests, concurrency=args.concurrency)
+        figures = {**result.summary(), "concurrency": args.concurrency, "cores": os.cpu_count(),
+                   "workers": None if args.url else args.workers, "store": store_name}
+        if not args.url:
+            store = Store(database, upgrade=False)
+            missing = [r for r in result.acknowledged if store.get_review(r) is None]
+            figures["acknowledged_missing_from_store"] = len(missing)
+            store.close()
+    finally:
+        if proc is not None:
+            stop_server(proc)
+        shutil.rmtree(tmp, ignore_errors=True)
+    if args.json:
+        print(json.dumps(figures))
+        return
+    print(f"POST /v1/reviews (default rules, examples/pneumonia.json) against {url}: gunicorn "
+          f"{figures['workers'] or '?'} sync workers, cores={figures['cores']}, store {figures['store']}")
+    print(f"{figures['requests']} requests, concurrency {args.concurrency}: {figures['ok']} answered 2xx "
+          f"in {figures['seconds']} s; statuses {figures['statuses']}, connection errors {figures['errors']}")
+    print(f"throughput {figures['throughput_per_s']} reviews/s   "
+          f"p50 {figures['p50_ms']} ms   p99 {figures['p99_ms']} ms")
+    if "acknowledged_missing_from_store" in figures:
+        print(f"acknowledged reviews missing from the store: {figures['acknowledged_missing_from_store']}")
+
+
+if __name__ == "__main__":
+    main()

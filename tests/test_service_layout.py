@@ -1,0 +1,71 @@
+"""The service's layout: small modules, a core that never imports it, keys commands in the CLI, migrations at head."""
+
+from __future__ import annotations
+
+import ast
+
+import pytest
+
+from conftest import ROOT
+from ur_service import ROLES
+
+SERVICE = sorted((ROOT / "ur_service").rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", SERVICE, ids=lambda p: str(p.relative_to(ROOT)))
+def test_service_module_stays_small(path):
+    assert len(path.read_text().splitlines()) <= 600
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "ur_engine").glob("*.py")), ids=lambda p: p.name)
+def test_the_core_never_imports_the_service(path):
+    if path.name == "cli.py":  # an edge: `ur keys` opens the store
+        return
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+            [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 else []
+        assert not any(n.split(".")[0] in ("ur_service", "api") for n in names), path.name
+
+
+def test_keys_create_offers_exactly_the_service_roles():
+    from ur_engine.cli import keys_create
+
+    role = next(p for p in keys_create.params if p.name == "role")
+    assert tuple(role.type.choices) == ROLES
+
+
+def test_keys_commands_create_list_and_revoke(runner, tmp_path):
+    from ur_engine.cli import main
+    from ur_service.auth import authenticate
+    from ur_service.store import Store
+
+    db = ["--database", f"sqlite:///{tmp_path}/audit.db"]
+    made = runner.invoke(main, ["keys", "create", "--role", "physician", "--name", "dr-who", *db])
+    assert made.exit_code == 0, made.output
+    key = made.stdout.strip()
+    key_id = key.split("_")[1]
+    listed = runner.invoke(main, ["keys", "list", *db])
+    assert key_id in listed.stdout and "dr-who" in listed.stdout and key not in listed.stdout
+    store = Store(f"sqlite:///{tmp_path}/audit.db")
+    assert authenticate(store, key).role == "physician"
+    assert runner.invoke(main, ["keys", "revoke", key_id, *db]).exit_code == 0
+    assert authenticate(store, key) is None
+    assert runner.invoke(main, ["keys", "revoke", key_id, *db]).exit_code == 2
+    store.close()
+
+
+def test_a_store_of_the_first_revision_upgrades_to_head_with_its_reviews(tmp_path, engine):
+    from conftest import make_record
+    from ur_service import migrate
+    from ur_service.store import Actor, Store
+
+    url = f"sqlite:///{tmp_path}/old.db"
+    old = Store(url, upgrade=False)
+    migrate.upgrade(old.engine, "0001")  # a store as the first release left it
+    decision = engine.review(make_record()).to_dict()
+    old.add_review(record=make_record(), decision=decision, actor=Actor("a1b2c3d4e5f6", "alice"))
+    old.close()
+    new = Store(url)  # what create_app does at start
+    assert migrate.current(new.engine) == migrate.head() != "0001"
+    assert new.get_review(decision["review_id"]) is not None and new.verify()["ok"]
+    new.close()

@@ -1,0 +1,153 @@
+"""gunicorn on loopback: a bounded load test, metrics summed over workers, and SIGKILL mid-load losing nothing.
+
+Every review answered 2xx was committed before the answer, so after the whole process group is killed, every
+acknowledged review id must be in the store and the hash chain must verify.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+import threading
+import time
+import urllib.request
+
+import pytest
+
+from conftest import ROOT
+from service_support import db_url, free_port  # noqa: F401  (fixture)
+from ur_service.auth import create_key
+from ur_service.store import Store
+
+spec = importlib.util.spec_from_file_location("bench_load", ROOT / "bench" / "load.py")
+load = importlib.util.module_from_spec(spec)
+sys.modules["bench_load"] = load  # dataclasses look their module up there
+spec.loader.exec_module(load)
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+@pytest.fixture()
+def server(db_url, tmp_path):  # noqa: F811
+    """gunicorn (2 workers) on a fresh store; yields (url, reviewer key, process, store URL)."""
+    store = Store(db_url)
+    key = create_key(store, "reviewer", "load-test")
+    store.close()
+    port = free_port()
+    proc = load.start_server(db_url, port, 2, tmp_path / "gunicorn.log")
+    yield f"http://127.0.0.1:{port}", key, proc, db_url
+    if proc.poll() is None:
+        load.stop_server(proc)
+
+
+def _stored(db: str, ids: list[str]) -> tuple[set[str], dict]:
+    store = Store(db, upgrade=False)
+    try:
+        return {i for i in ids if store.get_review(i) is not None}, store.verify()
+    finally:
+        store.close()
+
+
+def test_load_against_gunicorn_reports_throughput_and_latency(server, request):
+    url, key, proc, db = server
+    load.run_load(url, key, requests=20, concurrency=4)  # warm-up
+    result = load.run_load(url, key, requests=300, concurrency=6)
+    figures = result.summary()
+    assert figures["statuses"] == {200: 300} and figures["errors"] == 0
+    assert figures["throughput_per_s"] > 0 and figures["p50_ms"] <= figures["p99_ms"]
+    found, report = _stored(db, result.acknowledged)
+    assert found == set(result.acknowledged) and report["ok"]
+    ARTIFACTS.mkdir(exist_ok=True)
+    backend = request.node.callspec.params["db_url"]
+    (ARTIFACTS / f"load-{backend}.json").write_text(json.dumps({**figures, "concurrency": 6, "workers": 2}, indent=2))
+    print(f"\nload ({backend}): {figures}")
+    with urllib.request.urlopen(f"{url}/metrics", timeout=10) as res:
+        metrics = res.read().decode()
+    total = sum(float(line.split()[-1]) for line in metrics.splitlines()
+                if line.startswith('ur_reviews_total{outcome='))
+    assert total == 320  # summed over both workers (multiprocess mode)
+    assert "ur_review_duration_seconds_count 320.0" in metrics
+
+
+def test_killing_gunicorn_mid_load_loses_no_acknowledged_review(server):
+    url, key, proc, db = server
+    stop = threading.Event()
+    results = {}
+    loader = threading.Thread(target=lambda: results.update(r=load.run_load(url, key, 5000, 6, stop=stop)))
+    loader.start()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and loader.is_alive() and _answered(url) < 60:
+        time.sleep(0.05)
+    assert loader.is_alive(), "the load ended before the kill; raise its request count"
+    load.stop_server(proc, kill=True)  # SIGKILL the master and every worker, requests in flight
+    time.sleep(0.3)
+    stop.set()
+    loader.join(timeout=60)
+    result = results["r"]
+    assert result.ok >= 60, result.summary()
+    found, report = _stored(db, result.acknowledged)
+    assert found == set(result.acknowledged), f"lost {len(set(result.acknowledged) - found)} acknowledged reviews"
+    assert report["ok"], report["problems"]
+    assert report["counts"]["reviews"] >= result.ok  # a few may be stored but never acknowledged; none lost
+
+
+def _answered(url: str) -> int:
+    """Reviews the server has answered so far, from its own metrics."""
+    try:
+        with urllib.request.urlopen(f"{url}/metrics", timeout=5) as res:
+            text = res.read().decode()
+    except OSError:
+        return 0
+    return int(sum(float(x.split()[-1]) for x in text.splitlines() if x.startswith("ur_reviews_total{")))
+
+
+def test_a_reload_through_one_gunicorn_worker_reaches_every_worker(tmp_path):
+    import shutil
+
+    from conftest import RULES
+
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    db = f"sqlite:///{tmp_path}/audit.db"
+    store = Store(db)
+    admin = create_key(store, "rules_admin")
+    store.close()
+    port = free_port()
+    os.environ["UR_RULES_DIR"] = str(rules)
+    try:
+        proc = load.start_server(db, port, 2, tmp_path / "gunicorn.log")
+    finally:
+        del os.environ["UR_RULES_DIR"]
+    url = f"http://127.0.0.1:{port}"
+    try:
+        before = _digests(url, 20)
+        assert len(before) == 1
+        path = rules / "critical-care.yaml"
+        path.write_text(path.read_text().replace("Only life support", "Only the life support"))
+        req = urllib.request.Request(f"{url}/v1/admin/reload", method="POST",
+                                     headers={"Authorization": f"Bearer {admin}"})
+        with urllib.request.urlopen(req, timeout=60) as res:
+            wanted = json.load(res)["digest"]
+        time.sleep(2.5)  # RELOAD_POLL_SECONDS
+        deadline = time.monotonic() + 30
+        while _digests(url, 20) != {wanted} and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert _digests(url, 20) == {wanted}
+    finally:
+        load.stop_server(proc)
+    followed = [json.loads(x) for x in (tmp_path / "gunicorn.log").read_text().splitlines()
+                if '"rules reload followed"' in x]
+    assert followed and all(x["ok"] and x["digest"] == wanted for x in followed)  # the other worker, by the log
+
+
+def _digests(url: str, n: int) -> set[str]:
+    """The rule digests that n health checks see, four at a time (a sync worker takes one, so both answer)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(_):
+        with urllib.request.urlopen(f"{url}/healthz", timeout=30) as res:
+            return json.load(res)["rules"]["digest"]
+
+    with ThreadPoolExecutor(4) as pool:
+        return set(pool.map(one, range(n)))

@@ -1,0 +1,143 @@
+"""The web pages in a real headless Chromium (Playwright driving Debian's chromium), screenshots kept.
+
+Screenshots go to test-artifacts/ (CI keeps them). Locally the test skips without Chromium; in CI it fails.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+
+import pytest
+from werkzeug.serving import make_server
+
+from conftest import ROOT, auth, make_record
+from service_support import CHROMIUM, need
+
+ARTIFACTS = ROOT / "test-artifacts"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture()
+def live(app):
+    """The app on a loopback port (werkzeug, threaded)."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=10)
+
+
+@pytest.fixture()
+def browser():
+    need(os.path.exists(CHROMIUM), f"no Chromium at {CHROMIUM}")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+def sign_in(page, base, key):
+    page.goto(f"{base}/ui/login")
+    page.fill("input[name=key]", key)
+    page.click("button[type=submit]")
+
+
+def shot(page, name):
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"ui-{name}.png"), full_page=True)
+
+
+def test_a_reviewer_submits_pasted_json_and_sees_every_criterion(app, live, browser):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(f"{live}/ui/")
+    assert "/ui/login" in page.url  # the pages need a key
+    sign_in(page, live, app.config["TEST_KEYS"]["reviewer"])
+    page.fill("[data-testid=record-json]", (ROOT / "examples" / "pneumonia.json").read_text())
+    shot(page, "1-submit")
+    page.click("[data-testid=submit-json]")
+    page.wait_for_selector("[data-testid=outcome]")
+    assert page.inner_text("[data-testid=outcome]") == "approve"
+    rows = page.locator("[data-testid=criteria] tr[data-criterion]")
+    assert rows.count() > 5
+    statuses = set(rows.evaluate_all("rs => rs.map(r => r.dataset.status)"))
+    assert statuses <= {"met", "not_met", "unknown", "waived"} and "met" in statuses
+    met = page.locator("[data-testid=criteria] tr[data-status=met]").first
+    assert "=" in met.locator("td").nth(3).inner_text()  # evidence: fact = value
+    assert met.locator("td").nth(4).inner_text().strip()  # source
+    assert "inpatient" in page.inner_text("[data-testid=levels]")
+    shot(page, "2-review")
+
+
+def test_a_bad_record_shows_each_error_with_its_path(app, live, browser):
+    page = browser.new_page()
+    sign_in(page, live, app.config["TEST_KEYS"]["reviewer"])
+    bad = json.loads((ROOT / "examples" / "pneumonia.json").read_text())
+    bad["coverage"]["line_of_business"] = "medicar"
+    page.fill("[data-testid=record-json]", json.dumps(bad))
+    page.click("[data-testid=submit-json]")
+    errors = page.inner_text("[data-testid=errors]")
+    assert "$.coverage.line_of_business" in errors and "medicare" in errors
+    shot(page, "3-errors")
+
+
+def test_the_short_form_worklist_determination_and_rule_browser(app, live, browser):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    sign_in(page, live, app.config["TEST_KEYS"]["reviewer"])
+    page.click("details summary")
+    page.fill("input[name=id]", "stay-form-1")
+    page.fill("input[name=age]", "71")
+    page.fill("input[name=arrival_time]", "2026-03-02T09:40")
+    page.fill("input[name=heart_rate]", "88")
+    page.click("[data-testid=submit-form]")
+    page.wait_for_selector("[data-testid=outcome]")
+    assert page.inner_text("[data-testid=outcome]") == "pend"  # vitals alone, lists incomplete: a physician decides
+    assert page.locator("[data-testid=criteria] tr[data-status=unknown]").count() > 0
+
+    page.goto(f"{live}/ui/worklist")
+    assert "stay-form-1" in page.inner_text("[data-testid=worklist]")
+    shot(page, "4-worklist")
+
+    page.goto(f"{live}/ui/rules")
+    assert page.locator("[data-testid=ruleset]").count() >= 3 and "SI-PULSE" in page.content()
+    shot(page, "5-rules")
+
+    page.click("text=Sign out")
+    sign_in(page, live, app.config["TEST_KEYS"]["physician"])
+    assert page.url.endswith("/ui/worklist")
+    page.click("text=stay-form-1")
+    page.check("input[name=decision][value=deny]")
+    page.click("[data-testid=determination-form] button")  # no reason yet: refused, with the field named
+    assert "reason_code" in page.inner_text("[data-testid=errors]")
+    page.check("input[name=decision][value=deny]")
+    page.select_option("select[name=reason_code]", "not_medically_necessary")
+    page.fill("textarea[name=text]", "Heart rate normal; no severity criterion met on the chart.")
+    page.click("[data-testid=determination-form] button")
+    text = page.inner_text("[data-testid=determination]")
+    assert "deny" in text and "not_medically_necessary" in text
+    assert page.inner_text("[data-testid=outcome]") == "pend"  # the engine's decision is untouched
+    shot(page, "6-determination")
+
+    page.goto(f"{live}/docs")
+    assert page.locator("[data-testid=operation]").count() >= 12
+    shot(page, "7-api-docs")
+
+
+def test_pages_refuse_the_wrong_role_and_cross_site_posts(app, client):
+    web = app.test_client()
+    web.set_cookie("ur_key", app.config["TEST_KEYS"]["rules_admin"])
+    assert web.get("/ui/").status_code == 403
+    web.set_cookie("ur_key", app.config["TEST_KEYS"]["reviewer"])
+    res = web.post("/ui/reviews", data={"mode": "json", "record": json.dumps(make_record())},
+                   headers={"Origin": "https://evil.example"})
+    assert res.status_code == 403
+    assert web.get("/ui/login?next=https://evil.example/x").status_code == 200
+    res = web.post("/ui/login", data={"key": app.config["TEST_KEYS"]["reviewer"], "next": "//evil.example/"})
+    assert res.headers["Location"] == "/ui/"
+    assert "HttpOnly" in res.headers["Set-Cookie"] and "SameSite=Strict" in res.headers["Set-Cookie"]
+    assert client.get("/v1/reviews", headers={**auth(app, "reviewer"), "Cookie": "x=1"}).status_code == 200

@@ -1,0 +1,289 @@
+"""The review service app (``create_app``): parse the request, make one library call, format the answer.
+
+    POST /v1/reviews                          reviewer     one admission record → its decision, stored first
+    GET  /v1/reviews, /v1/reviews/{id}        reviewer, physician   the audit store, filtered
+    POST /v1/reviews/{id}/determination       physician    approve, or deny with a reason; beside the decision
+    GET  /v1/worklist                         reviewer, physician   pended reviews, the soonest due first
+    GET  /v1/stats, /v1/audit/verify          any key      outcomes, agreement; the hash chains checked
+    POST /v1/admin/reload                     rules_admin  re-read the rule directory (serves only if it passes)
+    GET  /v1/rulesets, /healthz, /metrics, /openapi.json, /docs, /ui/…   public (the web pages ask for a key)
+
+Errors are ``application/problem+json`` (RFC 9457); a bad record's errors name each field by its JSON path.
+The OpenAPI document (``ur_service/openapi.py``) describes every endpoint and checks requests and responses.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+
+import orjson
+from flask import Flask, g, request
+from werkzeug.exceptions import HTTPException
+
+from ur_engine.errors import RecordError
+from ur_engine.io import default_sources, read_sources
+from ur_engine.service import RuleService
+from . import logs, metrics, openapi, reviews, web
+from .auth import ROLES, require
+from .db import DEFAULT_URL
+from .http import json_response, problem
+from .store import Conflict, NotFound, Store, utc_text
+
+DEFAULTS = {
+    "RULES_DIR": None,  # None: the default rule library
+    "EVALUATOR": "durable",
+    "MAX_CONTENT_LENGTH": 1024 * 1024,  # bytes; larger bodies get 413
+    "DATABASE_URL": None,  # None: $UR_DATABASE_URL, else sqlite:///ur-audit.db in the working directory
+    "RESPONSE_VALIDATION": "log",  # log | strict (a response breaking its schema becomes a 500) | off
+    "LOG_LEVEL": "INFO",
+    "RELOAD_POLL_SECONDS": 2.0,  # how often a process looks for a reload another process accepted
+}
+log = logs.get("http")
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Build the app; ``config`` overrides ``DEFAULTS``. Upgrades the audit store to the head migration."""
+    app = Flask(__name__)
+    app.config.update(DEFAULTS)
+    app.config.update({k: v for k, v in (config or {}).items() if v is not None or k not in DEFAULTS})
+    app.config["DATABASE_URL"] = app.config["DATABASE_URL"] or os.environ.get("UR_DATABASE_URL") or DEFAULT_URL
+    app.json.sort_keys = False
+    logs.setup(app.config["LOG_LEVEL"])
+    rules_dir = app.config["RULES_DIR"]
+
+    def sources():
+        return read_sources(rules_dir) if rules_dir else default_sources()
+
+    store = Store(app.config["DATABASE_URL"])
+    app.extensions["ur_store"] = store
+    try:
+        service = RuleService(sources(), app.config["EVALUATOR"])
+    except Exception:
+        store.close()
+        raise
+    app.extensions["ur_engine"] = service
+    app.register_blueprint(web.blueprint)
+    latest = store.latest_reload()
+    followed = {"seq": latest["seq"] if latest else 0, "checked": time.monotonic()}
+
+    @app.before_request
+    def follow_reloads():
+        """Reload too when another process (a gunicorn worker) accepted a new library since we last looked."""
+        now = time.monotonic()
+        if now - followed["checked"] < app.config["RELOAD_POLL_SECONDS"]:
+            return
+        followed["checked"] = now
+        latest = store.latest_reload()
+        if latest is None or latest["seq"] <= followed["seq"]:
+            return
+        followed["seq"] = latest["seq"]
+        if latest["digest"] != service.library.digest:
+            result = service.reload(sources)  # the same checks and rule tests; a failure keeps the last good
+            log.info("rules reload followed", extra={"fields": {
+                "ok": result.ok, "digest": result.digest, "wanted": latest["digest"], "seq": latest["seq"]}})
+
+    def json_body():
+        """The request body as JSON, or a problem response (415 / 400)."""
+        if not (request.mimetype == "application/json" or request.mimetype.endswith("+json")):
+            return None, problem(415, "Unsupported Media Type", "send the body as application/json")
+        try:
+            return orjson.loads(request.get_data()), None
+        except orjson.JSONDecodeError as exc:
+            return None, problem(400, "Invalid JSON", str(exc), errors=[{"path": "$", "message": str(exc)}])
+
+    def query():
+        values, errors = openapi.query_args(request.endpoint, request.args)
+        return values, (problem(400, "Invalid query parameters", errors=errors) if errors else None)
+
+    @app.post("/v1/reviews")
+    @require("reviewer")
+    def create_review():
+        if not (request.mimetype == "application/json" or request.mimetype.endswith("+json")):
+            return problem(415, "Unsupported Media Type", "send the admission record as application/json")
+        args, bad = query()
+        if bad:
+            return bad
+        try:
+            decision = reviews.submit(app, request.get_data(), g.actor, args["urgency"])
+        except RecordError as exc:
+            errors = [e.as_dict() for e in getattr(exc, "errors", [exc])]
+            return problem(400, "Invalid admission record", str(exc), errors=errors)
+        g.review_id = decision["review_id"]
+        res = json_response(decision)
+        res.headers["Location"] = f"/v1/reviews/{decision['review_id']}"
+        return res
+
+    @app.get("/v1/reviews")
+    @require("reviewer", "physician")
+    def list_reviews():
+        args, bad = query()
+        if bad:
+            return bad
+        bounds = {}
+        for name in ("since", "until"):
+            if name in args:
+                try:
+                    bounds[name] = utc_text(_parse_time(args[name]))
+                except ValueError:
+                    return problem(400, "Invalid query parameters",
+                                   errors=[{"parameter": name, "message": f"{args[name]!r} is not a valid time"}])
+        rows, cursor = store.list_reviews(
+            outcome=args.get("outcome"), record_id=args.get("record_id"), urgency=args.get("urgency"),
+            status=args.get("status"), limit=args["limit"],
+            before=int(args["cursor"]) if "cursor" in args else None, **bounds)
+        return json_response({"items": [reviews.list_item(r) for r in rows],
+                              "next_cursor": str(cursor) if cursor is not None else None})
+
+    @app.get("/v1/reviews/<review_id>")
+    @require("reviewer", "physician")
+    def get_review(review_id):
+        found = store.get_review(review_id)
+        if found is None:
+            return problem(404, "Not Found", "no review with that id")
+        g.review_id = review_id
+        return json_response(reviews.stored(*found))
+
+    @app.post("/v1/reviews/<review_id>/determination")
+    @require("physician")
+    def create_determination(review_id):
+        body, bad = json_body()
+        if bad:
+            return bad
+        errors = openapi.body_errors("DeterminationRequest", body)
+        if errors:
+            return problem(400, "Invalid determination", "see errors", errors=errors)
+        g.review_id = review_id
+        try:
+            return json_response(reviews.decide(store, review_id, body, g.actor), 201)
+        except NotFound:
+            return problem(404, "Not Found", "no review with that id")
+        except Conflict:
+            return problem(409, "Conflict", "this review has a determination already; it cannot be replaced")
+
+    @app.get("/v1/worklist")
+    @require("reviewer", "physician")
+    def worklist():
+        args, bad = query()
+        if bad:
+            return bad
+        return json_response(reviews.worklist(store, args.get("urgency"), args["limit"]))
+
+    @app.get("/v1/stats")
+    @require(*ROLES)
+    def stats():
+        return json_response(reviews.stats(store))
+
+    @app.get("/v1/audit/verify")
+    @require(*ROLES)
+    def audit_verify():
+        return json_response(store.verify())
+
+    @app.get("/v1/rulesets")
+    def list_rulesets():
+        return json_response(web.rulesets_view(service.library))
+
+    @app.post("/v1/admin/reload")
+    @require("rules_admin")
+    def reload_rules():
+        result = service.reload(sources)
+        log.info("rules reload", extra={"fields": {"ok": result.ok, "digest": result.digest, "key": g.actor.key_id}})
+        if result.ok:
+            followed["seq"] = store.add_reload(result.digest, g.actor)  # the other processes follow this log
+        if not result.ok:
+            return problem(422, "Candidate rules refused", "the last good rule library is still serving",
+                           errors=result.errors, serving=service.library.digest)
+        return {"status": "reloaded", "digest": result.digest, "at": result.at}
+
+    @app.get("/healthz")
+    def healthz():
+        library = service.library
+        body = {"status": "ok", "rules": {"version": library.version, "digest": library.digest}}
+        last = service.last_reload
+        if last is not None:
+            body["reload"] = {"ok": last.ok, "at": last.at, "digest": last.digest, "errors": last.errors}
+        return body
+
+    @app.get("/metrics")
+    def prometheus():
+        text, mimetype = metrics.exposition(app)
+        return app.response_class(text, mimetype=mimetype)
+
+    @app.get("/openapi.json")
+    def openapi_json():
+        return json_response(openapi.document())
+
+    @app.before_request
+    def start_clock():
+        g.started = time.perf_counter()
+        g.request_id = request.headers.get("X-Request-ID", "")[:64] or uuid.uuid4().hex
+
+    @app.after_request
+    def check_and_log(res):
+        if app.config["RESPONSE_VALIDATION"] != "off":
+            res = _validate_response(app, res)
+        route = request.url_rule.rule if request.url_rule else "unmatched"
+        elapsed = time.perf_counter() - g.get("started", time.perf_counter())
+        metrics.REQUESTS.labels(request.method, route, str(res.status_code)).inc()
+        metrics.REQUEST_SECONDS.labels(request.method, route).observe(elapsed)
+        actor = g.get("actor")
+        # The route template, never the query string or body: no patient data reaches the log.
+        log.info("request", extra={"fields": {
+            "request_id": g.get("request_id"), "method": request.method, "route": route, "status": res.status_code,
+            "ms": round(elapsed * 1000, 2), "key": actor.key_id if actor else None, "review_id": g.get("review_id")}})
+        res.headers["X-Request-ID"] = g.get("request_id", "")
+        return res
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        detail = exc.description
+        if exc.code == 413:
+            detail = f"the body is larger than {app.config['MAX_CONTENT_LENGTH']} bytes"
+        res = problem(exc.code or 500, exc.name, detail)
+        for name, value in exc.get_headers():  # e.g. Allow on a 405
+            if name.lower() != "content-type":
+                res.headers[name] = value
+        return res
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        log.error("unhandled error", exc_info=exc, extra={"fields": {"request_id": g.get("request_id")}})
+        return problem(500, "Internal Server Error", "the request could not be completed")
+
+    return app
+
+
+def _parse_time(text: str):
+    from datetime import datetime, timezone
+
+    when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
+def _validate_response(app: Flask, res):
+    """Check a JSON response against the document; in strict mode a mismatch becomes a 500."""
+    if request.method in ("HEAD", "OPTIONS") or res.status_code >= 500 or request.endpoint is None:
+        return res
+    found = openapi.operation(request.endpoint)
+    if found is None:
+        return res
+    component = openapi.response_schema(request.endpoint, res.status_code)
+    errors: list = []
+    if component is None:
+        errors = [f"status {res.status_code} is not declared"]
+    else:
+        expected = "application/problem+json" if component == "Problem" else "application/json"
+        if res.mimetype != expected:
+            errors = [f"content type {res.mimetype}, expected {expected}"]
+        else:
+            errors = openapi.body_errors(component, orjson.loads(res.get_data()))
+    if not errors:
+        return res
+    # Paths only in the log: a schema error's message quotes the value, which may be patient data.
+    log.error("response breaks its schema", extra={"fields": {
+        "route": request.url_rule.rule, "status": res.status_code,
+        "paths": [e["path"] if isinstance(e, dict) else e for e in errors[:10]]}})
+    if app.config["RESPONSE_VALIDATION"] == "strict":
+        return problem(500, "Response does not match its schema", errors=[str(e)[:300] for e in errors[:20]])
+    return res

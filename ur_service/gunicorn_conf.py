@@ -1,0 +1,73 @@
+"""gunicorn settings for production: ``gunicorn -c python:ur_service.gunicorn_conf``.
+
+Reviews are CPU-bound and durable-rules is process-global, so the workers are processes (one per core by
+default), each with one thread. The master builds the app once (preload): it migrates the store and loads
+and checks the rules, and every worker — a respawned one too — forks from that checked library, never from
+whatever the rule directory holds by then. POST /v1/admin/reload reaches every worker through the store's
+reload log (see ``RELOAD_POLL_SECONDS``); SIGHUP does not re-read rules under preload.
+Environment: UR_BIND (127.0.0.1:8080), UR_WORKERS (cores), UR_TIMEOUT (30 s), plus those of ur_service.wsgi.
+"""
+
+import os
+import shutil
+import tempfile
+
+# prometheus_client picks its storage when first imported: the directory must be set before any worker
+# imports it, i.e. here, when gunicorn reads this file in the master.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="ur-metrics-")
+    _OWN_METRICS_DIR = True
+else:
+    _OWN_METRICS_DIR = False
+
+wsgi_app = "ur_service.wsgi:app"
+preload_app = True
+bind = os.environ.get("UR_BIND", "127.0.0.1:8080")
+workers = int(os.environ.get("UR_WORKERS") or os.cpu_count() or 1)
+worker_class = "sync"
+threads = 1
+timeout = int(os.environ.get("UR_TIMEOUT", "30"))
+graceful_timeout = 20
+keepalive = 2
+backlog = 256
+# Request limits before the app sees anything; the body limit itself is the app's MAX_CONTENT_LENGTH (413).
+limit_request_line = 4094
+limit_request_fields = 50
+limit_request_field_size = 8190
+# gunicorn 27's control socket sits at one path per user: several servers on one host would fight over it, and
+# nothing here uses it. (Older gunicorn ignores the unknown setting.)
+control_socket_disable = True
+accesslog = None  # the app logs each request as JSON, without bodies or query strings
+errorlog = "-"
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "ur_service.logs.JsonFormatter"}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
+    # gunicorn merges this over its defaults, whose root and access loggers name handlers defined here.
+    "root": {"level": "INFO", "handlers": ["stderr"]},
+    "loggers": {
+        "gunicorn.error": {"level": "INFO", "handlers": ["stderr"], "propagate": False, "qualname": "gunicorn.error"},
+        # Off: an access line carries the query string (record_id=…); the app logs each request itself.
+        "gunicorn.access": {"level": "CRITICAL", "handlers": [], "propagate": False, "qualname": "gunicorn.access"},
+    },
+}
+
+
+def on_starting(server):
+    """Clear metric files a previous run left in a directory given from outside."""
+    directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    for name in os.listdir(directory):
+        if name.endswith(".db"):
+            os.remove(os.path.join(directory, name))
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    if _OWN_METRICS_DIR:
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)

@@ -1,0 +1,53 @@
+"""Prometheus metrics: reviews by outcome, latency histograms, and the worklist read at scrape time.
+
+Under gunicorn each worker is a process: ``PROMETHEUS_MULTIPROC_DIR`` (set by ``gunicorn_conf``) makes
+prometheus_client write per-process files that ``/metrics`` sums. Metrics are module-level because
+prometheus_client registers each name once per process, however many apps the tests build.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+
+BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+REVIEWS = Counter("ur_reviews_total", "Reviews answered, by engine outcome.", ["outcome"])
+REVIEW_SECONDS = Histogram("ur_review_duration_seconds",
+                           "POST /v1/reviews from request to stored review (engine and store).", buckets=BUCKETS)
+DETERMINATIONS = Counter("ur_determinations_total", "Physician determinations, by decision.", ["decision"])
+REQUESTS = Counter("ur_http_requests_total", "HTTP requests, by route and status.", ["method", "route", "status"])
+REQUEST_SECONDS = Histogram("ur_http_request_duration_seconds", "HTTP request latency, by route.",
+                            ["method", "route"], buckets=BUCKETS)
+
+
+class _ScrapeTime:
+    """Values read when scraped: the open worklist and the serving rules."""
+
+    def __init__(self, app):
+        self.app = app
+
+    def collect(self):
+        store, service = self.app.extensions["ur_store"], self.app.extensions["ur_engine"]
+        _, open_, overdue = store.worklist(limit=0)
+        yield GaugeMetricFamily("ur_worklist_open", "Pended reviews awaiting a physician.", value=open_)
+        yield GaugeMetricFamily("ur_worklist_overdue", "Pended reviews past their due time.", value=overdue)
+        info = GaugeMetricFamily("ur_rules_info", "The serving rule library.", labels=["version", "digest"])
+        info.add_metric([service.library.version, service.library.digest], 1)
+        yield info
+
+
+def exposition(app) -> tuple[bytes, str]:
+    """The text for ``/metrics``: this process's (or all workers') metrics, then the scrape-time ones."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        registry = REGISTRY
+    live = CollectorRegistry()
+    live.register(_ScrapeTime(app))
+    return generate_latest(registry) + generate_latest(live), CONTENT_TYPE_LATEST

@@ -1,0 +1,349 @@
+"""The OpenAPI 3.1 document of the JSON API, and the validators the app derives from it.
+
+The admission and decision schemas come from ``schemas/`` unchanged (their ``$defs`` move under
+``components/schemas``); the service's own schemas are below. One document drives three things: what
+``/openapi.json`` and ``/docs`` show, how query strings and bodies are checked, and how responses are checked.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from functools import lru_cache
+
+import jsonschema_rs
+from jsonschema import Draft202012Validator
+
+from ur_engine import schemas as engine_schemas
+
+from .auth import ROLES
+
+TIME = {"type": "string",
+        "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?(Z|[+-][0-9]{2}:[0-9]{2})$",
+        "description": "ISO 8601 date and time with a UTC offset."}
+HASH = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
+NULLABLE_TIME = {"anyOf": [TIME, {"type": "null"}]}
+REASON_CODES = {
+    "not_medically_necessary": "The record does not show the requested level of care is medically necessary.",
+    "lower_level_of_care": "A lower level of care or another setting meets the patient's needs.",
+    "insufficient_documentation": "Documentation needed to decide was requested and not supplied.",
+    "not_a_covered_benefit": "The service is not a covered benefit of the plan.",
+    "other": "Another reason, stated in the text.",
+}
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _object(required: list[str], properties: dict, **extra) -> dict:
+    return {"type": "object", "required": required, "properties": properties, **extra}
+
+
+ACTOR = _object(["key", "name"], {"key": {"type": "string"}, "name": {"type": "string"}},
+                additionalProperties=False, description="The API key (its public id and name) that acted.")
+AUDIT = _object(["seq", "hash", "prev_hash"], {"seq": {"type": "integer", "minimum": 1}, "hash": HASH,
+                                                "prev_hash": HASH}, additionalProperties=False,
+                description="Position in the append-only hash chain: hash = sha256(prev_hash + canonical row).")
+RULES = _object(["version", "digest"], {"version": {"type": "string"}, "digest": {"type": "string"}})
+OUTCOME = {"enum": ["approve", "pend", "alternative_setting"]}
+URGENCY = {"enum": ["standard", "expedited"],
+           "description": "CMS-0057-F: a pended case is due within 7 calendar days (standard) or 72 hours (expedited)."}
+SUMMARY = {
+    "review_id": {"type": "string"}, "record_id": {"type": "string"}, "received_at": TIME,
+    "submitted_by": _ref("Actor"), "review_type": {"enum": ["admission", "continued_stay", "discharge"]},
+    "outcome": OUTCOME, "requested": {"type": "string"}, "urgency": URGENCY, "due_at": NULLABLE_TIME,
+    "rules": _ref("Rules"),
+}
+COUNTS = {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}}
+
+SERVICE_SCHEMAS = {
+    "Problem": _object(["type", "title", "status"], {
+        "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "errors": {"type": "array", "items": {"type": ["object", "string"]},
+                   "description": "Each invalid field (with its JSON path) or each rule-file error."},
+    }, description="RFC 9457 problem details."),
+    "Actor": ACTOR, "Audit": AUDIT, "Rules": RULES,
+    "DeterminationRequest": {
+        **_object(["decision"], {
+            "decision": {"enum": ["approve", "deny"]},
+            "reason_code": {"enum": list(REASON_CODES),
+                            "description": "; ".join(f"{k}: {v}" for k, v in REASON_CODES.items())},
+            "text": {"type": "string", "minLength": 1, "maxLength": 4000,
+                     "description": "The physician's specific reason, in words (CMS-0057-F)."},
+        }, additionalProperties=False),
+        "if": {"properties": {"decision": {"const": "deny"}}},
+        "then": {"required": ["reason_code", "text"], "properties": {"text": {"pattern": r"\S"}}},
+    },
+    "Determination": _object(
+        ["determination_id", "review_id", "decision", "reason_code", "text", "physician", "decided_at", "on_time",
+         "audit"], {
+            "determination_id": {"type": "string"}, "review_id": {"type": "string"},
+            "decision": {"enum": ["approve", "deny"]},
+            "reason_code": {"anyOf": [{"enum": list(REASON_CODES)}, {"type": "null"}]},
+            "text": {"type": ["string", "null"]}, "physician": _ref("Actor"), "decided_at": TIME,
+            "on_time": {"type": ["boolean", "null"], "description": "Decided by the due time (null: nothing was due)."},
+            "audit": _ref("Audit")}, additionalProperties=False),
+    "ReviewSummary": _object(list(SUMMARY) + ["physician_decision"], {
+        **SUMMARY, "physician_decision": {"enum": ["approve", "deny", None]}}, additionalProperties=False),
+    "ReviewList": _object(["items", "next_cursor"], {
+        "items": {"type": "array", "items": _ref("ReviewSummary")},
+        "next_cursor": {"type": ["string", "null"], "description": "Pass as `cursor` for the next (older) page."}},
+        additionalProperties=False),
+    "StoredReview": _object(list(SUMMARY) + ["record", "decision", "audit", "determination"], {
+        **SUMMARY, "record": _ref("Admission"), "decision": _ref("Decision"), "audit": _ref("Audit"),
+        "determination": {"anyOf": [_ref("Determination"), {"type": "null"}]}}, additionalProperties=False),
+    "WorklistItem": _object(list(SUMMARY) + ["overdue", "seconds_left"], {
+        **SUMMARY, "overdue": {"type": "boolean"}, "seconds_left": {"type": "integer"}}, additionalProperties=False),
+    "Worklist": _object(["now", "open", "overdue", "items"], {
+        "now": TIME, "open": {"type": "integer", "minimum": 0}, "overdue": {"type": "integer", "minimum": 0},
+        "items": {"type": "array", "items": _ref("WorklistItem")}}, additionalProperties=False),
+    "Stats": _object(["reviews", "worklist", "determinations", "agreement"], {
+        "reviews": _object(["total", "by_outcome"], {"total": {"type": "integer"}, "by_outcome": COUNTS}),
+        "worklist": _object(["open", "overdue"], {"open": {"type": "integer"}, "overdue": {"type": "integer"}}),
+        "determinations": _object(["total", "approve", "deny", "on_time", "by_engine_outcome"], {
+            "total": {"type": "integer"}, "approve": {"type": "integer"}, "deny": {"type": "integer"},
+            "on_time": {"type": "integer", "description": "Determinations made by the due time of a pended review."},
+            "by_engine_outcome": {"type": "object", "additionalProperties": COUNTS}}),
+        "agreement": _object(["compared", "agreed", "rate", "undetermined", "by_finding"], {
+            "compared": {"type": "integer"}, "agreed": {"type": "integer"},
+            "rate": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
+            "undetermined": {"type": "integer",
+                             "description": "Determinations where the criteria could not judge the requested level."},
+            "by_finding": {"type": "object", "additionalProperties": COUNTS}},
+            description="The engine's finding on the requested level (met or waived / not met) against the "
+                        "physician's approve / deny; unknown findings are counted apart.")}),
+    "Health": _object(["status", "rules"], {"status": {"const": "ok"}, "rules": RULES, "reload": {
+        "type": "object", "properties": {"ok": {"type": "boolean"}, "at": TIME, "digest": {"type": ["string", "null"]},
+                                         "errors": {"type": "array", "items": {"type": "string"}}}}}),
+    "Rulesets": _object(["version", "digest", "rulesets"], {
+        "version": {"type": "string"}, "digest": {"type": "string"},
+        "rulesets": {"type": "array", "items": _object(["id", "version", "title", "criteria"], {
+            "id": {"type": "string"}, "version": {"type": "string"}, "title": {"type": "string"},
+            "source": {"type": ["string", "null"]}, "file": {"type": ["string", "null"]},
+            "criteria": {"type": "array", "items": _object(["id", "group", "text", "source"], {
+                "id": {"type": "string"}, "group": {"type": "string"}, "text": {"type": "string"},
+                "source": {"type": ["string", "null"]}})}})}}),
+    "Reload": _object(["status", "digest", "at"], {"status": {"const": "reloaded"}, "digest": {"type": "string"},
+                                                   "at": TIME}),
+    "AuditReport": _object(["ok", "counts", "heads", "problems"], {
+        "ok": {"type": "boolean"}, "counts": COUNTS,
+        "heads": {"type": "object", "additionalProperties": {"anyOf": [HASH, {"type": "null"}]}},
+        "problems": {"type": "array", "items": _object(["table", "seq", "problem"], {
+            "table": {"type": "string"}, "seq": {"type": "integer"}, "problem": {"type": "string"}})}}),
+}
+
+PROBLEM_TEXT = {400: "Invalid request: each error names the field", 401: "No valid API key",
+                403: "The key's role may not do this", 404: "Not found", 409: "Conflict",
+                413: "Body over the size limit", 415: "Not application/json", 422: "Refused"}
+
+
+def _param(name, schema, description, where="query", required=False):
+    return {"name": name, "in": where, "required": required or where == "path", "schema": schema,
+            "description": description}
+
+
+REVIEW_ID = _param("review_id", {"type": "string", "minLength": 1, "maxLength": 40}, "The decision's review_id.",
+                   "path")
+LIST_PARAMS = [
+    _param("outcome", OUTCOME, "Only this engine outcome."),
+    _param("record_id", {"type": "string", "minLength": 1, "maxLength": 200}, "Only this submitter's stay id."),
+    _param("urgency", URGENCY, "Only this urgency."),
+    _param("status", {"enum": ["open", "decided"]},
+           "open: pended and awaiting a physician; decided: has a determination."),
+    _param("since", TIME, "Received at or after."), _param("until", TIME, "Received before."),
+    _param("limit", {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}, "Page size."),
+    _param("cursor", {"type": "string", "pattern": "^[0-9]{1,18}$"}, "next_cursor of the previous page."),
+]
+
+# (Flask endpoint, method, OpenAPI path, roles or None for public, operation fields, {status: schema or None})
+OPERATIONS = [
+    ("create_review", "post", "/v1/reviews", ("reviewer",), {
+        "summary": "Review one admission record", "operationId": "createReview",
+        "description": "Validates the record, judges it on the serving rules, stores the review (committed "
+                       "before the answer) and answers the decision. A pended review joins the worklist, due "
+                       "by its urgency. The decision is never a denial.",
+        "parameters": [_param("urgency", {**URGENCY, "default": "standard"}, "How soon a pend must be decided.")],
+        "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("Admission")}}},
+    }, {200: "Decision", 400: None, 401: None, 403: None, 413: None, 415: None}),
+    ("list_reviews", "get", "/v1/reviews", ("reviewer", "physician"), {
+        "summary": "List stored reviews, newest first", "operationId": "listReviews", "parameters": LIST_PARAMS,
+    }, {200: "ReviewList", 400: None, 401: None, 403: None}),
+    ("get_review", "get", "/v1/reviews/{review_id}", ("reviewer", "physician"), {
+        "summary": "One stored review: record, decision, audit position and any determination",
+        "operationId": "getReview", "parameters": [REVIEW_ID],
+    }, {200: "StoredReview", 401: None, 403: None, 404: None}),
+    ("create_determination", "post", "/v1/reviews/{review_id}/determination", ("physician",), {
+        "summary": "A physician's determination on a review", "operationId": "createDetermination",
+        "description": "Approve, or deny with a reason code and the reason in words. Stored beside the engine's "
+                       "decision, never over it; one per review.",
+        "parameters": [REVIEW_ID],
+        "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("DeterminationRequest")}}},
+    }, {201: "Determination", 400: None, 401: None, 403: None, 404: None, 409: None, 413: None, 415: None}),
+    ("worklist", "get", "/v1/worklist", ("reviewer", "physician"), {
+        "summary": "Pended reviews awaiting a physician, the soonest due first", "operationId": "getWorklist",
+        "parameters": [_param("urgency", URGENCY, "Only this urgency."),
+                       _param("limit", {"type": "integer", "minimum": 1, "maximum": 500, "default": 100}, "At most.")],
+    }, {200: "Worklist", 400: None, 401: None, 403: None}),
+    ("stats", "get", "/v1/stats", ROLES, {
+        "summary": "Reviews by outcome, the worklist, and engine-physician agreement", "operationId": "getStats",
+    }, {200: "Stats", 401: None, 403: None}),
+    ("audit_verify", "get", "/v1/audit/verify", ROLES, {
+        "summary": "Walk the audit hash chains and report any break", "operationId": "verifyAudit",
+    }, {200: "AuditReport", 401: None, 403: None}),
+    ("list_rulesets", "get", "/v1/rulesets", None, {
+        "summary": "The rule sets serving, with criteria and sources (public, as CMS-4201-F asks)",
+        "operationId": "listRulesets",
+    }, {200: "Rulesets"}),
+    ("reload_rules", "post", "/v1/admin/reload", ("rules_admin",), {
+        "summary": "Re-read the rule library; the candidate serves only if it loads and its tests pass",
+        "operationId": "reloadRules",
+    }, {200: "Reload", 401: None, 403: None, 422: None}),
+    ("healthz", "get", "/healthz", None, {
+        "summary": "Liveness, the serving rules, the last reload", "operationId": "getHealth",
+    }, {200: "Health"}),
+]
+EXTRA_PATHS = {
+    "/metrics": {"get": {"summary": "Prometheus metrics", "operationId": "getMetrics", "responses": {
+        "200": {"description": "Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
+    "/openapi.json": {"get": {"summary": "This document", "operationId": "getOpenAPI", "responses": {
+        "200": {"description": "OpenAPI 3.1", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
+}
+ROLE_TEXT = {None: "Public."}
+
+
+def _imported(name: str, prefix: str) -> dict[str, dict]:
+    """``schemas/<name>.schema.json`` as components: the schema itself and each of its ``$defs``."""
+    doc = copy.deepcopy(engine_schemas.schema(name))
+    for key in ("$schema", "$id"):
+        doc.pop(key, None)
+    defs = doc.pop("$defs", {})
+    out = {prefix: doc, **{f"{prefix}_{k}": v for k, v in defs.items()}}
+
+    def rewrite(node):
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                node["$ref"] = f"#/components/schemas/{prefix}_{ref[len('#/$defs/'):]}"
+            for v in node.values():
+                rewrite(v)
+        elif isinstance(node, list):
+            for v in node:
+                rewrite(v)
+
+    rewrite(out)
+    return out
+
+
+def _responses(statuses: dict) -> dict:
+    out = {}
+    for status, schema in statuses.items():
+        if schema is None:
+            out[str(status)] = {"description": PROBLEM_TEXT[status],
+                                "content": {"application/problem+json": {"schema": _ref("Problem")}}}
+        else:
+            out[str(status)] = {"description": "OK" if status == 200 else "Created",
+                                "content": {"application/json": {"schema": _ref(schema)}}}
+            if status == 401:
+                out[str(status)]["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}}}
+    return out
+
+
+@lru_cache(maxsize=1)
+def document() -> dict:
+    """The whole OpenAPI 3.1 document (built once; treat it as read-only)."""
+    components = {**_imported("admission", "Admission"), **_imported("decision", "Decision"), **SERVICE_SCHEMAS}
+    paths: dict[str, dict] = {}
+    for _endpoint, method, path, roles, fields, statuses in OPERATIONS:
+        op = {**fields, "responses": _responses(statuses)}
+        if roles:
+            op["security"] = [{"apiKey": []}]
+            op["description"] = (op.get("description", "") + f"\n\nRoles: {', '.join(roles)}.").strip()
+        else:
+            op["security"] = []
+        if fields["operationId"] == "createReview":
+            op["responses"]["200"]["links"] = {
+                "GetReview": {"operationId": "getReview", "parameters": {"review_id": "$response.body#/review_id"}},
+                "DecideReview": {"operationId": "createDetermination",
+                                 "parameters": {"review_id": "$response.body#/review_id"}}}
+        paths.setdefault(path, {})[method] = op
+    paths.update(EXTRA_PATHS)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "ur-engine review service", "version": "1",
+                 "description": "Open, explainable utilization review. Answers approve, pend or alternative "
+                                "setting, never a denial: only a physician denies (POST a determination). "
+                                "Errors are application/problem+json (RFC 9457).",
+                 "license": {"name": "MIT", "identifier": "MIT"}},
+        "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
+        "paths": paths,
+        "components": {"schemas": components, "securitySchemes": {"apiKey": {
+            "type": "http", "scheme": "bearer",
+            "description": "An API key from `ur keys create --role ROLE`: `Authorization: Bearer ur_…`."}}},
+    }
+
+
+def operation(endpoint: str) -> tuple[str, str, dict] | None:
+    """(method, path, operation) of a Flask endpoint, or None for one the document does not describe."""
+    for name, method, path, *_ in OPERATIONS:
+        if name == endpoint:
+            return method, path, document()["paths"][path][method]
+    return None
+
+
+@lru_cache(maxsize=None)
+def validator(component: str):
+    """A fast validator (jsonschema-rs) for one component, with the document's components in reach."""
+    return jsonschema_rs.validator_for({"$ref": f"#/components/schemas/{component}",
+                                        "components": document()["components"]})
+
+
+@lru_cache(maxsize=None)
+def explaining_validator(component: str) -> Draft202012Validator:
+    """The same schema in python-jsonschema, whose errors carry paths for problem documents."""
+    return Draft202012Validator({"$ref": f"#/components/schemas/{component}", "components": document()["components"]})
+
+
+def body_errors(component: str, data) -> list[dict]:
+    """Every error of ``data`` against ``component``, each with its JSON path; [] when valid."""
+    if validator(component).is_valid(data):
+        return []
+    return [{"path": engine_schemas.json_path(e.absolute_path), "message": e.message}
+            for e in sorted(explaining_validator(component).iter_errors(data), key=lambda e: list(map(str, e.path)))]
+
+
+def query_args(endpoint: str, args) -> tuple[dict, list[dict]]:
+    """The endpoint's query parameters from ``args``, typed and checked: (values, errors)."""
+    _, _, op = operation(endpoint)
+    values, errors = {}, []
+    for p in op.get("parameters", []):
+        if p["in"] != "query":
+            continue
+        name, schema = p["name"], p["schema"]
+        raw = args.getlist(name)
+        if not raw:
+            if "default" in schema:
+                values[name] = schema["default"]
+            continue
+        value: object = raw[-1]
+        if schema.get("type") == "integer":
+            value = int(value) if re.fullmatch(r"[+-]?[0-9]{1,18}", value) else value
+        for e in Draft202012Validator(schema).iter_errors(value):
+            errors.append({"parameter": name, "message": e.message})
+        if len(raw) > 1:
+            errors.append({"parameter": name, "message": "give it once"})
+        values[name] = value
+    return values, errors
+
+
+def response_schema(endpoint: str, status: int) -> str | None:
+    """The component a response of ``endpoint`` with ``status`` must match (Problem for errors)."""
+    found = operation(endpoint)
+    if found is None:
+        return None
+    resp = found[2]["responses"].get(str(status))
+    if resp is None:
+        return None
+    (content,) = resp["content"].values()
+    return content["schema"]["$ref"].rsplit("/", 1)[1]

@@ -1,0 +1,264 @@
+"""Server-rendered pages for reviewers and physicians, served by the same app as the JSON API.
+
+    /ui/login          paste an API key; it is kept in an HttpOnly, SameSite=Strict cookie
+    /ui/               submit an admission (paste JSON or fill the short form)
+    /ui/reviews/<id>   the outcome, levels and each criterion with its evidence and source; a physician decides
+    /ui/reviews        recent reviews;   /ui/worklist   pended reviews by due time
+    /ui/rules          the rule browser (public);   /docs   the API reference from the OpenAPI document
+
+No JavaScript is needed. Posts from another origin are refused, on top of the SameSite cookie.
+"""
+
+from __future__ import annotations
+
+import functools
+from urllib.parse import urlsplit
+
+import orjson
+from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
+
+from ur_engine.errors import RecordError
+
+from . import openapi, reviews
+from .auth import authenticate
+from .store import Conflict, NotFound
+
+blueprint = Blueprint("web", __name__, template_folder="templates")
+COOKIE = "ur_key"
+LEVELS = ("critical", "intermediate", "inpatient", "observation", "outpatient")
+VITALS = [  # (form field, LOINC, unit, label)
+    ("heart_rate", "8867-4", "/min", "Heart rate (/min)"),
+    ("systolic", "8480-6", "mm[Hg]", "Systolic BP (mm Hg)"),
+    ("resp_rate", "9279-1", "/min", "Respiratory rate (/min)"),
+    ("spo2", "59408-5", "%", "SpO₂ (%)"),
+    ("temperature", "8310-5", "Cel", "Temperature (°C)"),
+]
+TREATMENTS = ("iv_fluids", "iv_antibiotic", "iv_medication", "oxygen", "telemetry", "vasopressor",
+              "mechanical_ventilation", "icu_care")
+
+
+def rulesets_view(library) -> dict:
+    """The serving rule sets with their criteria and sources (also ``GET /v1/rulesets``)."""
+    return {
+        "version": library.version, "digest": library.digest,
+        "rulesets": [{
+            "id": rs.id, "version": rs.version, "title": rs.title, "source": rs.source, "file": rs.file,
+            "effective": {"from": rs.effective_from and rs.effective_from.isoformat(),
+                          "to": rs.effective_to and rs.effective_to.isoformat()},
+            "levels": sorted(rs.levels), "requires": sorted(rs.requires),
+            "criteria": [{"id": c.id, "group": c.group, "text": c.text, "source": c.source} for c in rs.criteria],
+        } for rs in library.rulesets],
+    }
+
+
+def _store():
+    return current_app.extensions["ur_store"]
+
+
+def _actor():
+    key = request.cookies.get(COOKIE)
+    return authenticate(_store(), key) if key else None
+
+
+def page(*roles: str):
+    """Decorator: a signed-in key of one of ``roles``; else the login page (or 403 for the wrong role)."""
+
+    def wrap(view):
+        @functools.wraps(view)
+        def guarded(*args, **kwargs):
+            actor = _actor()
+            if actor is None:
+                return redirect(url_for("web.login", next=request.full_path.rstrip("?")))
+            g.actor = actor
+            if actor.role not in roles:
+                text = f"This page needs the role {' or '.join(roles)}; you are {actor.role}."
+                return render_template("message.html", title="Not allowed", text=text), 403
+            return view(*args, **kwargs)
+
+        return guarded
+
+    return wrap
+
+
+@blueprint.before_request
+def same_origin_posts():
+    # CSRF defence in depth: browsers send Origin on cross-site POSTs; it must name this host.
+    if request.method == "POST" and request.path.startswith("/ui/"):
+        origin = request.headers.get("Origin") or request.headers.get("Referer")
+        if origin and urlsplit(origin).netloc != request.host:
+            return render_template("message.html", title="Refused", text="Cross-site form posts are refused."), 403
+    return None
+
+
+@blueprint.app_context_processor
+def common():
+    return {"actor": g.get("actor") or (_actor() if request.cookies.get(COOKIE) else None)}
+
+
+@blueprint.get("/")
+def home():
+    return redirect(url_for("web.submit_page"))
+
+
+@blueprint.route("/ui/login", methods=["GET", "POST"])
+def login():
+    next_url = request.values.get("next") or url_for("web.submit_page")
+    if not next_url.startswith("/") or next_url.startswith("//"):
+        next_url = url_for("web.submit_page")  # never redirect off-site
+    if request.method == "GET":
+        return render_template("login.html", next=next_url, error=None)
+    key = request.form.get("key", "").strip()
+    actor = authenticate(_store(), key)
+    if actor is None:
+        return render_template("login.html", next=next_url, error="That key is unknown or revoked."), 401
+    if next_url.rstrip("/") == url_for("web.submit_page").rstrip("/") and actor.role == "physician":
+        next_url = url_for("web.worklist_page")
+    res = redirect(next_url)
+    res.set_cookie(COOKIE, key, httponly=True, samesite="Strict", secure=request.is_secure, path="/")
+    return res
+
+
+@blueprint.post("/ui/logout")
+def logout():
+    res = redirect(url_for("web.login"))
+    res.delete_cookie(COOKIE, path="/")
+    return res
+
+
+@blueprint.get("/ui/")
+@page("reviewer")
+def submit_page():
+    return render_template("submit.html", vitals=VITALS, treatments=TREATMENTS, levels=LEVELS, errors=None,
+                           pasted="", form={})
+
+
+def record_from_form(form) -> dict:
+    """The short form as an admission record; lists not marked complete are sent as incomplete."""
+    arrival = form.get("arrival_time", "").strip()
+    if arrival and len(arrival) == 16:  # datetime-local gives minutes and no offset: taken as UTC
+        arrival += ":00Z"
+    record: dict = {
+        "id": form.get("id", "").strip(), "review_type": "admission",
+        "patient": {"age": _number(form.get("age"))},
+        "coverage": {"line_of_business": form.get("line_of_business", "")},
+        "encounter": {"requested_level": form.get("requested_level", ""), "arrival_time": arrival},
+        "observations": [], "treatments": [{"type": t} for t in TREATMENTS if form.get(f"t_{t}")],
+    }
+    if form.get("sex"):
+        record["patient"]["sex"] = form["sex"]
+    if form.get("expected_midnights", "").strip():
+        record["encounter"]["expected_midnights"] = _number(form["expected_midnights"])
+    for field, code, unit, _ in VITALS:
+        if form.get(field, "").strip():
+            record["observations"].append({"code": code, "value": _number(form[field]), "unit": unit, "time": arrival})
+    if form.get("diagnosis", "").strip():
+        record["diagnoses"] = [{"code": form["diagnosis"].strip(), "system": "icd10cm", "principal": True}]
+    if not form.get("complete"):
+        record["incomplete"] = ["observations", "treatments"]
+    return record
+
+
+def _number(text):
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        return text  # left as text, so validation names the field
+    return int(value) if value.is_integer() else value
+
+
+@blueprint.post("/ui/reviews")
+@page("reviewer")
+def submit_review():
+    pasted = request.form.get("record", "")
+    urgency = request.form.get("urgency", "standard")
+    if urgency not in ("standard", "expedited"):
+        urgency = "standard"
+    body = pasted if request.form.get("mode") == "json" else record_from_form(request.form)
+    try:
+        decision = reviews.submit(current_app, body, g.actor, urgency)
+    except RecordError as exc:
+        errors = [e.as_dict() for e in getattr(exc, "errors", [exc])]
+        return render_template("submit.html", vitals=VITALS, treatments=TREATMENTS, levels=LEVELS, errors=errors,
+                               pasted=pasted, form=request.form), 400
+    return redirect(url_for("web.review_page", review_id=decision["review_id"]))
+
+
+@blueprint.get("/ui/reviews")
+@page("reviewer", "physician")
+def reviews_page():
+    outcome = request.args.get("outcome") or None
+    rows, _ = _store().list_reviews(outcome=outcome if outcome in ("approve", "pend", "alternative_setting") else None,
+                                    limit=100)
+    return render_template("reviews.html", items=[reviews.list_item(r) for r in rows], outcome=outcome)
+
+
+@blueprint.get("/ui/reviews/<review_id>")
+@page("reviewer", "physician")
+def review_page(review_id):
+    found = _store().get_review(review_id)
+    if found is None:
+        return render_template("message.html", title="Not found", text="No review with that id."), 404
+    return render_template("review.html", r=reviews.stored(*found), reasons=openapi.REASON_CODES, errors=None)
+
+
+@blueprint.post("/ui/reviews/<review_id>/determination")
+@page("physician")
+def determination_form(review_id):
+    body = {"decision": request.form.get("decision", "")}
+    for name in ("reason_code", "text"):
+        if request.form.get(name, "").strip():
+            body[name] = request.form[name].strip()
+    errors = openapi.body_errors("DeterminationRequest", body)
+    if not errors:
+        try:
+            reviews.decide(_store(), review_id, body, g.actor)
+            return redirect(url_for("web.review_page", review_id=review_id))
+        except NotFound:
+            return render_template("message.html", title="Not found", text="No review with that id."), 404
+        except Conflict:
+            errors = [{"path": "$", "message": "this review has a determination already"}]
+    found = _store().get_review(review_id)
+    return render_template("review.html", r=reviews.stored(*found), reasons=openapi.REASON_CODES, errors=errors), 400
+
+
+@blueprint.get("/ui/worklist")
+@page("reviewer", "physician")
+def worklist_page():
+    return render_template("worklist.html", w=reviews.worklist(_store(), limit=500))
+
+
+@blueprint.get("/ui/rules")
+def rules_page():
+    return render_template("rules.html", lib=rulesets_view(current_app.extensions["ur_engine"].library))
+
+
+@blueprint.get("/docs")
+def docs_page():
+    doc = openapi.document()
+    return render_template("docs.html", doc=doc, schemas=sorted(doc["components"]["schemas"]),
+                           dumps=lambda v: orjson.dumps(v, option=orjson.OPT_INDENT_2).decode())
+
+
+@blueprint.app_template_filter("when")
+def when(text: str | None) -> str:
+    """``2026-03-02T09:40:00.000Z`` → ``2026-03-02 09:40 UTC``."""
+    if not text:
+        return "—"
+    return text[:10] + " " + text[11:16] + " UTC"
+
+
+@blueprint.app_template_filter("left")
+def left(seconds: int) -> str:
+    sign, seconds = ("overdue by " if seconds < 0 else ""), abs(seconds)
+    days, rest = divmod(seconds, 86400)
+    return sign + (f"{days} d {rest // 3600} h" if days else f"{rest // 3600} h {rest % 3600 // 60} min")
+
+
+@blueprint.app_template_filter("value")
+def value(v) -> str:
+    """Evidence as the JSON says it, with null read as unknown (not Python's True / None)."""
+    if v is None:
+        return "unknown"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)
