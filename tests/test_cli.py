@@ -201,3 +201,34 @@ def test_rules_replay_reports_what_an_edit_changes(runner, tmp_path):
     assert "| pend→alternative_setting | 4 | s2, s3, s4, s5 |" in res.output
     assert "| SI-PULSE | not_met→met | 4 | s2, s3, s4, s5 |" in res.output
     assert "SI-PULSE" in html.read_text()
+
+
+ADDENDUM_B = """CY 2027 OPPS Addendum B (test excerpt)
+,,,,
+HCPCS Code,Short Descriptor,SI,APC,Payment Rate
+33510,CABG vein single,C,,
+33533,CABG arterial single,C,,
+0999X,Test procedure new to the list,C,,
+47562,Laparoscopic cholecystectomy,J1,5361,100.00
+"""
+
+
+def test_valuesets_import_dates_additions_and_removals(runner, tmp_path):
+    target = tmp_path / "rules"
+    shutil.copytree(RULES, target)
+    addendum = tmp_path / "addendum-b.csv"
+    addendum.write_text(ADDENDUM_B)
+    vs = target / "valuesets" / "inpatient-only.yaml"
+    res = runner.invoke(main, ["valuesets", "import", str(addendum), "--into", str(vs), "--effective", "2027-01-01"])
+    assert res.exit_code == 0, res.output
+    assert "1 added, 4 ended 2027-01-01, 2 kept" in res.output
+    from datetime import date
+
+    from ur_engine.io import load_library
+
+    lib = load_library(target)  # the rewritten file still loads
+    ipo = lib.valuesets["inpatient-only"]
+    assert ipo.contains("0999X", date(2027, 1, 1)) and not ipo.contains("0999X", date(2026, 12, 31))
+    assert ipo.contains("44140", date(2026, 12, 31)) and not ipo.contains("44140", date(2027, 1, 1))
+    assert ipo.contains("33533", date(2027, 6, 1)) and not ipo.contains("47562", date(2027, 6, 1))
+    assert ipo.contains("27447", date(2017, 5, 1))  # history before the import stays

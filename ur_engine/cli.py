@@ -191,6 +191,49 @@ def _progress_bar(inputs, resume: bool):
 
 
 @main.group()
+def valuesets() -> None:
+    """Maintain effective-dated code sets."""
+
+
+@valuesets.command("import")
+@click.argument("source", type=click.Path(exists=True, dir_okay=False))
+@click.option("--into", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="The valueset file to update, e.g. rules/valuesets/inpatient-only.yaml.")
+@click.option("--effective", required=True, type=click.DateTime(["%Y-%m-%d"]),
+              help="The date the published list takes effect (e.g. the OPPS calendar year's 1 January).")
+@click.option("--status", default="C", show_default=True, help="Status indicator to keep (C: inpatient only).")
+def valuesets_import(source, into, effective, status) -> None:
+    """Load a CMS OPPS Addendum B (CSV) into a valueset: codes with status indicator C form the IPO list.
+
+    New codes start on --effective, codes that left the list end the day before, earlier history stays.
+    """
+    import csv
+
+    import yaml
+
+    from .valuesets import merge_import
+
+    with open(source, newline="", encoding="utf-8-sig", errors="replace") as f:
+        rows = list(csv.reader(f))
+    header = next((i for i, r in enumerate(rows) if any("HCPCS" in c.upper() for c in r)
+                   and any(c.strip().upper() == "SI" for c in r)), None)
+    if header is None:
+        raise click.BadParameter("no header row with 'HCPCS Code' and 'SI' columns", param_hint="SOURCE")
+    names = [c.strip().upper() for c in rows[header]]
+    code_col = next(i for i, c in enumerate(names) if "HCPCS" in c)
+    si_col = names.index("SI")
+    text_col = next((i for i, c in enumerate(names) if "DESCRIPTOR" in c), None)
+    codes = {r[code_col].strip(): (r[text_col].strip() if text_col is not None else "")
+             for r in rows[header + 1:] if len(r) > si_col and r[si_col].strip() == status and r[code_col].strip()}
+    path = Path(into)
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    merged, counts = merge_import(data, codes, effective.date())
+    path.write_text(yaml.safe_dump(merged, sort_keys=False, allow_unicode=True, width=110), encoding="utf-8")
+    click.echo(f"{path}: {counts['added']} added, {counts['removed']} ended {effective.date()}, "
+               f"{counts['kept']} kept ({len(codes)} codes with status {status} in {source})")
+
+
+@main.group()
 def rules() -> None:
     """Check and test rule libraries."""
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
 _EVER = (date.min, date.max)
 
@@ -43,3 +43,30 @@ class Valueset:
 
     def codes_on(self, on: date) -> list[str]:
         return sorted(c for c in self.spans if self._on(c, on))
+
+
+def merge_import(data: dict, codes: dict[str, str], effective: date) -> tuple[dict, dict]:
+    """A valueset file's data updated with a full published list that takes effect on ``effective``.
+
+    Codes new to the list start that day, codes that left it end the day before, and the history stays:
+    stays before ``effective`` are still judged by the list of their own date. Returns (data, counts).
+    """
+    day_before = (effective - timedelta(days=1)).isoformat()
+    entries = [dict(e) for e in data.get("codes", [])]
+    open_codes = {normalize(e["code"], data["system"]) for e in entries if "to" not in e}
+    incoming = {normalize(c, data["system"]): t for c, t in codes.items()}
+    counts = {"added": 0, "removed": 0, "kept": 0}
+    for e in entries:
+        code = normalize(e["code"], data["system"])
+        if "to" not in e and code not in incoming:
+            e["to"] = day_before
+            counts["removed"] += 1
+        elif "to" not in e:
+            counts["kept"] += 1
+    for code in sorted(set(incoming) - open_codes):
+        entry = {"code": code, "from": effective.isoformat()}
+        if incoming[code]:
+            entry["text"] = incoming[code]
+        entries.append(entry)
+        counts["added"] += 1
+    return {**data, "codes": entries}, counts
