@@ -99,7 +99,7 @@ def review(source, rules, evaluator, summary) -> None:
         try:
             decision = engine.review(records.loads(line))
             out.write(emit(decision))
-        except RecordError as exc:
+        except UrError as exc:  # a bad record, or an engine failure on one record: an error line, never a crash
             failed += 1
             out.write(orjson.dumps(_error_line(exc, number, line), option=orjson.OPT_APPEND_NEWLINE))
     out.flush()
