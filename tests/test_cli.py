@@ -232,3 +232,19 @@ def test_valuesets_import_dates_additions_and_removals(runner, tmp_path):
     assert ipo.contains("44140", date(2026, 12, 31)) and not ipo.contains("44140", date(2027, 1, 1))
     assert ipo.contains("33533", date(2027, 6, 1)) and not ipo.contains("47562", date(2027, 6, 1))
     assert ipo.contains("27447", date(2017, 5, 1))  # history before the import stays
+
+
+def test_replay_as_of_judges_old_stays_by_todays_rules(runner, tmp_path):
+    candidate = tmp_path / "candidate"
+    shutil.copytree(RULES, candidate)
+    path = candidate / "adult-admission.yaml"
+    path.write_text(path.read_text().replace("{fact: heart_rate.max, gt: 140}", "{fact: heart_rate.max, gt: 100}"))
+    old_stay = make_record(id="old", encounter={"arrival_time": "2025-06-01T09:40:00Z"},
+                           observations=[{"code": "8867-4", "value": 120, "time": "2025-06-01T10:00:00Z"}])
+    stays = tmp_path / "stays.ndjson"
+    stays.write_text(json.dumps(old_stay) + "\n")
+    args = ["rules", "replay", "--baseline", str(RULES), "--candidate", str(candidate), "--workers", "1", str(stays)]
+    by_arrival = runner.invoke(main, args)
+    as_of = runner.invoke(main, args + ["--as-of", "2026-03-01"])
+    assert "| Changed | 0 " in by_arrival.output  # no rule set was in effect in 2025
+    assert "| Changed | 1 " in as_of.output and "SI-PULSE" in as_of.output

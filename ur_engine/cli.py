@@ -304,14 +304,16 @@ def rules_lint(directory, config, deny_warnings, fmt) -> None:
 @click.option("--workers", type=click.IntRange(1), default=os.cpu_count() or 1, show_default="all cores")
 @click.option("--markdown", type=click.Path(dir_okay=False), help="Write the Markdown report here.")
 @click.option("--html", type=click.Path(dir_okay=False), help="Write the HTML report here.")
-def rules_replay(baseline, candidate, stays, workers, markdown, html) -> None:
+@click.option("--as-of", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="Judge every stay by the rules in effect on this date (default: each stay's arrival date).")
+def rules_replay(baseline, candidate, stays, workers, markdown, html, as_of) -> None:
     """Review historical STAYS (NDJSON) under both libraries and report what the edit would change."""
     from .replay import replay
     from .report import to_html, to_markdown
 
     try:
         old, new = read_sources(baseline), read_sources(candidate)
-        summary = replay(_stream_lines(stays), old, new, workers=workers)
+        summary = replay(_stream_lines(stays), old, new, workers=workers, as_of=as_of and as_of.date())
     except RuleError as exc:
         _print_rule_errors(exc)
         sys.exit(1)

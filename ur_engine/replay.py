@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
+from datetime import date
 
 from . import record as records
 from .decision import Decision
@@ -86,8 +87,9 @@ def _add(into: dict[str, int], counts: dict[str, int]) -> None:
 class _Replayer:
     """Both engines of one process, and the comparison of their decisions on one line."""
 
-    def __init__(self, baseline: Library, candidate: Library):
+    def __init__(self, baseline: Library, candidate: Library, as_of: date | None = None):
         self.engines = (Engine(baseline), Engine(candidate))
+        self.as_of = as_of
         self.digests = (baseline.digest, candidate.digest)
 
     def summary(self) -> ReplaySummary:
@@ -101,7 +103,7 @@ class _Replayer:
             adm = records.parse(records.loads(line))  # parsed once: the record does not depend on the library
         except RecordError:
             adm = None
-        old, new = (None, None) if adm is None else (_review(e, adm) for e in self.engines)
+        old, new = (None, None) if adm is None else (_review(e, adm, self.as_of) for e in self.engines)
         if old is None and new is None:
             s.invalid += 1
             s.invalid_lines = sorted(s.invalid_lines + [number])[:SAMPLES]
@@ -118,9 +120,9 @@ class _Replayer:
             e.close()
 
 
-def _review(engine: Engine, adm: records.Admission) -> Decision | None:
+def _review(engine: Engine, adm: records.Admission, as_of: date | None) -> Decision | None:
     try:
-        return engine.review(adm, review_id=REVIEW_ID)
+        return engine.review(adm, review_id=REVIEW_ID, as_of=as_of)
     except RecordError:  # facts.check: the library's facts.yaml rejects this record (units, codes)
         return None
 
@@ -149,10 +151,11 @@ def _compare(s: ReplaySummary, old: Decision, new: Decision) -> None:
 
 
 def replay(lines: Iterable[str | bytes], baseline: list[Source], candidate: list[Source], workers: int = 1,
-           chunk: int = 2000) -> ReplaySummary:
+           chunk: int = 2000, as_of: date | None = None) -> ReplaySummary:
     """Judge every line (an NDJSON admission record) under both libraries and count the differences.
 
-    ``lines`` is read once, as a stream. Raises RuleErrors when either library does not load.
+    ``lines`` is read once, as a stream. Stays are judged by the rules in effect on their arrival date, or on
+    ``as_of`` when given. Raises RuleErrors when either library does not load.
     """
     if workers < 1 or chunk < 1:
         raise ValueError("workers and chunk must be at least 1")
@@ -160,7 +163,7 @@ def replay(lines: Iterable[str | bytes], baseline: list[Source], candidate: list
     # Loaded here even when workers do the work: a broken library is reported once, before any process starts.
     libraries = load(baseline), load(candidate)
     if workers == 1:
-        rp = _Replayer(*libraries)
+        rp = _Replayer(*libraries, as_of)
         try:
             summary = rp.summary()
             for number, line in enumerate(lines, start=1):
@@ -169,7 +172,7 @@ def replay(lines: Iterable[str | bytes], baseline: list[Source], candidate: list
             rp.close()
     else:
         summary = ReplaySummary(libraries[0].digest, libraries[1].digest)
-        _parallel(lines, baseline, candidate, workers, chunk, summary)
+        _parallel(lines, baseline, candidate, workers, chunk, summary, as_of)
     summary.seconds = time.perf_counter() - start
     return summary
 
@@ -182,7 +185,7 @@ def _chunks(lines: Iterable[str | bytes], size: int) -> Iterator[tuple[int, list
         first += len(batch)
 
 
-def _parallel(lines, baseline, candidate, workers: int, chunk: int, summary: ReplaySummary) -> None:
+def _parallel(lines, baseline, candidate, workers: int, chunk: int, summary: ReplaySummary, as_of) -> None:
     # spawn, not fork: each worker starts with its own, empty durable-rules state (it is process-global and
     # guarded by a lock a forked child could inherit held), and it behaves the same on every platform.
     ctx = multiprocessing.get_context("spawn")
@@ -197,7 +200,7 @@ def _parallel(lines, baseline, candidate, workers: int, chunk: int, summary: Rep
                 return
             yield task
 
-    pool = ctx.Pool(workers, _init_worker, (baseline, candidate))
+    pool = ctx.Pool(workers, _init_worker, (baseline, candidate, as_of))
     try:
         for part in pool.imap_unordered(_work, tasks()):
             summary.merge(part)
@@ -215,9 +218,9 @@ def _parallel(lines, baseline, candidate, workers: int, chunk: int, summary: Rep
 _WORKER: dict = {}  # this worker process's _Replayer, built once by the pool initializer
 
 
-def _init_worker(baseline: list[Source], candidate: list[Source]) -> None:
+def _init_worker(baseline: list[Source], candidate: list[Source], as_of: date | None) -> None:
     try:
-        _WORKER["replayer"] = _Replayer(load(baseline), load(candidate))
+        _WORKER["replayer"] = _Replayer(load(baseline), load(candidate), as_of)
     except Exception as exc:  # a failing initializer makes Pool respawn workers forever: fail the tasks instead
         _WORKER["error"] = f"{type(exc).__name__}: {exc}"
 
