@@ -34,7 +34,23 @@ class CriterionResult:
     status: str
     text: str
     source: str
-    evidence: list[Evidence]
+    facts: tuple[str, ...]
+    record_facts: Facts  # shared by the whole trail: evidence is read from it when asked for
+
+    @property
+    def evidence(self) -> list[Evidence]:
+        """The value (and time, when it has one) of each fact the criterion tests."""
+        values, times = self.record_facts.values, self.record_facts.times
+        return [Evidence(f, values.get(f), times.get(f)) for f in self.facts]
+
+    def evidence_dicts(self) -> list[dict]:
+        values, times = self.record_facts.values, self.record_facts.times
+        out = []
+        for f in self.facts:
+            t = times.get(f)
+            out.append({"fact": f, "value": values.get(f)} if t is None else
+                       {"fact": f, "value": values.get(f), "time": t})
+        return out
 
 
 @dataclass
@@ -62,9 +78,7 @@ class Decision:
             "levels": self.levels,
             "criteria": [{
                 "id": c.id, "ruleset": c.ruleset, "group": c.group, "status": c.status, "text": c.text,
-                "source": c.source,
-                "evidence": [{"fact": e.fact, "value": e.value, "time": e.time} if e.time is not None
-                             else {"fact": e.fact, "value": e.value} for e in c.evidence],
+                "source": c.source, "evidence": c.evidence_dicts(),
             } for c in self.criteria],
             "rules": self.rules, "review_action": self.review_action,
         }
@@ -113,19 +127,20 @@ def decide(adm: Admission, library: Library, results: list[tuple[RuleSet, Rulese
             st = r.criteria[cr.id]
             trail.append(CriterionResult(
                 cr.id, rs.id, cr.group, "waived" if cr.id in waived else STATUS[st], cr.text, cr.source,
-                [Evidence(f, facts.values.get(f), facts.times.get(f)) for f in cr.facts]))
+                cr.facts, facts))
             if st is True and cr.action == "pend" and cr.id not in waived:
                 pend_reasons.append(f"{cr.id}: {cr.text} — physician review")
 
     reasons: list[str] = []
     recommended = None
     unknown = [t for t in judged if status[t] is None]
-    missing = _missing(library, results, facts, unknown)
+    approved = not pend_reasons and any(status[t] is True for t in at_or_above)
+    missing = [] if approved else _missing(library, results, facts, unknown)
     if pend_reasons:
         outcome = "pend"
         reasons += pend_reasons
-    elif any(status[t] is True for t in at_or_above):
-        outcome, recommended, missing = "approve", requested, []
+    elif approved:
+        outcome, recommended = "approve", requested
         reasons.append(_support_reason(requested, supported, results))
     elif any(status[t] is None for t in at_or_above):
         outcome = "pend"
@@ -192,6 +207,8 @@ def _why_not(target: str, results) -> list[str]:
 def _missing(library: Library, results, facts: Facts, targets: list[str]) -> list[str]:
     """Absent facts that left a criterion unknown in a group that a still-unknown level depends on."""
     out: dict[str, None] = {}
+    if not targets:
+        return []
     for rs, r in results:
         groups = {g for t in targets for e in (rs.levels.get(t), rs.requires.get(t)) if e for g in e.facts()}
         for cr in rs.criteria:
