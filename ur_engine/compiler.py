@@ -60,15 +60,23 @@ class DurableStage:
     keys: dict  # input name -> short field key
     nodes: tuple  # ((rule set key, node name), ...)
     markers: dict  # rule set key -> '"_g0_0":1,"_g0_1":1'
+    inputs: dict  # rule set key -> the input names its rules read
 
     @cached_property
     def node_set(self) -> frozenset:
         return frozenset(self.nodes)
 
     @cached_property
-    def prefixes(self) -> tuple:
-        """(input name, '"k3":') pairs: the per-record encoding loop only appends values."""
-        return tuple((name, f'"{key}":') for name, key in self.keys.items())
+    def _prefix_cache(self) -> dict:
+        return {}
+
+    def prefixes(self, rulesets: tuple) -> tuple:
+        """(input name, '"k3":') pairs for the inputs of ``rulesets``: a record pays only for what applies."""
+        found = self._prefix_cache.get(rulesets)
+        if found is None:
+            names = dict.fromkeys(n for k in rulesets for n in self.inputs[k])
+            found = self._prefix_cache[rulesets] = tuple((n, f'"{self.keys[n]}":') for n in names)
+        return found
 
 
 def bundles(plans: list[Plan]) -> list[list[Plan]]:
@@ -97,12 +105,14 @@ def to_durable(members: list[Plan], stage_index: int) -> DurableStage:
     rules: dict[str, dict] = {}
     nodes: list = []
     markers: dict = {}
+    inputs: dict = {}
     for r, p in enumerate(members):
         stage = p.stages[stage_index]
         qualify = (lambda n: n) if shared else (lambda n, k=p.ruleset: (k, n))
         local = {}
         for name in stage.inputs:
             local[name] = keys.setdefault(qualify(name), f"k{len(keys)}")
+        inputs[p.ruleset] = tuple(qualify(name) for name in stage.inputs)
         chunk, load = 0, 0
         for name, expr in stage.nodes:
             weight = max(c.alternatives(expr), c.alternatives(expr, negated=True))
@@ -115,7 +125,7 @@ def to_durable(members: list[Plan], stage_index: int) -> DurableStage:
             rules[f"m{i}"] = {"all": [{"m": {"$and": [guard, _cond(expr, local, False)]}}]}
             rules[f"n{i}"] = {"all": [{"m": {"$and": [guard, _cond(expr, local, True)]}}]}
         markers[p.ruleset] = ",".join(f'"_g{r}_{k}":1' for k in range(chunk + 1))
-    return DurableStage(dumps(rules), keys, tuple(nodes), markers)
+    return DurableStage(dumps(rules), keys, tuple(nodes), markers, inputs)
 
 
 def _cond(expr: c.Expr, keys: dict, negated: bool) -> dict:
@@ -194,7 +204,7 @@ def encode_fact(ds: DurableStage, fact_id: int, rulesets, values: dict) -> str:
     parts = [f'"id":"{fact_id}","sid":"0"']
     parts.extend(ds.markers[k] for k in rulesets)
     get = values.get
-    for name, prefix in ds.prefixes:
+    for name, prefix in ds.prefixes(tuple(rulesets)):
         v = get(name)
         if v is None:
             continue  # absent = unknown; null would count as present in durable-rules
