@@ -69,6 +69,7 @@ class FactDictionary:
                 unit = None if stat == "count" else o["unit"]
                 self._add(f"{name}.{stat}", "number", "observation", f"{o['text']} ({stat})", unit)
         self._obs_names = tuple(dict.fromkeys(ob.name for defs in self._obs_by_code.values() for ob in defs))
+        self._plans: dict = {}  # needed facts -> what to derive for them (see _plan)
         self.treatments = {name: frozenset(types) for name, types in spec.get("treatments", {}).items()}
         self._treatment_facts: dict[str, list[str]] = {}  # treatment type -> facts it makes true
         for name, types in self.treatments.items():
@@ -155,9 +156,10 @@ class FactDictionary:
         values, times = out.values, out.times
         anchor, start, end = self.window(adm)
         wanted = (lambda name: True) if needed is None else needed.__contains__
-        families = None if needed is None else {n.split(".")[0] for n in needed}
-        if adm.observations is not None and (families is None or not families.isdisjoint(self._obs_names)):
-            self._observations(adm, start, end, values, times, "observations" in adm.incomplete)
+        families, obs_by_code, obs_names = self._plan(needed)
+        if adm.observations is not None and obs_names:
+            self._observations(adm, start, end, values, times, "observations" in adm.incomplete,
+                               obs_by_code, obs_names)
         if adm.treatments is not None and (families is None or "treatment" in families):
             if "treatments" not in adm.incomplete:
                 for name in self.treatments:
@@ -215,10 +217,22 @@ class FactDictionary:
                 values[name] = lo
         return out
 
-    def _observations(self, adm: Admission, start, end, values: dict, times: dict, partial: bool) -> None:
+    def _plan(self, needed: frozenset | None) -> tuple:
+        """(fact families, code → observation facts, observation names) for a set of needed facts; cached."""
+        plan = self._plans.get(needed)
+        if plan is None:
+            families = None if needed is None else frozenset(n.split(".")[0] for n in needed)
+            keep = (lambda name: True) if families is None else families.__contains__
+            by_code = {code: tuple(ob for ob in defs if keep(ob.name)) for code, defs in self._obs_by_code.items()}
+            plan = self._plans[needed] = (families, {c: d for c, d in by_code.items() if d},
+                                          tuple(n for n in self._obs_names if keep(n)))
+        return plan
+
+    def _observations(self, adm: Admission, start, end, values: dict, times: dict, partial: bool,
+                      obs_by_code: dict, obs_names: tuple) -> None:
         stats: dict[str, list] = {}
         for o in adm.observations:
-            defs = self._obs_by_code.get(o.code)
+            defs = obs_by_code.get(o.code)
             if not defs or not (start <= o.time <= end):
                 continue
             for ob in defs:
@@ -241,7 +255,7 @@ class FactDictionary:
                 if o.time >= s[7].time:
                     s[6], s[7] = value, o
                 s[8] += 1
-        for name in self._obs_names:
+        for name in obs_names:
             s = stats.get(name)
             if s is None:
                 if not partial:
