@@ -87,7 +87,7 @@ def review(source, rules, evaluator, summary) -> None:
         text = first + source.read()
         try:
             decision = engine.review(records.loads(text))
-        except RecordError as exc:
+        except UrError as exc:  # the same for one record as for a stream: a message, never a traceback
             _print_record_error(exc)
             sys.exit(2)
         out.write(_summary_line(decision) if summary else
@@ -126,13 +126,13 @@ def _record_id(line: str):
         return None
 
 
-def _error_line(exc: RecordError, number: int, line: str) -> dict:
+def _error_line(exc: UrError, number: int, line: str) -> dict:
     errors = getattr(exc, "errors", [exc])
     return {"record_id": _record_id(line), "line": number, "outcome": "error",
             "errors": [e.as_dict() for e in errors]}
 
 
-def _print_record_error(exc: RecordError) -> None:
+def _print_record_error(exc: UrError) -> None:
     for e in getattr(exc, "errors", [exc]):
         click.echo(f"invalid record: {e}", err=True)
 

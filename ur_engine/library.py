@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 
 from . import conditions as c
@@ -103,7 +103,6 @@ class Library:
     valuesets: dict[str, Valueset]
     rulesets: tuple[RuleSet, ...]
     digest: str
-    files: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def version(self) -> str:
@@ -183,7 +182,7 @@ def load(sources: Iterable[Source]) -> Library:
         rulesets.append(_ruleset(doc, fact_dict, valuesets, errors))
     _check_unique(rulesets, rule_docs, errors)
 
-    lib = Library(fact_dict, valuesets, tuple(rulesets), digest(sources), tuple(sorted(s.name for s in sources)))
+    lib = Library(fact_dict, valuesets, tuple(rulesets), digest(sources))
     if not errors:
         _check_tests(lib, rule_docs, errors)
     if errors:
