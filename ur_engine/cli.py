@@ -15,7 +15,7 @@ import orjson
 
 from . import record as records
 from .engine import EVALUATORS, Engine
-from .errors import RecordError, RuleError, RuleErrors, UrError
+from .errors import RuleError, RuleErrors, UrError
 from .io import default_sources, load_library, read_sources
 
 RULES_HELP = "Rule library directory (default: the rules shipped with ur-engine)."
