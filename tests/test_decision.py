@@ -114,3 +114,36 @@ def test_a_continued_stay_that_meets_no_criterion_pends_for_discharge_review(eng
                encounter={"requested_level": "observation", "review_time": "2026-03-03T09:00:00Z"})
     assert d.outcome == "pend"
     assert d.reasons[-1].startswith("No criterion supports a continued stay at observation: review for discharge")
+
+
+STABLE_DAY = [obs("8867-4", 84, minutes=60 * 70), obs("8480-6", 124, minutes=60 * 70),
+              obs("9279-1", 18, minutes=60 * 70), obs("59408-5", 95, minutes=60 * 70),
+              obs("8310-5", 36.9, minutes=60 * 70, unit="Cel")]
+
+
+def _pneumonia_day_3(observations, **findings):
+    return dict(review_type="continued_stay", diagnoses=[{"code": "J18.9", "principal": True}],
+                encounter={"requested_level": "inpatient", "review_time": "2026-03-05T08:00:00Z"},
+                observations=observations,
+                findings={"mental_status_below_baseline": False, "unable_to_maintain_oral_intake": False,
+                          **findings})
+
+
+@pytest.mark.parametrize("change, criterion", [
+    (obs("8867-4", 108, minutes=60 * 66), "CAP-UNSTABLE-HR"),
+    (obs("8480-6", 88, minutes=60 * 66), "CAP-UNSTABLE-SBP"),
+    (obs("9279-1", 28, minutes=60 * 66), "CAP-UNSTABLE-RR"),
+    (obs("59408-5", 87, minutes=60 * 66), "CAP-UNSTABLE-SPO2"),
+    (obs("8310-5", 38.1, minutes=60 * 66, unit="Cel"), "CAP-UNSTABLE-TEMP"),
+])
+def test_pneumonia_not_yet_clinically_stable_supports_the_continued_stay(engine, change, criterion):
+    d = review(engine, **_pneumonia_day_3(STABLE_DAY + [change]))
+    assert (d.outcome, d.supported) == ("approve", "inpatient")
+    assert [c.id for c in d.criteria if c.status == "met"] == [criterion]
+
+
+def test_pneumonia_clinically_stable_for_24_hours_pends_for_discharge_review(engine):
+    d = review(engine, **_pneumonia_day_3(STABLE_DAY))
+    assert (d.outcome, d.supported) == ("pend", None)
+    assert d.reasons[-1].startswith("No criterion supports a continued stay at inpatient: review for discharge")
+    assert not [c.id for c in d.criteria if c.status in ("met", "unknown") and c.rule_set == "pneumonia-continued-stay"]
