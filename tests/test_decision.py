@@ -147,3 +147,28 @@ def test_pneumonia_clinically_stable_for_24_hours_pends_for_discharge_review(eng
     assert (d.outcome, d.supported) == ("pend", None)
     assert d.reasons[-1].startswith("No criterion supports a continued stay at inpatient: review for discharge")
     assert not [c.id for c in d.criteria if c.status in ("met", "unknown") and c.rule_set == "pneumonia-continued-stay"]
+
+
+def _observation_for(hours: int, line_of_business: str):
+    return dict(coverage={"line_of_business": line_of_business},
+                encounter={"requested_level": "observation", "arrival_time": "2026-03-02T09:40:00Z",
+                           "order_time": "2026-03-02T10:00:00Z",
+                           "review_time": f"2026-03-0{2 + (10 + hours) // 24}T{(10 + hours) % 24:02d}:00:00Z"},
+                observations=[HYPOTENSION])
+
+
+@pytest.mark.parametrize("line_of_business", ["medicare", "medicare_advantage"])
+def test_medicare_observation_past_24_hours_owes_the_moon_without_changing_the_decision(engine, line_of_business):
+    d = review(engine, **_observation_for(30, line_of_business))
+    assert (d.outcome, d.supported) == ("approve", "observation")
+    assert len(d.notices) == 1 and d.notices[0].startswith("MOON-DUE: ")
+    assert "MOON-DUE" not in d.reasons[0]
+    assert d.to_dict()["notices"] == d.notices
+    assert not list(schemas.validator("decision").iter_errors(d.to_dict()))
+
+
+@pytest.mark.parametrize("hours, line_of_business", [(20, "medicare"), (30, "commercial"), (30, "medicaid")])
+def test_no_moon_before_24_hours_or_outside_medicare(engine, hours, line_of_business):
+    d = review(engine, **_observation_for(hours, line_of_business))
+    assert d.notices == []
+    assert d.outcome == "approve"

@@ -74,6 +74,19 @@ def test_a_reviewer_submits_pasted_json_and_sees_every_criterion(app, live, brow
     shot(page, "2-review")
 
 
+def test_a_medicare_observation_past_24_hours_shows_the_moon_notice(app, live, browser):
+    page = browser.new_page()
+    sign_in(page, live, app.config["TEST_KEYS"]["reviewer"])
+    rec = make_record(coverage={"line_of_business": "medicare"},
+                      encounter={"requested_level": "observation", "order_time": "2026-03-02T10:00:00Z",
+                                 "review_time": "2026-03-03T16:00:00Z"})
+    page.fill("[data-testid=record-json]", json.dumps(rec))
+    page.click("[data-testid=submit-json]")
+    page.wait_for_selector("[data-testid=outcome]")
+    assert "MOON-DUE" in page.inner_text("[data-testid=notices]")
+    shot(page, "2b-notice")
+
+
 def test_a_bad_record_shows_each_error_with_its_path(app, live, browser):
     page = browser.new_page()
     sign_in(page, live, app.config["TEST_KEYS"]["reviewer"])

@@ -2,7 +2,8 @@
 
 The engine never denies. ``approve`` (X12 306 A1) when the criteria support the requested level or a higher
 one; ``alternative_setting`` when they support a lower one; ``pend`` (A4) when nothing is supported, when
-information is missing, or when a criterion asks for physician review.
+information is missing, or when a criterion asks for physician review. A met ``notify`` criterion adds a notice
+(a duty, such as a notice owed to the patient) and changes neither outcome nor level.
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ class Decision:
     criteria: list[CriterionResult]
     rules: dict
     review_action: str = field(default="A4")
+    notices: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         """Plain JSON-ready data, in the field order of ``schemas/decision.schema.json``."""
@@ -75,7 +77,7 @@ class Decision:
             "review_id": self.review_id, "record_id": self.record_id, "review_type": self.review_type,
             "outcome": self.outcome, "requested": self.requested, "supported": self.supported,
             "recommended": self.recommended, "reasons": self.reasons, "missing": self.missing,
-            "levels": self.levels,
+            "notices": self.notices, "levels": self.levels,
             "criteria": [{
                 "id": c.id, "ruleset": c.ruleset, "group": c.group, "status": c.status, "text": c.text,
                 "source": c.source, "evidence": c.evidence_dicts(),
@@ -121,15 +123,18 @@ def decide(adm: Admission, library: Library, results: list[tuple[RuleSet, Rulese
     at_or_above = [t for t in judged if chain.index(t) <= chain.index(requested)]
     supported = next((t for t in judged if status[t] is True), None)
 
-    trail, pend_reasons = [], []
+    trail, pend_reasons, notices = [], [], []
     for rs, r in results:
         for cr in rs.criteria:
             st = r.criteria[cr.id]
             trail.append(CriterionResult(
                 cr.id, rs.id, cr.group, "waived" if cr.id in waived else STATUS[st], cr.text, cr.source,
                 cr.facts, facts))
-            if st is True and cr.action == "pend" and cr.id not in waived:
-                pend_reasons.append(f"{cr.id}: {cr.text} — physician review")
+            if st is True and cr.action != "support" and cr.id not in waived:
+                if cr.action == "pend":
+                    pend_reasons.append(f"{cr.id}: {cr.text} — physician review")
+                else:
+                    notices.append(f"{cr.id}: {cr.text}")
 
     reasons: list[str] = []
     recommended = None
@@ -172,14 +177,14 @@ def decide(adm: Admission, library: Library, results: list[tuple[RuleSet, Rulese
         missing=missing, levels={t: STATUS[status[t]] for t in judged}, criteria=trail,
         rules={"version": library.version, "digest": library.digest,
                "rulesets": {rs.id: rs.version for rs, _ in results}},
-        review_action="A1" if outcome == "approve" else "A4")
+        review_action="A1" if outcome == "approve" else "A4", notices=notices)
 
 
 def _met_ids(results, target: str) -> list[str]:
     ids = []
     for rs, r in results:
         if r.levels.get(target) is True:
-            ids += [cr.id for cr in rs.criteria if r.criteria[cr.id] is True and cr.action != "pend"]
+            ids += [cr.id for cr in rs.criteria if r.criteria[cr.id] is True and cr.action == "support"]
     return ids
 
 
