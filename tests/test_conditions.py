@@ -50,6 +50,9 @@ CASES = [
     ("acute pancreatitis with SIRS asked as ICU is intermediate care",
      "K85.10", "critical", [obs("8867-4", 118), obs("9279-1", 26)], {},
      ("alternative_setting", "intermediate", "AP-SIRS")),
+    ("COPD exacerbation with pH 7.31 and PaCO2 64 is inpatient",
+     "J44.1", "inpatient", [obs("2744-1", 7.31), obs("2019-8", 64)], {},
+     ("approve", "inpatient", "COPD-HYPERCAPNIC-ACIDOSIS")),
     ("acute pancreatitis with a creatinine of 2.4 mg/dL is intermediate care",
      "K85.20", "intermediate", [obs("2160-0", 2.4)], {}, ("approve", "intermediate", "AP-RENAL-FAILURE")),
 ]
