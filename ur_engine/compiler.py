@@ -67,16 +67,18 @@ class DurableStage:
         return frozenset(self.nodes)
 
     @cached_property
-    def _prefix_cache(self) -> dict:
-        return {}
+    def booleans(self) -> tuple[dict, dict]:
+        """Input name -> ',"k3":1' and -> ',"k3":0': the inputs of groups and levels are all booleans."""
+        return ({n: f',"{k}":1' for n, k in self.keys.items()}, {n: f',"{k}":0' for n, k in self.keys.items()})
 
     def prefixes(self, rulesets: tuple) -> tuple:
-        """(input name, '"k3":') pairs for the inputs of ``rulesets``: a record pays only for what applies."""
-        found = self._prefix_cache.get(rulesets)
-        if found is None:
-            names = dict.fromkeys(n for k in rulesets for n in self.inputs[k])
-            found = self._prefix_cache[rulesets] = tuple((n, f'"{self.keys[n]}":') for n in names)
-        return found
+        """(input name, ',"k3":') pairs for the inputs of ``rulesets``: a record pays only for what applies."""
+        names = dict.fromkeys(n for k in rulesets for n in self.inputs[k])
+        return tuple((n, f',"{self.keys[n]}":') for n in names)
+
+    def head(self, rulesets) -> str:
+        """The markers of ``rulesets``, each after a comma: the part of a fact fixed by its rule sets."""
+        return "".join("," + self.markers[k] for k in rulesets)
 
 
 def bundles(plans: list[Plan]) -> list[list[Plan]]:
@@ -199,22 +201,46 @@ def dumps(obj) -> str:
     raise TypeError(f"cannot send {type(obj).__name__} to durable-rules")
 
 
-def encode_fact(ds: DurableStage, fact_id: int, rulesets, values: dict) -> str:
-    """The fact for one evaluation: id, session, the markers of ``rulesets`` and the inputs present."""
-    parts = [f'"id":"{fact_id}","sid":"0"']
-    parts.extend(ds.markers[k] for k in rulesets)
+def encode_fact(fact_id: int, head: str, prefixes: tuple, values: dict) -> str:
+    """The fact for one evaluation: id, session, markers (``head``) and the inputs present in ``values``."""
+    parts = ['{"id":"%d","sid":"0"' % fact_id, head]
+    add = parts.append
     get = values.get
-    for name, prefix in ds.prefixes(tuple(rulesets)):
+    for name, prefix in prefixes:
         v = get(name)
         if v is None:
             continue  # absent = unknown; null would count as present in durable-rules
         t = type(v)
         if t is bool:
-            parts.append(prefix + ("1" if v else "0"))
-        elif t is int:
-            parts.append(prefix + str(v))
+            add(prefix + ("1" if v else "0"))
+        elif t is float:
+            text = repr(v)
+            # repr is what durable-rules reads unless it has an exponent ('e') or is inf/nan ('n')
+            add(prefix + (number(v) if "e" in text or "n" in text else text))
         elif t is str:
-            parts.append(prefix + json.dumps(v))
+            add(prefix + _string(v))
         else:
-            parts.append(prefix + number(v))
-    return "{" + ",".join(parts) + "}"
+            add(prefix + number(v))
+    add("}")
+    return "".join(parts)
+
+
+_STRINGS: dict[str, str] = {}
+
+
+def _string(text: str) -> str:
+    """JSON of a string fact; the few values a record can give (sex, admit source…) are encoded once."""
+    found = _STRINGS.get(text)
+    if found is None:
+        found = json.dumps(text)
+        if len(_STRINGS) < 4096:
+            _STRINGS[text] = found
+    return found
+
+
+def encode_booleans(fact_id: int, head: str, on: dict, off: dict, values: dict) -> str:
+    """The fact of a later stage: the previous stage's results, all booleans, via ',"k3":1' strings."""
+    parts = ['{"id":"', str(fact_id), '","sid":"0"', head]
+    parts.extend((on if v else off)[n] for n, v in values.items() if n in on)
+    parts.append("}")
+    return "".join(parts)
