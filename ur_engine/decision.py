@@ -9,6 +9,7 @@ information is missing, or when a criterion asks for physician review. A met ``n
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from .evaluator import RulesetResult
 from .facts import Facts
@@ -66,10 +67,22 @@ class Decision:
     reasons: list[str]
     missing: list[str]
     levels: dict[str, str]
-    criteria: list[CriterionResult]
     rules: dict
     review_action: str = field(default="A4")
     notices: list[str] = field(default_factory=list)
+    # What the trail is made from. Most decisions are only serialised, and one CriterionResult per criterion
+    # cost more than the rest of the decision: ``criteria`` builds them when asked, ``to_dict`` never does.
+    _results: list = field(default_factory=list, repr=False, compare=False)
+    _facts: Facts = field(default_factory=Facts, repr=False, compare=False)
+    _waived: frozenset = field(default=frozenset(), repr=False, compare=False)
+
+    @cached_property
+    def criteria(self) -> list[CriterionResult]:
+        """The trail: every criterion of every applicable rule set, in rule set and file order."""
+        waived, facts = self._waived, self._facts
+        return [CriterionResult(cr.id, rs.id, cr.group, "waived" if cr.id in waived else STATUS[r.criteria[cr.id]],
+                                cr.text, cr.source, cr.facts, facts)
+                for rs, r in self._results for cr in rs.criteria]
 
     def to_dict(self) -> dict:
         """Plain JSON-ready data, in the field order of ``schemas/decision.schema.json``."""
@@ -77,13 +90,28 @@ class Decision:
             "review_id": self.review_id, "record_id": self.record_id, "review_type": self.review_type,
             "outcome": self.outcome, "requested": self.requested, "supported": self.supported,
             "recommended": self.recommended, "reasons": self.reasons, "missing": self.missing,
-            "notices": self.notices, "levels": self.levels,
-            "criteria": [{
-                "id": c.id, "ruleset": c.ruleset, "group": c.group, "status": c.status, "text": c.text,
-                "source": c.source, "evidence": c.evidence_dicts(),
-            } for c in self.criteria],
+            "notices": self.notices, "levels": self.levels, "criteria": self._trail_dicts(),
             "rules": self.rules, "review_action": self.review_action,
         }
+
+    def _trail_dicts(self) -> list[dict]:
+        """``criteria`` as dicts, straight from the rule set results (the same data as CriterionResult)."""
+        vget, tget = self._facts.values.get, self._facts.times.get
+        waived = self._waived
+        out = []
+        add = out.append
+        for rs, r in self._results:
+            rid, status = rs.id, r.criteria
+            for cr in rs.criteria:
+                evidence = []
+                for f in cr.facts:
+                    t = tget(f)
+                    evidence.append({"fact": f, "value": vget(f)} if t is None else
+                                    {"fact": f, "value": vget(f), "time": t})
+                add({"id": cr.id, "ruleset": rid, "group": cr.group,
+                     "status": "waived" if cr.id in waived else STATUS[status[cr.id]], "text": cr.text,
+                     "source": cr.source, "evidence": evidence})
+        return out
 
 
 def _and(values) -> bool | None:
@@ -123,14 +151,10 @@ def decide(adm: Admission, library: Library, results: list[tuple[RuleSet, Rulese
     at_or_above = [t for t in judged if chain.index(t) <= chain.index(requested)]
     supported = next((t for t in judged if status[t] is True), None)
 
-    trail, pend_reasons, notices = [], [], []
+    pend_reasons, notices = [], []
     for rs, r in results:
-        for cr in rs.criteria:
-            st = r.criteria[cr.id]
-            trail.append(CriterionResult(
-                cr.id, rs.id, cr.group, "waived" if cr.id in waived else STATUS[st], cr.text, cr.source,
-                cr.facts, facts))
-            if st is True and cr.action != "support" and cr.id not in waived:
+        for cr in rs.acting_criteria:
+            if r.criteria[cr.id] is True and cr.id not in waived:
                 if cr.action == "pend":
                     pend_reasons.append(f"{cr.id}: {cr.text} — physician review")
                 else:
@@ -174,10 +198,11 @@ def decide(adm: Admission, library: Library, results: list[tuple[RuleSet, Rulese
     return Decision(
         review_id=review_id, record_id=adm.id, review_type=adm.review_type, outcome=outcome,
         requested=requested, supported=supported, recommended=recommended, reasons=reasons,
-        missing=missing, levels={t: STATUS[status[t]] for t in judged}, criteria=trail,
+        missing=missing, levels={t: STATUS[status[t]] for t in judged},
         rules={"version": library.version, "digest": library.digest,
                "rulesets": {rs.id: rs.version for rs, _ in results}},
-        review_action="A1" if outcome == "approve" else "A4", notices=notices)
+        review_action="A1" if outcome == "approve" else "A4", notices=notices,
+        _results=results, _facts=facts, _waived=waived)
 
 
 def _met_ids(results, target: str) -> list[str]:
@@ -200,11 +225,13 @@ def _why_not(target: str, results) -> list[str]:
     supporters = [(rs, r) for rs, r in results if target in r.levels]
     if supporters and _or(r.levels[target] for _, r in supporters) is False:
         for rs, r in supporters:
-            failed = [g for g, v in r.groups.items() if v is False and _mentions(rs.levels[target], g)]
+            reads = rs.target_groups[target][0]
+            failed = [g for g, v in r.groups.items() if v is False and g in reads]
             out.append(f"{rs.id}: {target} not supported — no criterion met in {', '.join(failed)}")
     for rs, r in results:
         if r.requires.get(target) is False:
-            failed = [g for g, v in r.groups.items() if v is False and _mentions(rs.requires[target], g)]
+            reads = rs.target_groups[target][1]
+            failed = [g for g, v in r.groups.items() if v is False and g in reads]
             out.append(f"{rs.id}: {target} requires {' or '.join(failed)} — not met")
     return out
 
@@ -214,13 +241,19 @@ def _missing(library: Library, results, facts: Facts, targets: list[str]) -> lis
     out: dict[str, None] = {}
     if not targets:
         return []
+    values, inputs = facts.values, library.facts.inputs
     for rs, r in results:
-        groups = {g for t in targets for e in (rs.levels.get(t), rs.requires.get(t)) if e for g in e.facts()}
+        groups: set = set()
+        for t in targets:
+            level, gate = rs.target_groups.get(t, ((), ()))
+            groups.update(level, gate)
+        if not groups:
+            continue
+        status, group_status = r.criteria, r.groups
         for cr in rs.criteria:
-            if r.criteria[cr.id] is None and cr.group in groups and r.groups.get(cr.group) is None:
+            if status[cr.id] is None and cr.group in groups and group_status.get(cr.group) is None:
                 for f in cr.facts:
-                    parts = library.facts.components(f) or {f}
-                    out.update((p, None) for p in sorted(parts) if p not in facts.values)
+                    out.update((p, None) for p in inputs(f) if p not in values)
     return list(out)
 
 
@@ -229,7 +262,3 @@ def _some(names: list[str], limit: int = 6) -> str:
         return "criteria unknown"
     more = f" and {len(names) - limit} more (see missing)" if len(names) > limit else ""
     return ", ".join(names[:limit]) + more
-
-
-def _mentions(expr, group: str) -> bool:
-    return group in expr.facts()

@@ -98,6 +98,7 @@ class FactDictionary:
             self._add(f"score.{name}.lo", "number", "score bound", f"{sc['text']}: points surely scored", "points")
             self._add(f"score.{name}.hi", "number", "score bound", f"{sc['text']}: most points possible", "points")
         self.scores: dict[str, tuple] = {}  # score fact -> ((points, condition), ...), set by the library loader
+        self._inputs: dict[str, tuple] = {}  # see inputs(); filled once scores are set
 
     def _add(self, name, type_, kind, text, unit=None) -> None:
         self.catalog[name] = FactInfo(name, type_, kind, text, unit)
@@ -139,6 +140,13 @@ class FactDictionary:
         """The facts a score (or one of its bounds) is computed from; empty for other facts."""
         base = name[:-3] if name.endswith((".lo", ".hi")) else name
         return {f for _, condition in self.scores.get(base, ()) for f in condition.facts()}
+
+    def inputs(self, name: str) -> tuple[str, ...]:
+        """The facts a record must give for ``name``: its sorted components for a score, else itself; cached."""
+        found = self._inputs.get(name)
+        if found is None:
+            found = self._inputs[name] = tuple(sorted(self.components(name) or {name}))
+        return found
 
     def closure(self, names) -> frozenset:
         """``names`` plus the facts the scores among them are computed from."""

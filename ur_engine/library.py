@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from datetime import date, datetime
 
 from . import conditions as c
@@ -91,6 +92,18 @@ class RuleSet:
     @property
     def facts(self) -> tuple[str, ...]:
         return c._union(cr.condition for cr in self.criteria)
+
+    @cached_property
+    def acting_criteria(self) -> tuple[Criterion, ...]:
+        """Criteria that do more than support a level when met (pend, notify), in file order."""
+        return tuple(cr for cr in self.criteria if cr.action != "support")
+
+    @cached_property
+    def target_groups(self) -> dict[str, tuple[frozenset, frozenset]]:
+        """Target -> (groups its level reads, groups its gate reads): decisions ask this for every record."""
+        return {t: (frozenset(self.levels[t].facts()) if t in self.levels else frozenset(),
+                    frozenset(self.requires[t].facts()) if t in self.requires else frozenset())
+                for t in {**self.levels, **self.requires}}
 
     def in_effect(self, on: date) -> bool:
         return (self.effective_from is None or self.effective_from <= on) and \
