@@ -124,24 +124,36 @@ class Library:
     def applicable(self, adm: Admission, as_of: date | None = None) -> list[RuleSet]:
         """The rule sets that judge this record: in effect on its arrival date (or ``as_of``), matching ``applies``."""
         on = as_of or adm.encounter.arrival_time.date()
-        return [rs for rs in self.rulesets if rs.in_effect(on) and self._applies(rs.applies, adm, on)]
+        age, line, plan = adm.patient.age, adm.coverage.line_of_business, adm.coverage.plan
+        requested = adm.requested
+        codes = None
+        out = []
+        for rs in self._by_review_type.get(adm.review_type, ()):
+            a = rs.applies
+            if (rs.effective_from is not None and on < rs.effective_from) or \
+                    (rs.effective_to is not None and on > rs.effective_to):
+                continue
+            if (a.age_min is not None and age < a.age_min) or (a.age_max is not None and age > a.age_max):
+                continue
+            if (a.lines is not None and line not in a.lines) or (a.plans is not None and plan not in a.plans) or \
+                    (a.requested is not None and requested not in a.requested):
+                continue
+            if a.diagnoses is not None:
+                if codes is None:
+                    codes = [d.code for d in adm.diagnoses or ()]
+                if not any(self.valuesets[v].contains(code, on) for v in a.diagnoses for code in codes):
+                    continue
+            out.append(rs)
+        return out
 
-    def _applies(self, a: Applies, adm: Admission, on: date) -> bool:
-        age = adm.patient.age
-        if (a.age_min is not None and age < a.age_min) or (a.age_max is not None and age > a.age_max):
-            return False
-        if adm.review_type not in a.review_types:
-            return False
-        if a.lines is not None and adm.coverage.line_of_business not in a.lines:
-            return False
-        if a.requested is not None and adm.requested not in a.requested:
-            return False
-        if a.plans is not None and adm.coverage.plan not in a.plans:
-            return False
-        if a.diagnoses is not None:
-            codes = [d.code for d in adm.diagnoses or ()]
-            return any(self.valuesets[v].contains(code, on) for v in a.diagnoses for code in codes)
-        return True
+    @cached_property
+    def _by_review_type(self) -> dict[str, tuple[RuleSet, ...]]:
+        """Rule sets by the review types they judge, in library order: most records rule out most rule sets."""
+        out: dict[str, list] = {}
+        for rs in self.rulesets:
+            for t in sorted(rs.applies.review_types):
+                out.setdefault(t, []).append(rs)
+        return {t: tuple(v) for t, v in out.items()}
 
 
 def digest(sources: Iterable[Source]) -> str:

@@ -22,9 +22,15 @@ class Valueset:
     system: str
     match: str = "exact"
     spans: dict = field(default_factory=dict)  # code -> list of (from, to) dates, both inclusive
+    # A set whose codes never start or end answers the same on every date: its answers are kept per code,
+    # since a batch asks about the same few diagnosis codes for every stay.
+    _answers: dict = field(default_factory=dict, repr=False, compare=False)
+    _dated: bool = field(default=False, repr=False, compare=False)
 
     def add(self, code, start: date | None, end: date | None) -> None:
         self.spans.setdefault(normalize(code, self.system), []).append((start or date.min, end or date.max))
+        self._dated = self._dated or start is not None or end is not None
+        self._answers.clear()
 
     def contains(self, code: str, on: date) -> bool:
         """True when ``code`` (already normalized) is in the set on ``on``.
@@ -33,6 +39,16 @@ class Valueset:
         >>> vs.contains("J189", date(2026, 1, 1))
         True
         """
+        if not self._dated:
+            found = self._answers.get(code)
+            if found is None:
+                found = self._lookup(code, on)
+                if len(self._answers) < 65536:
+                    self._answers[code] = found
+            return found
+        return self._lookup(code, on)
+
+    def _lookup(self, code: str, on: date) -> bool:
         if self.match == "prefix":
             return any(self._on(code[:n], on) for n in range(3, len(code) + 1))
         return self._on(code, on)
