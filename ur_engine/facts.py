@@ -37,6 +37,19 @@ class Facts:
 
 
 @dataclass(frozen=True)
+class _Plan:
+    """What ``derive`` computes for one set of needed facts: see FactDictionary._plan."""
+
+    families: frozenset | None  # fact families needed (dx, treatment…); None: all
+    obs_by_code: dict  # LOINC code -> observation definitions needed
+    observations: tuple  # (name, min, max, first, last, count fact names)
+    fields: tuple  # (fact, path split at dots)
+    intervals: tuple  # (fact, spec)
+    findings: tuple  # (key in the record, fact, boolean?)
+    scores: tuple  # (fact, lo fact, hi fact, components)
+
+
+@dataclass(frozen=True)
 class _Obs:
     name: str
     text: str
@@ -77,6 +90,7 @@ class FactDictionary:
                 self._treatment_facts.setdefault(t, []).append(f"treatment.{name}")
         for name in self.treatments:
             self._add(f"treatment.{name}", "boolean", "treatment", f"Treatment: {name.replace('_', ' ')}")
+        self._no_treatment = {f"treatment.{name}": False for name in self.treatments}
         self.diagnoses = spec.get("diagnoses", {})
         for name, d in self.diagnoses.items():
             self._add(f"dx.{name}", "boolean", "diagnosis", d.get("text", f"Diagnosis in {d['valueset']}"))
@@ -163,15 +177,14 @@ class FactDictionary:
         out = Facts()
         values, times = out.values, out.times
         anchor, start, end = self.window(adm)
-        wanted = (lambda name: True) if needed is None else needed.__contains__
-        families, obs_by_code, obs_names = self._plan(needed)
-        if adm.observations is not None and obs_names:
+        plan = self._plan(needed)
+        families = plan.families
+        if adm.observations is not None and plan.observations:
             self._observations(adm, start, end, values, times, "observations" in adm.incomplete,
-                               obs_by_code, obs_names)
+                               plan.obs_by_code, plan.observations)
         if adm.treatments is not None and (families is None or "treatment" in families):
             if "treatments" not in adm.incomplete:
-                for name in self.treatments:
-                    values[f"treatment.{name}"] = False
+                values.update(self._no_treatment)
             for t in adm.treatments:
                 if (t.start is None or t.start <= end) and (t.end is None or t.end >= start):
                     for fact in self._treatment_facts.get(t.type, ()):
@@ -194,25 +207,26 @@ class FactDictionary:
                 values[f"procedure.{name}"] = hit is not None
                 if hit is not None and hit.time_text:
                     times[f"procedure.{name}"] = hit.time_text
-        for name, f in self.fields.items():
-            if wanted(name):
-                value = adm.lookup(f["path"])
-                if value is not None:
-                    values[name] = value
-        for name, spec in self.intervals.items():
-            if wanted(name):
-                value = self._interval(adm, spec)
-                if value is not None:
-                    values[name] = value
-        if adm.findings is not None and (families is None or "finding" in families):
-            for name, spec in self.findings.items():
-                if name in adm.findings:
-                    values[f"finding.{name}"] = adm.findings[name]
-                elif spec["type"] == "boolean" and "findings" not in adm.incomplete:
-                    values[f"finding.{name}"] = False
-        for name, components in self.scores.items():
-            if not (wanted(name) or wanted(f"{name}.lo")):
-                continue
+        for name, path in plan.fields:
+            value = adm
+            for part in path:
+                value = getattr(value, part, None)
+                if value is None:
+                    break
+            if value is not None:
+                values[name] = value
+        for name, spec in plan.intervals:
+            value = self._interval(adm, spec)
+            if value is not None:
+                values[name] = value
+        if adm.findings is not None and plan.findings:
+            given, complete = adm.findings, "findings" not in adm.incomplete
+            for key, fact, boolean in plan.findings:
+                if key in given:
+                    values[fact] = given[key]
+                elif boolean and complete:
+                    values[fact] = False
+        for name, lo_name, hi_name, components in plan.scores:
             lo = hi = 0
             for points, condition in components:
                 hit = evaluate(condition, values)
@@ -220,24 +234,36 @@ class FactDictionary:
                     lo, hi = lo + min(points, 0), hi + max(points, 0)
                 elif hit:
                     lo, hi = lo + points, hi + points
-            values[f"{name}.lo"], values[f"{name}.hi"] = lo, hi
+            values[lo_name], values[hi_name] = lo, hi
             if lo == hi:
                 values[name] = lo
         return out
 
-    def _plan(self, needed: frozenset | None) -> tuple:
-        """(fact families, code → observation facts, observation names) for a set of needed facts; cached."""
+    def _plan(self, needed: frozenset | None) -> _Plan:
+        """What ``derive`` computes for a set of needed facts (None: all); cached, as batches repeat a few sets.
+
+        Observations, treatments, diagnoses and procedures are derived by family (one pass gives them all);
+        fields, intervals, findings and scores only when needed.
+        """
         plan = self._plans.get(needed)
         if plan is None:
             families = None if needed is None else frozenset(n.split(".")[0] for n in needed)
             keep = (lambda name: True) if families is None else families.__contains__
+            wanted = (lambda name: True) if needed is None else needed.__contains__
             by_code = {code: tuple(ob for ob in defs if keep(ob.name)) for code, defs in self._obs_by_code.items()}
-            plan = self._plans[needed] = (families, {c: d for c, d in by_code.items() if d},
-                                          tuple(n for n in self._obs_names if keep(n)))
+            plan = self._plans[needed] = _Plan(
+                families, {c: d for c, d in by_code.items() if d},
+                tuple((n, *(f"{n}.{stat}" for stat in OBSERVATION_STATS)) for n in self._obs_names if keep(n)),
+                tuple((name, tuple(f["path"].split("."))) for name, f in self.fields.items() if wanted(name)),
+                tuple((name, spec) for name, spec in self.intervals.items() if wanted(name)),
+                tuple((name, f"finding.{name}", spec["type"] == "boolean") for name, spec in self.findings.items()
+                      if wanted(f"finding.{name}")),
+                tuple((name, f"{name}.lo", f"{name}.hi", components) for name, components in self.scores.items()
+                      if wanted(name) or wanted(f"{name}.lo")))
         return plan
 
     def _observations(self, adm: Admission, start, end, values: dict, times: dict, partial: bool,
-                      obs_by_code: dict, obs_names: tuple) -> None:
+                      obs_by_code: dict, observations: tuple) -> None:
         stats: dict[str, list] = {}
         for o in adm.observations:
             defs = obs_by_code.get(o.code)
@@ -263,16 +289,17 @@ class FactDictionary:
                 if o.time >= s[7].time:
                     s[6], s[7] = value, o
                 s[8] += 1
-        for name in obs_names:
+        for name, low, high, first, last, count in observations:
             s = stats.get(name)
             if s is None:
                 if not partial:
-                    values[f"{name}.count"] = 0
+                    values[count] = 0
                 continue
-            for i, stat in enumerate(("min", "max", "first", "last")):
-                values[f"{name}.{stat}"] = s[2 * i]
-                times[f"{name}.{stat}"] = s[2 * i + 1].time_text
-            values[f"{name}.count"] = s[8]
+            values[low], times[low] = s[0], s[1].time_text
+            values[high], times[high] = s[2], s[3].time_text
+            values[first], times[first] = s[4], s[5].time_text
+            values[last], times[last] = s[6], s[7].time_text
+            values[count] = s[8]
 
     def _procedure_matches(self, proc, spec: dict, anchor: datetime, on) -> bool:
         if "status" in spec and proc.status not in spec["status"]:
