@@ -110,26 +110,21 @@ class DurableEvaluator:
         route = self._routes.get((tuple(keys), waived))
         if route is None:
             route = self._routes[(tuple(keys), waived)] = self._route(tuple(keys), waived)
-        found: dict = {}
-        ids = self._ids
+        outs = []
         with _LOCK:
-            for (h0, n0, head0, inputs), (h1, n1, head1, on1, off1), (h2, n2, head2, on2, off2), waive in route.work:
-                i = next(ids)
-                out = _run(h0, n0, i, encode_fact(i, head0, inputs, facts))
-                found.update(out)
-                if waive:
-                    out.update(waive)
-                i = next(ids)
-                out = _run(h1, n1, i, encode_booleans(i, head1, on1, off1, out))
-                found.update(out)
-                i = next(ids)
-                found.update(_run(h2, n2, i, encode_booleans(i, head2, on2, off2, out)))
-        get = found.get
-        return {k: RulesetResult(k, {name: get(node) for node, name in crit},
-                                 {name: get(node) for node, name in groups},
-                                 {name: get(node) for node, name in levels},
-                                 {name: get(node) for node, name in requires})
-                for k, crit, groups, levels, requires in route.results}
+            i = next(self._ids)
+            for (h0, head0, inputs), (h1, head1, on1, off1), (h2, head2, on2, off2), waive in route.work:
+                met = _run(h0, i, encode_fact(i, head0, inputs, facts))
+                groups = _run(h1, i, encode_booleans(i, head1, on1, off1, {**met, **waive} if waive else met))
+                outs.append((met, groups, _run(h2, i, encode_booleans(i, head2, on2, off2, groups))))
+        results = {}
+        for k, b, crit, group, levels, requires in route.results:
+            met, groups, tops = outs[b]
+            results[k] = RulesetResult(k, {name: met.get(n) for n, name in crit},
+                                       {name: groups.get(n) for n, name in group},
+                                       {name: tops.get(n) for n, name in levels},
+                                       {name: tops.get(n) for n, name in requires})
+        return results
 
     def _route(self, keys: tuple, waived: frozenset) -> "_Route":
         by_bundle: dict[int, list[str]] = {}
@@ -138,17 +133,21 @@ class DurableEvaluator:
         work = []
         for b, members in by_bundle.items():
             (h0, ds0), (h1, ds1), (h2, ds2) = self._bundles[b]
-            waive = {(k, cid): True for k in members for cid in waived if (k, cid) in ds0.node_set}
-            work.append(((h0, ds0.nodes, ds0.head(members), ds0.prefixes(tuple(members))),
-                         (h1, ds1.nodes, ds1.head(members), *ds1.booleans),
-                         (h2, ds2.nodes, ds2.head(members), *ds2.booleans), waive))
+            # Stages report rule indexes; the next stage's fact keys are looked up by them.
+            index0 = {node: i for i, node in enumerate(ds0.nodes)}
+            waive = {index0[(k, cid)]: True for k in members for cid in waived if (k, cid) in index0}
+            work.append(((h0, ds0.head(members), ds0.prefixes(tuple(members))),
+                         (h1, ds1.head(members), *_booleans(ds1, ds0)),
+                         (h2, ds2.head(members), *_booleans(ds2, ds1)), waive))
+        position = {b: i for i, b in enumerate(by_bundle)}
         results = []
         for k in keys:
-            crit, groups, tops = (tuple(((k, name), name) for name, _ in stage.nodes)
-                                  for stage in self.plans[k].stages)
-            results.append((k, crit, groups,
-                            tuple((node, name[6:]) for node, name in tops if name.startswith("level:")),
-                            tuple((node, name[9:]) for node, name in tops if name.startswith("requires:"))))
+            b = self._bundle_of[k]
+            crit, group, tops = (tuple((self._bundles[b][s][1].nodes.index((k, name)), name) for name, _ in stage.nodes)
+                                 for s, stage in enumerate(self.plans[k].stages))
+            results.append((k, position[b], crit, group,
+                            tuple((n, name[6:]) for n, name in tops if name.startswith("level:")),
+                            tuple((n, name[9:]) for n, name in tops if name.startswith("requires:"))))
         return _Route(tuple(work), tuple(results))
 
     def close(self) -> None:
@@ -160,12 +159,20 @@ class DurableEvaluator:
 class _Route:
     """What one combination of rule sets (and waivers) needs, worked out once, not once per record."""
 
-    work: tuple  # per bundle: three (handle, nodes, markers, inputs…) stages and the waived criteria nodes
-    results: tuple  # per rule set: (key, (node, name) pairs of criteria, groups, levels, requires)
+    work: tuple  # per bundle: three (handle, markers, inputs…) stages and the waived criteria's rule indexes
+    results: tuple  # per rule set: (key, bundle position in work, (rule index, name) pairs of criteria, groups,
+    #                 levels, requires)
 
 
-def _run(handle: int, nodes: tuple, fact_id: int, body: str) -> dict:
-    """Assert one fact, drain its activations into {node: met?}, retract it."""
+def _booleans(ds: DurableStage, previous: DurableStage) -> tuple[dict, dict]:
+    """Rule index in ``previous`` -> ',"k3":1' / ',"k3":0', its result as a field of a ``ds`` fact."""
+    on, off = ds.booleans
+    return ({i: on[node] for i, node in enumerate(previous.nodes) if node in on},
+            {i: off[node] for i, node in enumerate(previous.nodes) if node in off})
+
+
+def _run(handle: int, fact_id: int, body: str) -> dict:
+    """Assert one fact, drain its activations into {rule index: met?}, retract it."""
     out: dict = {}
     try:
         status, state = _dr.assert_fact(handle, body)
@@ -174,7 +181,7 @@ def _run(handle: int, nodes: tuple, fact_id: int, body: str) -> dict:
             msg = res[1] if res else None
             while msg:
                 # '{"m3":{"m":{...}}}': rule m3 (node 3 met) or n3 (not met); one activation per $or branch.
-                out[nodes[int(msg[3:msg.index('"', 3)])]] = msg[2] == "m"
+                out[int(msg[3:msg.index('"', 3)])] = msg[2] == "m"
                 msg = _dr.complete_and_start_action(handle, state)
     except BaseException as exc:
         try:
