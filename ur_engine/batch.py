@@ -51,14 +51,16 @@ class BatchSummary:
             self.errors += 1
             self.outcomes["error"] += 1
             return
-        self.outcomes[d["outcome"]] += 1
+        outcome = d["outcome"]
+        self.outcomes[outcome] += 1
         self.requested_vs_supported[f"{d['requested']}→{d['supported'] or 'none'}"] += 1
         for rs in d["rules"]["rulesets"]:
-            self.by_ruleset.setdefault(rs, Counter())[d["outcome"]] += 1
-        for c in d["criteria"]:
-            if c["status"] == "not_met":
-                self.not_met[c["id"]] += 1
-        if d["outcome"] == "pend":
+            counts = self.by_ruleset.get(rs)
+            if counts is None:
+                counts = self.by_ruleset[rs] = Counter()
+            counts[outcome] += 1
+        self.not_met.update([c["id"] for c in d["criteria"] if c["status"] == "not_met"])
+        if outcome == "pend":
             for r in d["reasons"]:
                 # Reasons that list a record's missing facts are grouped by their stem.
                 self.pend_reasons[_reason_stem(r)] += 1
@@ -162,7 +164,7 @@ def run_batch(paths: list[str], out: str, sources: list[Source], workers: int | 
     items = _skip(read_items(paths), skip)
     workers = workers or os.cpu_count() or 1
     with out_path.open("ab") as f:
-        for lines, part in _review_chunks(items, sources, workers, chunk, evaluator):
+        for lines, part in _review_chunks(items, sources, workers, chunk, evaluator, library):
             f.write(b"".join(lines))
             f.flush()
             summary.merge(part)
@@ -191,9 +193,9 @@ def _chunks(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
         yield batch
 
 
-def _review_chunks(items, sources, workers: int, chunk: int, evaluator: str):
+def _review_chunks(items, sources, workers: int, chunk: int, evaluator: str, library):
     if workers == 1:
-        with Engine(load(sources), evaluator) as engine:
+        with Engine(library, evaluator) as engine:
             for batch in _chunks(items, chunk):
                 yield _review(engine, batch)
         return
@@ -233,14 +235,21 @@ def _review(engine: Engine, batch: list[Item]) -> tuple[list[bytes], BatchSummar
     return lines, part
 
 
-def _stay(enc: dict) -> dict:
-    """Expected and actual midnights, for the length-of-stay report (actual only once discharged)."""
+def _stay(enc) -> dict:
+    """Expected and actual midnights, for the length-of-stay report (actual only once discharged).
+
+    ``enc`` is the record's parsed ``Encounter`` (its times already read) or its JSON object.
+    """
+    if isinstance(enc, dict):
+        enc = records.Encounter(datetime.fromisoformat(enc["arrival_time"]),
+                                expected_midnights=enc.get("expected_midnights"),
+                                discharge_time=datetime.fromisoformat(enc["discharge_time"])
+                                if enc.get("discharge_time") else None)
     actual = None
-    if enc.get("discharge_time"):
-        arrival = datetime.fromisoformat(enc["arrival_time"])
-        left = datetime.fromisoformat(enc["discharge_time"]).astimezone(arrival.tzinfo)
-        actual = max(0, (left.date() - arrival.date()).days)
-    return {"expected": enc.get("expected_midnights"), "actual": actual}
+    if enc.discharge_time is not None:
+        arrival = enc.arrival_time
+        actual = max(0, (enc.discharge_time.astimezone(arrival.tzinfo).date() - arrival.date()).days)
+    return {"expected": enc.expected_midnights, "actual": actual}
 
 
 def _one(engine: Engine, item: Item) -> dict:
@@ -250,9 +259,10 @@ def _one(engine: Engine, item: Item) -> dict:
             raise item.error
         if data is None:
             data = records.loads(item.raw)
-        d = engine.review(data).to_dict()
+        adm = records.parse(data)
+        d = engine.review(adm).to_dict()
         d["position"] = item.position
-        d["stay"] = _stay(data["encounter"])
+        d["stay"] = _stay(adm.encounter)
         return d
     except RecordError as exc:
         rid = data.get("id") if isinstance(data, dict) else item.record_id
