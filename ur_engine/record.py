@@ -211,14 +211,21 @@ def _build(d: dict, errors: list) -> Admission:
     obs = None
     if "observations" in d:
         obs = []
+        seen: dict[str, datetime] = {}  # observations taken together share a time: parse it once
         for i, o in enumerate(d["observations"]):
             value = o["value"]
             if isinstance(value, float) and not math.isfinite(value):
                 errors.append(RecordError("value must be a finite number", code="UR104",
                                           path=f"$.observations[{i}].value"))
                 continue
-            obs.append(Observation(i, o["code"], value, _time(o["time"], f"$.observations[{i}].time", errors),
-                                   o["time"], o.get("unit"), o.get("o2_device"), o.get("method")))
+            text = o["time"]
+            when = seen.get(text)
+            if when is None:
+                when = _time(text, f"$.observations[{i}].time", errors)
+                if when is not None:
+                    seen[text] = when
+            obs.append(Observation(i, o["code"], value, when, text, o.get("unit"), o.get("o2_device"),
+                                   o.get("method")))
         obs = tuple(obs)
     treatments = None
     if "treatments" in d:
