@@ -36,7 +36,8 @@ class Engine:
     def __init__(self, library: Library, evaluator: str = "durable"):
         self.library = library
         self.evaluator = EVALUATORS[evaluator](library)
-        self._needed: dict[tuple, frozenset] = {}  # applicable rule sets -> facts to derive
+        # applicable rule sets -> (facts to derive, criteria waived): a batch repeats a few dozen combinations
+        self._combinations: dict[tuple, tuple[frozenset, frozenset]] = {}
 
     def review(self, data, review_id: str | None = None, as_of: date | None = None) -> Decision:
         """Judge one admission record (a dict, or an ``Admission``); raises RecordError on bad input.
@@ -47,14 +48,16 @@ class Engine:
         facts_dict = self.library.facts
         facts_dict.check(adm)
         rulesets = self.library.applicable(adm, as_of)
-        keys = tuple(rs.key for rs in rulesets)
-        needed = self._needed.get(keys)
-        if needed is None:
-            needed = self._needed[keys] = facts_dict.closure({f for rs in rulesets for f in rs.facts})
+        keys = tuple([rs.key for rs in rulesets])
+        combination = self._combinations.get(keys)
+        if combination is None:
+            combination = self._combinations[keys] = (
+                facts_dict.closure({f for rs in rulesets for f in rs.facts}),
+                frozenset(cid for rs in rulesets for cid in rs.waives))
+        needed, waived = combination
         facts = facts_dict.derive(adm, needed)
-        waived = frozenset(cid for rs in rulesets for cid in rs.waives)
-        found = self.evaluator.evaluate_many(list(keys), facts.values, waived)
-        results = [(rs, found[rs.key]) for rs in rulesets]
+        found = self.evaluator.evaluate_many(keys, facts.values, waived)
+        results = [(rs, found[k]) for rs, k in zip(rulesets, keys)]
         return decide(adm, self.library, results, facts, review_id or new_review_id(), waived)
 
     def close(self) -> None:

@@ -84,7 +84,7 @@ class RuleSet:
     tests: tuple[RuleTest, ...] = ()
     waives: tuple[str, ...] = ()
 
-    @property
+    @cached_property
     def key(self) -> str:
         """Unique in a library: a rule set may have several versions with disjoint effective dates."""
         return f"{self.id}@{self.version}"
