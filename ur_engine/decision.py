@@ -45,15 +45,6 @@ class CriterionResult:
         values, times = self.record_facts.values, self.record_facts.times
         return [Evidence(f, values.get(f), times.get(f)) for f in self.facts]
 
-    def evidence_dicts(self) -> list[dict]:
-        values, times = self.record_facts.values, self.record_facts.times
-        out = []
-        for f in self.facts:
-            t = times.get(f)
-            out.append({"fact": f, "value": values.get(f)} if t is None else
-                       {"fact": f, "value": values.get(f), "time": t})
-        return out
-
 
 @dataclass
 class Decision:
