@@ -57,6 +57,7 @@ def test_two_workers_write_the_same_lines_as_one(tmp_path):
     strip = lambda rows: [{k: v for k, v in d.items() if k != "review_id"} for d in rows]  # noqa: E731
     assert strip(_read(one)) == strip(_read(two))
     assert [d["record_id"] for d in _read(two)] == ids
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no spooled chunk left
 
 
 def test_an_existing_output_is_not_overwritten_without_resume(tmp_path):
@@ -91,8 +92,10 @@ def test_killed_run_resumes_with_every_record_exactly_once(tmp_path):
     proc.wait()
     partial = out.read_bytes()
     assert 0 < partial.count(b"\n") < len(ids), "the kill should land mid-run"
+    assert (tmp_path / ".out.ndjson.spool").is_dir()  # chunks the workers spooled but the parent never appended
     res = subprocess.run(cmd + ["--resume"], cwd=ROOT, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
     got = [d["record_id"] for d in _read(out)]
     assert got == ids  # each id exactly once, in input order
+    assert not (tmp_path / ".out.ndjson.spool").exists()
     assert json.loads((tmp_path / "out.ndjson.summary.json").read_text())["total"] == len(ids)

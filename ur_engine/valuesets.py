@@ -43,7 +43,7 @@ class Valueset:
             found = self._answers.get(code)
             if found is None:
                 found = self._lookup(code, on)
-                if len(self._answers) < 65536:
+                if len(self._answers) < 4096:  # bounded: memory stays flat on any code mix
                     self._answers[code] = found
             return found
         return self._lookup(code, on)
