@@ -11,7 +11,8 @@ import pytest
 from conftest import ROOT, make_record, obs
 from ur_engine import record
 from ur_engine.errors import RecordError, UrError
-from ur_engine.inputs import Item, detect_format, read_items
+from ur_engine import inputs
+from ur_engine.inputs import Item, detect_format, ndjson_segments, read_items, read_segment
 
 DATA = ROOT / "tests" / "data"
 FHIR = DATA / "fhir"
@@ -81,6 +82,27 @@ def test_ndjson_streams_line_by_line(tmp_path):
     with path.open("a") as f:  # written after reading began: a file read whole would miss it
         f.write('{"id": "2"}\n')
     assert [i.raw for i in items] == [b'{"id": "2"}']
+
+
+def _from_segments(paths, skip=0) -> list[Item]:
+    return [item for segment in ndjson_segments(paths, skip) for item in read_segment(*segment)]
+
+
+@pytest.mark.parametrize("block", [8, 64, 1 << 20])  # lines longer than a block, a few lines per block, one block
+@pytest.mark.parametrize("skip", [0, 1, 3, 6, 9])  # resuming: before, inside, at the end of the first file, past all
+def test_segments_give_the_items_read_items_gives(tmp_path, monkeypatch, block, skip):
+    a = write(tmp_path / "a.ndjson", '{"id": "1"}\n\n   \n{"id": "2"}\r\nnot json\n{"id": "a-long-record"}\n')
+    b = write(tmp_path / "b.jsonl", '{"id": "3"}\n{"id": "4"}')  # no newline after the last line
+    monkeypatch.setattr(inputs, "SEGMENT_BYTES", block)
+    expected = list(read_items([a, b]))[skip:]
+    assert _from_segments([a, b], skip) == expected
+    assert len(expected) == max(0, 6 - skip)
+
+
+def test_only_ndjson_files_are_cut_into_segments(tmp_path):
+    a = write(tmp_path / "a.ndjson", '{"id": "1"}\n')
+    c = write(tmp_path / "c.csv", "id\nx\n")
+    assert ndjson_segments([a, c]) is None and ndjson_segments(["-"]) is None
 
 
 # --- CSV -----------------------------------------------------------------------------------------------------

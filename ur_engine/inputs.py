@@ -145,19 +145,78 @@ def read_items(paths: list[str]) -> ItemStream:
 
 # --- NDJSON -------------------------------------------------------------------------------------------------
 
+SEGMENT_BYTES = 1 << 20  # NDJSON is read and handed to workers a block of whole lines at a time
+
+
 def _ndjson(path: str, stream: ItemStream) -> Callable[[], Iterator[Item]]:
     def items() -> Iterator[Item]:
         name = _name(path)
         f = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115 -- closed below, stdin is not ours
         try:
-            for number, line in enumerate(f, start=1):
-                line = line.rstrip(b"\r\n")
-                if line.strip():
-                    yield Item(f"{name}:{number}", raw=line)
+            for _, block, first in _blocks(f, 0, 1):
+                yield from block_items(name, block, first)
         finally:
             if f is not sys.stdin.buffer:
                 f.close()
     return items
+
+
+def _blocks(f, offset: int, line: int) -> Iterator[tuple[int, bytes, int]]:
+    """(offset, block of whole lines, number of its first line) from ``f``, read from ``offset`` on."""
+    pending, size = b"", SEGMENT_BYTES
+    while True:
+        data = f.read1(size)  # what is there: a pipe feeding stdin slowly is not waited on for a whole block
+        block = pending + data if pending else data
+        if not data:
+            if block:  # a last line without its newline
+                yield offset, block, line
+            return
+        end = block.rfind(b"\n") + 1
+        if end == 0:  # one line longer than a block: read on until it ends
+            pending = block
+            continue
+        yield offset, block[:end] if end < len(block) else block, line
+        offset, line, pending = offset + end, line + block.count(b"\n", 0, end), block[end:]
+
+
+def block_items(name: str, block: bytes, first_line: int) -> Iterator[Item]:
+    """The items of a block of NDJSON lines; blank lines are skipped but keep their number."""
+    for number, line in enumerate(block.split(b"\n"), start=first_line):
+        line = line.rstrip(b"\r")
+        if line.strip():
+            yield Item(f"{name}:{number}", raw=line)
+
+
+def ndjson_segments(paths: list[str], skip: int = 0) -> Iterator[tuple[str, str, int, int, int]] | None:
+    """(path, name, offset, length, first line) of blocks of whole lines of NDJSON files, after ``skip`` records.
+
+    A worker reads its block itself (``read_segment``), so a batch moves no record through a pipe.
+    None when some path is not an NDJSON file (stdin, CSV, Parquet, FHIR): those go item by item.
+    """
+    if not all(path != "-" and detect_format(path) == "ndjson" for path in paths):
+        return None
+
+    def segments():
+        left = skip
+        for path in paths:
+            with open(path, "rb") as f:
+                offset, line = 0, 1
+                while left:  # resuming: step over the records already written, a line at a time
+                    text = f.readline()
+                    if not text:
+                        break
+                    offset, line = offset + len(text), line + 1
+                    left -= bool(text.strip())
+                for start, block, first in _blocks(f, offset, line):
+                    yield path, _name(path), start, len(block), first
+    return segments()
+
+
+def read_segment(path: str, name: str, offset: int, length: int, first_line: int) -> list[Item]:
+    """The items of one segment given by ``ndjson_segments``."""
+    with open(path, "rb") as f:
+        f.seek(offset)
+        return list(block_items(name, f.read(length), first_line))
 
 
 # --- flat rows (CSV, Parquet) ------------------------------------------------------------------------------
