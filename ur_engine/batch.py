@@ -1,9 +1,10 @@
 """Batch review of historical stays: one output line per input record, in input order, resumable.
 
-Worker processes each build the engine once and review chunks of items into spool files beside the output;
-the parent appends those files to the output in input order, chunk by chunk. A run killed at any point (even ``kill -9``) and
-started again with ``resume=True`` drops a torn last line, skips the records already written and appends the
-rest: every record appears exactly once. ``OUT.state.json`` ties the output to its inputs and rule digest.
+Worker processes each build the engine once, read their own blocks of NDJSON input (other inputs are sent to
+them item by item) and review them into spool files beside the output; the parent appends those files to the
+output in input order, chunk by chunk. A run killed at any point (even ``kill -9``) and started again with
+``resume=True`` drops a torn last line, skips the records already written and appends the rest: every record
+appears exactly once. ``OUT.state.json`` ties the output to its inputs and rule digest.
 """
 
 from __future__ import annotations
@@ -165,7 +166,8 @@ def _run(paths: list[str], out_path: Path, library: Library, pool: "_Workers", r
             for line in f:
                 summary.add(orjson.loads(line))
     elif out_path.exists() and out_path.stat().st_size and not resume:
-        raise BatchError(f"{out_path} exists: pass --resume to continue it, or remove it", code="UR302", file=str(out_path))
+        raise BatchError(f"{out_path} exists: pass --resume to continue it, or remove it", code="UR302",
+                         file=str(out_path))
     else:
         out_path.write_bytes(b"")
     state_path.write_text(json.dumps(state, indent=1))
