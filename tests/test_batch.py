@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import signal
@@ -58,6 +59,19 @@ def test_two_workers_write_the_same_lines_as_one(tmp_path):
     assert strip(_read(one)) == strip(_read(two))
     assert [d["record_id"] for d in _read(two)] == ids
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no spooled chunk left
+
+
+def test_compressed_input_goes_to_two_workers_item_by_item_with_the_same_decisions(tmp_path):
+    stays = tmp_path / "stays.ndjson"
+    _generate(stays, 300)
+    packed = tmp_path / "stays.ndjson.gz"
+    packed.write_bytes(gzip.compress(stays.read_bytes()))
+    one, two = tmp_path / "one.ndjson", tmp_path / "two.ndjson"
+    run_batch([str(stays)], str(one), SOURCES, workers=1)
+    run_batch([str(packed)], str(two), SOURCES, workers=2, chunk=64)
+    strip = lambda rows: [{k: v for k, v in d.items() if k not in ("review_id", "position")} for d in rows]  # noqa: E731
+    assert strip(_read(one)) == strip(_read(two))
+    assert _read(two)[5]["position"] == "stays.ndjson.gz:6"
 
 
 def test_an_existing_output_is_not_overwritten_without_resume(tmp_path):

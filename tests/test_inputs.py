@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import pickle
 import shutil
@@ -103,6 +104,43 @@ def test_only_ndjson_files_are_cut_into_segments(tmp_path):
     a = write(tmp_path / "a.ndjson", '{"id": "1"}\n')
     c = write(tmp_path / "c.csv", "id\nx\n")
     assert ndjson_segments([a, c]) is None and ndjson_segments(["-"]) is None
+
+
+@pytest.mark.parametrize("name, text", [
+    ("a.ndjson", '{"id": "1"}\n\n{"id": "2"}\r\nnot json\n'),
+    ("a.csv", "id,age,line_of_business,requested_level,arrival_time\n"
+              "s1,60,commercial,inpatient,2026-03-02T09:40:00Z\n\ns2,61,medicare,inpatient,2026-03-02T09:40:00Z\n"),
+])
+def test_gzip_compressed_input_gives_the_items_of_the_plain_file(tmp_path, name, text):
+    plain = write(tmp_path / name, text)
+    packed = tmp_path / "packed" / (name + ".gz")
+    packed.parent.mkdir()
+    packed.write_bytes(gzip.compress(text.encode()))
+    rename = lambda items: [(i.position.replace(".gz:", ":"), i.raw, i.record) for i in items]  # noqa: E731
+    assert rename(read_items([str(packed)])) == rename(read_items([plain]))
+    assert detect_format(str(packed)) == detect_format(plain)
+    assert ndjson_segments([str(packed)]) is None  # no seeking in a compressed stream: item by item
+
+
+def test_truncated_gzip_input_is_an_error_naming_the_file_after_the_records_before_it(tmp_path):
+    text = "".join(json.dumps({"id": f"s{i}", "pad": "x" * 200}) + "\n" for i in range(2000))
+    packed = tmp_path / "stays.ndjson.gz"
+    whole = gzip.compress(text.encode())
+    packed.write_bytes(whole[: len(whole) // 2])
+    items = read_items([str(packed)])
+    got = []
+    with pytest.raises(UrError, match="cannot read on") as err:
+        for item in items:
+            got.append(item)
+    assert err.value.file == str(packed)
+    assert 0 < len(got) < 2000 and got[-1].raw == json.dumps({"id": f"s{len(got) - 1}", "pad": "x" * 200}).encode()
+
+
+def test_unknown_compressed_input_is_refused(tmp_path):
+    path = tmp_path / "stays.txt.gz"
+    path.write_bytes(gzip.compress(b"{}"))
+    with pytest.raises(UrError, match=".ndjson.gz"):
+        detect_format(str(path))
 
 
 # --- CSV -----------------------------------------------------------------------------------------------------

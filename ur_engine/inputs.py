@@ -21,9 +21,11 @@ observations section is present when the file has at least one ``loinc:`` column
 from __future__ import annotations
 
 import csv
+import gzip
 import math
 import re
 import sys
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -83,6 +85,11 @@ def detect_format(path: str) -> str:
     if not p.is_file():
         raise _fail(path, "no such file or directory")
     suffix = p.suffix.lower()
+    if suffix == ".gz":  # compressed NDJSON or CSV: the name before .gz tells which
+        inner = Path(p.stem).suffix.lower()
+        if inner in (".ndjson", ".jsonl", ".json", ".csv"):
+            return "csv" if inner == ".csv" else "ndjson"
+        raise _fail(path, "unknown compressed input: use .ndjson.gz, .jsonl.gz, .json.gz or .csv.gz")
     if suffix in (".ndjson", ".jsonl"):
         return "ndjson"
     if suffix == ".csv":
@@ -91,7 +98,20 @@ def detect_format(path: str) -> str:
         return "parquet"
     if suffix == ".json":
         return "fhir" if _manifest(p) is not None else "ndjson"
-    raise _fail(path, "unknown input format: use .ndjson, .jsonl, .json, .csv, .parquet or a FHIR export directory")
+    raise _fail(path, "unknown input format: use .ndjson, .jsonl, .json, .csv (each maybe .gz), .parquet or a FHIR "
+                      "export directory")
+
+
+def _open(path: str, mode: str = "rb", **text):
+    """A file of the batch's input, decompressed on the fly when its name ends in ``.gz``."""
+    if path.lower().endswith(".gz"):
+        return gzip.open(path, mode if "b" in mode else mode + "t", **text)
+    return open(path, mode, **text)  # noqa: SIM115 -- the caller closes it
+
+
+def _unreadable(path: str, exc: Exception) -> UrError:
+    """A file that breaks off mid-way (a truncated or corrupt .gz): the records before it were already read."""
+    return _fail(path, f"cannot read on: {exc}")
 
 
 def _manifest(p: Path) -> dict | None:
@@ -151,10 +171,12 @@ SEGMENT_BYTES = 1 << 20  # NDJSON is read and handed to workers a block of whole
 def _ndjson(path: str, stream: ItemStream) -> Callable[[], Iterator[Item]]:
     def items() -> Iterator[Item]:
         name = _name(path)
-        f = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115 -- closed below, stdin is not ours
+        f = sys.stdin.buffer if path == "-" else _open(path)
         try:
             for _, block, first in _blocks(f, 0, 1):
                 yield from block_items(name, block, first)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise _unreadable(path, exc) from None
         finally:
             if f is not sys.stdin.buffer:
                 f.close()
@@ -191,9 +213,10 @@ def ndjson_segments(paths: list[str], skip: int = 0) -> Iterator[tuple[str, str,
     """(path, name, offset, length, first line) of blocks of whole lines of NDJSON files, after ``skip`` records.
 
     A worker reads its block itself (``read_segment``), so a batch moves no record through a pipe.
-    None when some path is not an NDJSON file (stdin, CSV, Parquet, FHIR): those go item by item.
+    None when some path is not a plain NDJSON file (stdin, .gz, CSV, Parquet, FHIR): those go item by item.
     """
-    if not all(path != "-" and detect_format(path) == "ndjson" for path in paths):
+    if not all(path != "-" and not path.lower().endswith(".gz") and detect_format(path) == "ndjson"
+               for path in paths):
         return None
 
     def segments():
@@ -322,29 +345,36 @@ def _row_item(name: str, number: int, row: dict, codes: list[str]) -> Item:
 
 
 def _csv(path: str, stream: ItemStream) -> Callable[[], Iterator[Item]]:
-    with open(path, newline="", encoding="utf-8-sig") as f:  # utf-8-sig: spreadsheets write a byte-order mark
-        header = [c.strip() for c in next(csv.reader(f), [])]
+    # utf-8-sig: spreadsheets write a byte-order mark
+    with _open(path, "r", newline="", encoding="utf-8-sig") as f:
+        try:
+            header = [c.strip() for c in next(csv.reader(f), [])]
+        except (OSError, EOFError, zlib.error) as exc:
+            raise _unreadable(path, exc) from None
     if not header:
         raise _fail(path, "no header row")
     codes = _layout(path, header)
 
     def items() -> Iterator[Item]:
         name = _name(path)
-        with open(path, newline="", encoding="utf-8-sig") as f:
+        with _open(path, "r", newline="", encoding="utf-8-sig") as f:
             reader = csv.reader(f)
             next(reader)
             end = reader.line_num
-            for cells in reader:
-                # The row's first line (a quoted cell may span lines), as a spreadsheet would number it.
-                start, end = end + 1, reader.line_num
-                if not any(c.strip() for c in cells):
-                    continue
-                if len(cells) != len(header):
-                    yield Item(f"{name}:{start}", error=RecordError(
-                        f"row has {len(cells)} cells, the header {len(header)}", code="UR120", path="$",
-                        file=name, line=start))
-                    continue
-                yield _row_item(name, start, dict(zip(header, cells)), codes)
+            try:
+                for cells in reader:
+                    # The row's first line (a quoted cell may span lines), as a spreadsheet would number it.
+                    start, end = end + 1, reader.line_num
+                    if not any(c.strip() for c in cells):
+                        continue
+                    if len(cells) != len(header):
+                        yield Item(f"{name}:{start}", error=RecordError(
+                            f"row has {len(cells)} cells, the header {len(header)}", code="UR120", path="$",
+                            file=name, line=start))
+                        continue
+                    yield _row_item(name, start, dict(zip(header, cells)), codes)
+            except (OSError, EOFError, zlib.error) as exc:
+                raise _unreadable(path, exc) from None
     return items
 
 
