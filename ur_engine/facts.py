@@ -82,6 +82,12 @@ class FactDictionary:
                 unit = None if stat == "count" else o["unit"]
                 self._add(f"{name}.{stat}", "number", "observation", f"{o['text']} ({stat})", unit)
         self._obs_names = tuple(dict.fromkeys(ob.name for defs in self._obs_by_code.values() for ob in defs))
+        # Units every definition of a code accepts: ``check`` looks further only at a unit outside this set.
+        self._units_ok = {code: frozenset.intersection(*(frozenset((ob.unit, *ob.convert)) for ob in defs))
+                          for code, defs in self._obs_by_code.items()}
+        # Windows as (anchor, start, end offsets): the offsets are made once, not for every record.
+        self._windows = {t: (w["anchor"], timedelta(hours=w["start_hours"]), timedelta(hours=w["end_hours"]))
+                         for t, w in self.windows.items()}
         self._plans: dict = {}  # needed facts -> what to derive for them (see _plan)
         self.treatments = {name: frozenset(types) for name, types in spec.get("treatments", {}).items()}
         self._treatment_facts: dict[str, list[str]] = {}  # treatment type -> facts it makes true
@@ -121,16 +127,19 @@ class FactDictionary:
 
     def window(self, adm: Admission) -> tuple[datetime, datetime, datetime]:
         """(anchor, start, end) of the window that counts for this review type."""
-        w = self.windows[adm.review_type]
+        kind, start, end = self._windows[adm.review_type]
         anchor = adm.encounter.arrival_time
-        if w["anchor"] == "review" and adm.encounter.review_time is not None:
+        if kind == "review" and adm.encounter.review_time is not None:
             anchor = adm.encounter.review_time
-        return anchor, anchor + timedelta(hours=w["start_hours"]), anchor + timedelta(hours=w["end_hours"])
+        return anchor, anchor + start, anchor + end
 
     def check(self, adm: Admission) -> None:
         """Raise RecordErrors for what the record says that the fact dictionary cannot read (units, findings)."""
         errors: list[RecordError] = []
+        units_ok = self._units_ok
         for o in adm.observations or ():
+            if o.unit is None or o.unit in units_ok.get(o.code, ()):
+                continue
             for ob in self._obs_by_code.get(o.code, ()):
                 if o.unit is not None and o.unit != ob.unit and o.unit not in ob.convert:
                     accepted = [ob.unit, *ob.convert]

@@ -126,34 +126,37 @@ class Library:
         on = as_of or adm.encounter.arrival_time.date()
         age, line, plan = adm.patient.age, adm.coverage.line_of_business, adm.coverage.plan
         requested = adm.requested
-        codes = None
+        hits = None  # diagnosis code sets that hold one of the record's codes, found once for every rule set
         out = []
-        for rs in self._by_review_type.get(adm.review_type, ()):
-            a = rs.applies
-            if (rs.effective_from is not None and on < rs.effective_from) or \
-                    (rs.effective_to is not None and on > rs.effective_to):
+        for rs, start, end, age_min, age_max, lines, plans, wanted, dx in self._tests.get(adm.review_type, ()):
+            if (start is not None and on < start) or (end is not None and on > end) or \
+                    (age_min is not None and age < age_min) or (age_max is not None and age > age_max) or \
+                    (lines is not None and line not in lines) or (plans is not None and plan not in plans) or \
+                    (wanted is not None and requested not in wanted):
                 continue
-            if (a.age_min is not None and age < a.age_min) or (a.age_max is not None and age > a.age_max):
-                continue
-            if (a.lines is not None and line not in a.lines) or (a.plans is not None and plan not in a.plans) or \
-                    (a.requested is not None and requested not in a.requested):
-                continue
-            if a.diagnoses is not None:
-                if codes is None:
+            if dx is not None:
+                if hits is None:
                     codes = [d.code for d in adm.diagnoses or ()]
-                if not any(self.valuesets[v].contains(code, on) for v in a.diagnoses for code in codes):
+                    hits = {v for v in self._gating_valuesets if any(self.valuesets[v].contains(c, on) for c in codes)}
+                if hits.isdisjoint(dx):
                     continue
             out.append(rs)
         return out
 
     @cached_property
-    def _by_review_type(self) -> dict[str, tuple[RuleSet, ...]]:
-        """Rule sets by the review types they judge, in library order: most records rule out most rule sets."""
+    def _tests(self) -> dict[str, tuple]:
+        """What ``applicable`` asks of each rule set, by review type in library order (most rule out most)."""
         out: dict[str, list] = {}
         for rs in self.rulesets:
-            for t in sorted(rs.applies.review_types):
-                out.setdefault(t, []).append(rs)
+            a = rs.applies
+            for t in sorted(a.review_types):
+                out.setdefault(t, []).append((rs, rs.effective_from, rs.effective_to, a.age_min, a.age_max, a.lines,
+                                              a.plans, a.requested, a.diagnoses))
         return {t: tuple(v) for t, v in out.items()}
+
+    @cached_property
+    def _gating_valuesets(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(v for rs in self.rulesets for v in rs.applies.diagnoses or ()))
 
 
 def digest(sources: Iterable[Source]) -> str:
