@@ -89,6 +89,28 @@ def test_a_record_that_matches_no_rule_is_all_unknown_without_error(library, eva
     assert result == reference.evaluate("adult-admission@2026.11.0", {})
 
 
+def test_comparison_criteria_have_no_not_met_rule_and_are_not_met_only_on_every_fact_given(library, evaluators):
+    from ur_engine import conditions as c
+    from ur_engine.compiler import plan, to_durable
+
+    rs = _ruleset(library, "adult-admission")
+    stage = to_durable([plan(rs)], 0)
+    rules = json.loads(stage.definition)
+    for i, (_, cid) in enumerate(stage.nodes):
+        expr = next(cr.condition for cr in rs.criteria if cr.id == cid)
+        simple = isinstance(expr, c.Leaf) or (isinstance(expr, c.Any) and
+                                               all(isinstance(x, c.Leaf) for x in expr.items))
+        assert (f"n{i}" not in rules) == simple == (i in stage.two_valued), cid
+    durable, reference = evaluators
+    # SI-PULSE: any of heart_rate.min < 50, heart_rate.max > 140
+    for values, status in [({"heart_rate.min": 60, "heart_rate.max": 100}, False),
+                           ({"heart_rate.min": 60}, None),
+                           ({"heart_rate.max": 150}, True)]:
+        got = durable.evaluate(rs.key, values)
+        assert got.criteria["SI-PULSE"] is status
+        assert got == reference.evaluate(rs.key, values)
+
+
 def test_threads_share_one_engine_without_wrong_results(engine):
     recs = [make_record(id=f"t{i}", observations=[obs("8867-4", 30 + (i * 7) % 160)],
                         treatments=[{"type": "iv_fluids"}] if i % 3 else []) for i in range(240)]

@@ -8,6 +8,11 @@ level written directly over criteria would multiply out.
 Each node compiles to two rules: ``m<i>`` fires when the node is met, ``n<i>`` when it is definitely not met;
 neither firing means unknown. A comparison on an absent field is false in durable-rules, which is exactly
 what three-valued logic needs: ``not (hr > 140)`` compiles to ``hr <= 140``, false when ``hr`` is unknown.
+
+A criterion that is one comparison, or ``any`` of comparisons, gets only ``m<i>``: when the record gives every
+fact it compares, each comparison is true or false, so ``m<i>`` not firing means not met; when one is absent,
+no comparison being true leaves it unknown. Most criteria are such and most are not met, so this spares
+durable-rules most of its activations.
 """
 
 from __future__ import annotations
@@ -61,6 +66,7 @@ class DurableStage:
     nodes: tuple  # ((rule set key, node name), ...)
     markers: dict  # rule set key -> '"_g0_0":1,"_g0_1":1'
     inputs: dict  # rule set key -> the input names its rules read
+    two_valued: dict  # rule index -> the facts of a criterion without an n<i> rule (see the module doc)
 
     @cached_property
     def node_set(self) -> frozenset:
@@ -108,6 +114,7 @@ def to_durable(members: list[Plan], stage_index: int) -> DurableStage:
     nodes: list = []
     markers: dict = {}
     inputs: dict = {}
+    two_valued: dict = {}
     for r, p in enumerate(members):
         stage = p.stages[stage_index]
         qualify = (lambda n: n) if shared else (lambda n, k=p.ruleset: (k, n))
@@ -125,9 +132,13 @@ def to_durable(members: list[Plan], stage_index: int) -> DurableStage:
             i = len(nodes)
             nodes.append((p.ruleset, name))
             rules[f"m{i}"] = {"all": [{"m": {"$and": [guard, _cond(expr, local, False)]}}]}
-            rules[f"n{i}"] = {"all": [{"m": {"$and": [guard, _cond(expr, local, True)]}}]}
+            leaves = (expr,) if isinstance(expr, c.Leaf) else expr.items if isinstance(expr, c.Any) else ()
+            if shared and leaves and all(isinstance(leaf, c.Leaf) for leaf in leaves):
+                two_valued[i] = tuple(dict.fromkeys(leaf.fact for leaf in leaves))
+            else:
+                rules[f"n{i}"] = {"all": [{"m": {"$and": [guard, _cond(expr, local, True)]}}]}
         markers[p.ruleset] = ",".join(f'"_g{r}_{k}":1' for k in range(chunk + 1))
-    return DurableStage(dumps(rules), keys, tuple(nodes), markers, inputs)
+    return DurableStage(dumps(rules), keys, tuple(nodes), markers, inputs, two_valued)
 
 
 def _cond(expr: c.Expr, keys: dict, negated: bool) -> dict:

@@ -113,8 +113,15 @@ class DurableEvaluator:
         outs = []
         with _LOCK:
             i = next(self._ids)
-            for (h0, head0, inputs), (h1, head1, on1, off1), (h2, head2, on2, off2), waive in route.work:
+            for (h0, head0, inputs, two_valued), (h1, head1, on1, off1), (h2, head2, on2, off2), waive in route.work:
                 met = _run(h0, i, encode_fact(i, head0, inputs, facts))
+                for n, needs in two_valued:  # a comparison criterion that did not fire on facts all given
+                    if n not in met:
+                        for fact in needs:
+                            if facts.get(fact) is None:
+                                break
+                        else:
+                            met[n] = False
                 groups = _run(h1, i, encode_booleans(i, head1, on1, off1, {**met, **waive} if waive else met))
                 outs.append((met, groups, _run(h2, i, encode_booleans(i, head2, on2, off2, groups))))
         results = {}
@@ -136,7 +143,9 @@ class DurableEvaluator:
             # Stages report rule indexes; the next stage's fact keys are looked up by them.
             index0 = {node: i for i, node in enumerate(ds0.nodes)}
             waive = {index0[(k, cid)]: True for k in members for cid in waived if (k, cid) in index0}
-            work.append(((h0, ds0.head(members), ds0.prefixes(tuple(members))),
+            mine = frozenset(members)
+            two_valued = tuple((n, needs) for n, needs in ds0.two_valued.items() if ds0.nodes[n][0] in mine)
+            work.append(((h0, ds0.head(members), ds0.prefixes(tuple(members)), two_valued),
                          (h1, ds1.head(members), *_booleans(ds1, ds0)),
                          (h2, ds2.head(members), *_booleans(ds2, ds1)), waive))
         position = {b: i for i, b in enumerate(by_bundle)}
@@ -159,7 +168,8 @@ class DurableEvaluator:
 class _Route:
     """What one combination of rule sets (and waivers) needs, worked out once, not once per record."""
 
-    work: tuple  # per bundle: three (handle, markers, inputs…) stages and the waived criteria's rule indexes
+    work: tuple  # per bundle: three (handle, markers, inputs…) stages and the waived criteria's rule indexes;
+    #              the first stage also lists its criteria without a not-met rule (rule index, facts)
     results: tuple  # per rule set: (key, bundle position in work, (rule index, name) pairs of criteria, groups,
     #                 levels, requires)
 
