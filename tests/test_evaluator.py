@@ -89,7 +89,7 @@ def test_a_record_that_matches_no_rule_is_all_unknown_without_error(library, eva
     assert result == reference.evaluate("adult-admission@2026.11.0", {})
 
 
-def test_comparison_criteria_have_no_not_met_rule_and_are_not_met_only_on_every_fact_given(library, evaluators):
+def test_comparison_nodes_have_no_not_met_rule_and_are_not_met_only_on_every_input_given(library, evaluators):
     from ur_engine import conditions as c
     from ur_engine.compiler import plan, to_durable
 
@@ -101,6 +101,10 @@ def test_comparison_criteria_have_no_not_met_rule_and_are_not_met_only_on_every_
         simple = isinstance(expr, c.Leaf) or (isinstance(expr, c.Any) and
                                                all(isinstance(x, c.Leaf) for x in expr.items))
         assert (f"n{i}" not in rules) == simple == (i in stage.two_valued), cid
+    groups, levels = (to_durable([plan(rs)], k) for k in (1, 2))
+    assert not any(name.startswith("n") for name in json.loads(groups.definition))  # a group is 'any' criterion
+    inpatient = levels.nodes.index((rs.key, "level:inpatient"))  # all of severity and intensity
+    assert f"n{inpatient}" in json.loads(levels.definition) and inpatient not in levels.two_valued
     durable, reference = evaluators
     # SI-PULSE: any of heart_rate.min < 50, heart_rate.max > 140
     for values, status in [({"heart_rate.min": 60, "heart_rate.max": 100}, False),

@@ -9,10 +9,10 @@ Each node compiles to two rules: ``m<i>`` fires when the node is met, ``n<i>`` w
 neither firing means unknown. A comparison on an absent field is false in durable-rules, which is exactly
 what three-valued logic needs: ``not (hr > 140)`` compiles to ``hr <= 140``, false when ``hr`` is unknown.
 
-A criterion that is one comparison, or ``any`` of comparisons, gets only ``m<i>``: when the record gives every
-fact it compares, each comparison is true or false, so ``m<i>`` not firing means not met; when one is absent,
-no comparison being true leaves it unknown. Most criteria are such and most are not met, so this spares
-durable-rules most of its activations.
+A node that is one comparison, or ``any`` of comparisons, gets only ``m<i>``: when every input it compares is
+given, each comparison is true or false, so ``m<i>`` not firing means not met; when one is absent, no
+comparison being true leaves it unknown. Most criteria and every group are such nodes, and most are not met,
+so this spares durable-rules most of its activations.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ class DurableStage:
     nodes: tuple  # ((rule set key, node name), ...)
     markers: dict  # rule set key -> '"_g0_0":1,"_g0_1":1'
     inputs: dict  # rule set key -> the input names its rules read
-    two_valued: dict  # rule index -> the facts of a criterion without an n<i> rule (see the module doc)
+    two_valued: dict  # rule index -> the inputs of a node without an n<i> rule (see the module doc)
 
     @cached_property
     def node_set(self) -> frozenset:
@@ -133,8 +133,8 @@ def to_durable(members: list[Plan], stage_index: int) -> DurableStage:
             nodes.append((p.ruleset, name))
             rules[f"m{i}"] = {"all": [{"m": {"$and": [guard, _cond(expr, local, False)]}}]}
             leaves = (expr,) if isinstance(expr, c.Leaf) else expr.items if isinstance(expr, c.Any) else ()
-            if shared and leaves and all(isinstance(leaf, c.Leaf) for leaf in leaves):
-                two_valued[i] = tuple(dict.fromkeys(leaf.fact for leaf in leaves))
+            if leaves and all(isinstance(leaf, c.Leaf) for leaf in leaves):
+                two_valued[i] = tuple(dict.fromkeys(qualify(leaf.fact) for leaf in leaves))
             else:
                 rules[f"n{i}"] = {"all": [{"m": {"$and": [guard, _cond(expr, local, True)]}}]}
         markers[p.ruleset] = ",".join(f'"_g{r}_{k}":1' for k in range(chunk + 1))

@@ -113,17 +113,13 @@ class DurableEvaluator:
         outs = []
         with _LOCK:
             i = next(self._ids)
-            for (h0, head0, inputs, two_valued), (h1, head1, on1, off1), (h2, head2, on2, off2), waive in route.work:
-                met = _run(h0, i, encode_fact(i, head0, inputs, facts))
-                for n, needs in two_valued:  # a comparison criterion that did not fire on facts all given
-                    if n not in met:
-                        for fact in needs:
-                            if facts.get(fact) is None:
-                                break
-                        else:
-                            met[n] = False
-                groups = _run(h1, i, encode_booleans(i, head1, on1, off1, {**met, **waive} if waive else met))
-                outs.append((met, groups, _run(h2, i, encode_booleans(i, head2, on2, off2, groups))))
+            for (h0, head0, inputs, two0), (h1, head1, on1, off1, two1), (h2, head2, on2, off2, two2), waive \
+                    in route.work:
+                met = _not_met(_run(h0, i, encode_fact(i, head0, inputs, facts)), two0, facts)
+                given = {**met, **waive} if waive else met
+                groups = _not_met(_run(h1, i, encode_booleans(i, head1, on1, off1, given)), two1, given)
+                tops = _not_met(_run(h2, i, encode_booleans(i, head2, on2, off2, groups)), two2, groups)
+                outs.append((met, groups, tops))
         results = {}
         for k, b, crit, group, levels, requires in route.results:
             met, groups, tops = outs[b]
@@ -144,10 +140,9 @@ class DurableEvaluator:
             index0 = {node: i for i, node in enumerate(ds0.nodes)}
             waive = {index0[(k, cid)]: True for k in members for cid in waived if (k, cid) in index0}
             mine = frozenset(members)
-            two_valued = tuple((n, needs) for n, needs in ds0.two_valued.items() if ds0.nodes[n][0] in mine)
-            work.append(((h0, ds0.head(members), ds0.prefixes(tuple(members)), two_valued),
-                         (h1, ds1.head(members), *_booleans(ds1, ds0)),
-                         (h2, ds2.head(members), *_booleans(ds2, ds1)), waive))
+            work.append(((h0, ds0.head(members), ds0.prefixes(tuple(members)), _two_valued(ds0, mine, None)),
+                         (h1, ds1.head(members), *_booleans(ds1, ds0), _two_valued(ds1, mine, ds0)),
+                         (h2, ds2.head(members), *_booleans(ds2, ds1), _two_valued(ds2, mine, ds1)), waive))
         position = {b: i for i, b in enumerate(by_bundle)}
         results = []
         for k in keys:
@@ -168,8 +163,8 @@ class DurableEvaluator:
 class _Route:
     """What one combination of rule sets (and waivers) needs, worked out once, not once per record."""
 
-    work: tuple  # per bundle: three (handle, markers, inputs…) stages and the waived criteria's rule indexes;
-    #              the first stage also lists its criteria without a not-met rule (rule index, facts)
+    work: tuple  # per bundle: three (handle, markers, inputs…, nodes without a not-met rule) stages and the
+    #              waived criteria's rule indexes
     results: tuple  # per rule set: (key, bundle position in work, (rule index, name) pairs of criteria, groups,
     #                 levels, requires)
 
@@ -179,6 +174,26 @@ def _booleans(ds: DurableStage, previous: DurableStage) -> tuple[dict, dict]:
     on, off = ds.booleans
     return ({i: on[node] for i, node in enumerate(previous.nodes) if node in on},
             {i: off[node] for i, node in enumerate(previous.nodes) if node in off})
+
+
+def _two_valued(ds: DurableStage, members: frozenset, previous: DurableStage | None) -> tuple:
+    """(rule index, its inputs) of the nodes of ``members`` without a not-met rule; a later stage's inputs are
+    the previous stage's rule indexes, as its results are keyed."""
+    index = None if previous is None else {node: i for i, node in enumerate(previous.nodes)}
+    return tuple((n, needs if index is None else tuple(index[x] for x in needs))
+                 for n, needs in ds.two_valued.items() if ds.nodes[n][0] in members)
+
+
+def _not_met(out: dict, two_valued: tuple, given: dict) -> dict:
+    """``out`` with the nodes in ``two_valued`` that did not fire on inputs all ``given`` set not met."""
+    for n, needs in two_valued:
+        if n not in out:
+            for x in needs:
+                if given.get(x) is None:
+                    break
+            else:
+                out[n] = False
+    return out
 
 
 def _run(handle: int, fact_id: int, body: str) -> dict:
