@@ -136,8 +136,7 @@ class Library:
                 continue
             if dx is not None:
                 if hits is None:
-                    codes = [d.code for d in adm.diagnoses or ()]
-                    hits = {v for v in self._gating_valuesets if any(self.valuesets[v].contains(c, on) for c in codes)}
+                    hits = self._diagnosis_sets([d.code for d in adm.diagnoses or ()], on)
                 if hits.isdisjoint(dx):
                     continue
             out.append(rs)
@@ -154,9 +153,32 @@ class Library:
                                               a.plans, a.requested, a.diagnoses))
         return {t: tuple(v) for t, v in out.items()}
 
+    def _diagnosis_sets(self, codes: list[str], on: date) -> set[str]:
+        """The code sets named in ``applies.diagnoses`` that hold one of ``codes`` on ``on``.
+
+        Sets that never start or end answer the same on every date: their answer is kept per code (at most 4,096).
+        """
+        undated, dated = self._gating_valuesets
+        hits: set[str] = set()
+        for code in codes:
+            found = self._by_code.get(code)
+            if found is None:
+                found = frozenset(v for v in undated if self.valuesets[v].contains(code, on))
+                if len(self._by_code) < 4096:
+                    self._by_code[code] = found
+            hits |= found
+            hits.update(v for v in dated if self.valuesets[v].contains(code, on))
+        return hits
+
     @cached_property
-    def _gating_valuesets(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(v for rs in self.rulesets for v in rs.applies.diagnoses or ()))
+    def _gating_valuesets(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        names = tuple(dict.fromkeys(v for rs in self.rulesets for v in rs.applies.diagnoses or ()))
+        return (tuple(v for v in names if not self.valuesets[v].dated),
+                tuple(v for v in names if self.valuesets[v].dated))
+
+    @cached_property
+    def _by_code(self) -> dict[str, frozenset]:
+        return {}
 
 
 def digest(sources: Iterable[Source]) -> str:

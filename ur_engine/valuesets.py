@@ -32,6 +32,11 @@ class Valueset:
         self._dated = self._dated or start is not None or end is not None
         self._answers.clear()
 
+    @property
+    def dated(self) -> bool:
+        """Whether some code of the set starts or ends on a date (else it answers the same on every date)."""
+        return self._dated
+
     def contains(self, code: str, on: date) -> bool:
         """True when ``code`` (already normalized) is in the set on ``on``.
 
