@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from ur_engine import RuleErrors, load_library
+from ur_engine import RuleErrors, load_library, record
 from conftest import RULES
 
 GOOD = """\
@@ -149,6 +149,34 @@ def test_versions_of_a_rule_set_with_disjoint_dates_judge_stays_by_arrival(rules
         assert engine.review(august).rules["rulesets"]["demo"] == "2026.7.0"
         from datetime import date
         assert status(engine.review(august, as_of=date(2026, 3, 1))) == "not_met"
+
+
+def test_a_rule_set_gated_by_an_effective_dated_code_set_applies_only_on_its_dates(rules_dir):
+    from conftest import make_record
+
+    (rules_dir / "valuesets" / "demo-dx.yaml").write_text(textwrap.dedent("""\
+        valueset: demo-dx
+        title: Demo diagnoses (test fixture)
+        source: test fixture
+        system: icd10cm
+        match: prefix
+        codes:
+          - {code: J18, text: "Pneumonia", from: 2026-06-01}
+          - {code: J44, text: "COPD"}
+        """))
+    (rules_dir / "demo.yaml").write_text(GOOD.replace("effective: {from: 2026-01-01}",
+                                                      "effective: {from: 2026-01-01}\napplies: {diagnoses: [demo-dx]}"))
+    library = load_library(rules_dir)
+
+    def gated(day: str, code: str) -> bool:
+        stay = record.parse(make_record(encounter={"arrival_time": f"{day}T09:40:00Z"},
+                                        diagnoses=[{"code": code, "principal": True}]))
+        return "demo" in {rs.id for rs in library.applicable(stay)}
+
+    # The same code asked again on another day: a dated set is not answered from the first day's answer.
+    assert [gated("2026-03-02", "J18.9"), gated("2026-07-02", "J18.9"), gated("2026-03-02", "J18.9")] == \
+        [False, True, False]
+    assert gated("2026-03-02", "J44.1") and not gated("2026-07-02", "I10")
 
 
 def test_overlapping_versions_of_a_rule_set_are_an_error(rules_dir):
