@@ -141,7 +141,7 @@ class FactDictionary:
             if o.unit is None or o.unit in units_ok.get(o.code, ()):
                 continue
             for ob in self._obs_by_code.get(o.code, ()):
-                if o.unit is not None and o.unit != ob.unit and o.unit not in ob.convert:
+                if o.unit != ob.unit and o.unit not in ob.convert:
                     accepted = [ob.unit, *ob.convert]
                     errors.append(RecordError(
                         f"unit '{o.unit}' is not accepted for {ob.name} (LOINC {o.code}); use one of: "

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from datetime import date, datetime
 
@@ -116,6 +116,8 @@ class Library:
     valuesets: dict[str, Valueset]
     rulesets: tuple[RuleSet, ...]
     digest: str
+    # diagnosis code -> the undated gating code sets that hold it (see _diagnosis_sets)
+    _by_code: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def version(self) -> str:
@@ -175,10 +177,6 @@ class Library:
         names = tuple(dict.fromkeys(v for rs in self.rulesets for v in rs.applies.diagnoses or ()))
         return (tuple(v for v in names if not self.valuesets[v].dated),
                 tuple(v for v in names if self.valuesets[v].dated))
-
-    @cached_property
-    def _by_code(self) -> dict[str, frozenset]:
-        return {}
 
 
 def digest(sources: Iterable[Source]) -> str:
