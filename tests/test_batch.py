@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from ur_engine import RuleErrors, Source
 from ur_engine.batch import BatchError, run_batch
 from ur_engine.io import read_sources
 from conftest import ROOT, RULES, make_record, obs
@@ -72,6 +73,16 @@ def test_compressed_input_goes_to_two_workers_item_by_item_with_the_same_decisio
     strip = lambda rows: [{k: v for k, v in d.items() if k not in ("review_id", "position")} for d in rows]  # noqa: E731
     assert strip(_read(one)) == strip(_read(two))
     assert _read(two)[5]["position"] == "stays.ndjson.gz:6"
+
+
+def test_broken_rules_stop_a_batch_whose_workers_already_started_before_any_output(tmp_path):
+    stays = tmp_path / "stays.ndjson"
+    stays.write_text(json.dumps(make_record()) + "\n")
+    broken = [s if s.name != "adult-admission.yaml" else
+              Source(s.name, s.text.replace("fact: heart_rate.max", "fact: heart_rat.max")) for s in SOURCES]
+    with pytest.raises(RuleErrors, match="heart_rat.max"):
+        run_batch([str(stays)], str(tmp_path / "out.ndjson"), broken, workers=2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["stays.ndjson"]
 
 
 def test_an_existing_output_is_not_overwritten_without_resume(tmp_path):
