@@ -102,9 +102,16 @@ def detect_format(path: str) -> str:
                       "export directory")
 
 
+_BROKEN_OFF = (OSError, EOFError, zlib.error)  # what reading a truncated or corrupt .gz raises
+
+
+def _compressed(path: str) -> bool:
+    return path.lower().endswith(".gz")
+
+
 def _open(path: str, mode: str = "rb", **text):
     """A file of the batch's input, decompressed on the fly when its name ends in ``.gz``."""
-    if path.lower().endswith(".gz"):
+    if _compressed(path):
         return gzip.open(path, mode if "b" in mode else mode + "t", **text)
     return open(path, mode, **text)  # noqa: SIM115 -- the caller closes it
 
@@ -175,7 +182,7 @@ def _ndjson(path: str, stream: ItemStream) -> Callable[[], Iterator[Item]]:
         try:
             for _, block, first in _blocks(f, 0, 1):
                 yield from block_items(name, block, first)
-        except (OSError, EOFError, zlib.error) as exc:
+        except _BROKEN_OFF as exc:
             raise _unreadable(path, exc) from None
         finally:
             if f is not sys.stdin.buffer:
@@ -215,8 +222,7 @@ def ndjson_segments(paths: list[str], skip: int = 0) -> Iterator[tuple[str, str,
     A worker reads its block itself (``read_segment``), so a batch moves no record through a pipe.
     None when some path is not a plain NDJSON file (stdin, .gz, CSV, Parquet, FHIR): those go item by item.
     """
-    if not all(path != "-" and not path.lower().endswith(".gz") and detect_format(path) == "ndjson"
-               for path in paths):
+    if not all(path != "-" and not _compressed(path) and detect_format(path) == "ndjson" for path in paths):
         return None
 
     def segments():
@@ -349,7 +355,7 @@ def _csv(path: str, stream: ItemStream) -> Callable[[], Iterator[Item]]:
     with _open(path, "r", newline="", encoding="utf-8-sig") as f:
         try:
             header = [c.strip() for c in next(csv.reader(f), [])]
-        except (OSError, EOFError, zlib.error) as exc:
+        except _BROKEN_OFF as exc:
             raise _unreadable(path, exc) from None
     if not header:
         raise _fail(path, "no header row")
@@ -373,7 +379,7 @@ def _csv(path: str, stream: ItemStream) -> Callable[[], Iterator[Item]]:
                             file=name, line=start))
                         continue
                     yield _row_item(name, start, dict(zip(header, cells)), codes)
-            except (OSError, EOFError, zlib.error) as exc:
+            except _BROKEN_OFF as exc:
                 raise _unreadable(path, exc) from None
     return items
 
