@@ -4,13 +4,16 @@
 
 Prints: time to load and compile the default rules; `ur batch` stays/s for one process with durable-rules and
 with the plain-Python reference evaluator of the same compiled plans (the practical limit) and their ratio;
-scaling from 1 to N worker processes; peak RSS of one process at growing input sizes; `ur review` likewise.
+the floor of one process (JSON in, schema check, durable-rules' own calls and JSON out, nothing else) and what
+is left of a record's time for our own code; scaling from 1 to N worker processes; peak RSS of one process at
+growing input sizes; `ur review` likewise.
 Not part of the test suite: these machines are shared and noisy, so read ratios, not absolute numbers.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import re
 import statistics
@@ -69,6 +72,60 @@ def batch(path: Path, out: Path, workers: int, evaluator: str = "durable") -> tu
                          "--evaluator", evaluator])
 
 
+def floor(data: Path, out: Path, count: int, repeat: int = 3) -> tuple[float, float, float]:
+    """µs a record spends, on the first ``count`` records, in what no engine over durable-rules avoids.
+
+    (JSON in + schema check, durable-rules' own calls on the very facts the engine asserted, JSON out of the
+    lines ``ur batch`` wrote to ``out``), each timed alone in this process, median of ``repeat`` rounds.
+    """
+    import durable_rules_engine as dr
+    import orjson
+
+    from ur_engine import evaluator, schemas
+    from ur_engine.engine import Engine
+    from ur_engine.io import load_library
+
+    with data.open("rb") as f:
+        lines = list(itertools.islice(f, count))
+    with out.open("rb") as f:
+        decisions = [orjson.loads(line) for line in itertools.islice(f, count)]
+    calls, real = [], evaluator._run
+
+    def recorded(handle: int, fact_id: int, body: str) -> dict:
+        calls.append((handle, fact_id, body))
+        return real(handle, fact_id, body)
+
+    evaluator._run = recorded  # the facts exactly as the engine encodes and asserts them
+    try:
+        with Engine(load_library()) as engine:
+            for line in lines:
+                engine.review(orjson.loads(line))
+            evaluator._run = real
+            valid = schemas.fast_validator("admission").is_valid
+            rounds = []
+            for _ in range(repeat):
+                t0 = time.perf_counter()
+                for line in lines:
+                    valid(orjson.loads(line))
+                t1 = time.perf_counter()
+                for handle, fact_id, body in calls:  # as evaluator._run, without reading the activations
+                    status, state = dr.assert_fact(handle, body)
+                    if status == 0:
+                        res = dr.start_action_for_state(handle, state)
+                        msg = res[1] if res else None
+                        while msg:
+                            msg = dr.complete_and_start_action(handle, state)
+                    dr.retract_fact(handle, '{"id":"%d","sid":"0"}' % fact_id)
+                t2 = time.perf_counter()
+                for d in decisions:
+                    orjson.dumps(d, option=orjson.OPT_APPEND_NEWLINE)
+                t3 = time.perf_counter()
+                rounds.append((t1 - t0, t2 - t1, t3 - t2))
+    finally:
+        evaluator._run = real
+    return tuple(statistics.median(r[k] for r in rounds) / len(lines) * 1e6 for k in range(3))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--count", type=int, default=100_000, help="records for the throughput runs")
@@ -103,6 +160,14 @@ def main() -> None:
             print(f"  {evaluator:>9}: {rate[c]:8.0f} stays/s  [{best[c]:.0f}]  peak RSS {rss[c] / 1024:.0f} MiB")
         d, r = ("durable", 1), ("reference", 1)
         print(f"  reference / durable: {rate[r] / rate[d]:.2f}×  [{best[r] / best[d]:.2f}×]")
+        json_in, engine, json_out = floor(data, out, min(args.count, 20_000))
+        least = json_in + engine + json_out
+        spent = 1e6 / rate[d]
+        print(f"  floor: JSON in + schema {json_in:.1f} µs, durable-rules' own calls {engine:.1f} µs, JSON out "
+              f"{json_out:.1f} µs = {least:.1f} µs a record, at most {1e6 / least:.0f} stays/s")
+        print(f"  one process spends {spent:.0f} µs a record end to end (start-up included): {spent - least:.0f} µs "
+              f"in our code (record, rule-set choice, facts, decision, trail); 10,000 stays/s would leave it "
+              f"{100 - least:.0f} µs")
         print("scaling (durable):")
         for evaluator, workers in configs:
             if evaluator == "durable":
