@@ -4,7 +4,7 @@
 
 Prints: time to load and compile the default rules; `ur batch` stays/s for one process with durable-rules and
 with the plain-Python reference evaluator of the same compiled plans (the practical limit) and their ratio;
-the floor of one process (JSON in, schema check, durable-rules' own calls and JSON out, nothing else) and what
+the floor of one process (JSON in, schema check, durable-rules' calls and JSON out, nothing else) and what
 is left of a record's time for our own code; scaling from 1 to N worker processes; peak RSS of one process at
 growing input sizes; `ur review` likewise.
 Not part of the test suite: these machines are shared and noisy, so read ratios, not absolute numbers.
@@ -99,7 +99,6 @@ def floor(data: Path, out: Path, count: int, repeat: int = 3) -> tuple[float, fl
         with Engine(load_library()) as engine:
             for line in lines:
                 engine.review(orjson.loads(line))
-            evaluator._run = real
             valid = schemas.fast_validator("admission").is_valid
             rounds = []
             for _ in range(repeat):
