@@ -50,8 +50,8 @@ def measure(args: list[str]) -> tuple[float, int]:
 
 def load_and_compile(repeat: int = 5) -> tuple[float, float]:
     """Median seconds to load+check the default library, and to compile it into durable-rules."""
-    from ur_engine.evaluator import DurableEvaluator
-    from ur_engine.io import load_library
+    from ur_engine.evaluation.evaluator import DurableEvaluator
+    from ur_engine.intake.rule_files import load_library
 
     loads, compiles = [], []
     for _ in range(repeat):
@@ -81,9 +81,11 @@ def floor(data: Path, out: Path, count: int, repeat: int = 3) -> tuple[float, fl
     """
     import orjson
 
-    from ur_engine import evaluator, schemas
+    from ur_engine import schemas
+
+    from ur_engine.evaluation import evaluator
     from ur_engine.engine import Engine
-    from ur_engine.io import load_library
+    from ur_engine.intake.rule_files import load_library
 
     with data.open("rb") as f:
         lines = list(itertools.islice(f, count))

@@ -13,8 +13,8 @@ import time
 import pytest
 
 from ur_engine import RuleErrors, Source
-from ur_engine.batch import BatchError, run_batch
-from ur_engine.io import read_sources
+from ur_engine.batch.runner import BatchError, run_batch
+from ur_engine.intake.rule_files import read_sources
 from conftest import ROOT, RULES, make_record, obs
 
 SOURCES = read_sources(RULES)

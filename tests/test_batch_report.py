@@ -13,8 +13,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from strategies import bench_generator
-from ur_engine.batch import BatchSummary, _stay
-from ur_engine.batch_report import to_html
+from ur_engine.batch.runner import BatchSummary, _stay
+from ur_engine.batch.report import to_html
 
 COUNT = 200
 EVIL = "<script>alert('pend')</script> & co"

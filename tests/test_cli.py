@@ -224,7 +224,7 @@ def test_valuesets_import_dates_additions_and_removals(runner, tmp_path):
     assert "1 added, 4 ended 2027-01-01, 2 kept" in res.output
     from datetime import date
 
-    from ur_engine.io import load_library
+    from ur_engine.intake.rule_files import load_library
 
     lib = load_library(target)  # the rewritten file still loads
     ipo = lib.valuesets["inpatient-only"]

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from ur_engine import Engine, Source, load
-from ur_engine.compiler import number
-from ur_engine.evaluator import DurableEvaluator, ReferenceEvaluator
-from ur_engine.io import read_sources
+from ur_engine.evaluation.compiler import number
+from ur_engine.evaluation.evaluator import DurableEvaluator, ReferenceEvaluator
+from ur_engine.intake.rule_files import read_sources
 from conftest import RULES, make_record, obs
 from strategies import fact_values, records
 
@@ -91,7 +91,7 @@ def test_a_record_that_matches_no_rule_is_all_unknown_without_error(library, eva
 
 def test_comparison_nodes_have_no_not_met_rule_and_are_not_met_only_on_every_input_given(library, evaluators):
     from ur_engine import conditions as c
-    from ur_engine.compiler import plan, to_durable
+    from ur_engine.evaluation.compiler import plan, to_durable
 
     rs = _ruleset(library, "adult-admission")
     stage = to_durable([plan(rs)], 0)

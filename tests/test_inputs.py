@@ -12,8 +12,8 @@ import pytest
 from conftest import ROOT, make_record, obs
 from ur_engine import record
 from ur_engine.errors import RecordError, UrError
-from ur_engine import inputs
-from ur_engine.inputs import Item, detect_format, ndjson_segments, read_items, read_segment
+from ur_engine.intake import readers as inputs
+from ur_engine.intake.readers import Item, detect_format, ndjson_segments, read_items, read_segment
 
 DATA = ROOT / "tests" / "data"
 FHIR = DATA / "fhir"

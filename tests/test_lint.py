@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from ur_engine import load_library
-from ur_engine import lint as lint_module
-from ur_engine.lint import CODES, Finding, lint
+from ur_engine.authoring import lint as lint_module
+from ur_engine.authoring.lint import CODES, Finding, lint
 
 RULES = Path(__file__).resolve().parents[1] / "rules"
 

@@ -15,7 +15,7 @@ import urllib.request
 import pytest
 
 from api import create_app
-from ur_engine.io import read_sources
+from ur_engine.intake.rule_files import read_sources
 from ur_service.auth import create_key
 from conftest import ROOT, RULES, make_record, obs
 from test_cli import _free_port

@@ -12,10 +12,10 @@ import pytest
 
 from conftest import ROOT, RULES
 from ur_engine import RuleErrors
-from ur_engine.io import read_sources
-from ur_engine.library import Source
-from ur_engine.replay import ReplaySummary, replay
-from ur_engine.report import to_html, to_markdown
+from ur_engine.intake.rule_files import read_sources
+from ur_engine.rules.library import Source
+from ur_engine.authoring.replay import ReplaySummary, replay
+from ur_engine.authoring.replay_report import to_html, to_markdown
 
 COUNT = 400
 BAD = ['{"id": "x"}', "not json"]

@@ -6,8 +6,9 @@ import re
 
 import pytest
 
-from ur_engine.io import load_library
-from ur_engine.testing import compare, complete_record
+from ur_engine.intake.rule_files import load_library
+from ur_engine.authoring.testing import compare
+from ur_engine.rules.ruletest import complete_record
 from conftest import RULES
 
 LIBRARY = load_library(RULES)

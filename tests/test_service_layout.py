@@ -1,8 +1,8 @@
-"""The service's layout: small modules, a core that never imports it, keys commands in the CLI, migrations at head."""
+"""The service's layout: small modules, its commands in `ur` (the engine never imports it: see test_architecture),
+migrations at head."""
 
 from __future__ import annotations
 
-import ast
 
 import pytest
 
@@ -17,18 +17,8 @@ def test_service_module_stays_small(path):
     assert len(path.read_text().splitlines()) <= 600
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "ur_engine").glob("*.py")), ids=lambda p: p.name)
-def test_the_core_never_imports_the_service(path):
-    if path.name == "cli.py":  # an edge: `ur keys` opens the store
-        return
-    for node in ast.walk(ast.parse(path.read_text())):
-        names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
-            [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 else []
-        assert not any(n.split(".")[0] in ("ur_service", "api") for n in names), path.name
-
-
 def test_keys_create_offers_exactly_the_service_roles():
-    from ur_engine.cli import keys_create
+    from ur_service.cli import keys_create
 
     role = next(p for p in keys_create.params if p.name == "role")
     assert tuple(role.type.choices) == ROLES

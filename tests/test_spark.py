@@ -1,4 +1,4 @@
-"""ur_engine.spark on a local SparkSession: every row reviewed, the same outcomes as Engine.review, errors kept."""
+"""ur_engine.batch.spark on a local SparkSession: every row reviewed, the same outcomes as Engine.review, errors kept."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import pytest
 
 from conftest import ROOT, RULES
 from strategies import bench_generator
-from ur_engine.io import read_sources
-from ur_engine.spark import review_partition
+from ur_engine.intake.rule_files import read_sources
+from ur_engine.batch.spark import review_partition
 
 COUNT = 50
 BAD = [('{"id": "bad-1", "patient": {"age": "old"}}', "bad-1"), ("not json", None)]
@@ -57,7 +57,7 @@ def records() -> list[dict]:
 
 @pytest.fixture(scope="module")
 def reviewed(spark, records):
-    from ur_engine.spark import review_dataframe
+    from ur_engine.batch.spark import review_dataframe
 
     texts = [json.dumps(r) for r in records] + [text for text, _ in BAD]
     df = spark.createDataFrame([(t,) for t in texts], "record string")
@@ -106,7 +106,7 @@ def test_invalid_records_are_error_rows(reviewed):
 
 
 def test_default_sources(spark, records, engine):
-    from ur_engine.spark import review_dataframe
+    from ur_engine.batch.spark import review_dataframe
 
     df = spark.createDataFrame([(json.dumps(r),) for r in records[:3]], "record string")
     out = review_dataframe(df)  # the shipped library, read on the driver
@@ -115,7 +115,7 @@ def test_default_sources(spark, records, engine):
 
 
 def test_module_does_not_import_pyspark():
-    code = "import sys, ur_engine.spark; assert 'pyspark' not in sys.modules"
+    code = "import sys, ur_engine.batch.spark; assert 'pyspark' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
 
 

@@ -8,11 +8,11 @@ The pipeline, one module each: ``record`` (parse and validate) → ``facts`` (de
 'approve'
 """
 
-from .decision import Decision
-from .engine import Engine
-from .errors import EngineError, RecordError, RecordErrors, RuleError, RuleErrors, UrError
-from .io import load_library
-from .library import Library, Source, load
+from ur_engine.decision import Decision
+from ur_engine.engine import Engine
+from ur_engine.errors import EngineError, RecordError, RecordErrors, RuleError, RuleErrors, UrError
+from ur_engine.intake.rule_files import load_library
+from ur_engine.rules.library import Library, Source, load
 
 __all__ = ["Decision", "Engine", "EngineError", "Library", "RecordError", "RecordErrors", "RuleError",
            "RuleErrors", "Source", "UrError", "load", "load_library"]

@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from .evaluator import RulesetResult
-from .facts import Facts
-from .library import Library, RuleSet
-from .record import ACUTE_LEVELS, Admission
+from ur_engine.evaluation.evaluator import RulesetResult
+from ur_engine.facts import Facts
+from ur_engine.record import ACUTE_LEVELS, Admission
+from ur_engine.rules.library import Library, RuleSet
 
 # Post-acute settings from the most to the least intensive; hospice is judged on its own.
 POST_ACUTE_ORDER = ("ltch", "irf", "snf", "home_health", "home")

@@ -11,10 +11,10 @@ from datetime import date
 
 from ulid import ULID
 
-from . import record as records
-from .decision import Decision, decide
-from .evaluator import DurableEvaluator, ReferenceEvaluator
-from .library import Library
+from ur_engine import record as records
+from ur_engine.decision import Decision, decide
+from ur_engine.evaluation.evaluator import DurableEvaluator, ReferenceEvaluator
+from ur_engine.rules.library import Library
 
 EVALUATORS = {"durable": DurableEvaluator, "reference": ReferenceEvaluator}
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from .conditions import evaluate
-from .errors import RecordError, RecordErrors, did_you_mean
-from .record import Admission
-from .valuesets import Valueset
+from ur_engine.conditions import evaluate
+from ur_engine.errors import RecordError, RecordErrors, did_you_mean
+from ur_engine.record import Admission
+from ur_engine.terminology.valuesets import Valueset
 
 OBSERVATION_STATS = ("min", "max", "first", "last", "count")
 

@@ -12,8 +12,8 @@ from datetime import date, datetime
 
 import orjson
 
-from . import schemas
-from .errors import RecordError, RecordErrors
+from ur_engine import schemas
+from ur_engine.errors import RecordError, RecordErrors
 
 ACUTE_LEVELS = ("critical", "intermediate", "inpatient", "observation", "outpatient")
 POST_ACUTE_SETTINGS = ("ltch", "irf", "snf", "home_health", "hospice", "home")

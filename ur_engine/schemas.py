@@ -11,8 +11,8 @@ import jsonschema_rs
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match, relevance
 
-from . import resources
-from .errors import did_you_mean
+from ur_engine import resources
+from ur_engine.errors import did_you_mean
 
 SCHEMAS = ("admission", "ruleset", "facts", "valueset", "decision")
 

@@ -23,12 +23,13 @@ from flask import Flask, g, request
 from werkzeug.exceptions import HTTPException
 
 from ur_engine.errors import RecordError
-from ur_engine.io import default_sources, read_sources
-from ur_engine.service import RuleService
+from ur_engine.intake.rule_files import default_sources, read_sources
+
 from . import logs, metrics, openapi, reviews, web
 from .auth import ROLES, require
 from .db import DEFAULT_URL
 from .http import json_response, problem
+from .rules import RuleService
 from .store import Conflict, NotFound, Store, utc_text
 
 DEFAULTS = {

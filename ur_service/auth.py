@@ -21,6 +21,7 @@ from flask import current_app, g, request
 from . import ROLES
 from .http import problem
 from .store import Actor, Store
+
 KEY_PATTERN = re.compile(r"^ur_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
 
 

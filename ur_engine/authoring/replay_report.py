@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html
 
-from .replay import ReplaySummary
+from ur_engine.authoring.replay import ReplaySummary
 
 TITLE = "Rule replay: baseline against candidate"
 

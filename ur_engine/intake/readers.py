@@ -35,8 +35,9 @@ from pathlib import Path
 
 import orjson
 
-from . import fhir, schemas
-from .errors import RecordError, RecordErrors, UrError, did_you_mean
+from ur_engine import schemas
+from ur_engine.errors import RecordError, RecordErrors, UrError, did_you_mean
+from ur_engine.intake import fhir
 
 SCALARS = {  # column → where it goes in the record
     "id": ("id",), "review_type": ("review_type",), "age": ("patient", "age"), "sex": ("patient", "sex"),

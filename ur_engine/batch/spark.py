@@ -1,7 +1,7 @@
 """Review a Spark DataFrame of admission records: the same engine, one per partition, inside Spark.
 
     from pyspark.sql import SparkSession
-    from ur_engine.spark import review_dataframe
+    from ur_engine.batch.spark import review_dataframe
     spark = SparkSession.builder.getOrCreate()
     stays = spark.read.text("stays/*.ndjson").withColumnRenamed("value", "record")
     review_dataframe(stays).write.mode("overwrite").parquet("decisions/")
@@ -16,10 +16,10 @@ from collections.abc import Iterable, Iterator
 
 import orjson
 
-from . import record as records
-from .engine import Engine
-from .errors import RecordError, UrError
-from .library import Source, load
+from ur_engine import record as records
+from ur_engine.engine import Engine
+from ur_engine.errors import RecordError, UrError
+from ur_engine.rules.library import Source, load
 
 COLUMNS = ("record_id", "outcome", "supported", "review_action", "decision", "error")
 
@@ -34,7 +34,9 @@ def review_dataframe(df, record_col: str = "record", sources: list[Source] | Non
     from pyspark.sql.types import StringType, StructField, StructType
 
     if sources is None:
-        from .io import default_sources  # read here, on the driver: executors need no file access
+        from ur_engine.intake.rule_files import (
+            default_sources,  # read here, on the driver: executors need no file access
+        )
 
         sources = default_sources()
     sources = list(sources)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import resources
-from .errors import RuleError
-from .library import Library, Source, load
+from ur_engine import resources
+from ur_engine.errors import RuleError
+from ur_engine.rules.library import Library, Source, load
 
 
 def read_sources(root: str | Path) -> list[Source]:

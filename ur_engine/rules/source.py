@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from .errors import RuleError
+from ur_engine.errors import RuleError
 
 Path = tuple  # a JSON path as a tuple of keys and indexes, e.g. ("criteria", 0, "any")
 

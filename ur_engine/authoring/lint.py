@@ -23,8 +23,8 @@ import math
 from dataclasses import dataclass, replace
 from itertools import combinations
 
-from . import conditions as c
-from .facts import OBSERVATION_STATS
+from ur_engine import conditions as c
+from ur_engine.facts import OBSERVATION_STATS
 
 LEVELS = ("error", "warning", "info", "off")
 CODES: dict[str, tuple[str, str]] = {

@@ -12,10 +12,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from .engine import Engine
-from .errors import RuleError, UrError
-from .library import Source, load
-from .testing import run_tests
+from ur_engine.authoring.testing import run_tests
+from ur_engine.engine import Engine
+from ur_engine.errors import RuleError, UrError
+from ur_engine.rules.library import Source, load
 
 
 @dataclass

@@ -22,8 +22,8 @@ import math
 from dataclasses import dataclass
 from functools import cached_property
 
-from . import conditions as c
-from .library import MAX_ALTERNATIVES, RuleSet
+from ur_engine import conditions as c
+from ur_engine.rules.library import MAX_ALTERNATIVES, RuleSet
 
 
 @dataclass(frozen=True)

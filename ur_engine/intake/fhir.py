@@ -10,8 +10,8 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator
 from datetime import date
 
-from . import schemas
-from .errors import RecordError, RecordErrors
+from ur_engine import schemas
+from ur_engine.errors import RecordError, RecordErrors
 
 # The resource types a record is built from; a linked type missing from the export leaves its section out.
 TYPES = ("Patient", "Coverage", "Encounter", "Condition", "Observation", "Procedure", "MedicationAdministration")

@@ -23,11 +23,11 @@ from pathlib import Path
 
 import orjson
 
-from . import record as records
-from .engine import Engine
-from .errors import RecordError, UrError
-from .inputs import Item, ndjson_segments, read_items, read_segment
-from .library import Library, Source, load
+from ur_engine import record as records
+from ur_engine.engine import Engine
+from ur_engine.errors import RecordError, UrError
+from ur_engine.intake.readers import Item, ndjson_segments, read_items, read_segment
+from ur_engine.rules.library import Library, Source, load
 
 STATE_VERSION = 1
 

@@ -9,15 +9,16 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import cached_property
 from datetime import date, datetime
+from functools import cached_property
 
-from . import conditions as c
-from . import schemas, yamlsrc
-from .errors import RecordErrors, RuleError, RuleErrors, did_you_mean
-from .facts import FactDictionary
-from .record import ACUTE_LEVELS, Admission, POST_ACUTE_SETTINGS
-from .valuesets import Valueset
+from ur_engine import conditions as c
+from ur_engine import schemas
+from ur_engine.errors import RecordErrors, RuleError, RuleErrors, did_you_mean
+from ur_engine.facts import FactDictionary
+from ur_engine.record import ACUTE_LEVELS, POST_ACUTE_SETTINGS, Admission
+from ur_engine.rules import source as yamlsrc
+from ur_engine.terminology.valuesets import Valueset
 
 CRITERION_KEYS = ("id", "group", "text", "source", "note", "action")
 CONDITION_KEYS = ("any", "all", "not", "fact")
@@ -240,7 +241,7 @@ def load(sources: Iterable[Source]) -> Library:
 
 def _check_paths(doc: yamlsrc.Document, errors: list) -> None:
     """Record paths in facts.yaml must exist: a misspelt path would silently make a fact always unknown."""
-    from .record import paths
+    from ur_engine.record import paths
 
     known = paths()
     times = [p for p, t in known.items() if t in (datetime, date)]
@@ -481,8 +482,8 @@ def _group_expr(node, path, doc, groups: dict, errors: list) -> c.Expr | None:
 
 
 def _check_tests(lib: Library, docs: dict, errors: list) -> None:
-    from .testing import complete_record  # testing imports library: import here to avoid a cycle
-    from .record import parse
+    from ur_engine.record import parse
+    from ur_engine.rules.ruletest import complete_record
 
     for rs in lib.rulesets:
         doc = docs[rs.file]

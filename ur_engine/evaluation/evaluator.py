@@ -17,10 +17,10 @@ from dataclasses import dataclass
 
 import durable_rules_engine as _dr
 
-from . import conditions
-from .compiler import DurableStage, Plan, bundles, encode_booleans, encode_fact, plan, to_durable
-from .errors import EngineError
-from .library import Library
+from ur_engine import conditions
+from ur_engine.errors import EngineError
+from ur_engine.evaluation.compiler import DurableStage, Plan, bundles, encode_booleans, encode_fact, plan, to_durable
+from ur_engine.rules.library import Library
 
 _LOCK = threading.Lock()
 _NAMES = itertools.count()

@@ -18,11 +18,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import date
 
-from . import record as records
-from .decision import Decision
-from .engine import Engine
-from .errors import EngineError, RecordError
-from .library import Library, Source, load
+from ur_engine import record as records
+from ur_engine.decision import Decision
+from ur_engine.engine import Engine
+from ur_engine.errors import EngineError, RecordError
+from ur_engine.rules.library import Library, Source, load
 
 SAMPLES = 5  # record ids kept per flip or criterion: enough to open a few cases, small enough to merge
 REVIEW_ID = "replay"  # a fixed review id: no ULID per decision, and the id plays no part in the comparison

@@ -1,0 +1,3 @@
+from ur_engine.cli.main import main
+
+main()

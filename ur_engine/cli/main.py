@@ -1,0 +1,233 @@
+"""The ``ur`` command: parse arguments, make one library call, format the answer.
+
+Exit codes: 0 success, 1 rule errors or failing rule tests, 2 invalid input (a record, a file, an option).
+Commands of other installed packages join through the ``ur_engine.commands`` entry point group (the review
+service adds ``serve`` and ``keys``), so this package never imports them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from functools import cache
+from importlib.metadata import EntryPoint, entry_points
+from pathlib import Path
+
+import click
+import orjson
+
+from ur_engine import record as records
+from ur_engine.cli.common import RULES_HELP, print_rule_errors
+from ur_engine.cli.common import library_or_exit as _library
+from ur_engine.cli.rules import rules
+from ur_engine.engine import EVALUATORS, Engine
+from ur_engine.errors import RuleError, UrError
+from ur_engine.intake.rule_files import default_sources, read_sources
+
+
+@cache
+def _plugins() -> dict[str, EntryPoint]:
+    return {ep.name: ep for ep in entry_points(group="ur_engine.commands")}
+
+
+class _Commands(click.Group):
+    """The engine's own commands, then those that other installed packages register."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *_plugins()})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        command = super().get_command(ctx, name)
+        if command is None and name in _plugins():
+            command = _plugins()[name].load()
+        return command
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="ur-engine")
+def main() -> None:
+    """ur — open, explainable utilization review."""
+
+
+@main.command()
+@click.argument("source", type=click.File("r", encoding="utf-8"), default="-")
+@click.option("--rules", type=click.Path(file_okay=False), help=RULES_HELP)
+@click.option("--evaluator", type=click.Choice(sorted(EVALUATORS)), default="durable", show_default=True,
+              help="durable-rules, or the plain-Python reference evaluator.")
+@click.option("--summary", is_flag=True, help="One readable line per decision instead of JSON.")
+def review(source, rules, evaluator, summary) -> None:
+    """Review admission records from SOURCE (a file, or - for standard input).
+
+    One JSON record gives one JSON decision; NDJSON (a record per line) gives one NDJSON line per input line,
+    in order. An invalid record gives an error line naming the field, and the exit code is 2.
+    """
+    engine = Engine(_library(rules), evaluator)
+    first = source.readline()
+    while first and not first.strip():
+        first = source.readline()
+    if not first:
+        raise click.UsageError("no record on input")
+    single = None
+    try:
+        single = json.loads(first)
+    except ValueError:
+        pass
+    failed = 0
+    out = sys.stdout.buffer
+    emit = _summary_line if summary else (lambda d: orjson.dumps(d.to_dict(), option=orjson.OPT_APPEND_NEWLINE))
+    if single is None:  # one pretty-printed JSON document
+        text = first + source.read()
+        try:
+            decision = engine.review(records.loads(text))
+        except UrError as exc:  # the same for one record as for a stream: a message, never a traceback
+            _print_record_error(exc)
+            sys.exit(2)
+        out.write(_summary_line(decision) if summary else
+                  orjson.dumps(decision.to_dict(), option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE))
+        return
+    for number, line in enumerate(_lines(first, source), start=1):
+        if not line.strip():
+            continue
+        try:
+            decision = engine.review(records.loads(line))
+            out.write(emit(decision))
+        except UrError as exc:  # a bad record, or an engine failure on one record: an error line, never a crash
+            failed += 1
+            out.write(orjson.dumps(_error_line(exc, number, line), option=orjson.OPT_APPEND_NEWLINE))
+    out.flush()
+    if failed:
+        click.echo(f"{failed} record(s) rejected; see the error lines", err=True)
+        sys.exit(2)
+
+
+def _summary_line(d) -> bytes:
+    target = f"{d.requested} → {d.recommended or d.supported or '?'}"
+    return f"{d.record_id:<14} {d.outcome:<19} {target:<26} {' | '.join(d.reasons)}\n".encode()
+
+
+def _lines(first: str, rest):
+    yield first
+    yield from rest
+
+
+def _record_id(line: str):
+    try:
+        data = json.loads(line)
+        return data.get("id") if isinstance(data, dict) else None
+    except ValueError:
+        return None
+
+
+def _error_line(exc: UrError, number: int, line: str) -> dict:
+    errors = getattr(exc, "errors", [exc])
+    return {"record_id": _record_id(line), "line": number, "outcome": "error",
+            "errors": [e.as_dict() for e in errors]}
+
+
+def _print_record_error(exc: UrError) -> None:
+    for e in getattr(exc, "errors", [exc]):
+        click.echo(f"invalid record: {e}", err=True)
+
+
+@main.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="NDJSON decisions, one per input record.")
+@click.option("--rules", type=click.Path(file_okay=False), help=RULES_HELP)
+@click.option("--workers", type=click.IntRange(1), default=os.cpu_count() or 1, show_default="all cores")
+@click.option("--resume", is_flag=True, help="Continue a killed run: keep what OUT holds, review the rest.")
+@click.option("--report", type=click.Path(dir_okay=False), help="Also write an HTML report with plots.")
+@click.option("--evaluator", type=click.Choice(sorted(EVALUATORS)), default="durable", show_default=True)
+def batch(inputs, out, rules, workers, resume, report, evaluator) -> None:
+    """Review every record of INPUTS (NDJSON, CSV, Parquet, FHIR Bulk Data) into OUT, in input order.
+
+    Writes OUT.summary.json beside OUT. A record that fails validation gets an error line, never silence.
+    """
+    from ur_engine.batch.runner import run_batch
+
+    sources = read_sources(rules) if rules else default_sources()
+    bar = _progress_bar(inputs, resume)
+    try:
+        summary = run_batch(list(inputs), out, sources, workers=workers, resume=resume,
+                            progress=bar.update if bar else None, evaluator=evaluator)
+    except RuleError as exc:
+        print_rule_errors(exc, rules)
+        sys.exit(1)
+    except UrError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(2)
+    finally:
+        if bar:
+            bar.close()
+    if report:
+        from ur_engine.batch.report import to_html
+
+        Path(report).write_text(to_html(summary.to_dict()), encoding="utf-8")
+    d = summary.to_dict()
+    click.echo(f"{d['total']} records in {d['seconds']} s ({d['per_second']}/s): "
+               + ", ".join(f"{k} {v}" for k, v in sorted(d["outcomes"].items())), err=True)
+
+
+def _progress_bar(inputs, resume: bool):
+    """A bar with rate and ETA on a terminal; nothing in a pipe."""
+    if not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    total = None
+    if all(str(p).endswith((".ndjson", ".jsonl", ".csv")) for p in inputs):
+        total = 0
+        for p in inputs:
+            with open(p, "rb") as f:
+                total += sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
+    return tqdm(total=None if resume else total, unit=" stays", file=sys.stderr, dynamic_ncols=True)
+
+
+@main.group()
+def valuesets() -> None:
+    """Maintain effective-dated code sets."""
+
+
+@valuesets.command("import")
+@click.argument("source", type=click.Path(exists=True, dir_okay=False))
+@click.option("--into", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="The valueset file to update, e.g. rules/valuesets/inpatient-only.yaml.")
+@click.option("--effective", required=True, type=click.DateTime(["%Y-%m-%d"]),
+              help="The date the published list takes effect (e.g. the OPPS calendar year's 1 January).")
+@click.option("--status", default="C", show_default=True, help="Status indicator to keep (C: inpatient only).")
+def valuesets_import(source, into, effective, status) -> None:
+    """Load a CMS OPPS Addendum B (CSV) into a valueset: codes with status indicator C form the IPO list.
+
+    New codes start on --effective, codes that left the list end the day before, earlier history stays.
+    """
+    import csv
+
+    import yaml
+
+    from ur_engine.terminology.valuesets import merge_import
+
+    with open(source, newline="", encoding="utf-8-sig", errors="replace") as f:
+        rows = list(csv.reader(f))
+    header = next((i for i, r in enumerate(rows) if any("HCPCS" in c.upper() for c in r)
+                   and any(c.strip().upper() == "SI" for c in r)), None)
+    if header is None:
+        raise click.BadParameter("no header row with 'HCPCS Code' and 'SI' columns", param_hint="SOURCE")
+    names = [c.strip().upper() for c in rows[header]]
+    code_col = next(i for i, c in enumerate(names) if "HCPCS" in c)
+    si_col = names.index("SI")
+    text_col = next((i for i, c in enumerate(names) if "DESCRIPTOR" in c), None)
+    codes = {r[code_col].strip(): (r[text_col].strip() if text_col is not None else "")
+             for r in rows[header + 1:] if len(r) > si_col and r[si_col].strip() == status and r[code_col].strip()}
+    path = Path(into)
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    merged, counts = merge_import(data, codes, effective.date())
+    path.write_text(yaml.safe_dump(merged, sort_keys=False, allow_unicode=True, width=110), encoding="utf-8")
+    click.echo(f"{path}: {counts['added']} added, {counts['removed']} ended {effective.date()}, "
+               f"{counts['kept']} kept ({len(codes)} codes with status {status} in {source})")
+
+
+main.add_command(rules)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,106 @@
+"""The service's ``ur`` commands, ``serve`` and ``keys``: registered through the ``ur_engine.commands`` entry
+point group, so the engine's CLI offers them without importing the service."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ur_engine.cli.common import RULES_HELP, print_rule_errors
+from ur_engine.errors import RuleError, UrError
+from ur_engine.intake.rule_files import default_sources, read_sources
+
+from . import ROLES
+
+
+@click.command()
+@click.option("--rules", type=click.Path(file_okay=False), help=RULES_HELP)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=int)
+def serve(rules, host, port) -> None:
+    """Serve the review API (embedded: the development server, default rules, localhost).
+
+    SIGHUP or POST /v1/admin/reload re-reads the rules; a candidate serves only if it loads and its tests pass.
+    """
+    import signal
+
+    from api import create_app
+
+    try:
+        app = create_app({"RULES_DIR": rules})
+    except UrError as exc:
+        print_rule_errors(exc, rules) if isinstance(exc, RuleError) else click.echo(str(exc), err=True)
+        sys.exit(1)
+    service = app.extensions["ur_engine"]
+    source = (lambda: read_sources(rules)) if rules else default_sources
+
+    def on_hup(signum, frame):
+        result = service.reload(source)
+        click.echo(f"SIGHUP reload: {'ok ' + result.digest if result.ok else 'refused'}", err=True)
+        for line in result.errors:
+            click.echo(f"  {line}", err=True)
+
+    signal.signal(signal.SIGHUP, on_hup)
+    app.run(host=host, port=port)
+
+
+@click.group()
+def keys() -> None:
+    """API keys for the review service: stored hashed, shown once."""
+
+
+DATABASE_HELP = "Audit store URL (default: $UR_DATABASE_URL, else sqlite:///ur-audit.db)."
+
+
+def _store(database: str | None):
+    from .db import DEFAULT_URL
+    from .store import Store
+
+    return Store(database or DEFAULT_URL)
+
+
+@keys.command("create")
+@click.option("--role", required=True, type=click.Choice(ROLES),
+              help="reviewer: submit and read reviews; physician: decide pended cases; rules_admin: reload rules.")
+@click.option("--name", help="Who holds the key, as the audit trail shows it (default: the role).")
+@click.option("--database", envvar="UR_DATABASE_URL", help=DATABASE_HELP)
+def keys_create(role, name, database) -> None:
+    """Create an API key for ROLE and print it; only its hash is stored, so it cannot be shown again."""
+    from .auth import create_key
+
+    store = _store(database)
+    try:
+        key = create_key(store, role, name)
+    finally:
+        store.close()
+    click.echo(key)
+    click.echo(f"created key {key.split('_')[1]} ({role}); keep it now, it is not shown again", err=True)
+
+
+@keys.command("list")
+@click.option("--database", envvar="UR_DATABASE_URL", help=DATABASE_HELP)
+def keys_list(database) -> None:
+    """List key ids, names, roles and dates (never the keys)."""
+    store = _store(database)
+    try:
+        for k in store.list_keys():
+            click.echo(f"{k['key_id']}  {k['role']:<12} {k['name']:<24} created {k['created_at']}"
+                       + (f"  revoked {k['revoked_at']}" if k["revoked_at"] else ""))
+    finally:
+        store.close()
+
+
+@keys.command("revoke")
+@click.argument("key_id")
+@click.option("--database", envvar="UR_DATABASE_URL", help=DATABASE_HELP)
+def keys_revoke(key_id, database) -> None:
+    """Revoke the key KEY_ID (the part after ur_); it stops working at once."""
+    store = _store(database)
+    try:
+        if not store.revoke_key(key_id):
+            click.echo(f"no active key {key_id}", err=True)
+            sys.exit(2)
+    finally:
+        store.close()
+    click.echo(f"revoked {key_id}", err=True)
