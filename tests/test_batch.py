@@ -11,11 +11,12 @@ import sys
 import time
 
 import pytest
+from conftest import ROOT, RULES, make_record, obs
 
 from ur_engine import RuleErrors, Source
-from ur_engine.batch.runner import BatchError, run_batch
+from ur_engine.batch.runner import run_batch
+from ur_engine.errors import BatchError
 from ur_engine.intake.rule_files import read_sources
-from conftest import ROOT, RULES, make_record, obs
 
 SOURCES = read_sources(RULES)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-
 import re
 import shutil
 import textwrap
@@ -11,10 +10,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+from click.testing import CliRunner
 
 from ur_engine import load_library
 from ur_engine.authoring import lint as lint_module
 from ur_engine.authoring.lint import CODES, Finding, lint
+from ur_engine.cli import main
+from ur_engine.errors import LintConfigError
 
 RULES = Path(__file__).resolve().parents[1] / "rules"
 
@@ -329,10 +331,20 @@ def test_levels_turn_codes_off_and_change_their_level(tmp_path):
     assert {f.level for f in lint(lib) if f.code == "L009"} == {"warning"}
 
 
-@pytest.mark.parametrize("levels", [{"L999": "off"}, {"L005": "fatal"}])
-def test_unknown_codes_and_levels_are_refused(levels):
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize("levels, suggestion", [({"L0005": "off"}, "L005"), ({"L005": "warn"}, "warning")])
+def test_unknown_codes_and_levels_are_refused_with_a_suggestion(levels, suggestion):
+    with pytest.raises(LintConfigError) as caught:
         lint(load_library(RULES), levels)
+    assert caught.value.code == "UR070" and caught.value.suggestion == suggestion
+
+
+def test_lint_command_names_the_config_file_of_a_bad_level(tmp_path):
+    d = tmp_path / "rules"
+    shutil.copytree(RULES, d)
+    (d / ".ur-lint.yaml").write_text("levels: {L005: fatal}\n")
+    result = CliRunner().invoke(main, ["rules", "lint", str(d)])
+    assert result.exit_code == 1
+    assert ".ur-lint.yaml UR070 unknown level 'fatal' for L005" in result.stderr
 
 
 def test_every_code_is_documented_in_the_module_docstring():

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from ur_engine.conditions import evaluate
-from ur_engine.errors import RecordError, RecordErrors, did_you_mean
+from ur_engine.errors import FindingError, RecordError, RecordErrors, UnitError, did_you_mean
 from ur_engine.record import Admission
 from ur_engine.terminology.valuesets import Valueset
 
@@ -143,18 +143,18 @@ class FactDictionary:
             for ob in self._obs_by_code.get(o.code, ()):
                 if o.unit != ob.unit and o.unit not in ob.convert:
                     accepted = [ob.unit, *ob.convert]
-                    errors.append(RecordError(
+                    errors.append(UnitError(
                         f"unit '{o.unit}' is not accepted for {ob.name} (LOINC {o.code}); use one of: "
-                        + ", ".join(accepted), code="UR106", path=f"$.observations[{o.index}].unit",
+                        + ", ".join(accepted), path=f"$.observations[{o.index}].unit",
                         suggestion=did_you_mean(o.unit, accepted)))
                     break
         for key, value in (adm.findings or {}).items():
             spec = self.findings.get(key)
             if spec is None:
-                errors.append(RecordError(f"unknown finding '{key}'", code="UR107", path=f"$.findings.{key}",
+                errors.append(FindingError(f"unknown finding '{key}'", path=f"$.findings.{key}",
                                           suggestion=did_you_mean(key, self.findings)))
             elif (spec["type"] == "boolean") != isinstance(value, bool) or isinstance(value, str):
-                errors.append(RecordError(f"finding '{key}' must be a {spec['type']}", code="UR107",
+                errors.append(FindingError(f"finding '{key}' must be a {spec['type']}",
                                           path=f"$.findings.{key}"))
         if errors:
             raise RecordErrors(errors)

@@ -13,7 +13,15 @@ from datetime import date, datetime
 import orjson
 
 from ur_engine import schemas
-from ur_engine.errors import RecordError, RecordErrors
+from ur_engine.errors import (
+    InvalidJsonError,
+    InvalidTimeError,
+    NonFiniteNumberError,
+    RecordError,
+    RecordErrors,
+    RecordSchemaError,
+    TimeOrderError,
+)
 
 ACUTE_LEVELS = ("critical", "intermediate", "inpatient", "observation", "outpatient")
 POST_ACUTE_SETTINGS = ("ltch", "irf", "snf", "home_health", "hospice", "home")
@@ -154,7 +162,7 @@ def loads(text: str | bytes) -> dict:
     try:
         return orjson.loads(text)
     except orjson.JSONDecodeError as exc:
-        raise RecordError(f"invalid JSON: {exc.msg}", code="UR101", path="$", line=exc.lineno,
+        raise InvalidJsonError(f"invalid JSON: {exc.msg}", path="$", line=exc.lineno,
                           column=exc.colno) from None
 
 
@@ -164,10 +172,10 @@ def parse(data) -> Admission:
     Raises RecordErrors listing every bad field, each with its JSON path.
     """
     if not isinstance(data, dict):
-        raise RecordErrors([RecordError("a record must be a JSON object", code="UR102", path="$")])
+        raise RecordErrors([RecordSchemaError("a record must be a JSON object", path="$")])
     if not schemas.fast_validator("admission").is_valid(data):
         raise RecordErrors([
-            RecordError(msg, code="UR102", path=schemas.json_path(path), suggestion=hint)
+            RecordSchemaError(msg, path=schemas.json_path(path), suggestion=hint)
             for path, msg, hint, _ in schemas.iter_explained("admission", data)
         ])
     errors: list[RecordError] = []
@@ -183,7 +191,7 @@ def _time(text: str | None, path: str, errors: list) -> datetime | None:
     try:
         return datetime.fromisoformat(text)
     except ValueError:
-        errors.append(RecordError(f"'{text}' is not a valid date and time", code="UR103", path=path))
+        errors.append(InvalidTimeError(f"'{text}' is not a valid date and time", path=path))
         return None
 
 
@@ -193,7 +201,7 @@ def _date(text: str | None, path: str, errors: list) -> date | None:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        errors.append(RecordError(f"'{text}' is not a valid date", code="UR103", path=path))
+        errors.append(InvalidTimeError(f"'{text}' is not a valid date", path=path))
         return None
 
 
@@ -215,7 +223,7 @@ def _build(d: dict, errors: list) -> Admission:
         for i, o in enumerate(d["observations"]):
             value = o["value"]
             if isinstance(value, float) and not math.isfinite(value):
-                errors.append(RecordError("value must be a finite number", code="UR104",
+                errors.append(NonFiniteNumberError("value must be a finite number",
                                           path=f"$.observations[{i}].value"))
                 continue
             text = o["time"]
@@ -261,7 +269,7 @@ def _build(d: dict, errors: list) -> Admission:
                                  ("review_time", encounter.review_time, encounter.arrival_time),
                                  ("discharge_time", encounter.discharge_time, encounter.arrival_time)):
         if later is not None and earlier is not None and later < earlier:
-            errors.append(RecordError(f"{name} is before arrival_time", code="UR105", path=f"$.encounter.{name}"))
+            errors.append(TimeOrderError(f"{name} is before arrival_time", path=f"$.encounter.{name}"))
     pat, cov = d["patient"], d["coverage"]
     return Admission(
         id=d["id"], review_type=d.get("review_type", "admission"),

@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from itertools import combinations
 
 from ur_engine import conditions as c
+from ur_engine.errors import LintConfigError, did_you_mean
 from ur_engine.facts import OBSERVATION_STATS
 
 LEVELS = ("error", "warning", "info", "off")
@@ -392,9 +393,11 @@ def lint(library, levels: dict[str, str] | None = None) -> list[Finding]:
     levels = dict(levels or {})
     for code, level in levels.items():
         if code not in CODES:
-            raise ValueError(f"unknown lint code '{code}' (known: {', '.join(CODES)})")
+            raise LintConfigError(f"unknown lint code '{code}' (known: {', '.join(CODES)})",
+                                  suggestion=did_you_mean(str(code), CODES))
         if level not in LEVELS:
-            raise ValueError(f"unknown level '{level}' for {code} (use one of: {', '.join(LEVELS)})")
+            raise LintConfigError(f"unknown level '{level}' for {code} (use one of: {', '.join(LEVELS)})",
+                                  suggestion=did_you_mean(str(level), LEVELS))
     found = [f for check in CHECKS for f in check(library)]
     found = [replace(f, level=levels.get(f.code, f.level)) for f in found]
     # Stable sort: at one place, findings keep check order and facts.yaml order.

@@ -21,7 +21,7 @@ from datetime import date
 from ur_engine import record as records
 from ur_engine.decision import Decision
 from ur_engine.engine import Engine
-from ur_engine.errors import EngineError, RecordError
+from ur_engine.errors import RecordError, ReplayWorkerError
 from ur_engine.rules.library import Library, Source, load
 
 SAMPLES = 5  # record ids kept per flip or criterion: enough to open a few cases, small enough to merge
@@ -227,7 +227,7 @@ def _init_worker(baseline: list[Source], candidate: list[Source], as_of: date | 
 
 def _work(task: tuple[int, list]) -> ReplaySummary:
     if "error" in _WORKER:
-        raise EngineError(f"replay worker could not start: {_WORKER['error']}", code="UR902")
+        raise ReplayWorkerError(f"replay worker could not start: {_WORKER['error']}")
     rp: _Replayer = _WORKER["replayer"]
     started = time.perf_counter()
     summary = rp.summary()
@@ -238,7 +238,7 @@ def _work(task: tuple[int, list]) -> ReplaySummary:
     except Exception as exc:
         # Pool re-raises a worker's exception in the parent by pickling it; one whose __init__ does not take
         # its message (RecordErrors, RuleErrors) fails to unpickle there and hangs the pool: send a plain one.
-        raise EngineError(f"replay failed near line {number}: {type(exc).__name__}: {exc}", code="UR902") \
+        raise ReplayWorkerError(f"replay failed near line {number}: {type(exc).__name__}: {exc}") \
             from None
     summary.seconds = time.perf_counter() - started
     return summary

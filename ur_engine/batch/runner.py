@@ -25,7 +25,7 @@ import orjson
 
 from ur_engine import record as records
 from ur_engine.engine import Engine
-from ur_engine.errors import RecordError, UrError
+from ur_engine.errors import OutputExistsError, RecordError, ResumeMismatchError, UrError
 from ur_engine.intake.readers import Item, ndjson_segments, read_items, read_segment
 from ur_engine.rules.library import Library, Source, load
 
@@ -107,9 +107,6 @@ def _reason_stem(reason: str) -> str:
     return reason
 
 
-class BatchError(UrError):
-    """The batch cannot start or resume (inputs changed, output of another run…)."""
-
 
 def _fingerprint(paths: list[str], digest: str) -> dict:
     files = []
@@ -159,15 +156,15 @@ def _run(paths: list[str], out_path: Path, library: Library, pool: "_Workers", r
     if resume and state_path.exists():
         previous = json.loads(state_path.read_text())
         if previous != state:
-            raise BatchError("inputs or rules changed since the run being resumed; start afresh without --resume",
-                             code="UR301", file=str(state_path))
+            raise ResumeMismatchError("inputs or rules changed since the run being resumed; "
+                                      "start afresh without --resume", file=str(state_path))
         skip = _done_lines(out_path)
         with out_path.open("rb") as f:
             for line in f:
                 summary.add(orjson.loads(line))
     elif out_path.exists() and out_path.stat().st_size and not resume:
-        raise BatchError(f"{out_path} exists: pass --resume to continue it, or remove it", code="UR302",
-                         file=str(out_path))
+        raise OutputExistsError(f"{out_path} exists: pass --resume to continue it, or remove it",
+                                file=str(out_path))
     else:
         out_path.write_bytes(b"")
     state_path.write_text(json.dumps(state, indent=1))

@@ -18,7 +18,7 @@ import orjson
 
 from ur_engine import record as records
 from ur_engine.engine import Engine
-from ur_engine.errors import RecordError, UrError
+from ur_engine.errors import InvalidJsonError, UrError
 from ur_engine.rules.library import Source, load
 
 COLUMNS = ("record_id", "outcome", "supported", "review_action", "decision", "error")
@@ -69,7 +69,7 @@ def review_text(engine: Engine, text) -> tuple:
     data = None
     try:
         if text is None:
-            raise RecordError("no record (null)", code="UR101", path="$")
+            raise InvalidJsonError("no record (null)", path="$")
         data = records.loads(text)
         d = engine.review(data).to_dict()
         return (d["record_id"], d["outcome"], d["supported"], d["review_action"],

@@ -11,7 +11,7 @@ import click
 
 from ur_engine.cli.common import library_or_exit, print_rule_errors
 from ur_engine.engine import Engine
-from ur_engine.errors import RuleError, RuleErrors
+from ur_engine.errors import LintConfigError, RuleError, RuleErrors
 from ur_engine.intake.rule_files import load_library, read_sources
 
 
@@ -66,8 +66,10 @@ def rules_lint(directory, config, deny_warnings, fmt) -> None:
         levels = {code: "off" if level is False else level for code, level in levels.items()}
     try:
         findings = lint(lib, levels)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint=f"{path}") from None
+    except LintConfigError as exc:
+        exc.file = str(path)
+        print_rule_errors(exc)
+        sys.exit(1)
     if fmt == "json":
         click.echo(json.dumps([dataclasses.asdict(f) for f in findings], indent=2))
     else:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import durable_rules_engine as _dr
 
 from ur_engine import conditions
-from ur_engine.errors import EngineError
+from ur_engine.errors import CompileError, EvaluationError
 from ur_engine.evaluation.compiler import DurableStage, Plan, bundles, encode_booleans, encode_fact, plan, to_durable
 from ur_engine.rules.library import Library
 
@@ -95,7 +95,7 @@ class DurableEvaluator:
                 self._bundle_of.update((p.ruleset, b) for p in members)
         except _dr.error as exc:
             _delete(handles)
-            raise EngineError(f"durable-rules could not compile the rules: {exc}", code="UR900") from None
+            raise CompileError(f"durable-rules could not compile the rules: {exc}") from None
         self._handles = handles
         self._finalizer = weakref.finalize(self, _delete, handles)
 
@@ -214,7 +214,7 @@ def _run(handle: int, fact_id: int, body: str) -> dict:
         except _dr.error:
             pass  # the fact was never stored
         if isinstance(exc, _dr.error):
-            raise EngineError(f"durable-rules failed on a ruleset stage: {exc}", code="UR901") from None
+            raise EvaluationError(f"durable-rules failed on a ruleset stage: {exc}") from None
         raise
     # Every activation was drained and no rule joins facts, so nothing but the stored fact is left: the id
     # alone finds it, which spares durable-rules parsing the whole fact a second time (~3 µs a stage).

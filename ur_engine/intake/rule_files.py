@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ur_engine import resources
-from ur_engine.errors import RuleError
+from ur_engine.errors import MissingRuleFileError
 from ur_engine.rules.library import Library, Source, load
 
 
@@ -13,7 +13,7 @@ def read_sources(root: str | Path) -> list[Source]:
     """Every ``*.yaml`` file under ``root``, named relative to it (``valuesets/ipo.yaml``)."""
     root = Path(root)
     if not root.is_dir():
-        raise RuleError(f"no rule directory at {root}", code="UR003", file=str(root))
+        raise MissingRuleFileError(f"no rule directory at {root}", file=str(root))
     out = []
     for path in sorted(root.rglob("*.y*ml")):
         if path.suffix not in (".yaml", ".yml") or any(p.startswith(".") for p in path.relative_to(root).parts):

@@ -14,7 +14,29 @@ from functools import cached_property
 
 from ur_engine import conditions as c
 from ur_engine import schemas
-from ur_engine.errors import RecordErrors, RuleError, RuleErrors, did_you_mean
+from ur_engine.errors import (
+    ConditionShapeError,
+    DuplicateCriterionError,
+    DuplicateValuesetError,
+    MissingRuleFileError,
+    NestedScoreError,
+    OperatorError,
+    OverlappingVersionsError,
+    RecordErrors,
+    RuleDateError,
+    RuleError,
+    RuleErrors,
+    RuleSchemaError,
+    RuleTestRecordError,
+    ThresholdTypeError,
+    TooManyAlternativesError,
+    UnknownFactError,
+    UnknownGroupError,
+    UnknownRecordPathError,
+    UnknownValuesetError,
+    UnknownWaiverError,
+    did_you_mean,
+)
 from ur_engine.facts import FactDictionary
 from ur_engine.record import ACUTE_LEVELS, POST_ACUTE_SETTINGS, Admission
 from ur_engine.rules import source as yamlsrc
@@ -199,7 +221,7 @@ def load(sources: Iterable[Source]) -> Library:
             errors.append(e)
     facts_doc = docs.pop("facts.yaml", None)
     if facts_doc is None and not any(e.file == "facts.yaml" for e in errors):
-        errors.append(RuleError("the library has no facts.yaml", code="UR003", file="facts.yaml"))
+        errors.append(MissingRuleFileError("the library has no facts.yaml", file="facts.yaml"))
     vs_docs = {n: d for n, d in docs.items() if n.startswith("valuesets/")}
     rule_docs = {n: d for n, d in docs.items() if n not in vs_docs}
 
@@ -209,7 +231,7 @@ def load(sources: Iterable[Source]) -> Library:
             continue
         vs = _valueset(doc, errors)
         if vs.name in valuesets:
-            errors.append(doc.error(("valueset",), f"valueset '{vs.name}' is defined twice", "UR041"))
+            errors.append(doc.error(("valueset",), f"valueset '{vs.name}' is defined twice", DuplicateValuesetError))
         valuesets[vs.name] = vs
 
     fact_dict = None
@@ -218,8 +240,8 @@ def load(sources: Iterable[Source]) -> Library:
             for name, spec in (facts_doc.data.get(kind) or {}).items():
                 ref = spec.get("valueset")
                 if ref is not None and ref not in valuesets:
-                    errors.append(facts_doc.error((kind, name, "valueset"), f"unknown valueset '{ref}'", "UR040",
-                                                  suggestion=did_you_mean(ref, valuesets)))
+                    errors.append(facts_doc.error((kind, name, "valueset"), f"unknown valueset '{ref}'",
+                                                  UnknownValuesetError, suggestion=did_you_mean(ref, valuesets)))
         _check_paths(facts_doc, errors)
         fact_dict = FactDictionary(facts_doc.data, valuesets)
         fact_dict.scores = _scores(facts_doc, fact_dict, errors)
@@ -247,13 +269,13 @@ def _check_paths(doc: yamlsrc.Document, errors: list) -> None:
     times = [p for p, t in known.items() if t in (datetime, date)]
     for name, spec in (doc.data.get("fields") or {}).items():
         if spec["path"] not in known:
-            errors.append(doc.error(("fields", name, "path"), f"the record has no field '{spec['path']}'", "UR026",
-                                    suggestion=did_you_mean(spec["path"], known)))
+            errors.append(doc.error(("fields", name, "path"), f"the record has no field '{spec['path']}'",
+                                    UnknownRecordPathError, suggestion=did_you_mean(spec["path"], known)))
     for name, spec in (doc.data.get("intervals") or {}).items():
         for where, path in [(("from",), spec["from"])] + [(("to", i), p) for i, p in enumerate(spec["to"])]:
             if path not in times:
                 errors.append(doc.error(("intervals", name) + where, f"'{path}' is not a date or time of the record",
-                                        "UR026", suggestion=did_you_mean(path, times)))
+                                        UnknownRecordPathError, suggestion=did_you_mean(path, times)))
 
 
 def _scores(doc: yamlsrc.Document, facts: FactDictionary, errors: list) -> dict[str, tuple]:
@@ -268,7 +290,7 @@ def _scores(doc: yamlsrc.Document, facts: FactDictionary, errors: list) -> dict[
                 continue
             nested = [f for f in expr.facts() if f.startswith("score.")]
             if nested:
-                errors.append(doc.error(path, f"score '{name}' uses another score ({nested[0]})", "UR024"))
+                errors.append(doc.error(path, f"score '{name}' uses another score ({nested[0]})", NestedScoreError))
                 continue
             parts.append((comp["points"], expr))
         out[f"score.{name}"] = tuple(parts)
@@ -285,17 +307,19 @@ def _check_unique(rulesets: list[RuleSet], docs: dict, errors: list) -> None:
                 continue
             if other.version == rs.version or _overlap(rs, other):
                 errors.append(doc.error(("effective",), f"rule set '{rs.id}' {rs.version} overlaps {other.version} "
-                                        f"in {other.file}: give versions disjoint effective dates", "UR011"))
+                                        f"in {other.file}: give versions disjoint effective dates",
+                                        OverlappingVersionsError))
         for i, cr in enumerate(rs.criteria):
             if owner.get(cr.id, rs.id) != rs.id:
                 errors.append(doc.error(("criteria", i, "id"),
-                                        f"criterion id '{cr.id}' is also used by rule set {owner[cr.id]}", "UR010"))
+                                        f"criterion id '{cr.id}' is also used by rule set {owner[cr.id]}",
+                                        DuplicateCriterionError))
             owner.setdefault(cr.id, rs.id)
     for rs in rulesets:
         for i, cid in enumerate(rs.waives):
             if cid not in owner:
-                errors.append(docs[rs.file].error(("waives", i), f"waives unknown criterion '{cid}'", "UR031",
-                                                  suggestion=did_you_mean(cid, owner)))
+                errors.append(docs[rs.file].error(("waives", i), f"waives unknown criterion '{cid}'",
+                                                  UnknownWaiverError, suggestion=did_you_mean(cid, owner)))
 
 
 def _overlap(a: RuleSet, b: RuleSet) -> bool:
@@ -307,7 +331,7 @@ def _overlap(a: RuleSet, b: RuleSet) -> bool:
 def _schema_errors(doc: yamlsrc.Document, kind: str, errors: list) -> bool:
     found = False
     for path, msg, hint, at_key in schemas.iter_explained(kind, doc.data if doc.data is not None else {}):
-        errors.append(doc.error(path, msg, "UR004", key=at_key, suggestion=hint))
+        errors.append(doc.error(path, msg, RuleSchemaError, key=at_key, suggestion=hint))
         found = True
     return found
 
@@ -318,7 +342,7 @@ def _date(text: str | None, doc, path, errors) -> date | None:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        errors.append(doc.error(path, f"'{text}' is not a valid date", "UR005"))
+        errors.append(doc.error(path, f"'{text}' is not a valid date", RuleDateError))
         return None
 
 
@@ -329,7 +353,7 @@ def _valueset(doc: yamlsrc.Document, errors: list) -> Valueset:
         start = _date(entry.get("from"), doc, ("codes", i, "from"), errors)
         end = _date(entry.get("to"), doc, ("codes", i, "to"), errors)
         if start and end and end < start:
-            errors.append(doc.error(("codes", i, "to"), "'to' is before 'from'", "UR005"))
+            errors.append(doc.error(("codes", i, "to"), "'to' is before 'from'", RuleDateError))
         vs.add(entry["code"], start, end)
     return vs
 
@@ -349,8 +373,8 @@ def _ruleset(doc: yamlsrc.Document, facts: FactDictionary, valuesets: dict, erro
         n = max(c.alternatives(expr), c.alternatives(expr, negated=True))
         if n > MAX_ALTERNATIVES:
             errors.append(doc.error(path, f"criterion {raw['id']} expands to {n} alternatives (at most "
-                                          f"{MAX_ALTERNATIVES}); split it into several criteria", "UR050",
-                                    rule_id=raw["id"]))
+                                          f"{MAX_ALTERNATIVES}); split it into several criteria",
+                                    TooManyAlternativesError, rule_id=raw["id"]))
         criteria.append(Criterion(raw["id"], rid, raw["group"], raw["text"], raw["source"],
                                   raw.get("action", "support"), expr, expr.facts(), doc.name,
                                   doc.where(path)[0]))
@@ -361,11 +385,11 @@ def _ruleset(doc: yamlsrc.Document, facts: FactDictionary, valuesets: dict, erro
     start = _date(eff.get("from"), doc, ("effective", "from"), errors)
     end = _date(eff.get("to"), doc, ("effective", "to"), errors)
     if start and end and end < start:
-        errors.append(doc.error(("effective", "to"), "'to' is before 'from'", "UR005"))
+        errors.append(doc.error(("effective", "to"), "'to' is before 'from'", RuleDateError))
     a = d.get("applies", {})
     for i, v in enumerate(a.get("diagnoses", ())):
         if v not in valuesets:
-            errors.append(doc.error(("applies", "diagnoses", i), f"unknown valueset '{v}'", "UR040",
+            errors.append(doc.error(("applies", "diagnoses", i), f"unknown valueset '{v}'", UnknownValuesetError,
                                     suggestion=did_you_mean(v, valuesets)))
     rt = a.get("review_type", "admission")
     applies = Applies(
@@ -385,28 +409,29 @@ def _ruleset(doc: yamlsrc.Document, facts: FactDictionary, valuesets: dict, erro
 
 def _expr(node, path, doc, facts: FactDictionary, errors: list, top: bool = False) -> c.Expr | None:
     if not isinstance(node, dict) or not node:
-        errors.append(doc.error(path, "a condition must be a mapping with any, all, not or fact", "UR021"))
+        errors.append(doc.error(path, "a condition must be a mapping with any, all, not or fact", ConditionShapeError))
         return None
     present = [k for k in CONDITION_KEYS if k in node]
     allowed = CONDITION_KEYS + c.OPERATORS + (CRITERION_KEYS if top else ())
     for key in node:
         if key not in allowed:
-            errors.append(doc.error(path + (key,), f"unknown key '{key}'", "UR021", key=True,
+            errors.append(doc.error(path + (key,), f"unknown key '{key}'", ConditionShapeError, key=True,
                                     suggestion=did_you_mean(str(key), allowed)))
             return None
     if len(present) != 1:
         what = "no condition" if not present else "more than one of " + ", ".join(present)
-        errors.append(doc.error(path, f"{what}: give exactly one of any, all, not or fact", "UR021"))
+        errors.append(doc.error(path, f"{what}: give exactly one of any, all, not or fact", ConditionShapeError))
         return None
     kind = present[0]
     if kind in ("any", "all"):
         items = node[kind]
         if not isinstance(items, list) or not items:
-            errors.append(doc.error(path + (kind,), f"'{kind}' takes a non-empty list of conditions", "UR021"))
+            errors.append(doc.error(path + (kind,), f"'{kind}' takes a non-empty list of conditions",
+                                    ConditionShapeError))
             return None
         extra = [k for k in node if k != kind and k in c.OPERATORS]
         if extra:
-            errors.append(doc.error(path + (extra[0],), f"'{extra[0]}' needs a 'fact'", "UR021", key=True))
+            errors.append(doc.error(path + (extra[0],), f"'{extra[0]}' needs a 'fact'", ConditionShapeError, key=True))
             return None
         parts = [_expr(item, path + (kind, i), doc, facts, errors) for i, item in enumerate(items)]
         if any(p is None for p in parts):
@@ -423,24 +448,24 @@ def _leaf(node, path, doc, facts: FactDictionary, errors: list) -> c.Leaf | None
     ops = [k for k in node if k in c.OPERATORS]
     if len(ops) != 1:
         errors.append(doc.error(path, f"a fact test needs exactly one operator ({', '.join(c.OPERATORS)})",
-                                "UR022"))
+                                OperatorError))
         return None
     op, value = ops[0], node[ops[0]]
     info = facts.catalog.get(name) if isinstance(name, str) else None
     if info is None:
-        errors.append(doc.error(path + ("fact",), f"unknown fact '{name}'", "UR020",
+        errors.append(doc.error(path + ("fact",), f"unknown fact '{name}'", UnknownFactError,
                                 suggestion=did_you_mean(str(name), facts.catalog)))
         return None
     problem = _type_problem(op, value, info.type)
     if problem:
-        errors.append(doc.error(path + (op,), f"{name} is a {info.type}: {problem}", "UR023"))
+        errors.append(doc.error(path + (op,), f"{name} is a {info.type}: {problem}", ThresholdTypeError))
         return None
     if op == "in":
         value = tuple(value)
     if info.kind == "score":
         if op == "in":
             errors.append(doc.error(path + (op,), f"{name} is a score: compare it with lt, lte, gt, gte, eq or ne",
-                                    "UR023"))
+                                    ThresholdTypeError))
             return None
         return c.ScoreLeaf(name, op, value)
     return c.Leaf(name, op, value)
@@ -470,7 +495,7 @@ def _type_problem(op: str, value, type_: str) -> str | None:
 def _group_expr(node, path, doc, groups: dict, errors: list) -> c.Expr | None:
     if isinstance(node, str):
         if node not in groups:
-            errors.append(doc.error(path, f"unknown criteria group '{node}'", "UR030",
+            errors.append(doc.error(path, f"unknown criteria group '{node}'", UnknownGroupError,
                                     suggestion=did_you_mean(node, groups)))
             return None
         return c.Leaf(node, "is", True)
@@ -496,4 +521,4 @@ def _check_tests(lib: Library, docs: dict, errors: list) -> None:
                     parts = [p for p in e.path.replace("[", ".").replace("]", "").split(".")[1:] if p]
                     sub = tuple(int(p) if p.isdigit() else p for p in parts)
                     errors.append(doc.error(("tests", i, "record") + sub, f"test '{t.name}': {e.message}",
-                                            "UR060", suggestion=e.suggestion))
+                                            RuleTestRecordError, suggestion=e.suggestion))

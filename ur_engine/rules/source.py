@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from ur_engine.errors import RuleError
+from ur_engine.errors import DuplicateKeyError, RuleError, YamlSyntaxError
 
 Path = tuple  # a JSON path as a tuple of keys and indexes, e.g. ("criteria", 0, "any")
 
@@ -45,9 +45,9 @@ class Document:
             path = path[:-1]
         return self.positions.get((), (1, 1))
 
-    def error(self, path: Path, message: str, code: str, key: bool = False, **extra) -> RuleError:
+    def error(self, path: Path, message: str, kind: type[RuleError], key: bool = False, **extra) -> RuleError:
         line, column = self.where(path, key)
-        return RuleError(message, code=code, file=self.name, line=line, column=column, **extra)
+        return kind(message, file=self.name, line=line, column=column, **extra)
 
 
 def parse(name: str, text: str) -> Document:
@@ -57,8 +57,9 @@ def parse(name: str, text: str) -> Document:
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        raise RuleError(f"YAML syntax: {exc.problem or exc.context}", code="UR001", file=name,
-                        line=mark.line + 1 if mark else None, column=mark.column + 1 if mark else None) from None
+        raise YamlSyntaxError(f"YAML syntax: {exc.problem or exc.context}", file=name,
+                              line=mark.line + 1 if mark else None,
+                              column=mark.column + 1 if mark else None) from None
     finally:
         loader.dispose()
     doc = Document(name, None)
@@ -78,8 +79,9 @@ def _build(node, path: Path, doc: Document, loader: _Loader, errors: list):
         for key_node, value_node in node.value:
             key = loader.construct_object(key_node, deep=True)
             if key in out:
-                errors.append(RuleError(f"duplicate key '{key}'", code="UR002", file=doc.name,
-                                        line=key_node.start_mark.line + 1, column=key_node.start_mark.column + 1))
+                errors.append(DuplicateKeyError(f"duplicate key '{key}'", file=doc.name,
+                                                line=key_node.start_mark.line + 1,
+                                                column=key_node.start_mark.column + 1))
             child = path + (key,)
             doc.key_positions[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
             out[key] = _build(value_node, child, doc, loader, errors)
