@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 from hypothesis import strategies as st
 
 from ur_engine import conditions as c
-from ur_engine.record import ACUTE_LEVELS, POST_ACUTE_SETTINGS
+from ur_engine.vocabulary import ACUTE_LEVELS, POST_ACUTE_SETTINGS
 
 ARRIVAL = datetime(2026, 3, 2, 9, 40, tzinfo=timezone.utc)
 TREATMENTS = ["iv_medication", "iv_antibiotic", "iv_fluids", "iv_insulin_infusion", "vasopressor", "oxygen",

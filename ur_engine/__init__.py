@@ -10,7 +10,14 @@ The pipeline, one module each: ``record`` (parse and validate) → ``facts`` (de
 
 from ur_engine.decision import Decision
 from ur_engine.engine import Engine
-from ur_engine.errors import EngineError, RecordError, RecordErrors, RuleError, RuleErrors, UrError
+from ur_engine.errors import (
+           EngineError,
+           RecordError,
+           RecordErrors,
+           RuleError,
+           RuleErrors,
+           UrError,
+)
 from ur_engine.intake.rule_files import load_library
 from ur_engine.rules.library import Library, Source, load
 

@@ -13,12 +13,19 @@ from functools import cached_property
 
 from ur_engine.evaluation.evaluator import RulesetResult
 from ur_engine.facts import Facts
-from ur_engine.record import ACUTE_LEVELS, Admission
+from ur_engine.record import Admission
 from ur_engine.rules.library import Library, RuleSet
+from ur_engine.vocabulary import (
+    ACUTE_LEVELS,
+    Action,
+    Outcome,
+    ReviewAction,
+    Setting,
+    Status,
+)
 
 # Post-acute settings from the most to the least intensive; hospice is judged on its own.
-POST_ACUTE_ORDER = ("ltch", "irf", "snf", "home_health", "home")
-STATUS = {True: "met", False: "not_met", None: "unknown"}
+POST_ACUTE_ORDER: tuple[str, ...] = tuple(s.value for s in Setting if s is not Setting.HOSPICE)
 
 
 @dataclass(slots=True)
@@ -33,7 +40,7 @@ class CriterionResult:
     id: str
     ruleset: str
     group: str
-    status: str
+    status: Status
     text: str
     source: str
     facts: tuple[str, ...]
@@ -51,15 +58,15 @@ class Decision:
     review_id: str
     record_id: str
     review_type: str
-    outcome: str
+    outcome: Outcome
     requested: str
     supported: str | None
     recommended: str | None
     reasons: list[str]
     missing: list[str]
-    levels: dict[str, str]
+    levels: dict[str, Status]
     rules: dict
-    review_action: str = field(default="A4")
+    review_action: ReviewAction = field(default=ReviewAction.PENDED)
     notices: list[str] = field(default_factory=list)
     # What the trail is made from. Most decisions are only serialised, and one CriterionResult per criterion
     # cost more than the rest of the decision: ``criteria`` builds them when asked, ``to_dict`` never does.
@@ -71,7 +78,7 @@ class Decision:
     def criteria(self) -> list[CriterionResult]:
         """The trail: every criterion of every applicable rule set, in rule set and file order."""
         waived, facts = self._waived, self._facts
-        return [CriterionResult(cr.id, rs.id, cr.group, "waived" if cr.id in waived else STATUS[r.criteria[cr.id]],
+        return [CriterionResult(cr.id, rs.id, cr.group, Status.WAIVED if cr.id in waived else Status.of(r.criteria[cr.id]),
                                 cr.text, cr.source, cr.facts, facts)
                 for rs, r in self._results for cr in rs.criteria]
 
@@ -100,7 +107,7 @@ class Decision:
                     evidence.append({"fact": f, "value": vget(f)} if t is None else
                                     {"fact": f, "value": vget(f), "time": t})
                 add({"id": cr.id, "ruleset": rid, "group": cr.group,
-                     "status": "waived" if cr.id in waived else STATUS[status[cr.id]], "text": cr.text,
+                     "status": Status.WAIVED if cr.id in waived else Status.of(status[cr.id]), "text": cr.text,
                      "source": cr.source, "evidence": evidence})
         return out
 
@@ -146,7 +153,7 @@ def decide(adm: Admission, library: Library, results: list[tuple[RuleSet, Rulese
     for rs, r in results:
         for cr in rs.acting_criteria:
             if r.criteria[cr.id] is True and cr.id not in waived:
-                if cr.action == "pend":
+                if cr.action is Action.PEND:
                     pend_reasons.append(f"{cr.id}: {cr.text} — physician review")
                 else:
                     notices.append(f"{cr.id}: {cr.text}")
@@ -157,21 +164,21 @@ def decide(adm: Admission, library: Library, results: list[tuple[RuleSet, Rulese
     approved = not pend_reasons and any(status[t] is True for t in at_or_above)
     missing = [] if approved else _missing(library, results, facts, unknown)
     if pend_reasons:
-        outcome = "pend"
+        outcome = Outcome.PEND
         reasons += pend_reasons
     elif approved:
-        outcome, recommended = "approve", requested
+        outcome, recommended = Outcome.APPROVE, requested
         reasons.append(_support_reason(requested, supported, results))
     elif any(status[t] is None for t in at_or_above):
-        outcome = "pend"
+        outcome = Outcome.PEND
         reasons.append(f"Not enough information to judge {', '.join(t for t in at_or_above if t in unknown)}: "
                        + _some(missing))
     elif supported is not None:
-        outcome, recommended = "alternative_setting", supported
+        outcome, recommended = Outcome.ALTERNATIVE_SETTING, supported
         reasons += _why_not(requested, results)
         reasons.append(_support_reason(supported, supported, results))
     else:
-        outcome = "pend"
+        outcome = Outcome.PEND
         if requested not in status:
             reasons.append(f"No applicable rule set judges '{requested}'")
         else:
@@ -189,10 +196,10 @@ def decide(adm: Admission, library: Library, results: list[tuple[RuleSet, Rulese
     return Decision(
         review_id=review_id, record_id=adm.id, review_type=adm.review_type, outcome=outcome,
         requested=requested, supported=supported, recommended=recommended, reasons=reasons,
-        missing=missing, levels={t: STATUS[status[t]] for t in judged},
+        missing=missing, levels={t: Status.of(status[t]) for t in judged},
         rules={"version": library.version, "digest": library.digest,
                "rulesets": {rs.id: rs.version for rs, _ in results}},
-        review_action="A1" if outcome == "approve" else "A4", notices=notices,
+        review_action=ReviewAction.CERTIFIED if outcome is Outcome.APPROVE else ReviewAction.PENDED, notices=notices,
         _results=results, _facts=facts, _waived=waived)
 
 
@@ -200,7 +207,7 @@ def _met_ids(results, target: str) -> list[str]:
     ids = []
     for rs, r in results:
         if r.levels.get(target) is True:
-            ids += [cr.id for cr in rs.criteria if r.criteria[cr.id] is True and cr.action == "support"]
+            ids += [cr.id for cr in rs.criteria if r.criteria[cr.id] is True and cr.action is Action.SUPPORT]
     return ids
 
 

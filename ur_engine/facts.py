@@ -10,7 +10,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from ur_engine.conditions import evaluate
-from ur_engine.errors import FindingError, RecordError, RecordErrors, UnitError, did_you_mean
+from ur_engine.errors import (
+    FindingError,
+    RecordError,
+    RecordErrors,
+    UnitError,
+    did_you_mean,
+)
 from ur_engine.record import Admission
 from ur_engine.terminology.valuesets import Valueset
 

@@ -22,9 +22,7 @@ from ur_engine.errors import (
     RecordSchemaError,
     TimeOrderError,
 )
-
-ACUTE_LEVELS = ("critical", "intermediate", "inpatient", "observation", "outpatient")
-POST_ACUTE_SETTINGS = ("ltch", "irf", "snf", "home_health", "hospice", "home")
+from ur_engine.vocabulary import ReviewType
 
 
 @dataclass(slots=True)
@@ -110,7 +108,7 @@ class DischargePlan:
 @dataclass(slots=True)
 class Admission:
     id: str
-    review_type: str
+    review_type: ReviewType
     patient: Patient
     coverage: Coverage
     encounter: Encounter
@@ -272,7 +270,7 @@ def _build(d: dict, errors: list) -> Admission:
             errors.append(TimeOrderError(f"{name} is before arrival_time", path=f"$.encounter.{name}"))
     pat, cov = d["patient"], d["coverage"]
     return Admission(
-        id=d["id"], review_type=d.get("review_type", "admission"),
+        id=d["id"], review_type=ReviewType(d.get("review_type", "admission")),
         patient=Patient(pat["age"], pat.get("sex")),
         coverage=Coverage(cov["line_of_business"], cov.get("plan")),
         encounter=encounter, diagnoses=diagnoses, procedures=procedures, observations=obs,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 import re
 
-from ur_engine.record import ACUTE_LEVELS, POST_ACUTE_SETTINGS
+from ur_engine.vocabulary import ACUTE_LEVELS, POST_ACUTE_SETTINGS
 
 OUTCOME_ORDER = ("approve", "alternative_setting", "pend", "error")
 COLOURS = {"approve": "#2e7d32", "alternative_setting": "#1565c0", "pend": "#ef6c00", "error": "#c62828"}

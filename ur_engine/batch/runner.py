@@ -25,7 +25,12 @@ import orjson
 
 from ur_engine import record as records
 from ur_engine.engine import Engine
-from ur_engine.errors import OutputExistsError, RecordError, ResumeMismatchError, UrError
+from ur_engine.errors import (
+    OutputExistsError,
+    RecordError,
+    ResumeMismatchError,
+    UrError,
+)
 from ur_engine.intake.readers import Item, ndjson_segments, read_items, read_segment
 from ur_engine.rules.library import Library, Source, load
 

@@ -19,7 +19,15 @@ import durable_rules_engine as _dr
 
 from ur_engine import conditions
 from ur_engine.errors import CompileError, EvaluationError
-from ur_engine.evaluation.compiler import DurableStage, Plan, bundles, encode_booleans, encode_fact, plan, to_durable
+from ur_engine.evaluation.compiler import (
+    DurableStage,
+    Plan,
+    bundles,
+    encode_booleans,
+    encode_fact,
+    plan,
+    to_durable,
+)
 from ur_engine.rules.library import Library
 
 _LOCK = threading.Lock()

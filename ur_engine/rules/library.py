@@ -38,9 +38,10 @@ from ur_engine.errors import (
     did_you_mean,
 )
 from ur_engine.facts import FactDictionary
-from ur_engine.record import ACUTE_LEVELS, POST_ACUTE_SETTINGS, Admission
+from ur_engine.record import Admission
 from ur_engine.rules import source as yamlsrc
 from ur_engine.terminology.valuesets import Valueset
+from ur_engine.vocabulary import ACUTE_LEVELS, POST_ACUTE_SETTINGS, Action
 
 CRITERION_KEYS = ("id", "group", "text", "source", "note", "action")
 CONDITION_KEYS = ("any", "all", "not", "fact")
@@ -63,7 +64,7 @@ class Criterion:
     group: str
     text: str
     source: str
-    action: str
+    action: Action
     condition: c.Expr
     facts: tuple[str, ...]
     file: str
@@ -119,7 +120,7 @@ class RuleSet:
     @cached_property
     def acting_criteria(self) -> tuple[Criterion, ...]:
         """Criteria that do more than support a level when met (pend, notify), in file order."""
-        return tuple(cr for cr in self.criteria if cr.action != "support")
+        return tuple(cr for cr in self.criteria if cr.action is not Action.SUPPORT)
 
     @cached_property
     def target_groups(self) -> dict[str, tuple[frozenset, frozenset]]:
@@ -376,7 +377,7 @@ def _ruleset(doc: yamlsrc.Document, facts: FactDictionary, valuesets: dict, erro
                                           f"{MAX_ALTERNATIVES}); split it into several criteria",
                                     TooManyAlternativesError, rule_id=raw["id"]))
         criteria.append(Criterion(raw["id"], rid, raw["group"], raw["text"], raw["source"],
-                                  raw.get("action", "support"), expr, expr.facts(), doc.name,
+                                  Action(raw.get("action", "support")), expr, expr.facts(), doc.name,
                                   doc.where(path)[0]))
         groups[raw["group"]].append(raw["id"])
     levels = {t: _group_expr(e, ("levels", t), doc, groups, errors) for t, e in d.get("levels", {}).items()}
