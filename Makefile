@@ -1,10 +1,11 @@
 # make demo — set up a virtual environment and review the bundled example admissions on the default rules.
 # make test — set up the same environment with the test tools and run the test suite.
+# make check — the fast loop: lint, import contracts, types, and the tests not marked slow on few examples.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test bench clean
+.PHONY: demo test check bench clean
 
 demo: $(VENV)/.installed
 	$(BIN)/ur rules check rules
@@ -12,6 +13,12 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest
+
+check: $(VENV)/.installed-test
+	$(BIN)/ruff check ur_engine ur_service tests bench api.py
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/mypy
+	HYPOTHESIS_PROFILE=fast $(BIN)/python -m pytest -q -x -m "not slow" -p no:cacheprovider
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/run.py

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import copy
+import os
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from ur_engine import Engine, load_library
 
@@ -14,6 +16,28 @@ ROOT = Path(__file__).resolve().parents[1]
 RULES = ROOT / "rules"
 
 ARRIVAL = datetime(2026, 3, 2, 9, 40)
+
+# `make check` runs the fast profile: every property still runs, on a few examples instead of thousands.
+settings.register_profile("fast", max_examples=15, deadline=None)
+FAST = os.environ.get("HYPOTHESIS_PROFILE") == "fast"
+if FAST:
+    settings.load_profile("fast")
+
+
+def examples(n: int) -> int:
+    """``n`` examples in the full suite, a handful in the fast loop."""
+    return min(n, 15) if FAST else n
+
+
+# Whole modules that start servers, browsers or Spark, or run for many seconds: in `make test`, not `make check`.
+SLOW_MODULES = {"test_spark.py", "test_service_load.py", "test_service_schemathesis.py", "test_reload.py",
+                "test_service_web.py"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.path.name in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
 
 BASE_RECORD = {
     "id": "stay-test",
@@ -26,6 +50,8 @@ BASE_RECORD = {
     "procedures": [],
     "diagnoses": [],
     "findings": {},
+    # A test record is documented in full: what it does not list was not done, not unknown.
+    "complete": ["diagnoses", "procedures", "observations", "treatments", "findings"],
 }
 
 

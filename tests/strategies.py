@@ -119,7 +119,8 @@ def records(draw, library, ruleset=None):
             o = spec[name]
             stat_near = [v for s in ("min", "max", "first", "last") for v in near.get(f"{name}.{s}", [])]
             value = draw(st.sampled_from(stat_near or [1]) | st.integers(0, 300))
-            item = {"code": draw(st.sampled_from(o["code" + "s"])), "value": value,
+            codes = [c["code"] if isinstance(c, dict) else c for c in o["codes"]]
+            item = {"code": draw(st.sampled_from(codes)), "value": value,
                     "time": _time(draw(st.integers(-30, 80) if review_type != "admission" else st.integers(-2, 30)))}
             if "where" in o:
                 for key, allowed in o["where"].items():

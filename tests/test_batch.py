@@ -51,6 +51,7 @@ def test_every_record_gets_one_line_in_input_order_errors_included(tmp_path):
     assert written["total"] == 7 and written["outcomes"]["error"] == 2
 
 
+@pytest.mark.slow
 def test_two_workers_write_the_same_lines_as_one(tmp_path):
     stays = tmp_path / "stays.ndjson"
     ids = _generate(stays, 1500)
@@ -105,6 +106,7 @@ def test_resume_refuses_changed_inputs(tmp_path):
         run_batch([str(stays)], str(out), SOURCES, workers=1, resume=True)
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_with_every_record_exactly_once(tmp_path):
     stays = tmp_path / "stays.ndjson"
     ids = _generate(stays, 20000)

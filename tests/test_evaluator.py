@@ -14,11 +14,11 @@ from ur_engine import Engine, Source, load
 from ur_engine.evaluation.compiler import number
 from ur_engine.evaluation.evaluator import DurableEvaluator, ReferenceEvaluator
 from ur_engine.intake.rule_files import read_sources
-from conftest import RULES, make_record, obs
+from conftest import RULES, examples, make_record, obs
 from strategies import fact_values, records
 
 RULESETS = [p.stem for p in sorted(RULES.glob("*.yaml")) if p.name != "facts.yaml" and not p.name.startswith(".")]
-PROPERTY = settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = settings(max_examples=examples(1500), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +49,7 @@ def test_durable_rules_agrees_with_the_reference_on_random_facts(library, evalua
 def test_durable_rules_agrees_with_the_reference_on_random_records(library, engine, reference_engine, file_stem):
     rs = _ruleset(library, file_stem)
 
-    @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(records(library, rs))
     def agree(record):
         a = engine.review(record, review_id="x").to_dict()
@@ -61,7 +61,7 @@ def test_durable_rules_agrees_with_the_reference_on_random_records(library, engi
 
 
 def test_same_record_gives_the_same_decision_and_never_a_denial(library, engine):
-    @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(records(library))
     def stable(record):
         first, second = (engine.review(record, review_id="same").to_dict() for _ in range(2))

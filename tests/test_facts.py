@@ -56,6 +56,21 @@ def test_absent_section_is_unknown_but_present_section_is_complete(library):
     assert known.values["finding.active_bleeding"] is False
 
 
+def test_a_finding_the_record_does_not_state_is_unknown_unless_findings_are_declared_complete(library):
+    stated = facts(library, findings={"active_bleeding": True}, complete=[])
+    assert stated.values["finding.active_bleeding"] is True
+    assert "finding.chronic_co2_abnormality" not in stated.values  # unstated: unknown, so its exclusion holds
+    declared = facts(library, findings={"active_bleeding": True}, complete=["findings"])
+    assert declared.values["finding.chronic_co2_abnormality"] is False
+
+
+@pytest.mark.parametrize("section, fact", [("treatments", "treatment.iv_fluids"), ("procedures",
+                                           "procedure.within_24h_general_or_regional"), ("observations", "heart_rate.count")])
+def test_a_section_sent_empty_is_unknown_unless_declared_complete(library, section, fact):
+    assert fact not in facts(library, **{section: [], "complete": []}).values
+    assert fact in facts(library, **{section: [], "complete": [section]}).values
+
+
 def test_iv_antibiotic_counts_as_iv_medication(library):
     assert facts(library, treatments=[{"type": "iv_antibiotic"}]).values["treatment.iv_medication"] is True
 
@@ -118,7 +133,7 @@ def _library_with_score(tmp_path, text=QSOFA):
 
 
 @pytest.mark.parametrize("observations, findings, expected, bounds", [
-    ([obs("9279-1", 24), obs("8480-6", 96)], {}, 2, (2, 2)),
+    ([obs("9279-1", 24), obs("8480-6", 96)], {"sudden_unconsciousness_or_disorientation": False}, 2, (2, 2)),
     ([obs("9279-1", 18), obs("8480-6", 130)], {"sudden_unconsciousness_or_disorientation": True}, 1, (1, 1)),
     ([obs("9279-1", 24), obs("8480-6", 96)], None, None, (2, 3)),  # mentation unknown: 2 or 3 points
     ([obs("9279-1", 18)], None, None, (0, 2)),

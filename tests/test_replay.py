@@ -102,6 +102,7 @@ def test_bytes_lines_give_the_same_summary(lines, baseline, candidate, edited):
     assert _numbers(s) == _numbers(edited)
 
 
+@pytest.mark.slow
 def test_two_workers_give_the_same_summary_as_one(lines, baseline, candidate, edited):
     # A small chunk: several chunks per worker, finished in any order.
     s = replay(iter(lines), baseline, candidate, workers=2, chunk=37)

@@ -6,6 +6,7 @@ Logic is three-valued (Kleene): a comparison on a fact the record does not give 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Union
 
@@ -155,3 +156,14 @@ def alternatives(expr: Expr, negated: bool = False) -> int:
     for p in parts:
         total *= p
     return total
+
+
+def leaves(expr: Expr) -> Iterator[Leaf | ScoreLeaf]:
+    """Every fact test in ``expr``, depth first."""
+    if isinstance(expr, (Leaf, ScoreLeaf)):
+        yield expr
+    elif isinstance(expr, Not):
+        yield from leaves(expr.item)
+    else:
+        for item in expr.items:
+            yield from leaves(item)

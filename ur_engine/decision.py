@@ -13,7 +13,7 @@ from functools import cached_property
 
 from ur_engine.evaluation.evaluator import RulesetResult
 from ur_engine.facts import Facts
-from ur_engine.record import Admission
+from ur_engine.record import Admission, DataNotice
 from ur_engine.rules.library import Library, RuleSet
 from ur_engine.vocabulary import (
     ACUTE_LEVELS,
@@ -33,6 +33,7 @@ class Evidence:
     fact: str
     value: object
     time: str | None = None
+    comparator: str | None = None  # the value is a bound (a laboratory's "> 15")
 
 
 @dataclass(slots=True)
@@ -49,8 +50,9 @@ class CriterionResult:
     @property
     def evidence(self) -> list[Evidence]:
         """The value (and time, when it has one) of each fact the criterion tests."""
-        values, times = self.record_facts.values, self.record_facts.times
-        return [Evidence(f, values.get(f), times.get(f)) for f in self.facts]
+        values, times, bounds = self.record_facts.values, self.record_facts.times, self.record_facts.bounds
+        return [Evidence(f, bounds[f][1], times.get(f), bounds[f][0]) if f in bounds else
+                Evidence(f, values.get(f), times.get(f)) for f in self.facts]
 
 
 @dataclass
@@ -68,6 +70,8 @@ class Decision:
     rules: dict
     review_action: ReviewAction = field(default=ReviewAction.PENDED)
     notices: list[str] = field(default_factory=list)
+    # What the intake set aside, mapped or could not read (see record.DataNotice), for the reviewer to see.
+    data_notices: tuple[DataNotice, ...] = ()
     # What the trail is made from. Most decisions are only serialised, and one CriterionResult per criterion
     # cost more than the rest of the decision: ``criteria`` builds them when asked, ``to_dict`` never does.
     _results: list = field(default_factory=list, repr=False, compare=False)
@@ -88,13 +92,15 @@ class Decision:
             "review_id": self.review_id, "record_id": self.record_id, "review_type": self.review_type,
             "outcome": self.outcome, "requested": self.requested, "supported": self.supported,
             "recommended": self.recommended, "reasons": self.reasons, "missing": self.missing,
-            "notices": self.notices, "levels": self.levels, "criteria": self._trail_dicts(),
+            "notices": self.notices, "data_notices": [n.as_dict() for n in self.data_notices],
+            "levels": self.levels, "criteria": self._trail_dicts(),
             "rules": self.rules, "review_action": self.review_action,
         }
 
     def _trail_dicts(self) -> list[dict]:
         """``criteria`` as dicts, straight from the rule set results (the same data as CriterionResult)."""
         vget, tget = self._facts.values.get, self._facts.times.get
+        bounds = self._facts.bounds
         waived = self._waived
         out = []
         add = out.append
@@ -106,6 +112,8 @@ class Decision:
                     t = tget(f)
                     evidence.append({"fact": f, "value": vget(f)} if t is None else
                                     {"fact": f, "value": vget(f), "time": t})
+                    if bounds and f in bounds:  # a laboratory's "> 15": the bound, not the value that stood in
+                        evidence[-1]["comparator"], evidence[-1]["value"] = bounds[f]
                 add({"id": cr.id, "ruleset": rid, "group": cr.group,
                      "status": Status.WAIVED if cr.id in waived else Status.of(status[cr.id]), "text": cr.text,
                      "source": cr.source, "evidence": evidence})
@@ -200,6 +208,7 @@ def decide(adm: Admission, library: Library, results: list[tuple[RuleSet, Rulese
         rules={"version": library.version, "digest": library.digest,
                "rulesets": {rs.id: rs.version for rs, _ in results}},
         review_action=ReviewAction.CERTIFIED if outcome is Outcome.APPROVE else ReviewAction.PENDED, notices=notices,
+        data_notices=adm.data_notices,
         _results=results, _facts=facts, _waived=waived)
 
 

@@ -6,10 +6,12 @@ observation or treatment it comes from, shown as evidence in the decision.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from ur_engine.conditions import evaluate
+from ur_engine.conditions import Expr, evaluate, leaves
 from ur_engine.errors import (
     FindingError,
     RecordError,
@@ -36,10 +38,12 @@ class FactInfo:
 
 @dataclass
 class Facts:
-    """Derived facts of one record: values (unknown facts absent) and evidence times."""
+    """Derived facts of one record: values (unknown facts absent), evidence times, and for a fact that only a
+    bound gives (a laboratory's ``>15``), that bound as ``(comparator, value)`` for the evidence."""
 
     values: dict = field(default_factory=dict)
     times: dict = field(default_factory=dict)
+    bounds: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -56,16 +60,63 @@ class _Plan:
 
 
 @dataclass(frozen=True)
-class _Obs:
+class ObservationDef:
+    """One way a LOINC code gives an observation fact: its canonical unit, the other units it converts, the
+    conditions on the observation (``where``), and the range outside which a value cannot be a measurement."""
+
     name: str
     text: str
     unit: str
-    convert: dict
-    where: dict
+    convert: dict[str, tuple[float, float]]
+    where: dict[str, tuple[object, ...]]
+    plausible: tuple[float | None, float | None] = (None, None)
+
+    def to_unit(self, value: float, unit: str | None) -> float:
+        """``value`` in the canonical unit (the unit must be canonical, absent, or one of ``convert``)."""
+        if unit is None or unit == self.unit:
+            return value
+        scale, offset = self.convert[unit]
+        return round(value * scale + offset, 4)
+
+    def plausible_value(self, value: float) -> bool:
+        low, high = self.plausible
+        return (low is None or value >= low) and (high is None or value <= high)
 
 
 def _day(x) -> date:
     return x.date() if isinstance(x, datetime) else x
+
+
+def _extreme(spans: list, pick) -> tuple:
+    """The interval of min or max over results each known to lie in (lo, hi), with whether each end is open."""
+    lo, hi = pick(sp[0] for sp in spans), pick(sp[2] for sp in spans)
+    at_lo = [sp for sp in spans if sp[0] == lo]
+    at_hi = [sp for sp in spans if sp[2] == hi]
+    if pick is max:  # max > lo once one result is surely above it; max < hi only if all that reach hi stop short
+        lo_open, hi_open = any(sp[1] for sp in at_lo), all(sp[3] for sp in at_hi)
+    else:
+        lo_open, hi_open = all(sp[1] for sp in at_lo), any(sp[3] for sp in at_hi)
+    witness = (at_hi if pick is max else at_lo)[0][4]
+    return lo, lo_open, hi, hi_open, witness
+
+
+def _representative(lo: float, lo_open: bool, hi: float, hi_open: bool, thresholds: tuple[float, ...]) -> float | None:
+    """A value that every threshold judges as it judges the whole interval, or None when some threshold falls
+    inside it (the rules would judge its values differently: unknown)."""
+    if lo == hi:
+        return lo
+    for t in thresholds:
+        if (lo < t or (lo == t and not lo_open)) and (t < hi or (t == hi and not hi_open)):
+            return None
+    if not lo_open and lo != -math.inf:
+        return lo
+    if not hi_open and hi != math.inf:
+        return hi
+    if lo == -math.inf:
+        return hi - 1
+    if hi == math.inf:
+        return lo + 1
+    return (lo + hi) / 2
 
 
 class FactDictionary:
@@ -78,12 +129,19 @@ class FactDictionary:
         self.windows = spec["windows"]
         self.valuesets = valuesets
         self.catalog: dict[str, FactInfo] = {}
-        self._obs_by_code: dict[str, list[_Obs]] = {}
+        self._obs_by_code: dict[str, list[ObservationDef]] = {}
         for name, o in spec.get("observations", {}).items():
-            ob = _Obs(name, o["text"], o["unit"], {u: tuple(sv) for u, sv in o.get("convert", {}).items()},
-                      o.get("where", {}))
+            plausible = tuple(o.get("plausible", (None, None)))
+            ob = ObservationDef(name, o["text"], o["unit"],
+                                {u: tuple(sv) for u, sv in o.get("convert", {}).items()},
+                                {k: tuple(v) for k, v in o.get("where", {}).items()}, plausible)
             for code in o["codes"]:
-                self._obs_by_code.setdefault(code, []).append(ob)
+                if isinstance(code, dict):  # a code read only under its own conditions (a specimen, a method)
+                    where = {**ob.where, **{k: tuple(v) for k, v in code.get("where", {}).items()}}
+                    self._obs_by_code.setdefault(code["code"], []).append(
+                        ObservationDef(name, ob.text, ob.unit, ob.convert, where, plausible))
+                else:
+                    self._obs_by_code.setdefault(code, []).append(ob)
             for stat in OBSERVATION_STATS:
                 unit = None if stat == "count" else o["unit"]
                 self._add(f"{name}.{stat}", "number", "observation", f"{o['text']} ({stat})", unit)
@@ -124,7 +182,22 @@ class FactDictionary:
             self._add(f"score.{name}.lo", "number", "score bound", f"{sc['text']}: points surely scored", "points")
             self._add(f"score.{name}.hi", "number", "score bound", f"{sc['text']}: most points possible", "points")
         self.scores: dict[str, tuple] = {}  # score fact -> ((points, condition), ...), set by the library loader
+        self.thresholds: dict[str, tuple[float, ...]] = {}  # fact -> the numbers rules compare it with
         self._inputs: dict[str, tuple] = {}  # see inputs(); filled once scores are set
+
+    def set_thresholds(self, conditions: Iterable[Expr]) -> None:
+        """Remember the numbers each fact is compared with, so that a fact only a bound gives can be decided."""
+        found: dict[str, set[float]] = {}
+        for condition in conditions:
+            for leaf in leaves(condition):
+                values = leaf.value if isinstance(leaf.value, tuple) else (leaf.value,)
+                found.setdefault(leaf.fact, set()).update(
+                    float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool))
+        self.thresholds = {f: tuple(sorted(v)) for f, v in found.items()}
+
+    def definitions(self, code: str) -> tuple[ObservationDef, ...]:
+        """How the facts read an observation under LOINC ``code``; empty when no fact reads it."""
+        return tuple(self._obs_by_code.get(code, ()))
 
     def _add(self, name, type_, kind, text, unit=None) -> None:
         self.catalog[name] = FactInfo(name, type_, kind, text, unit)
@@ -195,7 +268,7 @@ class FactDictionary:
         plan = self._plan(needed)
         families = plan.families
         if adm.observations is not None and plan.observations:
-            self._observations(adm, start, end, values, times, "observations" in adm.incomplete,
+            self._observations(adm, start, end, values, times, out.bounds, "observations" in adm.incomplete,
                                plan.obs_by_code, plan.observations)
         if adm.treatments is not None and (families is None or "treatment" in families):
             if "treatments" not in adm.incomplete:
@@ -235,7 +308,7 @@ class FactDictionary:
             if value is not None:
                 values[name] = value
         if adm.findings is not None and plan.findings:
-            given, complete = adm.findings, "findings" not in adm.incomplete
+            given, complete = adm.findings, "findings" in adm.complete
             for key, fact, boolean in plan.findings:
                 if key in given:
                     values[fact] = given[key]
@@ -277,9 +350,10 @@ class FactDictionary:
                       if wanted(name) or wanted(f"{name}.lo")))
         return plan
 
-    def _observations(self, adm: Admission, start, end, values: dict, times: dict, partial: bool,
+    def _observations(self, adm: Admission, start, end, values: dict, times: dict, bounds: dict, partial: bool,
                       obs_by_code: dict, observations: tuple) -> None:
         stats: dict[str, list] = {}
+        bounded: dict[str, list] = {}  # name -> [(value, comparator, observation)] of results given as bounds
         for o in adm.observations:
             defs = obs_by_code.get(o.code)
             if not defs or not (start <= o.time <= end):
@@ -287,10 +361,10 @@ class FactDictionary:
             for ob in defs:
                 if ob.where and not all(getattr(o, k) in allowed for k, allowed in ob.where.items()):
                     continue
-                value = o.value
-                if o.unit is not None and o.unit != ob.unit:
-                    scale, offset = ob.convert[o.unit]
-                    value = round(value * scale + offset, 4)
+                value = ob.to_unit(o.value, o.unit)
+                if o.comparator is not None:
+                    bounded.setdefault(ob.name, []).append((value, o.comparator, o))
+                    continue
                 s = stats.get(ob.name)
                 if s is None:  # [min, min_obs, max, max_obs, first, first_obs, last, last_obs, count]
                     stats[ob.name] = [value, o, value, o, value, o, value, o, 1]
@@ -306,6 +380,9 @@ class FactDictionary:
                 s[8] += 1
         for name, low, high, first, last, count in observations:
             s = stats.get(name)
+            if name in bounded:
+                self._bounded(name, s, bounded[name], values, times, bounds)
+                continue
             if s is None:
                 if not partial:
                     values[count] = 0
@@ -315,6 +392,32 @@ class FactDictionary:
             values[first], times[first] = s[4], s[5].time_text
             values[last], times[last] = s[6], s[7].time_text
             values[count] = s[8]
+
+    def _bounded(self, name: str, s: list | None, given: list, values: dict, times: dict, bounds: dict) -> None:
+        """Statistics of an observation some of whose results are bounds (``>15``): each statistic is an interval;
+        it gets a value only when every number the rules compare it with judges the whole interval alike."""
+        # The exact results' min, max, first and last stand for them all: (lo, lo open, hi, hi open, observation).
+        spans = [(s[i], False, s[i], False, s[i + 1]) for i in (0, 2, 4, 6)] if s else []
+        for value, comparator, o in given:
+            if comparator.startswith(">"):
+                spans.append((value, comparator == ">", math.inf, True, o))
+            else:
+                spans.append((-math.inf, True, value, comparator == "<", o))
+        ordered = sorted(spans, key=lambda sp: sp[4].time)
+        stats = {
+            "min": _extreme(spans, min), "max": _extreme(spans, max),
+            "first": ordered[0][:4] + (ordered[0][4],), "last": ordered[-1][:4] + (ordered[-1][4],),
+        }
+        values[f"{name}.count"] = (s[8] if s else 0) + len(given)
+        for stat, (lo, lo_open, hi, hi_open, o) in stats.items():
+            fact = f"{name}.{stat}"
+            value = _representative(lo, lo_open, hi, hi_open, self.thresholds.get(fact, ()))
+            if value is None:
+                continue
+            values[fact], times[fact] = value, o.time_text
+            if lo != hi:
+                bounds[fact] = (">" if lo_open else ">=", lo) if hi == math.inf else \
+                    ("<" if hi_open else "<=", hi) if lo == -math.inf else (">=", lo)
 
     def _procedure_matches(self, proc, spec: dict, anchor: datetime, on) -> bool:
         if "status" in spec and proc.status not in spec["status"]:

@@ -1,14 +1,19 @@
 """The admission record: JSON → validated, typed ``Admission``. Errors name the JSON path of the bad field.
 
 A section the record leaves out (``treatments``, ``diagnoses``…) is *unknown*; a section that is present is
-taken as complete, so a treatment it does not list was not given.
+taken as complete, so a treatment it does not list was not given, unless the record names it ``incomplete`` or
+sends it empty without declaring it ``complete``. Findings are known only where stated, unless the record
+declares them ``complete``. Every date and time must
+lie between 1900 and one year from today: anything else is a typing error, never a stay to judge.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta, timezone
+from functools import lru_cache
+from typing import Any
 
 import orjson
 
@@ -23,6 +28,30 @@ from ur_engine.errors import (
     TimeOrderError,
 )
 from ur_engine.vocabulary import ReviewType
+
+EARLIEST = datetime(1900, 1, 1, tzinfo=timezone.utc)
+
+
+@dataclass(frozen=True, slots=True)
+class DataNotice:
+    """What the intake did with a value that did not come as the rules read it: what, where (a JSON path or a
+    FHIR element), why, and its kind — ``set_aside`` (counted as unknown), ``mapped`` (read through a code map,
+    the original shown), ``unread`` (codes no rule reads, kept but not used)."""
+
+    what: str
+    where: str
+    why: str
+    kind: str = "set_aside"
+    system: str | None = None  # the code system, for mapped and unread codes
+    count: int = 1  # how many values or codes the notice stands for
+
+    def as_dict(self) -> dict[str, str | int]:
+        d: dict[str, str | int] = {"kind": self.kind, "what": self.what, "where": self.where, "why": self.why}
+        if self.system is not None:
+            d["system"] = self.system
+        if self.count != 1:
+            d["count"] = self.count
+        return d
 
 
 @dataclass(slots=True)
@@ -75,6 +104,7 @@ class Observation:
     unit: str | None = None
     o2_device: str | None = None
     method: str | None = None
+    comparator: str | None = None  # "<", "<=", ">", ">=": the value is a bound, not a measurement
 
 
 @dataclass(slots=True)
@@ -119,7 +149,9 @@ class Admission:
     findings: dict | None = None
     function: Function | None = None
     discharge_plan: DischargePlan | None = None
-    incomplete: frozenset = frozenset()
+    incomplete: frozenset[str] = frozenset()
+    complete: frozenset[str] = frozenset()
+    data_notices: tuple[DataNotice, ...] = ()
 
     @property
     def requested(self) -> str | None:
@@ -183,24 +215,53 @@ def parse(data) -> Admission:
     return adm
 
 
-def _time(text: str | None, path: str, errors: list) -> datetime | None:
+SECTIONS = ("diagnoses", "procedures", "observations", "treatments")
+
+
+def _incomplete(d: dict[str, Any]) -> frozenset[str]:
+    """Sections that may leave things out: those named incomplete, and those sent empty without being declared
+    complete (an empty list from an extract says nothing was charted, not that nothing was done)."""
+    declared = d.get("complete", ())
+    empty = [s for s in SECTIONS if s in d and not d[s] and s not in declared]
+    return frozenset((*d.get("incomplete", ()), *empty))
+
+
+@lru_cache(maxsize=2)
+def _latest(today: date) -> datetime:
+    return datetime.combine(today + timedelta(days=366), datetime.min.time(), timezone.utc)
+
+
+def plausible_time(when: datetime) -> bool:
+    """Between 1900 and one year from today: a time outside is a typing error (9999-12-31, 0001-01-01)."""
+    return EARLIEST <= when <= _latest(date.today())
+
+
+def _time(text: str | None, path: str, errors: list[RecordError]) -> datetime | None:
     if text is None:
         return None
     try:
-        return datetime.fromisoformat(text)
+        when = datetime.fromisoformat(text)
     except ValueError:
         errors.append(InvalidTimeError(f"'{text}' is not a valid date and time", path=path))
         return None
+    if not plausible_time(when):
+        errors.append(InvalidTimeError(f"'{text}' is outside 1900 to one year from today", path=path))
+        return None
+    return when
 
 
-def _date(text: str | None, path: str, errors: list) -> date | None:
+def _date(text: str | None, path: str, errors: list[RecordError]) -> date | None:
     if text is None:
         return None
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         errors.append(InvalidTimeError(f"'{text}' is not a valid date", path=path))
         return None
+    if not plausible_time(datetime.combine(day, datetime.min.time(), timezone.utc)):
+        errors.append(InvalidTimeError(f"'{text}' is outside 1900 to one year from today", path=path))
+        return None
+    return day
 
 
 def _build(d: dict, errors: list) -> Admission:
@@ -231,7 +292,7 @@ def _build(d: dict, errors: list) -> Admission:
                 if when is not None:
                     seen[text] = when
             obs.append(Observation(i, o["code"], value, when, text, o.get("unit"), o.get("o2_device"),
-                                   o.get("method")))
+                                   o.get("method"), o.get("comparator")))
         obs = tuple(obs)
     treatments = None
     if "treatments" in d:
@@ -275,5 +336,5 @@ def _build(d: dict, errors: list) -> Admission:
         coverage=Coverage(cov["line_of_business"], cov.get("plan")),
         encounter=encounter, diagnoses=diagnoses, procedures=procedures, observations=obs,
         treatments=treatments, findings=dict(d["findings"]) if "findings" in d else None,
-        function=function, discharge_plan=plan, incomplete=frozenset(d.get("incomplete", ())),
+        function=function, discharge_plan=plan, incomplete=_incomplete(d), complete=frozenset(d.get("complete", ())),
     )

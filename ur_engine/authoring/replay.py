@@ -22,6 +22,7 @@ from ur_engine import record as records
 from ur_engine.decision import Decision
 from ur_engine.engine import Engine
 from ur_engine.errors import RecordError, ReplayWorkerError
+from ur_engine.intake.normalise import admit
 from ur_engine.rules.library import Library, Source, load
 
 SAMPLES = 5  # record ids kept per flip or criterion: enough to open a few cases, small enough to merge
@@ -100,10 +101,10 @@ class _Replayer:
             return  # as in `ur review`: blank lines are not records
         s.total += 1
         try:
-            adm = records.parse(records.loads(line))  # parsed once: the record does not depend on the library
+            data = records.loads(line)  # read once; each library admits it by its own fact dictionary
         except RecordError:
-            adm = None
-        old, new = (None, None) if adm is None else (_review(e, adm, self.as_of) for e in self.engines)
+            data = None
+        old, new = (None, None) if data is None else (_review(e, data, self.as_of) for e in self.engines)
         if old is None and new is None:
             s.invalid += 1
             s.invalid_lines = sorted(s.invalid_lines + [number])[:SAMPLES]
@@ -120,10 +121,10 @@ class _Replayer:
             e.close()
 
 
-def _review(engine: Engine, adm: records.Admission, as_of: date | None) -> Decision | None:
+def _review(engine: Engine, data: object, as_of: date | None) -> Decision | None:
     try:
-        return engine.review(adm, review_id=REVIEW_ID, as_of=as_of)
-    except RecordError:  # facts.check: the library's facts.yaml rejects this record (units, codes)
+        return engine.review(admit(data, engine.library.facts), review_id=REVIEW_ID, as_of=as_of)
+    except RecordError:  # nothing to judge in this record under this library
         return None
 
 

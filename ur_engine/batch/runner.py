@@ -12,13 +12,15 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import os
+import re
 import shutil
+import sqlite3
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import orjson
@@ -31,15 +33,32 @@ from ur_engine.errors import (
     ResumeMismatchError,
     UrError,
 )
+from ur_engine.intake.normalise import admit
 from ur_engine.intake.readers import Item, ndjson_segments, read_items, read_segment
 from ur_engine.rules.library import Library, Source, load
 
-STATE_VERSION = 1
+STATE_VERSION = 2
+_NUMBERS = re.compile(r"\d+(\.\d+)?")
+
+
+@dataclass(frozen=True)
+class ReviewOptions:
+    """How each record is judged: the evaluator, strict intake (reject any invalid field), and the day whose rules
+    apply (None: each stay's arrival)."""
+
+    evaluator: str = "durable"
+    strict: bool = False
+    as_of: date | None = None
+
+    def state(self) -> dict:
+        return {"evaluator": self.evaluator, "strict": self.strict,
+                "as_of": self.as_of.isoformat() if self.as_of else None}
 
 
 @dataclass
 class BatchSummary:
-    """Counts over every output line: outcomes, levels, criteria not met, pend reasons, length of stay."""
+    """Counts over every output line: outcomes, levels, criteria not met, pend reasons, length of stay, and what
+    the intake set aside, mapped or could not read."""
 
     total: int = 0
     errors: int = 0
@@ -49,11 +68,20 @@ class BatchSummary:
     not_met: Counter = field(default_factory=Counter)  # criterion id -> records where it was not met
     pend_reasons: Counter = field(default_factory=Counter)
     midnights: Counter = field(default_factory=Counter)  # "expected 2, actual 1"
+    set_aside: Counter = field(default_factory=Counter)  # reason (numbers as #) -> values set aside
+    mapped: Counter = field(default_factory=Counter)  # code system -> codes read through a map
+    unread: Counter = field(default_factory=Counter)  # code system -> codes kept but read by no rule
+    with_notices: int = 0  # decisions with at least one data notice
+    duplicates: list = field(default_factory=list)  # [record id, first position, times seen]
     seconds: float = 0.0
+    # (record id, position) of this part's lines, for the parent's duplicate check; never written out
+    ids: list = field(default_factory=list, repr=False)
 
     def add(self, d: dict) -> None:
         """Count one output line (a decision or an error line)."""
         self.total += 1
+        if isinstance(d.get("record_id"), str):
+            self.ids.append((d["record_id"], str(d.get("position"))))
         if d.get("outcome") == "error":
             self.errors += 1
             self.outcomes["error"] += 1
@@ -74,23 +102,40 @@ class BatchSummary:
         stay = d.get("stay")
         if stay:
             self.midnights[f"expected {stay.get('expected')}, actual {stay.get('actual')}"] += 1
+        notices = d.get("data_notices")
+        if notices:
+            self.with_notices += 1
+            for n in notices:
+                kind, count = n["kind"], n.get("count", 1)
+                if kind == "set_aside":
+                    self.set_aside[_NUMBERS.sub("#", n["why"])] += count
+                else:
+                    (self.mapped if kind == "mapped" else self.unread)[n.get("system", "other")] += count
 
     def merge(self, other: "BatchSummary") -> None:
         self.total += other.total
         self.errors += other.errors
-        for name in ("outcomes", "requested_vs_supported", "not_met", "pend_reasons", "midnights"):
+        self.with_notices += other.with_notices
+        for name in ("outcomes", "requested_vs_supported", "not_met", "pend_reasons", "midnights", "set_aside",
+                     "mapped", "unread"):
             getattr(self, name).update(getattr(other, name))
         for rs, counts in other.by_ruleset.items():
             self.by_ruleset.setdefault(rs, Counter()).update(counts)
 
     def to_dict(self) -> dict:
         return {
-            "total": self.total, "errors": self.errors, "outcomes": dict(self.outcomes),
+            "total": self.total, "errors": self.errors,
+            "stays_reviewed": self.total - self.errors, "outcomes": dict(self.outcomes),
             "requested_vs_supported": dict(self.requested_vs_supported.most_common()),
             "by_ruleset": {k: dict(v) for k, v in sorted(self.by_ruleset.items())},
             "criteria_not_met": dict(self.not_met.most_common(50)),
             "pend_reasons": dict(self.pend_reasons.most_common(50)),
             "length_of_stay": dict(self.midnights.most_common(50)),
+            "intake": {"decisions_with_notices": self.with_notices,
+                       "values_set_aside": dict(self.set_aside.most_common()),
+                       "codes_mapped": dict(self.mapped.most_common()),
+                       "codes_unread": dict(self.unread.most_common())},
+            "duplicate_record_ids": {"count": len(self.duplicates), "first": self.duplicates[:20]},
             "seconds": round(self.seconds, 3),
             "per_second": round(self.total / self.seconds, 1) if self.seconds else None,
         }
@@ -102,6 +147,10 @@ class BatchSummary:
                 by_ruleset={k: Counter(v) for k, v in d["by_ruleset"].items()},
                 not_met=Counter(d["criteria_not_met"]), pend_reasons=Counter(d["pend_reasons"]),
                 midnights=Counter(d["length_of_stay"]), seconds=d.get("seconds") or 0.0)
+        intake = d.get("intake", {})
+        s.with_notices = intake.get("decisions_with_notices", 0)
+        s.set_aside, s.mapped = Counter(intake.get("values_set_aside", {})), Counter(intake.get("codes_mapped", {}))
+        s.unread = Counter(intake.get("codes_unread", {}))
         return s
 
 
@@ -113,12 +162,32 @@ def _reason_stem(reason: str) -> str:
 
 
 
-def _fingerprint(paths: list[str], digest: str) -> dict:
+def _fingerprint(paths: list[str], digest: str, options: ReviewOptions) -> dict:
     files = []
     for p in paths:
         st = os.stat(p)
         files.append({"path": os.path.abspath(p), "size": st.st_size, "mtime_ns": st.st_mtime_ns})
-    return {"version": STATE_VERSION, "inputs": files, "rules_digest": digest}
+    return {"version": STATE_VERSION, "inputs": files, "rules_digest": digest, "options": options.state()}
+
+
+class _Duplicates:
+    """Record ids seen in this run, on disk (a million ids must not grow the parent's memory): which came twice."""
+
+    def __init__(self, path: Path) -> None:
+        path.unlink(missing_ok=True)
+        self.path, self.db = path, sqlite3.connect(path)
+        self.db.execute("PRAGMA journal_mode = OFF")
+        self.db.execute("PRAGMA synchronous = OFF")
+        self.db.execute("CREATE TABLE ids (id TEXT PRIMARY KEY, first TEXT, seen INTEGER) WITHOUT ROWID")
+
+    def add(self, ids: list[tuple[str, str]]) -> None:
+        self.db.executemany("INSERT INTO ids VALUES (?, ?, 1) ON CONFLICT(id) DO UPDATE SET seen = seen + 1", ids)
+
+    def found(self) -> list[list]:
+        rows = self.db.execute("SELECT id, first, seen FROM ids WHERE seen > 1 ORDER BY first").fetchall()
+        self.db.close()
+        self.path.unlink(missing_ok=True)
+        return [list(r) for r in rows]
 
 
 def _done_lines(out: Path) -> int:
@@ -141,22 +210,28 @@ def _done_lines(out: Path) -> int:
 
 def run_batch(paths: list[str], out: str, sources: list[Source], workers: int | None = None,
               resume: bool = False, chunk: int = 500, progress: Callable[[int], None] | None = None,
-              evaluator: str = "durable") -> BatchSummary:
-    """Review every record of ``paths`` into ``out`` (NDJSON) and write ``out.summary.json``."""
+              evaluator: str = "durable", strict: bool = False, as_of: date | None = None) -> BatchSummary:
+    """Review every record of ``paths`` into ``out`` (NDJSON) and write ``out.summary.json``.
+
+    ``as_of`` judges every stay by the rules in effect that day (history replayed under today's rules, or the
+    rules of a past day); ``strict`` rejects a record with any invalid field instead of setting the field aside.
+    """
     out_path = Path(out)
     workers = workers or os.cpu_count() or 1
-    with _Workers(workers, evaluator) as pool:
+    options = ReviewOptions(evaluator, strict, as_of)
+    with _Workers(workers, options) as pool:
         library = load(sources)  # refuse broken rules before any record is read
         pool.start(library)
-        return _run(paths, out_path, library, pool, resume, chunk, progress, evaluator)
+        return _run(paths, out_path, library, pool, resume, chunk, progress, options)
 
 
 def _run(paths: list[str], out_path: Path, library: Library, pool: "_Workers", resume: bool, chunk: int,
-         progress: Callable[[int], None] | None, evaluator: str) -> BatchSummary:
+         progress: Callable[[int], None] | None, options: ReviewOptions) -> BatchSummary:
     state_path = out_path.with_name(out_path.name + ".state.json")
     summary_path = out_path.with_name(out_path.name + ".summary.json")
-    state = _fingerprint(paths, library.digest)
+    state = _fingerprint(paths, library.digest, options)
     summary = BatchSummary()
+    seen = _Duplicates(out_path.with_name(f".{out_path.name}.ids"))
     skip = 0
     if resume and state_path.exists():
         previous = json.loads(state_path.read_text())
@@ -167,6 +242,8 @@ def _run(paths: list[str], out_path: Path, library: Library, pool: "_Workers", r
         with out_path.open("rb") as f:
             for line in f:
                 summary.add(orjson.loads(line))
+        seen.add(summary.ids)
+        summary.ids.clear()
     elif out_path.exists() and out_path.stat().st_size and not resume:
         raise OutputExistsError(f"{out_path} exists: pass --resume to continue it, or remove it",
                                 file=str(out_path))
@@ -180,16 +257,19 @@ def _run(paths: list[str], out_path: Path, library: Library, pool: "_Workers", r
     # Not O_APPEND: the kernel copies spooled chunks into a file opened for append only through user space.
     with out_path.open("r+b") as f:
         f.seek(0, os.SEEK_END)
-        for lines, part in _review_chunks(paths, skip, library, pool, chunk, evaluator, spool):
+        for lines, part in _review_chunks(paths, skip, library, pool, chunk, options, spool):
             if isinstance(lines, bytes):
                 f.write(lines)
             else:
                 _append(lines, f)
             f.flush()
+            seen.add(part.ids)
+            part.ids.clear()
             summary.merge(part)
             if progress:
                 progress(part.total)
     shutil.rmtree(spool, ignore_errors=True)
+    summary.duplicates = seen.found()
     summary.seconds = time.perf_counter() - start
     summary_path.write_text(json.dumps(summary.to_dict(), indent=2, ensure_ascii=False) + "\n")
     return summary
@@ -233,13 +313,13 @@ def _append(path: Path, f) -> None:
     path.unlink()
 
 
-def _review_chunks(paths: list[str], skip: int, library: Library, pool: "_Workers", chunk: int, evaluator: str,
-                   spool: Path):
+def _review_chunks(paths: list[str], skip: int, library: Library, pool: "_Workers", chunk: int,
+                   options: ReviewOptions, spool: Path):
     """(lines, counts) per chunk in input order: the lines as bytes, or as the spool file that holds them."""
     if pool.size == 1:
-        with Engine(library, evaluator) as engine:
+        with Engine(library, options.evaluator) as engine:
             for batch in _chunks(_skip(read_items(paths), skip), chunk):
-                yield _review(engine, batch)
+                yield _review(engine, batch, options)
         return
     # NDJSON files go to the workers as (offset, length) segments that each worker reads itself; other inputs
     # are parsed here and sent item by item. Either way the parent stays light: it is a third process on
@@ -272,12 +352,12 @@ class _Workers:
     loaded library (~0.2 MB pickled, read in ~3 ms) rather than loading the sources again (~0.4 s of YAML).
     """
 
-    def __init__(self, size: int, evaluator: str):
+    def __init__(self, size: int, options: ReviewOptions):
         self.size, self.pool = size, None
         if size > 1:
             ctx = mp.get_context("spawn")  # durable-rules is process-global: each worker starts clean
             self._handoff = ctx.SimpleQueue()
-            self.pool = ctx.Pool(size, initializer=_init_worker, initargs=(self._handoff, evaluator))
+            self.pool = ctx.Pool(size, initializer=_init_worker, initargs=(self._handoff, options))
 
     def start(self, library: Library) -> None:
         if self.pool is not None:
@@ -294,11 +374,12 @@ class _Workers:
 
 
 _ENGINE: Engine | None = None
+_OPTIONS = ReviewOptions()
 
 
-def _init_worker(handoff, evaluator: str) -> None:
-    global _ENGINE
-    _ENGINE = Engine(handoff.get(), evaluator)
+def _init_worker(handoff, options: ReviewOptions) -> None:
+    global _ENGINE, _OPTIONS
+    _ENGINE, _OPTIONS = Engine(handoff.get(), options.evaluator), options
 
 
 def _work(task: tuple[str, list[tuple]]) -> tuple[Path, BatchSummary]:
@@ -314,17 +395,17 @@ def _work_segment(task: tuple[str, tuple]) -> tuple[Path, BatchSummary]:
 
 
 def _spool(path: str, items: list[Item]) -> tuple[Path, BatchSummary]:
-    lines, part = _review(_ENGINE, items)
+    lines, part = _review(_ENGINE, items, _OPTIONS)
     with open(path, "wb") as f:
         f.write(lines)
     return Path(path), part
 
 
-def _review(engine: Engine, batch: list[Item]) -> tuple[bytes, BatchSummary]:
+def _review(engine: Engine, batch: list[Item], options: ReviewOptions) -> tuple[bytes, BatchSummary]:
     """The output lines of a chunk, as one bytes object (one object to send back and write), and their counts."""
     lines, part = [], BatchSummary()
     for item in batch:
-        d = _one(engine, item)
+        d = _one(engine, item, options)
         part.add(d)
         lines.append(orjson.dumps(d, option=orjson.OPT_APPEND_NEWLINE))
     return b"".join(lines), part
@@ -347,15 +428,15 @@ def _stay(enc) -> dict:
     return {"expected": enc.expected_midnights, "actual": actual}
 
 
-def _one(engine: Engine, item: Item) -> dict:
+def _one(engine: Engine, item: Item, options: ReviewOptions) -> dict:
     data = item.record
     try:
         if item.error is not None:
             raise item.error
         if data is None:
             data = records.loads(item.raw)
-        adm = records.parse(data)
-        d = engine.review(adm).to_dict()
+        adm = admit(data, engine.library.facts, strict=options.strict)
+        d = engine.review(adm, as_of=options.as_of).to_dict()
         d["position"] = item.position
         d["stay"] = _stay(adm.encounter)
         return d

@@ -19,6 +19,7 @@ import orjson
 from ur_engine import record as records
 from ur_engine.engine import Engine
 from ur_engine.errors import InvalidJsonError, UrError
+from ur_engine.intake.normalise import review
 from ur_engine.rules.library import Source, load
 
 COLUMNS = ("record_id", "outcome", "supported", "review_action", "decision", "error")
@@ -71,8 +72,9 @@ def review_text(engine: Engine, text) -> tuple:
         if text is None:
             raise InvalidJsonError("no record (null)", path="$")
         data = records.loads(text)
-        d = engine.review(data).to_dict()
-        return (d["record_id"], d["outcome"], d["supported"], d["review_action"],
+        d = review(engine, data).to_dict()
+        # Plain str: the JVM side cannot unpickle the Enums the decision uses.
+        return (d["record_id"], str(d["outcome"]), d["supported"], str(d["review_action"]),
                 orjson.dumps(d).decode(), None)
     except UrError as exc:  # RecordError for bad input; EngineError must not fail a whole job either
         rid = data.get("id") if isinstance(data, dict) else None

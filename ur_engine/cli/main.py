@@ -23,7 +23,11 @@ from ur_engine.cli.common import library_or_exit as _library
 from ur_engine.cli.rules import rules
 from ur_engine.engine import EVALUATORS, Engine
 from ur_engine.errors import RuleError, UrError
+from ur_engine.intake.normalise import review as review_record
 from ur_engine.intake.rule_files import default_sources, read_sources
+
+STRICT_HELP = "Reject a record with any invalid value, instead of setting the value aside with a notice."
+AS_OF_HELP = "Judge every stay by the rules in effect on this day (default: each stay's arrival date)."
 
 
 @cache
@@ -56,13 +60,21 @@ def main() -> None:
 @click.option("--evaluator", type=click.Choice(sorted(EVALUATORS)), default="durable", show_default=True,
               help="durable-rules, or the plain-Python reference evaluator.")
 @click.option("--summary", is_flag=True, help="One readable line per decision instead of JSON.")
-def review(source, rules, evaluator, summary) -> None:
+@click.option("--strict", is_flag=True, help=STRICT_HELP)
+@click.option("--as-of", type=click.DateTime(["%Y-%m-%d"]), default=None, help=AS_OF_HELP)
+def review(source, rules, evaluator, summary, strict, as_of) -> None:
     """Review admission records from SOURCE (a file, or - for standard input).
 
     One JSON record gives one JSON decision; NDJSON (a record per line) gives one NDJSON line per input line,
-    in order. An invalid record gives an error line naming the field, and the exit code is 2.
+    in order. A value that cannot be read is set aside and named in the decision's data_notices; a record with
+    nothing to judge gives an error line naming the field, and the exit code is 2.
     """
     engine = Engine(_library(rules), evaluator)
+    day = as_of.date() if as_of else None
+
+    def judge(text: str):
+        return review_record(engine, records.loads(text), strict=strict, as_of=day)
+
     first = source.readline()
     while first and not first.strip():
         first = source.readline()
@@ -79,7 +91,7 @@ def review(source, rules, evaluator, summary) -> None:
     if single is None:  # one pretty-printed JSON document
         text = first + source.read()
         try:
-            decision = engine.review(records.loads(text))
+            decision = judge(text)
         except UrError as exc:  # the same for one record as for a stream: a message, never a traceback
             _print_record_error(exc)
             sys.exit(2)
@@ -90,7 +102,7 @@ def review(source, rules, evaluator, summary) -> None:
         if not line.strip():
             continue
         try:
-            decision = engine.review(records.loads(line))
+            decision = judge(line)
             out.write(emit(decision))
         except UrError as exc:  # a bad record, or an engine failure on one record: an error line, never a crash
             failed += 1
@@ -138,10 +150,13 @@ def _print_record_error(exc: UrError) -> None:
 @click.option("--resume", is_flag=True, help="Continue a killed run: keep what OUT holds, review the rest.")
 @click.option("--report", type=click.Path(dir_okay=False), help="Also write an HTML report with plots.")
 @click.option("--evaluator", type=click.Choice(sorted(EVALUATORS)), default="durable", show_default=True)
-def batch(inputs, out, rules, workers, resume, report, evaluator) -> None:
+@click.option("--strict", is_flag=True, help=STRICT_HELP)
+@click.option("--as-of", type=click.DateTime(["%Y-%m-%d"]), default=None, help=AS_OF_HELP)
+def batch(inputs, out, rules, workers, resume, report, evaluator, strict, as_of) -> None:
     """Review every record of INPUTS (NDJSON, CSV, Parquet, FHIR Bulk Data) into OUT, in input order.
 
-    Writes OUT.summary.json beside OUT. A record that fails validation gets an error line, never silence.
+    Writes OUT.summary.json beside OUT. A record with nothing to judge gets an error line, never silence, and
+    the exit code is 2; values set aside are counted in the summary. Exit 1 on rule errors.
     """
     from ur_engine.batch.runner import run_batch
 
@@ -149,7 +164,8 @@ def batch(inputs, out, rules, workers, resume, report, evaluator) -> None:
     bar = _progress_bar(inputs, resume)
     try:
         summary = run_batch(list(inputs), out, sources, workers=workers, resume=resume,
-                            progress=bar.update if bar else None, evaluator=evaluator)
+                            progress=bar.update if bar else None, evaluator=evaluator, strict=strict,
+                            as_of=as_of.date() if as_of else None)
     except RuleError as exc:
         print_rule_errors(exc, rules)
         sys.exit(1)
@@ -166,6 +182,18 @@ def batch(inputs, out, rules, workers, resume, report, evaluator) -> None:
     d = summary.to_dict()
     click.echo(f"{d['total']} records in {d['seconds']} s ({d['per_second']}/s): "
                + ", ".join(f"{k} {v}" for k, v in sorted(d["outcomes"].items())), err=True)
+    intake = d["intake"]
+    if intake["values_set_aside"] or intake["codes_mapped"] or intake["codes_unread"]:
+        click.echo(f"intake: {sum(intake['values_set_aside'].values())} value(s) set aside, "
+                   f"{sum(intake['codes_mapped'].values())} code(s) mapped, "
+                   f"{sum(intake['codes_unread'].values())} code(s) read by no rule (see {out}.summary.json)", err=True)
+    if d["duplicate_record_ids"]["count"]:
+        first = d["duplicate_record_ids"]["first"][0]
+        click.echo(f"{d['duplicate_record_ids']['count']} record id(s) appear more than once "
+                   f"(first: {first[0]}, {first[2]} times)", err=True)
+    if summary.errors:
+        click.echo(f"{summary.errors} record(s) rejected; see the error lines", err=True)
+        sys.exit(2)
 
 
 def _progress_bar(inputs, resume: bool):

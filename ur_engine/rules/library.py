@@ -253,6 +253,9 @@ def load(sources: Iterable[Source]) -> Library:
             continue
         rulesets.append(_ruleset(doc, fact_dict, valuesets, errors))
     _check_unique(rulesets, rule_docs, errors)
+    if fact_dict is not None:
+        fact_dict.set_thresholds([cr.condition for rs in rulesets for cr in rs.criteria]
+                                 + [expr for parts in fact_dict.scores.values() for _, expr in parts])
 
     lib = Library(fact_dict, valuesets, tuple(rulesets), digest(sources))
     if not errors:

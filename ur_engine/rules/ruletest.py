@@ -4,7 +4,8 @@ Defaults a test record gets when it leaves them out: ``id`` (the rule set and te
 50 (or the nearest age the rule set applies to), ``coverage.line_of_business`` (the first the rule set
 names, else commercial), ``review_type`` (the rule set's, if it names one), ``encounter.arrival_time``
 (08:00 UTC the day the rule set takes effect, else 2026-01-05), ``encounter.review_time`` 24 h after arrival
-for continued-stay and discharge reviews, and one hour after arrival for observations without a time.
+for continued-stay and discharge reviews, one hour after arrival for observations without a time, and
+``complete`` for every section (what the test does not state is absent; give ``complete: []`` to test unknowns).
 The loader checks every completed record, and ``ur rules test`` reviews them.
 """
 
@@ -34,6 +35,8 @@ def complete_record(rs: RuleSet, partial: dict) -> dict:
     rec.setdefault("patient", {}).setdefault("age", age)
     lines = sorted(rs.applies.lines) if rs.applies.lines else ["commercial"]
     rec.setdefault("coverage", {}).setdefault("line_of_business", lines[0])
+    # A rule test spells out the case in full: a finding or treatment it does not state is absent, not unknown.
+    rec.setdefault("complete", ["diagnoses", "procedures", "observations", "treatments", "findings"])
     enc = rec.setdefault("encounter", {})
     start = rs.effective_from.isoformat() if rs.effective_from else "2026-01-05"
     enc.setdefault("arrival_time", f"{start}T08:00:00+00:00")

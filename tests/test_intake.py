@@ -1,0 +1,203 @@
+"""The intake takes records as hospital systems write them: ICD-9, lab unit spellings, comparators, nulls, bad
+values. One bad value never loses a stay: it is set aside with a notice and counts as unknown."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from conftest import make_record, obs
+from ur_engine.errors import InvalidTimeError, RecordErrors
+from ur_engine.intake.normalise import admit, review
+
+
+def admitted(library, **changes):
+    return admit(make_record(**changes), library.facts)
+
+
+def notices(adm, kind=None):
+    return [n for n in adm.data_notices if kind is None or n.kind == kind]
+
+
+def derived(library, adm):
+    return library.facts.derive(adm).values
+
+
+@pytest.mark.parametrize("code, unit, value, fact, expected", [
+    ("6690-2", "K/uL", 18.2, "wbc.max", 18.2),                 # thousands per microlitre, as labs write it
+    ("777-3", "10^3/uL", 95, "platelets.min", 95),
+    ("6690-2", "10*9/L", 3.1, "wbc.min", 3.1),                  # SI count: the same number
+    ("8480-6", "mm Hg", 84, "systolic_bp.min", 84),
+    ("8867-4", "bpm", 142, "heart_rate.max", 142),
+    ("11558-4", "units", 7.21, "arterial_ph.min", 7.21),         # blood-gas pH, specimen not stated, "units"
+    ("11557-6", "mm Hg", 62, "paco2.max", 62),
+    ("2947-0", "mmol/L", 121, "sodium.min", 121),               # the whole-blood twin of serum sodium
+    ("6298-4", "mEq/L", 6.8, "potassium.max", 6.8),
+    ("718-7", "g/L", 72, "hemoglobin.min", 7.2),                 # converted through UCUM, not a table of ours
+    ("8310-5", "", 38.9, "temperature.max", 102.02),             # a blank unit that only Celsius makes plausible
+    ("8310-5", "deg F", 101.3, "temperature.max", 101.3),
+])
+def test_units_as_laboratories_write_them_are_read(library, code, unit, value, fact, expected):
+    adm = admitted(library, observations=[obs(code, value, unit=unit)])
+    assert notices(adm, "set_aside") == []
+    assert derived(library, adm)[fact] == pytest.approx(expected)
+
+
+def test_a_venous_blood_gas_ph_is_not_read_as_arterial(library):
+    adm = admitted(library, observations=[obs("11558-4", 7.21, unit="[pH]", method="venous")])
+    assert "arterial_ph.min" not in derived(library, adm)
+
+
+@pytest.mark.parametrize("observation, why", [
+    (obs("2823-3", 72), "outside the plausible range 0–30 mmol/L"),        # potassium 72: a typing error
+    (obs("8867-4", 420), "outside the plausible range 0–300 /min"),
+    (obs("2823-3", 4.1, unit="furlongs"), "the unit cannot be read as mmol/L"),
+    (obs("2823-3", None), "no numeric value"),
+    (obs("2823-3", "hemolysed"), "not a number"),
+    ({"code": "2823-3", "value": 4.1}, "no time"),
+])
+def test_one_bad_value_is_set_aside_with_a_notice_and_the_stay_is_still_judged(library, engine, observation, why):
+    good = obs("8867-4", 150)
+    record = make_record(observations=[observation, good], treatments=[{"type": "iv_fluids"}])
+    decision = review(engine, record)
+    aside = [n for n in decision.data_notices if n.kind == "set_aside"]
+    assert [n.why for n in aside] == [why] and aside[0].where.startswith("$.observations[0]")
+    assert decision.outcome in ("approve", "pend", "alternative_setting")
+    assert decision.to_dict()["data_notices"][0]["why"] == why
+
+
+def test_a_value_set_aside_is_unknown_never_normal(library):
+    adm = admitted(library, observations=[obs("2823-3", 72)])
+    assert adm.observations is None  # the only observation was set aside: the section is unknown
+    assert "potassium.max" not in derived(library, adm)
+
+
+@pytest.mark.parametrize("code, system, mapped", [
+    ("486", None, "J189"),            # all digits: ICD-9-CM whatever the date
+    ("428.0", "icd9cm", "I509"),
+    ("V45.81", None, "Z951"),         # a V code of a 2012 stay: ICD-9-CM
+])
+def test_icd9_diagnoses_are_read_as_icd10_and_the_original_is_named(library, code, system, mapped):
+    dx = {"code": code, "principal": True, **({"system": system} if system else {})}
+    record = make_record(diagnoses=[dx], encounter={"arrival_time": "2012-03-02T09:40:00Z"})
+    adm = admit(record, library.facts)
+    assert [d.code for d in adm.diagnoses] == [mapped]
+    [note] = notices(adm, "mapped")
+    assert note.system == "icd9cm" and code in note.what and mapped in note.what
+
+
+def test_an_icd9_pneumonia_stay_from_2012_is_judged_by_the_pneumonia_rules_as_of_today(engine):
+    record = make_record(diagnoses=[{"code": "486", "principal": True}],
+                         encounter={"arrival_time": "2012-03-02T09:40:00Z"})
+    from datetime import date
+    decision = review(engine, record, as_of=date(2026, 12, 1))
+    assert "pneumonia" in decision.rules["rulesets"]
+
+
+def test_an_icd9_code_the_gems_do_not_map_is_kept_as_unread(library):
+    adm = admitted(library, diagnoses=[{"code": "2765", "system": "icd9cm"}])
+    assert adm.diagnoses is None  # nothing readable left: the section is unknown, not "no diagnosis"
+    assert [n.kind for n in adm.data_notices] == ["unread"]
+
+
+def test_a_lab_result_beyond_range_is_a_bound_not_a_value(library):
+    adm = admitted(library, observations=[obs("2823-3", ">10")])
+    values = derived(library, adm)
+    assert values["potassium.max"] > 6.0          # every value above 10 is above the 6.0 threshold: decided
+    facts = library.facts.derive(adm)
+    assert facts.bounds["potassium.max"] == (">", 10.0)
+
+
+def test_a_bound_that_straddles_a_threshold_leaves_the_fact_unknown(library):
+    adm = admitted(library, observations=[obs("2823-3", ">5")])  # above 5: above 6.0 or not?
+    assert "potassium.max" not in derived(library, adm)
+
+
+def test_a_lab_bound_shows_in_the_evidence_with_its_comparator(engine):
+    decision = review(engine, make_record(observations=[obs("2823-3", ">10")]))
+    evidence = [e for c in decision.to_dict()["criteria"] for e in c["evidence"] if e["fact"] == "potassium.max"]
+    assert evidence and evidence[0]["value"] == 10.0 and evidence[0]["comparator"] == ">"
+
+
+def test_a_treatment_still_running_has_a_null_end(library):
+    adm = admitted(library, treatments=[{"type": "iv_fluids", "start": "2026-03-02T10:00:00Z", "end": None}])
+    assert derived(library, adm)["treatment.iv_fluids"] is True and notices(adm) == []
+
+
+def test_an_order_placed_before_arrival_is_set_aside_not_fatal(library):
+    adm = admitted(library, encounter={"order_time": "2026-03-02T08:00:00Z"})
+    assert adm.encounter.order_time is None
+    assert [n.why for n in notices(adm)] == ["before arrival_time"]
+
+
+@pytest.mark.parametrize("section", ["treatments", "procedures", "diagnoses"])
+def test_an_empty_section_is_unknown_unless_declared_complete(library, section):
+    assert getattr(admitted(library, **{section: [], "complete": []}), section) is None
+    assert getattr(admitted(library, **{section: [], "complete": [section]}), section) == ()
+
+
+def test_no_treatment_charted_leaves_intensity_unknown_not_unmet(engine):
+    decision = review(engine, make_record(observations=[obs("8867-4", 150)], treatments=[], complete=[]))
+    statuses = {c["id"]: c["status"] for c in decision.to_dict()["criteria"]}
+    assert statuses["IS-IV"] == "unknown"
+
+
+def test_a_section_with_an_entry_set_aside_is_no_longer_complete(library):
+    adm = admitted(library, treatments=[{"type": "iv_fluids", "start": "2026-03-02T10:00:00Z"},
+                                        {"type": "vasopressor", "start": "9999-01-01T00:00:00Z"}])
+    values = derived(library, adm)
+    assert values["treatment.iv_fluids"] is True
+    assert "treatment.vasopressor" not in values  # the vasopressor set aside may have been given: unknown
+
+
+def test_observations_no_rule_reads_are_kept_out_but_counted(library):
+    adm = admitted(library, observations=[obs("8302-2", 170, unit="cm"), obs("8302-2", 171, unit="cm"),
+                                          {**obs("271649006", 120), "system": "snomed"}])
+    unread = {n.system: n.count for n in notices(adm, "unread")}
+    assert unread == {"loinc": 2, "snomed": 1}
+
+
+@pytest.mark.parametrize("where, value", [
+    (("encounter", "arrival_time"), "9999-12-31T23:59:59Z"),
+    (("encounter", "arrival_time"), "0001-01-01T00:00:00+14:00"),
+])
+def test_an_impossible_arrival_is_a_record_error_never_an_exception(library, where, value):
+    record = make_record()
+    record[where[0]][where[1]] = value
+    with pytest.raises(RecordErrors) as caught:
+        admit(record, library.facts)
+    assert isinstance(caught.value.errors[0], InvalidTimeError)
+    assert caught.value.errors[0].path == "$.encounter.arrival_time"
+
+
+@pytest.mark.parametrize("missing", ["id", "encounter", "coverage"])
+def test_a_record_with_nothing_to_judge_is_an_error(library, missing):
+    record = make_record()
+    del record[missing]
+    with pytest.raises(RecordErrors):
+        admit(record, library.facts)
+
+
+def test_an_unknown_field_or_enum_is_set_aside_not_fatal(library):
+    record = make_record(observations=[obs("8867-4", 150, o2_device="tent")])
+    record["encounter"]["admit_source"] = "helicopter"
+    record["weight"] = 80
+    adm = admit(record, library.facts)
+    wheres = sorted(n.where for n in notices(adm))
+    assert wheres == ["$.encounter.admit_source", "$.observations[0]", "$.weight"]
+    assert adm.encounter.admit_source is None and adm.observations is None
+
+
+def test_strict_intake_rejects_what_the_tolerant_one_sets_aside(library):
+    record = make_record(observations=[obs("2823-3", 4.1, unit="furlongs")])
+    assert admit(record, library.facts).observations is None
+    with pytest.raises(RecordErrors):
+        admit(record, library.facts, strict=True)
+
+
+def test_the_raw_record_is_not_changed(library):
+    record = make_record(observations=[obs("2823-3", "<2")], treatments=[{"type": "iv_fluids", "end": None}])
+    before = copy.deepcopy(record)
+    admit(record, library.facts)
+    assert record == before
