@@ -9,6 +9,7 @@ import pytest
 from ur_engine.intake.rule_files import load_library
 from ur_engine.authoring.testing import compare
 from ur_engine.rules.ruletest import complete_record
+from ur_engine.rules.library import Expectation
 from conftest import RULES
 
 LIBRARY = load_library(RULES)
@@ -52,7 +53,7 @@ def test_every_criterion_cites_a_public_source(rs):
 def test_a_failing_rule_test_says_what_differed(engine):
     rs = LIBRARY.rulesets[0]
     d = engine.review(complete_record(rs, rs.tests[0].record))
-    problems = compare({"outcome": "pend", "met": ["SI-WOUND"]}, d)
+    problems = compare(Expectation(outcome="pend", met=("SI-WOUND",)), d)
     assert problems[0].startswith("outcome: expected pend, got")
     assert any(p.startswith("met: expected SI-WOUND; actual SI-WOUND=") for p in problems)
     assert problems[-1].startswith("criteria met:")

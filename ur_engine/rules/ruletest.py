@@ -11,6 +11,7 @@ The loader checks every completed record, and ``ur rules test`` reviews them.
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -18,32 +19,44 @@ if TYPE_CHECKING:
     from ur_engine.rules.library import RuleSet
 
 
-def complete_record(rs: RuleSet, partial: dict) -> dict:
-    """The full admission record a rule test's partial ``record`` stands for."""
-    rec = copy.deepcopy(partial)
+def complete_record(rs: RuleSet, partial: Mapping[str, object]) -> dict[str, object]:
+    """The full admission record a rule test's partial ``record`` stands for.
+
+    Parts of the wrong type are left as they are, for the record's validation to report.
+    """
+    rec = copy.deepcopy(dict(partial))
     index = next((i for i, t in enumerate(rs.tests) if t.record is partial), 0)
     rec.setdefault("id", f"{rs.id}:test-{index + 1}")
     if len(rs.applies.review_types) == 1:
         rec.setdefault("review_type", next(iter(rs.applies.review_types)))
     review_type = rec.get("review_type", "admission")
-    age = 50
+    age: float = 50
     if rs.applies.age_min is not None:
         age = max(age, rs.applies.age_min)
     if rs.applies.age_max is not None:
         age = min(age, rs.applies.age_max)
-    rec.setdefault("patient", {}).setdefault("age", age)
+    patient = rec.setdefault("patient", {})
+    if isinstance(patient, dict):
+        patient.setdefault("age", age)
     lines = sorted(rs.applies.lines) if rs.applies.lines else ["commercial"]
-    rec.setdefault("coverage", {}).setdefault("line_of_business", lines[0])
+    coverage = rec.setdefault("coverage", {})
+    if isinstance(coverage, dict):
+        coverage.setdefault("line_of_business", lines[0])
     enc = rec.setdefault("encounter", {})
+    if not isinstance(enc, dict):
+        return rec
     start = rs.effective_from.isoformat() if rs.effective_from else "2026-01-05"
-    enc.setdefault("arrival_time", f"{start}T08:00:00+00:00")
+    arrival_time = enc.setdefault("arrival_time", f"{start}T08:00:00+00:00")
     try:
-        arrival = datetime.fromisoformat(enc["arrival_time"])
-    except (TypeError, ValueError):
+        arrival = datetime.fromisoformat(arrival_time) if isinstance(arrival_time, str) else None
+    except ValueError:
+        arrival = None
+    if arrival is None:
         return rec  # validation reports the bad time
     if review_type != "admission":
         enc.setdefault("review_time", (arrival + timedelta(hours=24)).isoformat())
-    for obs in rec.get("observations", ()):
+    observations = rec.get("observations", ())
+    for obs in observations if isinstance(observations, list) else ():
         if isinstance(obs, dict):
             obs.setdefault("time", (arrival + timedelta(hours=1)).isoformat())
     return rec
