@@ -9,7 +9,6 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Union
 
 OPERATORS = ("lt", "lte", "gt", "gte", "eq", "ne", "in", "is")
 NUMERIC_OPERATORS = ("lt", "lte", "gt", "gte")
@@ -17,8 +16,8 @@ NEGATION = {"lt": "gte", "lte": "gt", "gt": "lte", "gte": "lt", "eq": "ne", "ne"
 
 # What a fact's value is (bool and int count as numbers), and what a test compares it with: one value, or for
 # ``in`` a tuple of them. The loader matches each threshold's type to its fact's type.
-Scalar = Union[bool, float, str]
-Value = Union[Scalar, tuple[Scalar, ...]]
+Scalar = bool | float | str
+Value = Scalar | tuple[Scalar, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,13 +65,13 @@ class Any:
 
 @dataclass(frozen=True, slots=True)
 class Not:
-    item: "Expr"
+    item: Expr
 
     def facts(self) -> tuple[str, ...]:
         return self.item.facts()
 
 
-Expr = Union[Leaf, ScoreLeaf, All, Any, Not]
+Expr = Leaf | ScoreLeaf | All | Any | Not
 
 
 def _union(items: Iterable[Expr]) -> tuple[str, ...]:

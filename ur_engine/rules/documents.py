@@ -10,7 +10,7 @@ the rest of the engine sees.
 
 from __future__ import annotations
 
-from typing import TypedDict, Union, final
+from typing import TypedDict, final
 
 # --- valuesets/*.yaml ------------------------------------------------------------------------------------
 
@@ -121,7 +121,7 @@ class AllGroups(TypedDict):
     all: list[GroupExpr]
 
 
-GroupExpr = Union[str, AnyGroups, AllGroups]  # a group's name, or any / all of group expressions
+GroupExpr = str | AnyGroups | AllGroups  # a group's name, or any / all of group expressions
 
 _EffectiveRequired = TypedDict("_EffectiveRequired", {"from": str})
 

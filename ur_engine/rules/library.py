@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cached_property
-from typing import TypeGuard, Union, cast
+from typing import TypeGuard, cast
 
 from ur_engine import conditions as c
 from ur_engine import schemas
@@ -164,9 +164,9 @@ class RuleSet:
 
 # What ``Library.applicable`` tests of a rule set: the rule set, its effective dates, then ``applies``' ages,
 # lines of business, plans, requested levels and diagnosis code sets (None: any).
-_Gate = tuple[RuleSet, Union[date, None], Union[date, None], Union[float, None], Union[float, None],
-              Union[frozenset[str], None], Union[frozenset[str], None], Union[frozenset[str], None],
-              Union[tuple[str, ...], None]]
+_Gate = tuple[RuleSet, date | None, date | None, float | None, float | None,
+              frozenset[str] | None, frozenset[str] | None, frozenset[str] | None,
+              tuple[str, ...] | None]
 
 
 @dataclass
@@ -539,7 +539,7 @@ def _number(v: object) -> TypeGuard[float]:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-def _of_type(v: object, type_: str) -> TypeGuard[Union[float, str]]:
+def _of_type(v: object, type_: str) -> TypeGuard[float | str]:
     return _number(v) if type_ == "number" else isinstance(v, str)
 
 
