@@ -69,7 +69,7 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
 class UrError(Exception):
     """Root of all ur-engine errors."""
 
-    code: ClassVar[str] = "UR000"
+    code: str = "UR000"  # each kind's code; an instance built from a code keeps that code
     FIELDS: ClassVar[tuple[str, ...]] = ("file", "line", "column", "rule_id", "path", "suggestion")
 
     def __new__(cls: type[_E], message: str = "", *args: Any, code: str | None = None, **fields: Any) -> _E:
@@ -82,7 +82,7 @@ class UrError(Exception):
                  column: int | None = None, rule_id: str | None = None, path: str | None = None,
                  suggestion: str | None = None) -> None:
         self.message = message
-        self.code = code or type(self).code  # type: ignore[misc]
+        self.code = code or type(self).code
         self.file, self.line, self.column = file, line, column
         self.rule_id, self.path, self.suggestion = rule_id, path, suggestion
         super().__init__(str(self))
