@@ -8,8 +8,7 @@ import pytest
 
 from ur_engine.intake.rule_files import load_library
 from ur_engine.authoring.testing import compare
-from ur_engine.rules.ruletest import complete_record
-from ur_engine.rules.library import Expectation
+from ur_engine.rules.ruletest import Expectation, complete_record
 from conftest import RULES
 
 LIBRARY = load_library(RULES)

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from ur_engine.decision import Decision
 from ur_engine.engine import Engine
 from ur_engine.errors import RecordError
-from ur_engine.rules.library import Expectation, Library, RuleTest
-from ur_engine.rules.ruletest import complete_record
+from ur_engine.rules.library import Library, RuleTest
+from ur_engine.rules.ruletest import Expectation, complete_record
 
 
 @dataclass

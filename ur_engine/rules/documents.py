@@ -33,7 +33,45 @@ class ValuesetDoc(_ValuesetRequired, total=False):
     match: str  # exact | prefix
 
 
-# --- facts.yaml: the parts the loader checks (FactDictionary reads the whole file) ----------------------
+# --- facts.yaml (the loader checks its references; facts.FactDictionary still takes it as a dict) --------
+
+class WindowDoc(TypedDict):
+    anchor: str  # arrival | review
+    start_hours: float
+    end_hours: float
+
+
+class WindowsDoc(TypedDict):
+    admission: WindowDoc
+    continued_stay: WindowDoc
+    discharge: WindowDoc
+
+
+class WhereDoc(TypedDict, total=False):
+    o2_device: list[str]
+    method: list[str]
+
+
+class _ObservationRequired(TypedDict):
+    text: str
+    codes: list[str]  # LOINC
+    unit: str  # canonical UCUM unit
+
+
+class ObservationDoc(_ObservationRequired, total=False):
+    convert: dict[str, list[float]]  # another unit -> [scale, offset]
+    where: WhereDoc
+    source: str
+
+
+class _FindingRequired(TypedDict):
+    type: str  # boolean | number
+    text: str
+
+
+class FindingDoc(_FindingRequired, total=False):
+    unit: str
+
 
 class _DiagnosisRequired(TypedDict):
     valueset: str
@@ -87,7 +125,16 @@ class ScoreDoc(TypedDict):
     components: list[ComponentDoc]
 
 
-class FactsDoc(TypedDict, total=False):
+class _FactsRequired(TypedDict):
+    windows: WindowsDoc
+
+
+class FactsDoc(_FactsRequired, total=False):
+    library: str
+    version: str
+    observations: dict[str, ObservationDoc]
+    treatments: dict[str, list[str]]  # name -> treatment types
+    findings: dict[str, FindingDoc]
     diagnoses: dict[str, DiagnosisDoc]
     procedures: dict[str, ProcedureDoc]
     fields: dict[str, FieldDoc]

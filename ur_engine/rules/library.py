@@ -49,6 +49,7 @@ from ur_engine.rules.documents import (
     RuleSetDoc,
     ValuesetDoc,
 )
+from ur_engine.rules.ruletest import Expectation, complete_record
 from ur_engine.terminology.valuesets import Valueset
 from ur_engine.vocabulary import ACUTE_LEVELS, POST_ACUTE_SETTINGS, Action
 
@@ -89,25 +90,6 @@ class Applies:
     requested: frozenset[str] | None = None
     diagnoses: tuple[str, ...] | None = None
     plans: frozenset[str] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Expectation:
-    """What a rule test expects of its decision (its ``expect``); a part the test leaves out is not checked."""
-
-    outcome: str | None = None
-    checks_level: bool = False  # whether ``level`` is expected: None then means that no level is supported
-    level: str | None = None
-    met: tuple[str, ...] = ()
-    not_met: tuple[str, ...] = ()
-    unknown: tuple[str, ...] = ()
-    waived: tuple[str, ...] = ()
-    missing: tuple[str, ...] = ()
-
-    @property
-    def statuses(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
-        """(criterion status, the criterion ids expected to have it), in the order tests report them."""
-        return (("met", self.met), ("not_met", self.not_met), ("unknown", self.unknown), ("waived", self.waived))
 
 
 @dataclass(frozen=True)
@@ -582,7 +564,6 @@ def _group_expr(node: GroupExpr, path: yamlsrc.Path, doc: yamlsrc.Document, grou
 
 def _check_tests(lib: Library, docs: dict[str, yamlsrc.Document], errors: list[RuleError]) -> None:
     from ur_engine.record import parse
-    from ur_engine.rules.ruletest import complete_record
 
     for rs in lib.rulesets:
         doc = docs[rs.file]

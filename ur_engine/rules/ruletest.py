@@ -1,4 +1,5 @@
-"""A rule test's partial ``record``, completed into the admission record it stands for.
+"""A rule test: what it ``expect``s of its decision, and its partial ``record`` completed into the admission
+record it stands for.
 
 Defaults a test record gets when it leaves them out: ``id`` (the rule set and test number), ``patient.age``
 50 (or the nearest age the rule set applies to), ``coverage.line_of_business`` (the first the rule set
@@ -12,11 +13,31 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ur_engine.rules.library import RuleSet
+
+
+@dataclass(frozen=True, slots=True)
+class Expectation:
+    """What a rule test expects of its decision (its ``expect``); a part the test leaves out is not checked."""
+
+    outcome: str | None = None
+    checks_level: bool = False  # whether ``level`` is expected: None then means that no level is supported
+    level: str | None = None
+    met: tuple[str, ...] = ()
+    not_met: tuple[str, ...] = ()
+    unknown: tuple[str, ...] = ()
+    waived: tuple[str, ...] = ()
+    missing: tuple[str, ...] = ()
+
+    @property
+    def statuses(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """(criterion status, the criterion ids expected to have it), in the order tests report them."""
+        return (("met", self.met), ("not_met", self.not_met), ("unknown", self.unknown), ("waived", self.waived))
 
 
 def complete_record(rs: RuleSet, partial: Mapping[str, object]) -> dict[str, object]:
