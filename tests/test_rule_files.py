@@ -66,3 +66,12 @@ def test_rules_readme_table_matches_the_rule_files():
         if len(cells) == 5 and cells[3].isdigit():
             rows[cells[0]] = (cells[1], int(cells[3]), int(cells[4]))
     assert rows == {rs.id: (rs.file, len(rs.criteria), len(rs.tests)) for rs in LIBRARY.rulesets}
+
+
+def test_a_rule_test_checks_the_level_only_when_it_names_one_and_null_means_none_supported(engine):
+    rs = LIBRARY.rulesets[0]
+    d = engine.review(complete_record(rs, rs.tests[0].record))
+    other = None if d.supported else "inpatient"
+    assert compare(Expectation(checks_level=True, level=d.supported), d) == []
+    assert compare(Expectation(checks_level=True, level=other), d)[0] == f"level: expected {other}, got {d.supported}"
+    assert compare(Expectation(level=other), d) == []  # no level in expect: any level passes
