@@ -120,6 +120,47 @@ def test_rule_test_record_errors_point_into_the_test(rules_dir):
     assert errors[0].code == "UR060" and errors[0].line == 17 and errors[0].suggestion == "inpatient"
 
 
+@pytest.mark.parametrize("record_yaml, column, message", [
+    ("{patient: 70}", 23, "expected object, got 70"),
+    ("{encounter: [arrived]}", 25, 'expected object, got ["arrived"]'),
+    ("{coverage: medicare}", 24, 'expected object, got "medicare"'),
+    ("{encounter: {requested_level: inpatient, arrival_time: 20260105}}", 68, "expected string, got 20260105"),
+])
+def test_a_rule_test_record_part_of_the_wrong_type_is_reported_not_a_crash(rules_dir, record_yaml, column, message):
+    text = GOOD + textwrap.dedent(f"""\
+        tests:
+          - name: malformed record
+            record: {record_yaml}
+            expect: {{outcome: approve}}
+        """)
+    errors = errors_of(rules_dir, "demo.yaml", text)
+    assert all(e.code == "UR060" for e in errors)
+    assert any((e.line, e.column) == (17, column) and e.message.endswith(message) for e in errors), errors
+
+
+def test_a_list_as_a_mapping_key_is_a_yaml_error_with_its_line(rules_dir):
+    errors = errors_of(rules_dir, "demo.yaml", GOOD.replace("levels:\n", "? [a, b]\n: 1\nlevels:\n"))
+    assert errors[0].code == "UR001" and errors[0].line == 13 and "key" in errors[0].message
+
+
+def test_a_rule_tests_expect_is_read_once_into_its_expectation(rules_dir):
+    text = GOOD + textwrap.dedent("""\
+        tests:
+          - name: slow pulse
+            record: {encounter: {requested_level: inpatient}}
+            expect: {outcome: pend, level: null, not_met: [DEMO-PULSE], missing: [heart_rate.max]}
+          - name: no level asked
+            record: {encounter: {requested_level: inpatient}}
+            expect: {not_met: [DEMO-PULSE]}
+        """)
+    (rules_dir / "demo.yaml").write_text(text)
+    demo = next(rs for rs in load_library(rules_dir).rulesets if rs.id == "demo")
+    asked, unasked = (t.expect for t in demo.tests)
+    assert (asked.outcome, asked.checks_level, asked.level, asked.not_met, asked.missing) == \
+        ("pend", True, None, ("DEMO-PULSE",), ("heart_rate.max",))
+    assert (unasked.outcome, unasked.checks_level, unasked.met) == (None, False, ())
+
+
 def test_digest_changes_with_any_file(rules_dir, library):
     (rules_dir / "demo.yaml").write_text(GOOD)
     assert load_library(rules_dir).digest != library.digest

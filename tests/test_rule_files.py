@@ -8,7 +8,7 @@ import pytest
 
 from ur_engine.intake.rule_files import load_library
 from ur_engine.authoring.testing import compare
-from ur_engine.rules.ruletest import complete_record
+from ur_engine.rules.ruletest import Expectation, complete_record
 from conftest import RULES
 
 LIBRARY = load_library(RULES)
@@ -52,7 +52,7 @@ def test_every_criterion_cites_a_public_source(rs):
 def test_a_failing_rule_test_says_what_differed(engine):
     rs = LIBRARY.rulesets[0]
     d = engine.review(complete_record(rs, rs.tests[0].record))
-    problems = compare({"outcome": "pend", "met": ["SI-WOUND"]}, d)
+    problems = compare(Expectation(outcome="pend", met=("SI-WOUND",)), d)
     assert problems[0].startswith("outcome: expected pend, got")
     assert any(p.startswith("met: expected SI-WOUND; actual SI-WOUND=") for p in problems)
     assert problems[-1].startswith("criteria met:")
@@ -66,3 +66,12 @@ def test_rules_readme_table_matches_the_rule_files():
         if len(cells) == 5 and cells[3].isdigit():
             rows[cells[0]] = (cells[1], int(cells[3]), int(cells[4]))
     assert rows == {rs.id: (rs.file, len(rs.criteria), len(rs.tests)) for rs in LIBRARY.rulesets}
+
+
+def test_a_rule_test_checks_the_level_only_when_it_names_one_and_null_means_none_supported(engine):
+    rs = LIBRARY.rulesets[0]
+    d = engine.review(complete_record(rs, rs.tests[0].record))
+    other = None if d.supported else "inpatient"
+    assert compare(Expectation(checks_level=True, level=d.supported), d) == []
+    assert compare(Expectation(checks_level=True, level=other), d)[0] == f"level: expected {other}, got {d.supported}"
+    assert compare(Expectation(level=other), d) == []  # no level in expect: any level passes

@@ -6,13 +6,18 @@ Logic is three-valued (Kleene): a comparison on a fact the record does not give 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import operator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Union
 
 OPERATORS = ("lt", "lte", "gt", "gte", "eq", "ne", "in", "is")
 NUMERIC_OPERATORS = ("lt", "lte", "gt", "gte")
 NEGATION = {"lt": "gte", "lte": "gt", "gt": "lte", "gte": "lt", "eq": "ne", "ne": "eq"}
+
+# What a fact's value is (bool and int count as numbers), and what a test compares it with: one value, or for
+# ``in`` a tuple of them. The loader matches each threshold's type to its fact's type.
+Scalar = bool | float | str
+Value = Scalar | tuple[Scalar, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,7 +26,7 @@ class Leaf:
 
     fact: str
     op: str
-    value: object
+    value: Value
 
     def facts(self) -> tuple[str, ...]:
         return (self.fact,)
@@ -36,7 +41,7 @@ class ScoreLeaf:
 
     fact: str
     op: str
-    value: object
+    value: float  # scores are numbers, compared with lt, lte, gt, gte, eq or ne
 
     def facts(self) -> tuple[str, ...]:
         return (f"{self.fact}.lo", f"{self.fact}.hi")
@@ -44,7 +49,7 @@ class ScoreLeaf:
 
 @dataclass(frozen=True, slots=True)
 class All:
-    items: tuple
+    items: tuple[Expr, ...]
 
     def facts(self) -> tuple[str, ...]:
         return _union(self.items)
@@ -52,7 +57,7 @@ class All:
 
 @dataclass(frozen=True, slots=True)
 class Any:
-    items: tuple
+    items: tuple[Expr, ...]
 
     def facts(self) -> tuple[str, ...]:
         return _union(self.items)
@@ -60,16 +65,16 @@ class Any:
 
 @dataclass(frozen=True, slots=True)
 class Not:
-    item: "Expr"
+    item: Expr
 
     def facts(self) -> tuple[str, ...]:
         return self.item.facts()
 
 
-Expr = Union[Leaf, ScoreLeaf, All, Any, Not]
+Expr = Leaf | ScoreLeaf | All | Any | Not
 
 
-def _union(items) -> tuple[str, ...]:
+def _union(items: Iterable[Expr]) -> tuple[str, ...]:
     seen: dict[str, None] = {}
     for item in items:
         for f in item.facts():
@@ -77,25 +82,25 @@ def _union(items) -> tuple[str, ...]:
     return tuple(seen)
 
 
-def compare(op: str, left, right) -> bool:
-    if op == "lt":
-        return left < right
-    if op == "lte":
-        return left <= right
-    if op == "gt":
-        return left > right
-    if op == "gte":
-        return left >= right
-    if op in ("eq", "is"):
-        return left == right
-    if op == "ne":
-        return left != right
-    if op == "in":
-        return left in right
-    raise ValueError(op)
+def _within(left: Scalar, right: Value) -> bool:
+    return isinstance(right, tuple) and left in right
 
 
-def evaluate(expr: Expr, facts: dict) -> bool | None:
+# Python's own comparisons: a threshold of another type than its fact's cannot get past the loader.
+_COMPARE: dict[str, Callable[[Scalar, Value], bool]] = {
+    "lt": operator.lt, "lte": operator.le, "gt": operator.gt, "gte": operator.ge,
+    "eq": operator.eq, "is": operator.eq, "ne": operator.ne, "in": _within,
+}
+
+
+def compare(op: str, left: Scalar, right: Value) -> bool:
+    test = _COMPARE.get(op)
+    if test is None:
+        raise ValueError(op)
+    return test(left, right)
+
+
+def evaluate(expr: Expr, facts: Mapping[str, Scalar]) -> bool | None:
     """Three-valued value of ``expr`` over ``facts`` (a missing key is unknown).
 
     >>> evaluate(Any((Leaf("hr", "gt", 140), Leaf("sbp", "lt", 90))), {"sbp": 80})
@@ -106,7 +111,9 @@ def evaluate(expr: Expr, facts: dict) -> bool | None:
         return None if value is None else compare(expr.op, value, expr.value)
     if isinstance(expr, ScoreLeaf):
         lo, hi = facts.get(f"{expr.fact}.lo"), facts.get(f"{expr.fact}.hi")
-        return None if lo is None or hi is None else score_test(expr.op, lo, hi, expr.value)
+        if isinstance(lo, (int, float)) and isinstance(hi, (int, float)):
+            return score_test(expr.op, lo, hi, expr.value)
+        return None  # bounds are numbers, absent when unknown
     if isinstance(expr, Not):
         inner = evaluate(expr.item, facts)
         return None if inner is None else not inner
@@ -126,7 +133,7 @@ def evaluate(expr: Expr, facts: dict) -> bool | None:
     return None if unknown else False
 
 
-def score_test(op: str, lo, hi, t) -> bool | None:
+def score_test(op: str, lo: float, hi: float, t: float) -> bool | None:
     """Three-valued ``score op t`` for a score known to lie in [lo, hi]."""
     if op in ("eq", "ne"):
         exact = lo == hi == t
@@ -141,7 +148,7 @@ def score_test(op: str, lo, hi, t) -> bool | None:
 def alternatives(expr: Expr, negated: bool = False) -> int:
     """How many conjunctions durable-rules expands ``expr`` into (it rewrites ``$or`` inside ``$and`` to DNF)."""
     if isinstance(expr, Leaf):
-        if expr.op == "in" and not negated:
+        if expr.op == "in" and not negated and isinstance(expr.value, tuple):
             return len(expr.value)
         return 1
     if isinstance(expr, ScoreLeaf):

@@ -69,20 +69,20 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
 class UrError(Exception):
     """Root of all ur-engine errors."""
 
-    code: ClassVar[str] = "UR000"
+    code: str = "UR000"  # each kind's code; an instance built from a code keeps that code
     FIELDS: ClassVar[tuple[str, ...]] = ("file", "line", "column", "rule_id", "path", "suggestion")
 
     def __new__(cls: type[_E], message: str = "", *args: Any, code: str | None = None, **fields: Any) -> _E:
         kind = KINDS.get(code) if code else None
         if kind is not None and issubclass(kind, cls):
             cls = kind  # the registered kind of that code
-        return super().__new__(cls)  # type: ignore[misc]
+        return super().__new__(cls)
 
     def __init__(self, message: str, *, code: str | None = None, file: str | None = None, line: int | None = None,
                  column: int | None = None, rule_id: str | None = None, path: str | None = None,
                  suggestion: str | None = None) -> None:
         self.message = message
-        self.code = code or type(self).code  # type: ignore[misc]
+        self.code = code or type(self).code
         self.file, self.line, self.column = file, line, column
         self.rule_id, self.path, self.suggestion = rule_id, path, suggestion
         super().__init__(str(self))
@@ -104,7 +104,7 @@ class UrError(Exception):
         return f"{type(self).__name__}({str(self)!r})"
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other.as_dict() == self.as_dict()  # type: ignore[attr-defined]
+        return type(other) is type(self) and other.as_dict() == self.as_dict()
 
     __hash__ = Exception.__hash__
 
@@ -117,10 +117,12 @@ class UrError(Exception):
         return {k: v for k, v in fields.items() if v is not None}
 
 
-def _rebuild(cls: type[UrError], fields: dict[str, Any]) -> UrError:
-    if issubclass(cls, (RecordErrors, RuleErrors)):
-        inner = RecordError if cls is RecordErrors else RuleError
-        return cls([_rebuild(inner, f) for f in fields["errors"]])  # type: ignore[arg-type]
+def _rebuild(cls: type[_E], fields: dict[str, Any]) -> _E:
+    """The error ``as_dict`` gave ``fields`` of; each of a list's errors is rebuilt as the kind its code names."""
+    if issubclass(cls, RecordErrors):
+        return cls([_rebuild(RecordError, f) for f in fields["errors"]])
+    if issubclass(cls, RuleErrors):
+        return cls([_rebuild(RuleError, f) for f in fields["errors"]])
     return cls(**{k: v for k, v in fields.items() if k != "errors"})
 
 

@@ -5,8 +5,15 @@ Installed wheels carry them under ``ur_engine/_data``; a source checkout reads t
 
 from __future__ import annotations
 
+import sys
 from importlib.resources import files
-from importlib.resources.abc import Traversable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # Traversable moved to importlib.resources.abc in 3.11
+    if sys.version_info >= (3, 11):
+        from importlib.resources.abc import Traversable
+    else:
+        from importlib.abc import Traversable
 
 
 def data(kind: str) -> Traversable:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import copy
 import json
 import re
+from collections.abc import Hashable, Iterable, Iterator, Mapping
 from functools import lru_cache
+from typing import Any
 
 import jsonschema_rs
 from jsonschema import Draft202012Validator
@@ -15,12 +17,19 @@ from ur_engine import resources
 from ur_engine.errors import did_you_mean
 
 SCHEMAS = ("admission", "ruleset", "facts", "valueset", "decision")
+# A JSON Schema document: JSON objects all the way down, as jsonschema itself types them.
+Schema = dict[str, Any]
+# Where an error is, as a tuple of keys and indexes; its message; a did-you-mean; whether it points at a key.
+Explained = tuple[tuple[Hashable, ...], str, str | None, bool]
 
 
 @lru_cache(maxsize=None)
-def schema(name: str) -> dict:
+def schema(name: str) -> Schema:
     """The published schema ``schemas/<name>.schema.json``."""
-    return json.loads(resources.read_text("schemas", f"{name}.schema.json"))
+    doc = json.loads(resources.read_text("schemas", f"{name}.schema.json"))
+    if not isinstance(doc, dict):
+        raise TypeError(f"schemas/{name}.schema.json is not a JSON object")
+    return doc
 
 
 @lru_cache(maxsize=None)
@@ -32,7 +41,7 @@ def validator(name: str) -> Draft202012Validator:
 
 
 @lru_cache(maxsize=None)
-def fast_validator(name: str):
+def fast_validator(name: str) -> jsonschema_rs.Validator:
     """The same schema compiled by jsonschema-rs: ~10 µs a record, so valid records pay little.
 
     It only answers valid or not; ``iter_explained`` explains a failure with paths and suggestions.
@@ -40,7 +49,7 @@ def fast_validator(name: str):
     return jsonschema_rs.validator_for(schema(name))
 
 
-def _ruleset_structure_only(doc: dict) -> dict:
+def _ruleset_structure_only(doc: Schema) -> Schema:
     # Conditions are checked by the rule loader, which knows the facts and gives sharper messages
     # (did-you-mean on fact names and operators); the published schema stays strict for editors.
     doc = copy.deepcopy(doc)
@@ -52,7 +61,7 @@ def _ruleset_structure_only(doc: dict) -> dict:
     return doc
 
 
-def json_path(parts) -> str:
+def json_path(parts: Iterable[Hashable]) -> str:
     """``("observations", 2, "unit")`` → ``$.observations[2].unit``."""
     out = "$"
     for part in parts:
@@ -60,12 +69,13 @@ def json_path(parts) -> str:
     return out
 
 
-def explain(error: ValidationError) -> tuple[tuple, str, str | None, bool]:
+def explain(error: ValidationError) -> Explained:
     """(path, message, suggestion, points_at_key) for one schema error, descending into oneOf/anyOf."""
     while error.context:
         error = best_match(error.context, key=relevance)
-    path = tuple(error.absolute_path)
-    v, inst, sch = error.validator, error.instance, error.schema
+    path: tuple[Hashable, ...] = tuple(error.absolute_path)
+    v, inst = error.validator, error.instance
+    sch = error.schema if isinstance(error.schema, Mapping) else {}  # a boolean schema says no more
     if v == "additionalProperties" and isinstance(inst, dict):
         allowed = list(sch.get("properties", {}))
         extra = sorted(k for k in inst if k not in allowed and not _pattern_ok(sch, k))
@@ -78,8 +88,7 @@ def explain(error: ValidationError) -> tuple[tuple, str, str | None, bool]:
         return path + (missing,), f"'{missing}' is required", None, False
     if v == "enum":
         hint = did_you_mean(str(inst), [str(x) for x in sch["enum"]]) if isinstance(inst, str) else None
-        allowed = ", ".join(str(x) for x in sch["enum"])
-        return path, f"{json.dumps(inst)} is not one of: {allowed}", hint, False
+        return path, f"{json.dumps(inst)} is not one of: {', '.join(str(x) for x in sch['enum'])}", hint, False
     if v == "pattern":
         return path, f"{json.dumps(inst)} does not have the expected form ({sch.get('description') or sch['pattern']})", None, False
     if v == "type":
@@ -87,15 +96,15 @@ def explain(error: ValidationError) -> tuple[tuple, str, str | None, bool]:
     return path, error.message, None, False
 
 
-def _types(t) -> str:
+def _types(t: str | list[str]) -> str:
     return " or ".join(t) if isinstance(t, list) else t
 
 
-def _pattern_ok(sch: dict, key) -> bool:
+def _pattern_ok(sch: Mapping[str, Any], key: object) -> bool:
     return any(re.search(p, str(key)) for p in sch.get("patternProperties", {}))
 
 
-def _pattern_words(sch: dict) -> list[str]:
+def _pattern_words(sch: Mapping[str, Any]) -> list[str]:
     words: list[str] = []
     for p in sch.get("patternProperties", {}):
         inner = p.strip("^$").strip("()")
@@ -103,7 +112,7 @@ def _pattern_words(sch: dict) -> list[str]:
     return words
 
 
-def iter_explained(name: str, instance):
+def iter_explained(name: str, instance: object) -> Iterator[Explained]:
     """Every schema error of ``instance`` as (path, message, suggestion, points_at_key), in document order."""
     errors = sorted(validator(name).iter_errors(instance), key=lambda e: [str(p) for p in e.absolute_path])
     explained = [explain(err) for err in errors]

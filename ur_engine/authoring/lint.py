@@ -26,6 +26,7 @@ from itertools import combinations
 from ur_engine import conditions as c
 from ur_engine.errors import LintConfigError, did_you_mean
 from ur_engine.facts import OBSERVATION_STATS
+from ur_engine.rules.library import Criterion, RuleSet
 
 LEVELS = ("error", "warning", "info", "off")
 CODES: dict[str, tuple[str, str]] = {
@@ -78,24 +79,24 @@ class _Range:
     lo_strict: bool = False
     hi: float = math.inf
     hi_strict: bool = False
-    only: frozenset | None = None  # from eq / in / is
-    never: frozenset = frozenset()  # from ne / not in
+    only: frozenset[c.Scalar] | None = None  # from eq / in / is
+    never: frozenset[c.Scalar] = frozenset()  # from ne / not in
 
     def narrow(self, leaf: c.Leaf) -> _Range:
-        op, v = leaf.op, leaf.value
+        op = leaf.op
         if op in LOWER:
-            strict = op == "gt"
+            v, strict = _number(leaf), op == "gt"
             return replace(self, lo=v, lo_strict=strict) if (v, strict) > (self.lo, self.lo_strict) else self
         if op in UPPER:
-            strict = op == "lt"
+            v, strict = _number(leaf), op == "lt"
             return replace(self, hi=v, hi_strict=strict) if (v, not strict) < (self.hi, not self.hi_strict) \
                 else self
+        vals = frozenset(_values(leaf))
         if op in ("ne", "nin"):
-            return replace(self, never=self.never | (frozenset(v) if op == "nin" else {v}))
-        vals = frozenset(v) if op == "in" else frozenset([v])
+            return replace(self, never=self.never | vals)
         return replace(self, only=vals if self.only is None else self.only & vals)
 
-    def within(self, v) -> bool:
+    def within(self, v: c.Scalar) -> bool:
         if v in self.never:
             return False
         if isinstance(v, str):  # strings are never bounded: the loader allows lt/gt on numbers only
@@ -103,7 +104,7 @@ class _Range:
         return (self.lo < v or (self.lo == v and not self.lo_strict)) and \
             (v < self.hi or (v == self.hi and not self.hi_strict))
 
-    def values(self) -> frozenset | None:
+    def values(self) -> frozenset[c.Scalar] | None:
         """The finite set of values allowed, or None for an interval with more than one point."""
         if self.only is not None:
             return frozenset(v for v in self.only if self.within(v))
@@ -116,28 +117,38 @@ class _Range:
 
     def implies(self, leaf: c.Leaf) -> bool:
         """Whether every value allowed here passes ``leaf``."""
-        op, v = leaf.op, leaf.value
+        op = leaf.op
         vals = self.values()
         if vals is not None:
-            return all(x not in v if op == "nin" else c.compare(op, x, v) for x in vals)
+            return all(x not in _values(leaf) if op == "nin" else c.compare(op, x, leaf.value) for x in vals)
         if op == "gt":
-            return self.lo > v or (self.lo == v and self.lo_strict)
+            return self.lo > _number(leaf) or (self.lo == _number(leaf) and self.lo_strict)
         if op == "gte":
-            return self.lo >= v
+            return self.lo >= _number(leaf)
         if op == "lt":
-            return self.hi < v or (self.hi == v and self.hi_strict)
+            return self.hi < _number(leaf) or (self.hi == _number(leaf) and self.hi_strict)
         if op == "lte":
-            return self.hi <= v
-        if op == "ne":
-            return not self.within(v)
-        if op == "nin":
-            return not any(self.within(x) for x in v)
+            return self.hi <= _number(leaf)
+        if op in ("ne", "nin"):
+            return not any(self.within(x) for x in _values(leaf))
         return False  # eq / in / is cannot hold for every point of an interval
 
     def show(self) -> str:
         if self.lo == self.hi:
             return str(self.lo)
         return f"{'(' if self.lo_strict else '['}{self.lo}, {self.hi}{')' if self.hi_strict else ']'}"
+
+
+def _number(leaf: c.Leaf) -> float:
+    """The threshold of lt, lte, gt or gte: the loader lets them compare numbers only."""
+    if isinstance(leaf.value, (int, float)):
+        return leaf.value
+    raise TypeError(f"{leaf.fact} {leaf.op} compares numbers, not {leaf.value!r}")
+
+
+def _values(leaf: c.Leaf) -> tuple[c.Scalar, ...]:
+    """The values of an in (or not in) test, the one value of any other."""
+    return leaf.value if isinstance(leaf.value, tuple) else (leaf.value,)
 
 
 def _show(leaf: c.Leaf) -> str:
@@ -274,14 +285,16 @@ def redundant_bounds(lib):
                 yield _at("L003", f"{cr.id}: '{_show(extra)}' adds nothing to '{_show(kept)}' in the same {kind}", cr)
 
 
-def _bands(rs) -> dict[str, list[tuple[_Range, object]]]:
+def _bands(rs: RuleSet) -> dict[str, list[tuple[_Range, Criterion]]]:
     """Criteria of a rule set that are exactly ``all: [fact gt(e) a, fact lt(e) b]``, by fact."""
-    out: dict[str, list] = {}
+    out: dict[str, list[tuple[_Range, Criterion]]] = {}
     for cr in rs.criteria:
         e = cr.condition
-        if not (isinstance(e, c.All) and len(e.items) == 2 and all(isinstance(x, c.Leaf) for x in e.items)):
+        if not (isinstance(e, c.All) and len(e.items) == 2):
             continue
         x, y = e.items
+        if not (isinstance(x, c.Leaf) and isinstance(y, c.Leaf)):
+            continue
         if x.fact == y.fact and {x.op in LOWER, y.op in LOWER} == {True, False} and {x.op, y.op} <= {*LOWER, *UPPER}:
             band = _Range().narrow(x).narrow(y)
             if not band.empty():
@@ -344,6 +357,8 @@ def unused_valuesets(lib):
 def _can_hold(expr: c.Expr, live: dict[str, bool]) -> bool:
     if isinstance(expr, (c.Leaf, c.ScoreLeaf)):
         return live[expr.fact]
+    if isinstance(expr, c.Not):  # levels and gates are any / all of groups: the loader builds no 'not' there
+        raise TypeError("a level or gate cannot be negated")
     return (all if isinstance(expr, c.All) else any)(_can_hold(x, live) for x in expr.items)
 
 

@@ -112,7 +112,7 @@ class _Replayer:
             s.changed += 1
             key = f"{old.outcome if old else ERROR}→{new.outcome if new else ERROR}"
             _add(s.outcome_flips, {key: 1})
-            s._sample(key, (old or new).record_id)
+            s._sample(key, next(d for d in (old, new) if d is not None).record_id)
         else:
             _compare(s, old, new)
 

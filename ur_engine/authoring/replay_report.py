@@ -7,6 +7,7 @@ formats, so a Markdown renderer that passes HTML through shows ``<script>`` as t
 from __future__ import annotations
 
 import html
+from collections.abc import Set as AbstractSet
 
 from ur_engine.authoring.replay import ReplaySummary
 
@@ -98,7 +99,7 @@ def _e(text) -> str:
     return html.escape(str(text), quote=True)
 
 
-def _html_table(head: list[str], rows: list[list], numeric: set[int] = frozenset()) -> str:
+def _html_table(head: list[str], rows: list[list], numeric: AbstractSet[int] = frozenset()) -> str:
     th = "".join(f"<th>{_e(h)}</th>" for h in head)
     body = "".join("<tr>" + "".join(f'<td class="n">{_e(c)}</td>' if i in numeric else f"<td>{_e(c)}</td>"
                                     for i, c in enumerate(row)) + "</tr>\n" for row in rows)

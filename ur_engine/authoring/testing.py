@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ur_engine.decision import Decision
+from ur_engine.engine import Engine
 from ur_engine.errors import RecordError
 from ur_engine.rules.library import Library, RuleTest
-from ur_engine.rules.ruletest import complete_record
+from ur_engine.rules.ruletest import Expectation, complete_record
 
 
 @dataclass
@@ -18,10 +20,10 @@ class TestOutcome:
     test: RuleTest
     passed: bool
     problems: list[str] = field(default_factory=list)
-    decision: object = None
+    decision: Decision | None = None
 
 
-def run_tests(engine, library: Library) -> list[TestOutcome]:
+def run_tests(engine: Engine, library: Library) -> list[TestOutcome]:
     """Run every rule test of the library through ``engine``; one outcome per test."""
     outcomes = []
     for rs in library.rulesets:
@@ -40,7 +42,7 @@ def run_tests(engine, library: Library) -> list[TestOutcome]:
 class Coverage:
     """Which criteria the rule tests exercised met and not met."""
 
-    seen: dict  # (ruleset key, criterion id) -> set of statuses seen in test decisions
+    seen: dict[tuple[str, str], set[str]]  # (ruleset key, criterion id) -> statuses seen in test decisions
 
     @property
     def percent(self) -> float:
@@ -57,7 +59,7 @@ class Coverage:
 
 def coverage(library: Library, outcomes: list[TestOutcome]) -> Coverage:
     """Per criterion, the statuses that rule-test decisions gave it."""
-    seen = {(rs.key, cr.id): set() for rs in library.rulesets for cr in rs.criteria}
+    seen: dict[tuple[str, str], set[str]] = {(rs.key, cr.id): set() for rs in library.rulesets for cr in rs.criteria}
     for o in outcomes:
         if o.decision is None:
             continue
@@ -67,23 +69,23 @@ def coverage(library: Library, outcomes: list[TestOutcome]) -> Coverage:
     return Coverage(seen)
 
 
-def compare(expect: dict, d) -> list[str]:
+def compare(expect: Expectation, d: Decision) -> list[str]:
     """What differs between a test's ``expect`` and a decision; empty when it passes."""
     problems = []
-    if "outcome" in expect and expect["outcome"] != d.outcome:
-        problems.append(f"outcome: expected {expect['outcome']}, got {d.outcome}")
-    if "level" in expect and expect["level"] != d.supported:
-        problems.append(f"level: expected {expect['level']}, got {d.supported}")
-    by_status: dict[str, set] = {"met": set(), "not_met": set(), "unknown": set(), "waived": set()}
+    if expect.outcome is not None and expect.outcome != d.outcome:
+        problems.append(f"outcome: expected {expect.outcome}, got {d.outcome}")
+    if expect.checks_level and expect.level != d.supported:
+        problems.append(f"level: expected {expect.level}, got {d.supported}")
+    by_status: dict[str, set[str]] = {"met": set(), "not_met": set(), "unknown": set(), "waived": set()}
     for cr in d.criteria:
         by_status[cr.status].add(cr.id)
-    for status in ("met", "not_met", "unknown", "waived"):
-        wrong = [i for i in expect.get(status, ()) if i not in by_status[status]]
+    for status, ids in expect.statuses:
+        wrong = [i for i in ids if i not in by_status[status]]
         if wrong:
             actual = {i: next((cr.status for cr in d.criteria if cr.id == i), "not evaluated") for i in wrong}
             problems.append(f"{status}: expected {', '.join(wrong)}; actual " +
                             ", ".join(f"{k}={v}" for k, v in actual.items()))
-    missing = [f for f in expect.get("missing", ()) if f not in d.missing]
+    missing = [f for f in expect.missing if f not in d.missing]
     if missing:
         problems.append(f"missing: expected {', '.join(missing)} among {d.missing}")
     if problems:

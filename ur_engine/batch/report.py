@@ -202,9 +202,9 @@ def _length_of_stay(counts: dict) -> str:
         notes.append("Actual midnights are unknown for every stay: none has been discharged yet (no "
                      "discharge_time), so the expected midnights are shown alone.")
     elif cells:
-        rows = sorted({r for r, _ in cells}, key=_midnight_key)
-        cols = sorted({c for _, c in cells}, key=_midnight_key)
-        out.append(_matrix(cells, rows, cols, "expected", "actual", "Expected against actual midnights"))
+        expected_keys = sorted({r for r, _ in cells}, key=_midnight_key)
+        actual_keys = sorted({c for _, c in cells}, key=_midnight_key)
+        out.append(_matrix(cells, expected_keys, actual_keys, "expected", "actual", "Expected against actual midnights"))
         notes.append("Outlined: the stay lasted the midnights expected.")
         if no_actual:
             notes.append(f"Actual midnights are unknown for {no_actual:,} of {stays:,} stays "

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import orjson
 
@@ -31,6 +32,7 @@ from ur_engine.errors import (
     OutputExistsError,
     RecordError,
     ResumeMismatchError,
+    UnreadableRecordError,
     UrError,
 )
 from ur_engine.intake.normalise import admit
@@ -39,6 +41,7 @@ from ur_engine.rules.library import Library, Source, load
 
 STATE_VERSION = 2
 _NUMBERS = re.compile(r"\d+(\.\d+)?")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -316,7 +319,7 @@ def _append(path: Path, f) -> None:
 def _review_chunks(paths: list[str], skip: int, library: Library, pool: "_Workers", chunk: int,
                    options: ReviewOptions, spool: Path):
     """(lines, counts) per chunk in input order: the lines as bytes, or as the spool file that holds them."""
-    if pool.size == 1:
+    if pool.pool is None:  # one worker: this process
         with Engine(library, options.evaluator) as engine:
             for batch in _chunks(_skip(read_items(paths), skip), chunk):
                 yield _review(engine, batch, options)
@@ -325,22 +328,22 @@ def _review_chunks(paths: list[str], skip: int, library: Library, pool: "_Worker
     # are parsed here and sent item by item. Either way the parent stays light: it is a third process on
     # as many cores as workers.
     segments = ndjson_segments(paths, skip)
-    if segments is not None:
-        work, tasks = _work_segment, segments
-    else:
-        # Plain tuples pickle in C; dataclass instances go through copyreg.
-        work, tasks = _work, ([(i.position, i.raw, i.record, i.error, i.record_id) for i in batch]
-                              for batch in _chunks(_skip(read_items(paths), skip), chunk))
     spool.mkdir()
     # At most 2 chunks per worker in flight: the input is read at the speed it is reviewed.
     slots = threading.BoundedSemaphore(2 * pool.size)
 
-    def feed():
+    def feed(tasks: Iterable[T]) -> Iterator[tuple[str, T]]:
         for n, task in enumerate(tasks):
             slots.acquire()
             yield str(spool / f"{n}.ndjson"), task
 
-    for result in pool.pool.imap(work, feed()):
+    if segments is not None:
+        results = pool.pool.imap(_work_segment, feed(segments))
+    else:
+        # Plain tuples pickle in C; dataclass instances go through copyreg.
+        results = pool.pool.imap(_work, feed([(i.position, i.raw, i.record, i.error, i.record_id) for i in batch]
+                                             for batch in _chunks(_skip(read_items(paths), skip), chunk)))
+    for result in results:
         slots.release()
         yield result
 
@@ -395,6 +398,8 @@ def _work_segment(task: tuple[str, tuple]) -> tuple[Path, BatchSummary]:
 
 
 def _spool(path: str, items: list[Item]) -> tuple[Path, BatchSummary]:
+    if _ENGINE is None:
+        raise RuntimeError("a batch worker reviews only once _init_worker has given it the library")
     lines, part = _review(_ENGINE, items, _OPTIONS)
     with open(path, "wb") as f:
         f.write(lines)
@@ -434,6 +439,8 @@ def _one(engine: Engine, item: Item, options: ReviewOptions) -> dict:
         if item.error is not None:
             raise item.error
         if data is None:
+            if item.raw is None:
+                raise UnreadableRecordError("the input gave no record here", path="$")
             data = records.loads(item.raw)
         adm = admit(data, engine.library.facts, strict=options.strict)
         d = engine.review(adm, as_of=options.as_of).to_dict()

@@ -73,8 +73,7 @@ def review_text(engine: Engine, text) -> tuple:
             raise InvalidJsonError("no record (null)", path="$")
         data = records.loads(text)
         d = review(engine, data).to_dict()
-        # Plain str: the JVM side cannot unpickle the Enums the decision uses.
-        return (d["record_id"], str(d["outcome"]), d["supported"], str(d["review_action"]),
+        return (d["record_id"], _text(d["outcome"]), _text(d["supported"]), _text(d["review_action"]),
                 orjson.dumps(d).decode(), None)
     except UrError as exc:  # RecordError for bad input; EngineError must not fail a whole job either
         rid = data.get("id") if isinstance(data, dict) else None
@@ -82,3 +81,8 @@ def review_text(engine: Engine, text) -> tuple:
         line = {"record_id": rid, "outcome": "error",
                 "errors": [e.as_dict() for e in getattr(exc, "errors", [exc])]}
         return (rid, "error", None, None, orjson.dumps(line).decode(), str(exc))
+
+
+def _text(word: object) -> str | None:
+    """A vocabulary member as the plain string it stands for: Spark's JVM side unpickles str, not Enums."""
+    return None if word is None else str(word)

@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Generic, Literal, TypeVar, overload
 
 from ur_engine import conditions as c
 from ur_engine.rules.library import MAX_ALTERNATIVES, RuleSet
@@ -51,9 +53,13 @@ def plan(rs: RuleSet) -> Plan:
 
 MAX_INPUTS = 200  # durable-rules refuses facts of more than ~252 properties (error 302); markers need room too
 
+Node = tuple[str, str]  # (rule set key, node name): a node of one rule set, and the input it is to the next stage
+N = TypeVar("N", bound=Hashable)  # what a stage's inputs are: fact names (shared), or the nodes of a stage before
+Json = dict[str, object]  # a durable-rules condition, as ``dumps`` writes it
+
 
 @dataclass(frozen=True)
-class DurableStage:
+class DurableStage(Generic[N]):
     """One stage of a bundle of rule sets, ready for durable-rules.
 
     Rules are named ``m<i>``/``n<i>`` after ``nodes[i]``, a (rule set key, node name) pair. Every rule is
@@ -62,27 +68,27 @@ class DurableStage:
     """
 
     definition: str
-    keys: dict  # input name -> short field key
-    nodes: tuple  # ((rule set key, node name), ...)
-    markers: dict  # rule set key -> '"_g0_0":1,"_g0_1":1'
-    inputs: dict  # rule set key -> the input names its rules read
-    two_valued: dict  # rule index -> the inputs of a node without an n<i> rule (see the module doc)
+    keys: dict[N, str]  # input -> short field key
+    nodes: tuple[Node, ...]  # rule i is nodes[i]
+    markers: dict[str, str]  # rule set key -> '"_g0_0":1,"_g0_1":1'
+    inputs: dict[str, tuple[N, ...]]  # rule set key -> the inputs its rules read
+    two_valued: dict[int, tuple[N, ...]]  # rule index -> the inputs of a node without an n<i> rule (module doc)
 
     @cached_property
-    def node_set(self) -> frozenset:
+    def node_set(self) -> frozenset[Node]:
         return frozenset(self.nodes)
 
     @cached_property
-    def booleans(self) -> tuple[dict, dict]:
+    def booleans(self) -> tuple[dict[N, str], dict[N, str]]:
         """Input name -> ',"k3":1' and -> ',"k3":0': the inputs of groups and levels are all booleans."""
         return ({n: f',"{k}":1' for n, k in self.keys.items()}, {n: f',"{k}":0' for n, k in self.keys.items()})
 
-    def prefixes(self, rulesets: tuple) -> tuple:
+    def prefixes(self, rulesets: tuple[str, ...]) -> tuple[tuple[N, str], ...]:
         """(input name, ',"k3":') pairs for the inputs of ``rulesets``: a record pays only for what applies."""
         names = dict.fromkeys(n for k in rulesets for n in self.inputs[k])
         return tuple((n, f',"{self.keys[n]}":') for n in names)
 
-    def head(self, rulesets) -> str:
+    def head(self, rulesets: Iterable[str]) -> str:
         """The markers of ``rulesets``, each after a comma: the part of a fact fixed by its rule sets."""
         return "".join("," + self.markers[k] for k in rulesets)
 
@@ -90,10 +96,10 @@ class DurableStage:
 def bundles(plans: list[Plan]) -> list[list[Plan]]:
     """Group plans so that no stage of a bundle needs more than MAX_INPUTS fields in its fact."""
     out: list[list[Plan]] = []
-    sizes: list[list[set]] = []
+    sizes: list[list[set[Hashable]]] = []
     for p in plans:
-        need = [set(p.stages[0].inputs), {(p.ruleset, i) for i in p.stages[1].inputs},
-                {(p.ruleset, i) for i in p.stages[2].inputs}]
+        need: list[set[Hashable]] = [set(p.stages[0].inputs), {(p.ruleset, i) for i in p.stages[1].inputs},
+                                     {(p.ruleset, i) for i in p.stages[2].inputs}]
         for bundle, size in zip(out, sizes):
             if all(len(a | b) <= MAX_INPUTS for a, b in zip(size, need)):
                 bundle.append(p)
@@ -106,22 +112,45 @@ def bundles(plans: list[Plan]) -> list[list[Plan]]:
     return out
 
 
-def to_durable(members: list[Plan], stage_index: int) -> DurableStage:
-    """Stage ``stage_index`` of every plan in a bundle, as one durable-rules ruleset."""
-    shared = stage_index == 0  # facts are shared by name; criteria and groups belong to their rule set
-    keys: dict = {}
-    rules: dict[str, dict] = {}
-    nodes: list = []
-    markers: dict = {}
-    inputs: dict = {}
-    two_valued: dict = {}
+@overload
+def to_durable(members: list[Plan], stage_index: Literal[0]) -> DurableStage[str]: ...
+
+
+@overload
+def to_durable(members: list[Plan], stage_index: Literal[1, 2]) -> DurableStage[Node]: ...
+
+
+def to_durable(members: list[Plan], stage_index: int) -> DurableStage[str] | DurableStage[Node]:
+    """Stage ``stage_index`` of every plan in a bundle, as one durable-rules ruleset.
+
+    Facts are shared by name; the criteria and groups a later stage reads belong to their rule set.
+    """
+    if stage_index == 0:
+        return _to_durable(members, 0, _shared)
+    return _to_durable(members, stage_index, _own)
+
+
+def _shared(ruleset: str, name: str) -> str:
+    return name
+
+
+def _own(ruleset: str, name: str) -> Node:
+    return ruleset, name
+
+
+def _to_durable(members: list[Plan], stage_index: int, qualify: Callable[[str, str], N]) -> DurableStage[N]:
+    keys: dict[N, str] = {}
+    rules: dict[str, Json] = {}
+    nodes: list[Node] = []
+    markers: dict[str, str] = {}
+    inputs: dict[str, tuple[N, ...]] = {}
+    two_valued: dict[int, tuple[N, ...]] = {}
     for r, p in enumerate(members):
         stage = p.stages[stage_index]
-        qualify = (lambda n: n) if shared else (lambda n, k=p.ruleset: (k, n))
         local = {}
         for name in stage.inputs:
-            local[name] = keys.setdefault(qualify(name), f"k{len(keys)}")
-        inputs[p.ruleset] = tuple(qualify(name) for name in stage.inputs)
+            local[name] = keys.setdefault(qualify(p.ruleset, name), f"k{len(keys)}")
+        inputs[p.ruleset] = tuple(qualify(p.ruleset, name) for name in stage.inputs)
         chunk, load = 0, 0
         for name, expr in stage.nodes:
             weight = max(c.alternatives(expr), c.alternatives(expr, negated=True))
@@ -132,16 +161,17 @@ def to_durable(members: list[Plan], stage_index: int) -> DurableStage:
             i = len(nodes)
             nodes.append((p.ruleset, name))
             rules[f"m{i}"] = {"all": [{"m": {"$and": [guard, _cond(expr, local, False)]}}]}
-            leaves = (expr,) if isinstance(expr, c.Leaf) else expr.items if isinstance(expr, c.Any) else ()
-            if leaves and all(isinstance(leaf, c.Leaf) for leaf in leaves):
-                two_valued[i] = tuple(dict.fromkeys(qualify(leaf.fact) for leaf in leaves))
+            parts = (expr,) if isinstance(expr, c.Leaf) else expr.items if isinstance(expr, c.Any) else ()
+            leaves = [x for x in parts if isinstance(x, c.Leaf)]
+            if parts and len(leaves) == len(parts):
+                two_valued[i] = tuple(dict.fromkeys(qualify(p.ruleset, leaf.fact) for leaf in leaves))
             else:
                 rules[f"n{i}"] = {"all": [{"m": {"$and": [guard, _cond(expr, local, True)]}}]}
         markers[p.ruleset] = ",".join(f'"_g{r}_{k}":1' for k in range(chunk + 1))
     return DurableStage(dumps(rules), keys, tuple(nodes), markers, inputs, two_valued)
 
 
-def _cond(expr: c.Expr, keys: dict, negated: bool) -> dict:
+def _cond(expr: c.Expr, keys: Mapping[str, str], negated: bool) -> Json:
     if isinstance(expr, c.Leaf):
         return _leaf(expr, keys[expr.fact], negated)
     if isinstance(expr, c.ScoreLeaf):
@@ -155,16 +185,18 @@ def _cond(expr: c.Expr, keys: dict, negated: bool) -> dict:
     return {"$or" if disjunction else "$and": parts}
 
 
-def _leaf(leaf: c.Leaf, key: str, negated: bool) -> dict:
+def _leaf(leaf: c.Leaf, key: str, negated: bool) -> Json:
     op, value = leaf.op, leaf.value
     if op == "is":
         value = 1 if value else 0
         op = "eq"
     if op == "in":
+        values = value if isinstance(value, tuple) else (value,)
+        parts: list[Json]
         if negated:
-            parts = [{"$neq": {key: v}} for v in value]
+            parts = [{"$neq": {key: v}} for v in values]
             return parts[0] if len(parts) == 1 else {"$and": parts}
-        parts = [{key: v} for v in value]
+        parts = [{key: v} for v in values]
         return parts[0] if len(parts) == 1 else {"$or": parts}
     if negated:
         op = c.NEGATION[op]
@@ -173,19 +205,19 @@ def _leaf(leaf: c.Leaf, key: str, negated: bool) -> dict:
     return {{"lt": "$lt", "lte": "$lte", "gt": "$gt", "gte": "$gte", "ne": "$neq"}[op]: {key: value}}
 
 
-def _score_leaf(leaf: c.ScoreLeaf, lo: str, hi: str, negated: bool) -> dict:
+def _score_leaf(leaf: c.ScoreLeaf, lo: str, hi: str, negated: bool) -> Json:
     """See conditions.score_test: monotone tests hold at both ends; eq needs lo == hi == t."""
     op, t = leaf.op, leaf.value
     if op in ("eq", "ne"):
-        exact = {"$and": [{lo: t}, {hi: t}]}
-        outside = {"$or": [{"$gt": {lo: t}}, {"$lt": {hi: t}}]}
+        exact: Json = {"$and": [{lo: t}, {hi: t}]}
+        outside: Json = {"$or": [{"$gt": {lo: t}}, {"$lt": {hi: t}}]}
         return (outside if (op == "eq") == negated else exact)
     test = c.NEGATION[op] if negated else op
     sym = {"lt": "$lt", "lte": "$lte", "gt": "$gt", "gte": "$gte"}[test]
     return {"$and": [{sym: {lo: t}}, {sym: {hi: t}}]}
 
 
-def number(x) -> str:
+def number(x: float) -> str:
     """A number as durable-rules' JSON parser reads it: never in exponent form, never NaN or infinite."""
     if isinstance(x, bool):
         return "1" if x else "0"
@@ -199,7 +231,7 @@ def number(x) -> str:
     return text
 
 
-def dumps(obj) -> str:
+def dumps(obj: object) -> str:
     """JSON for durable-rules: ASCII strings and safe numbers, the same way for rules and facts."""
     if isinstance(obj, dict):
         return "{" + ",".join(f"{json.dumps(str(k))}:{dumps(v)}" for k, v in obj.items()) + "}"
@@ -212,7 +244,7 @@ def dumps(obj) -> str:
     raise TypeError(f"cannot send {type(obj).__name__} to durable-rules")
 
 
-def encode_fact(fact_id: int, head: str, prefixes: tuple, values: dict) -> str:
+def encode_fact(fact_id: int, head: str, prefixes: tuple[tuple[str, str], ...], values: Mapping[str, c.Scalar]) -> str:
     """The fact for one evaluation: id, session, markers (``head``) and the inputs present in ``values``."""
     parts = ['{"id":"%d","sid":"0"' % fact_id, head]
     add = parts.append
@@ -227,19 +259,21 @@ def encode_fact(fact_id: int, head: str, prefixes: tuple, values: dict) -> str:
         elif t is float:
             text = repr(v)
             # repr is what durable-rules reads unless it has an exponent ('e') or is inf/nan ('n')
-            add(prefix + (number(v) if "e" in text or "n" in text else text))
+            add(prefix + (number(float(v)) if "e" in text or "n" in text else text))
+        elif t is int:
+            add(prefix + str(v))
         elif t is str:
             add(prefix + _string(v))
-        else:
-            add(prefix + number(v))
+        else:  # a subclass (an enum's member, a numpy number): what it is decides
+            add(prefix + dumps(v))
     add("}")
     return "".join(parts)
 
 
-_STRINGS: dict[str, str] = {}
+_STRINGS: dict[c.Scalar, str] = {}
 
 
-def _string(text: str) -> str:
+def _string(text: c.Scalar) -> str:
     """JSON of a string fact; the few values a record can give (sex, admit source…) are encoded once."""
     found = _STRINGS.get(text)
     if found is None:
@@ -249,7 +283,8 @@ def _string(text: str) -> str:
     return found
 
 
-def encode_booleans(fact_id: int, head: str, on: dict, off: dict, values: dict) -> str:
+def encode_booleans(fact_id: int, head: str, on: Mapping[int, str], off: Mapping[int, str],
+                    values: Mapping[int, bool]) -> str:
     """The fact of a later stage: the previous stage's results, all booleans, via ',"k3":1' strings."""
     parts = ['{"id":"', str(fact_id), '","sid":"0"', head]
     parts.extend((on if v else off)[n] for n, v in values.items() if n in on)

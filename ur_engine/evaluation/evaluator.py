@@ -13,14 +13,18 @@ from __future__ import annotations
 import itertools
 import threading
 import weakref
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 import durable_rules_engine as _dr
 
 from ur_engine import conditions
+from ur_engine.conditions import Scalar
 from ur_engine.errors import CompileError, EvaluationError
 from ur_engine.evaluation.compiler import (
     DurableStage,
+    Node,
     Plan,
     bundles,
     encode_booleans,
@@ -32,6 +36,7 @@ from ur_engine.rules.library import Library
 
 _LOCK = threading.Lock()
 _NAMES = itertools.count()
+K = TypeVar("K")  # what a stage's inputs are keyed by: fact names, or the rule indexes of the stage before
 
 
 @dataclass
@@ -39,13 +44,13 @@ class RulesetResult:
     """Three-valued results of one rule set: True met, False not met, None unknown."""
 
     ruleset: str  # RuleSet.key
-    criteria: dict
-    groups: dict
-    levels: dict
-    requires: dict
+    criteria: dict[str, bool | None]
+    groups: dict[str, bool | None]
+    levels: dict[str, bool | None]
+    requires: dict[str, bool | None]
 
 
-def _result(p: Plan, stage_outputs: list[dict]) -> RulesetResult:
+def _result(p: Plan, stage_outputs: list[dict[str, bool | None]]) -> RulesetResult:
     crit, groups, tops = stage_outputs
     return RulesetResult(
         p.ruleset, crit, groups,
@@ -56,20 +61,22 @@ def _result(p: Plan, stage_outputs: list[dict]) -> RulesetResult:
 class ReferenceEvaluator:
     """The same plans, evaluated in plain Python (three-valued)."""
 
-    def __init__(self, library: Library):
+    def __init__(self, library: Library) -> None:
         self.plans = {rs.key: plan(rs) for rs in library.rulesets}
 
-    def evaluate(self, key: str, facts: dict, waived: frozenset = frozenset()) -> RulesetResult:
+    def evaluate(self, key: str, facts: Mapping[str, Scalar], waived: frozenset[str] = frozenset()) -> RulesetResult:
         p = self.plans[key]
         values, outputs = facts, []
         for stage in p.stages:
             out = {name: conditions.evaluate(expr, values) for name, expr in stage.nodes}
             outputs.append(out)
-            values = {k: v for k, v in out.items() if v is not None}
-            values.update((cid, True) for cid in waived if cid in values or cid in out)
+            known: dict[str, Scalar] = {k: v for k, v in out.items() if v is not None}
+            known.update((cid, True) for cid in waived if cid in known or cid in out)
+            values = known
         return _result(p, outputs)
 
-    def evaluate_many(self, keys: list[str], facts: dict, waived: frozenset = frozenset()) -> dict[str, RulesetResult]:
+    def evaluate_many(self, keys: list[str], facts: Mapping[str, Scalar],
+                      waived: frozenset[str] = frozenset()) -> dict[str, RulesetResult]:
         return {k: self.evaluate(k, facts, waived) for k in keys}
 
     def close(self) -> None:
@@ -83,23 +90,18 @@ class DurableEvaluator:
     costs three assertions per bundle however many of its rule sets apply.
     """
 
-    def __init__(self, library: Library):
+    def __init__(self, library: Library) -> None:
         self.plans: dict[str, Plan] = {rs.key: plan(rs) for rs in library.rulesets}
-        self._bundles: list[list[tuple[int, DurableStage]]] = []
+        self._bundles: list[_Bundle] = []
         self._bundle_of: dict[str, int] = {}
         self._ids = itertools.count()
-        self._routes: dict[tuple, _Route] = {}
+        self._routes: dict[tuple[tuple[str, ...], frozenset[str]], _Route] = {}
         handles: list[int] = []
         try:
             for b, members in enumerate(bundles(list(self.plans.values()))):
-                stages = []
-                for k in range(3):
-                    ds = to_durable(members, k)
-                    with _LOCK:
-                        h = _dr.create_ruleset(f"ur{next(_NAMES)}", ds.definition)
-                    handles.append(h)
-                    stages.append((h, ds))
-                self._bundles.append(stages)
+                ds0, ds1, ds2 = to_durable(members, 0), to_durable(members, 1), to_durable(members, 2)
+                self._bundles.append(((_create(ds0, handles), ds0), (_create(ds1, handles), ds1),
+                                      (_create(ds2, handles), ds2)))
                 self._bundle_of.update((p.ruleset, b) for p in members)
         except _dr.error as exc:
             _delete(handles)
@@ -107,10 +109,11 @@ class DurableEvaluator:
         self._handles = handles
         self._finalizer = weakref.finalize(self, _delete, handles)
 
-    def evaluate(self, key: str, facts: dict, waived: frozenset = frozenset()) -> RulesetResult:
+    def evaluate(self, key: str, facts: Mapping[str, Scalar], waived: frozenset[str] = frozenset()) -> RulesetResult:
         return self.evaluate_many([key], facts, waived)[key]
 
-    def evaluate_many(self, keys: list[str], facts: dict, waived: frozenset = frozenset()) -> dict[str, RulesetResult]:
+    def evaluate_many(self, keys: list[str], facts: Mapping[str, Scalar],
+                      waived: frozenset[str] = frozenset()) -> dict[str, RulesetResult]:
         """Results of the rule sets ``keys`` (RuleSet.key) on one record's facts.
 
         ``waived`` criterion ids count as met for their groups and levels (a plan's waiver).
@@ -137,22 +140,22 @@ class DurableEvaluator:
                                        {name: tops.get(n) for n, name in requires})
         return results
 
-    def _route(self, keys: tuple, waived: frozenset) -> "_Route":
+    def _route(self, keys: tuple[str, ...], waived: frozenset[str]) -> _Route:
         by_bundle: dict[int, list[str]] = {}
         for k in keys:
             by_bundle.setdefault(self._bundle_of[k], []).append(k)
-        work = []
+        work: list[_Work] = []
         for b, members in by_bundle.items():
             (h0, ds0), (h1, ds1), (h2, ds2) = self._bundles[b]
             # Stages report rule indexes; the next stage's fact keys are looked up by them.
             index0 = {node: i for i, node in enumerate(ds0.nodes)}
             waive = {index0[(k, cid)]: True for k in members for cid in waived if (k, cid) in index0}
             mine = frozenset(members)
-            work.append(((h0, ds0.head(members), ds0.prefixes(tuple(members)), _two_valued(ds0, mine, None)),
+            work.append(((h0, ds0.head(members), ds0.prefixes(tuple(members)), _two_valued_facts(ds0, mine)),
                          (h1, ds1.head(members), *_booleans(ds1, ds0), _two_valued(ds1, mine, ds0)),
                          (h2, ds2.head(members), *_booleans(ds2, ds1), _two_valued(ds2, mine, ds1)), waive))
         position = {b: i for i, b in enumerate(by_bundle)}
-        results = []
+        results: list[_Results] = []
         for k in keys:
             b = self._bundle_of[k]
             crit, group, tops = (tuple((self._bundles[b][s][1].nodes.index((k, name)), name) for name, _ in stage.nodes)
@@ -167,32 +170,60 @@ class DurableEvaluator:
         self._finalizer()
 
 
+def _create(ds: DurableStage[str] | DurableStage[Node], handles: list[int]) -> int:
+    with _LOCK:
+        h: int = _dr.create_ruleset(f"ur{next(_NAMES)}", ds.definition)
+    handles.append(h)
+    return h
+
+
+# The three stages of a bundle, each with its durable-rules handle.
+_Bundle = tuple[tuple[int, DurableStage[str]], tuple[int, DurableStage[Node]], tuple[int, DurableStage[Node]]]
+# (rule index, the inputs it reads) of nodes without a not-met rule: fact names, then rule indexes of the stage before.
+_FactTwoValued = tuple[tuple[int, tuple[str, ...]], ...]
+_TwoValued = tuple[tuple[int, tuple[int, ...]], ...]
+# What a record needs of one bundle: (handle, markers, (fact, ',"k3":') pairs, two-valued nodes) for the criteria;
+# (handle, markers, rule index -> ',"k3":1' and -> ',"k3":0', two-valued nodes) for groups and levels; then the
+# waived criteria's rule indexes, met.
+_Work = tuple[tuple[int, str, tuple[tuple[str, str], ...], _FactTwoValued],
+              tuple[int, str, dict[int, str], dict[int, str], _TwoValued],
+              tuple[int, str, dict[int, str], dict[int, str], _TwoValued], dict[int, bool]]
+_Names = tuple[tuple[int, str], ...]  # (rule index, node name) pairs
+# Where a rule set's results are: (key, bundle position in work, criteria, groups, levels, requires).
+_Results = tuple[str, int, _Names, _Names, _Names, _Names]
+
+
 @dataclass(frozen=True)
 class _Route:
     """What one combination of rule sets (and waivers) needs, worked out once, not once per record."""
 
-    work: tuple  # per bundle: three (handle, markers, inputs…, nodes without a not-met rule) stages and the
-    #              waived criteria's rule indexes
-    results: tuple  # per rule set: (key, bundle position in work, (rule index, name) pairs of criteria, groups,
-    #                 levels, requires)
+    work: tuple[_Work, ...]  # per bundle
+    results: tuple[_Results, ...]  # per rule set
 
 
-def _booleans(ds: DurableStage, previous: DurableStage) -> tuple[dict, dict]:
+def _booleans(ds: DurableStage[Node], previous: DurableStage[str] | DurableStage[Node]) -> tuple[dict[int, str],
+                                                                                                 dict[int, str]]:
     """Rule index in ``previous`` -> ',"k3":1' / ',"k3":0', its result as a field of a ``ds`` fact."""
     on, off = ds.booleans
     return ({i: on[node] for i, node in enumerate(previous.nodes) if node in on},
             {i: off[node] for i, node in enumerate(previous.nodes) if node in off})
 
 
-def _two_valued(ds: DurableStage, members: frozenset, previous: DurableStage | None) -> tuple:
-    """(rule index, its inputs) of the nodes of ``members`` without a not-met rule; a later stage's inputs are
-    the previous stage's rule indexes, as its results are keyed."""
-    index = None if previous is None else {node: i for i, node in enumerate(previous.nodes)}
-    return tuple((n, needs if index is None else tuple(index[x] for x in needs))
-                 for n, needs in ds.two_valued.items() if ds.nodes[n][0] in members)
+def _two_valued_facts(ds: DurableStage[str], members: frozenset[str]) -> _FactTwoValued:
+    """(rule index, the facts it reads) of the criteria of ``members`` without a not-met rule."""
+    return tuple((n, needs) for n, needs in ds.two_valued.items() if ds.nodes[n][0] in members)
 
 
-def _not_met(out: dict, two_valued: tuple, given: dict) -> dict:
+def _two_valued(ds: DurableStage[Node], members: frozenset[str],
+                previous: DurableStage[str] | DurableStage[Node]) -> _TwoValued:
+    """(rule index, its inputs) of the nodes of ``members`` without a not-met rule; the inputs are the previous
+    stage's rule indexes, as its results are keyed."""
+    index = {node: i for i, node in enumerate(previous.nodes)}
+    return tuple((n, tuple(index[x] for x in needs)) for n, needs in ds.two_valued.items() if ds.nodes[n][0] in members)
+
+
+def _not_met(out: dict[int, bool], two_valued: tuple[tuple[int, tuple[K, ...]], ...],
+             given: Mapping[K, object]) -> dict[int, bool]:
     """``out`` with the nodes in ``two_valued`` that did not fire on inputs all ``given`` set not met."""
     for n, needs in two_valued:
         if n not in out:
@@ -204,9 +235,9 @@ def _not_met(out: dict, two_valued: tuple, given: dict) -> dict:
     return out
 
 
-def _run(handle: int, fact_id: int, body: str) -> dict:
+def _run(handle: int, fact_id: int, body: str) -> dict[int, bool]:
     """Assert one fact, drain its activations into {rule index: met?}, retract it."""
-    out: dict = {}
+    out: dict[int, bool] = {}
     try:
         status, state = _dr.assert_fact(handle, body)
         if status == 0:  # 1 means nothing matched: every node is unknown

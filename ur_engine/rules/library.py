@@ -7,10 +7,11 @@ column, and a did-you-mean for unknown facts, operators, groups and valuesets.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cached_property
+from typing import TypeGuard, cast
 
 from ur_engine import conditions as c
 from ur_engine import schemas
@@ -40,6 +41,15 @@ from ur_engine.errors import (
 from ur_engine.facts import FactDictionary
 from ur_engine.record import Admission
 from ur_engine.rules import source as yamlsrc
+from ur_engine.rules.documents import (
+    AppliesDoc,
+    ExpectDoc,
+    FactsDoc,
+    GroupExpr,
+    RuleSetDoc,
+    ValuesetDoc,
+)
+from ur_engine.rules.ruletest import Expectation, complete_record
 from ur_engine.terminology.valuesets import Valueset
 from ur_engine.vocabulary import ACUTE_LEVELS, POST_ACUTE_SETTINGS, Action
 
@@ -75,18 +85,18 @@ class Criterion:
 class Applies:
     age_min: float | None = None
     age_max: float | None = None
-    review_types: frozenset = frozenset({"admission"})
-    lines: frozenset | None = None
-    requested: frozenset | None = None
+    review_types: frozenset[str] = frozenset({"admission"})
+    lines: frozenset[str] | None = None
+    requested: frozenset[str] | None = None
     diagnoses: tuple[str, ...] | None = None
-    plans: frozenset | None = None
+    plans: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
 class RuleTest:
     name: str
-    record: dict
-    expect: dict
+    record: Mapping[str, object]  # a partial admission record; see ruletest.complete_record
+    expect: Expectation
     file: str
     line: int
 
@@ -123,7 +133,7 @@ class RuleSet:
         return tuple(cr for cr in self.criteria if cr.action is not Action.SUPPORT)
 
     @cached_property
-    def target_groups(self) -> dict[str, tuple[frozenset, frozenset]]:
+    def target_groups(self) -> dict[str, tuple[frozenset[str], frozenset[str]]]:
         """Target -> (groups its level reads, groups its gate reads): decisions ask this for every record."""
         return {t: (frozenset(self.levels[t].facts()) if t in self.levels else frozenset(),
                     frozenset(self.requires[t].facts()) if t in self.requires else frozenset())
@@ -134,6 +144,13 @@ class RuleSet:
             (self.effective_to is None or on <= self.effective_to)
 
 
+# What ``Library.applicable`` tests of a rule set: the rule set, its effective dates, then ``applies``' ages,
+# lines of business, plans, requested levels and diagnosis code sets (None: any).
+_Gate = tuple[RuleSet, date | None, date | None, float | None, float | None,
+              frozenset[str] | None, frozenset[str] | None, frozenset[str] | None,
+              tuple[str, ...] | None]
+
+
 @dataclass
 class Library:
     facts: FactDictionary
@@ -141,18 +158,19 @@ class Library:
     rulesets: tuple[RuleSet, ...]
     digest: str
     # diagnosis code -> the undated gating code sets that hold it (see _diagnosis_sets)
-    _by_code: dict = field(default_factory=dict, repr=False, compare=False)
+    _by_code: dict[str, frozenset[str]] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def version(self) -> str:
-        return self.facts.version
+        version: str = self.facts.version
+        return version
 
     def applicable(self, adm: Admission, as_of: date | None = None) -> list[RuleSet]:
         """The rule sets that judge this record: in effect on its arrival date (or ``as_of``), matching ``applies``."""
         on = as_of or adm.encounter.arrival_time.date()
         age, line, plan = adm.patient.age, adm.coverage.line_of_business, adm.coverage.plan
         requested = adm.requested
-        hits = None  # diagnosis code sets that hold one of the record's codes, found once for every rule set
+        hits: set[str] | None = None  # code sets that hold one of the record's codes, found once for all rule sets
         out = []
         for rs, start, end, age_min, age_max, lines, plans, wanted, dx in self._tests.get(adm.review_type, ()):
             if (start is not None and on < start) or (end is not None and on > end) or \
@@ -169,9 +187,9 @@ class Library:
         return out
 
     @cached_property
-    def _tests(self) -> dict[str, tuple]:
+    def _tests(self) -> dict[str, tuple[_Gate, ...]]:
         """What ``applicable`` asks of each rule set, by review type in library order (most rule out most)."""
-        out: dict[str, list] = {}
+        out: dict[str, list[_Gate]] = {}
         for rs in self.rulesets:
             a = rs.applies
             for t in sorted(a.review_types):
@@ -230,64 +248,74 @@ def load(sources: Iterable[Source]) -> Library:
     for name, doc in sorted(vs_docs.items()):
         if _schema_errors(doc, "valueset", errors):
             continue
-        vs = _valueset(doc, errors)
+        vs = _valueset(doc, cast(ValuesetDoc, doc.data), errors)  # the shape its schema just checked
         if vs.name in valuesets:
             errors.append(doc.error(("valueset",), f"valueset '{vs.name}' is defined twice", DuplicateValuesetError))
         valuesets[vs.name] = vs
 
     fact_dict = None
-    if facts_doc is not None and not _schema_errors(facts_doc, "facts", errors):
-        for kind in ("diagnoses", "procedures"):
-            for name, spec in (facts_doc.data.get(kind) or {}).items():
-                ref = spec.get("valueset")
+    spec = None if facts_doc is None else facts_doc.data
+    if facts_doc is not None and not _schema_errors(facts_doc, "facts", errors) and isinstance(spec, dict):
+        facts = cast(FactsDoc, spec)  # the shape its schema just checked
+        for kind, entries in (("diagnoses", facts.get("diagnoses") or {}),
+                              ("procedures", facts.get("procedures") or {})):
+            for name, entry in entries.items():
+                ref = entry.get("valueset")
                 if ref is not None and ref not in valuesets:
                     errors.append(facts_doc.error((kind, name, "valueset"), f"unknown valueset '{ref}'",
                                                   UnknownValuesetError, suggestion=did_you_mean(ref, valuesets)))
-        _check_paths(facts_doc, errors)
-        fact_dict = FactDictionary(facts_doc.data, valuesets)
-        fact_dict.scores = _scores(facts_doc, fact_dict, errors)
+        _check_paths(facts_doc, facts, errors)
+        fact_dict = FactDictionary(spec, valuesets)
+        fact_dict.scores = _scores(facts_doc, facts, fact_dict, errors)
 
     rulesets: list[RuleSet] = []
     for name, doc in sorted(rule_docs.items()):
         if _schema_errors(doc, "ruleset", errors) or fact_dict is None:
             continue
-        rulesets.append(_ruleset(doc, fact_dict, valuesets, errors))
+        rulesets.append(_ruleset(doc, cast(RuleSetDoc, doc.data), fact_dict, valuesets, errors))
     _check_unique(rulesets, rule_docs, errors)
     if fact_dict is not None:
         fact_dict.set_thresholds([cr.condition for rs in rulesets for cr in rs.criteria]
                                  + [expr for parts in fact_dict.scores.values() for _, expr in parts])
 
+    if fact_dict is None or errors:  # no facts.yaml, or a broken one, is always among the errors
+        raise RuleErrors(errors)
     lib = Library(fact_dict, valuesets, tuple(rulesets), digest(sources))
-    if not errors:
-        _check_tests(lib, rule_docs, errors)
+    _check_tests(lib, rule_docs, errors)
     if errors:
         raise RuleErrors(errors)
     return lib
 
 
-def _check_paths(doc: yamlsrc.Document, errors: list) -> None:
+def _check_paths(doc: yamlsrc.Document, facts: FactsDoc, errors: list[RuleError]) -> None:
     """Record paths in facts.yaml must exist: a misspelt path would silently make a fact always unknown."""
     from ur_engine.record import paths
 
     known = paths()
     times = [p for p, t in known.items() if t in (datetime, date)]
-    for name, spec in (doc.data.get("fields") or {}).items():
-        if spec["path"] not in known:
-            errors.append(doc.error(("fields", name, "path"), f"the record has no field '{spec['path']}'",
-                                    UnknownRecordPathError, suggestion=did_you_mean(spec["path"], known)))
-    for name, spec in (doc.data.get("intervals") or {}).items():
-        for where, path in [(("from",), spec["from"])] + [(("to", i), p) for i, p in enumerate(spec["to"])]:
+    for name, field_ in (facts.get("fields") or {}).items():
+        if field_["path"] not in known:
+            errors.append(doc.error(("fields", name, "path"), f"the record has no field '{field_['path']}'",
+                                    UnknownRecordPathError, suggestion=did_you_mean(field_["path"], known)))
+    for name, interval in (facts.get("intervals") or {}).items():
+        ends: list[tuple[yamlsrc.Path, str]] = [(("from",), interval["from"])]
+        ends += [(("to", i), p) for i, p in enumerate(interval["to"])]
+        for where, path in ends:
             if path not in times:
                 errors.append(doc.error(("intervals", name) + where, f"'{path}' is not a date or time of the record",
                                         UnknownRecordPathError, suggestion=did_you_mean(path, times)))
 
 
-def _scores(doc: yamlsrc.Document, facts: FactDictionary, errors: list) -> dict[str, tuple]:
+Score = tuple[tuple[float, c.Expr], ...]  # (points, condition) of each component of a score
+
+
+def _scores(doc: yamlsrc.Document, facts_doc: FactsDoc, facts: FactDictionary,
+            errors: list[RuleError]) -> dict[str, Score]:
     """Score components, parsed like criteria; a score may not be built on another score."""
     out = {}
-    for name, spec in (doc.data.get("scores") or {}).items():
+    for name, score in (facts_doc.get("scores") or {}).items():
         parts = []
-        for i, comp in enumerate(spec["components"]):
+        for i, comp in enumerate(score["components"]):
             path = ("scores", name, "components", i, "when")
             expr = _expr(comp["when"], path, doc, facts, errors)
             if expr is None:
@@ -301,7 +329,7 @@ def _scores(doc: yamlsrc.Document, facts: FactDictionary, errors: list) -> dict[
     return out
 
 
-def _check_unique(rulesets: list[RuleSet], docs: dict, errors: list) -> None:
+def _check_unique(rulesets: list[RuleSet], docs: dict[str, yamlsrc.Document], errors: list[RuleError]) -> None:
     """Criterion ids are unique across rule sets; versions of one rule set may not overlap in time."""
     owner: dict[str, str] = {}
     for rs in rulesets:
@@ -332,7 +360,7 @@ def _overlap(a: RuleSet, b: RuleSet) -> bool:
     return lo <= hi
 
 
-def _schema_errors(doc: yamlsrc.Document, kind: str, errors: list) -> bool:
+def _schema_errors(doc: yamlsrc.Document, kind: str, errors: list[RuleError]) -> bool:
     found = False
     for path, msg, hint, at_key in schemas.iter_explained(kind, doc.data if doc.data is not None else {}):
         errors.append(doc.error(path, msg, RuleSchemaError, key=at_key, suggestion=hint))
@@ -340,7 +368,7 @@ def _schema_errors(doc: yamlsrc.Document, kind: str, errors: list) -> bool:
     return found
 
 
-def _date(text: str | None, doc, path, errors) -> date | None:
+def _date(text: str | None, doc: yamlsrc.Document, path: yamlsrc.Path, errors: list[RuleError]) -> date | None:
     if text is None:
         return None
     try:
@@ -350,8 +378,7 @@ def _date(text: str | None, doc, path, errors) -> date | None:
         return None
 
 
-def _valueset(doc: yamlsrc.Document, errors: list) -> Valueset:
-    d = doc.data
+def _valueset(doc: yamlsrc.Document, d: ValuesetDoc, errors: list[RuleError]) -> Valueset:
     vs = Valueset(d["valueset"], d["title"], d["source"], d["system"], d.get("match", "exact"))
     for i, entry in enumerate(d["codes"]):
         start = _date(entry.get("from"), doc, ("codes", i, "from"), errors)
@@ -362,8 +389,8 @@ def _valueset(doc: yamlsrc.Document, errors: list) -> Valueset:
     return vs
 
 
-def _ruleset(doc: yamlsrc.Document, facts: FactDictionary, valuesets: dict, errors: list) -> RuleSet:
-    d = doc.data
+def _ruleset(doc: yamlsrc.Document, d: RuleSetDoc, facts: FactDictionary, valuesets: dict[str, Valueset],
+             errors: list[RuleError]) -> RuleSet:
     rid = d["ruleset"]
     criteria: list[Criterion] = []
     groups: dict[str, list[str]] = {}
@@ -385,9 +412,9 @@ def _ruleset(doc: yamlsrc.Document, facts: FactDictionary, valuesets: dict, erro
         groups[raw["group"]].append(raw["id"])
     levels = {t: _group_expr(e, ("levels", t), doc, groups, errors) for t, e in d.get("levels", {}).items()}
     requires = {t: _group_expr(e, ("requires", t), doc, groups, errors) for t, e in d.get("requires", {}).items()}
-    eff = d.get("effective", {})
-    start = _date(eff.get("from"), doc, ("effective", "from"), errors)
-    end = _date(eff.get("to"), doc, ("effective", "to"), errors)
+    eff = d.get("effective")
+    start = _date(eff["from"], doc, ("effective", "from"), errors) if eff else None
+    end = _date(eff.get("to"), doc, ("effective", "to"), errors) if eff else None
     if start and end and end < start:
         errors.append(doc.error(("effective", "to"), "'to' is before 'from'", RuleDateError))
     a = d.get("applies", {})
@@ -395,23 +422,34 @@ def _ruleset(doc: yamlsrc.Document, facts: FactDictionary, valuesets: dict, erro
         if v not in valuesets:
             errors.append(doc.error(("applies", "diagnoses", i), f"unknown valueset '{v}'", UnknownValuesetError,
                                     suggestion=did_you_mean(v, valuesets)))
-    rt = a.get("review_type", "admission")
-    applies = Applies(
-        a.get("age", {}).get("min"), a.get("age", {}).get("max"),
-        frozenset([rt] if isinstance(rt, str) else rt),
-        frozenset(a["line_of_business"]) if "line_of_business" in a else None,
-        frozenset(a["requested"]) if "requested" in a else None,
-        tuple(a["diagnoses"]) if "diagnoses" in a else None,
-        frozenset(a["plan"]) if "plan" in a else None)
-    tests = tuple(RuleTest(t["name"], t["record"], t["expect"], doc.name, doc.where(("tests", i))[0])
+    tests = tuple(RuleTest(t["name"], t["record"], _expectation(t["expect"]), doc.name, doc.where(("tests", i))[0])
                   for i, t in enumerate(d.get("tests", ())))
-    return RuleSet(rid, d["version"], d["title"], d["source"], doc.name, start, end, applies, tuple(criteria),
+    return RuleSet(rid, d["version"], d["title"], d["source"], doc.name, start, end, _applies(a), tuple(criteria),
                    {g: tuple(ids) for g, ids in groups.items()},
                    {t: e for t, e in levels.items() if e is not None},
                    {t: e for t, e in requires.items() if e is not None}, tests, tuple(d.get("waives", ())))
 
 
-def _expr(node, path, doc, facts: FactDictionary, errors: list, top: bool = False) -> c.Expr | None:
+def _applies(a: AppliesDoc) -> Applies:
+    age = a.get("age", {})
+    rt = a.get("review_type", "admission")
+    return Applies(
+        age.get("min"), age.get("max"),
+        frozenset([rt] if isinstance(rt, str) else rt),
+        frozenset(a["line_of_business"]) if "line_of_business" in a else None,
+        frozenset(a["requested"]) if "requested" in a else None,
+        tuple(a["diagnoses"]) if "diagnoses" in a else None,
+        frozenset(a["plan"]) if "plan" in a else None)
+
+
+def _expectation(e: ExpectDoc) -> Expectation:
+    return Expectation(e.get("outcome"), "level" in e, e.get("level"), tuple(e.get("met", ())),
+                       tuple(e.get("not_met", ())), tuple(e.get("unknown", ())), tuple(e.get("waived", ())),
+                       tuple(e.get("missing", ())))
+
+
+def _expr(node: object, path: yamlsrc.Path, doc: yamlsrc.Document, facts: FactDictionary, errors: list[RuleError],
+          top: bool = False) -> c.Expr | None:
     if not isinstance(node, dict) or not node:
         errors.append(doc.error(path, "a condition must be a mapping with any, all, not or fact", ConditionShapeError))
         return None
@@ -438,36 +476,36 @@ def _expr(node, path, doc, facts: FactDictionary, errors: list, top: bool = Fals
             errors.append(doc.error(path + (extra[0],), f"'{extra[0]}' needs a 'fact'", ConditionShapeError, key=True))
             return None
         parts = [_expr(item, path + (kind, i), doc, facts, errors) for i, item in enumerate(items)]
-        if any(p is None for p in parts):
+        known = [p for p in parts if p is not None]
+        if len(known) < len(parts):
             return None
-        return (c.All if kind == "all" else c.Any)(tuple(parts))
+        return (c.All if kind == "all" else c.Any)(tuple(known))
     if kind == "not":
         inner = _expr(node["not"], path + ("not",), doc, facts, errors)
         return None if inner is None else c.Not(inner)
     return _leaf(node, path, doc, facts, errors)
 
 
-def _leaf(node, path, doc, facts: FactDictionary, errors: list) -> c.Leaf | None:
+def _leaf(node: dict[object, object], path: yamlsrc.Path, doc: yamlsrc.Document, facts: FactDictionary,
+          errors: list[RuleError]) -> c.Leaf | c.ScoreLeaf | None:
     name = node["fact"]
-    ops = [k for k in node if k in c.OPERATORS]
+    ops = [k for k in c.OPERATORS if k in node]
     if len(ops) != 1:
         errors.append(doc.error(path, f"a fact test needs exactly one operator ({', '.join(c.OPERATORS)})",
                                 OperatorError))
         return None
-    op, value = ops[0], node[ops[0]]
+    op = ops[0]
     info = facts.catalog.get(name) if isinstance(name, str) else None
-    if info is None:
+    if info is None or not isinstance(name, str):
         errors.append(doc.error(path + ("fact",), f"unknown fact '{name}'", UnknownFactError,
                                 suggestion=did_you_mean(str(name), facts.catalog)))
         return None
-    problem = _type_problem(op, value, info.type)
-    if problem:
-        errors.append(doc.error(path + (op,), f"{name} is a {info.type}: {problem}", ThresholdTypeError))
+    value = _threshold(op, node[op], info.type)
+    if isinstance(value, _Problem):
+        errors.append(doc.error(path + (op,), f"{name} is a {info.type}: {value.text}", ThresholdTypeError))
         return None
-    if op == "in":
-        value = tuple(value)
     if info.kind == "score":
-        if op == "in":
+        if isinstance(value, (tuple, str)):  # 'in' (a score is a number: a string cannot get past _threshold)
             errors.append(doc.error(path + (op,), f"{name} is a score: compare it with lt, lte, gt, gte, eq or ne",
                                     ThresholdTypeError))
             return None
@@ -475,44 +513,60 @@ def _leaf(node, path, doc, facts: FactDictionary, errors: list) -> c.Leaf | None
     return c.Leaf(name, op, value)
 
 
-def _type_problem(op: str, value, type_: str) -> str | None:
-    def is_num(v):
-        return isinstance(v, (int, float)) and not isinstance(v, bool)
+@dataclass(frozen=True, slots=True)
+class _Problem:
+    """Why a threshold does not suit its fact's type."""
 
+    text: str
+
+
+def _number(v: object) -> TypeGuard[float]:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _of_type(v: object, type_: str) -> TypeGuard[float | str]:
+    return _number(v) if type_ == "number" else isinstance(v, str)
+
+
+def _threshold(op: str, value: object, type_: str) -> c.Value | _Problem:
+    """``value`` as the threshold of ``op`` on a fact of type ``type_`` (a list for 'in' as a tuple), or the
+    problem that it has."""
     if op in c.NUMERIC_OPERATORS:
         if type_ != "number":
-            return f"'{op}' compares numbers only"
-        return None if is_num(value) else f"'{op}' needs a number"
+            return _Problem(f"'{op}' compares numbers only")
+        return value if _number(value) else _Problem(f"'{op}' needs a number")
     if op == "is":
         if type_ != "boolean":
-            return "'is' tests booleans only; use eq"
-        return None if isinstance(value, bool) else "'is' needs true or false"
+            return _Problem("'is' tests booleans only; use eq")
+        return value if isinstance(value, bool) else _Problem("'is' needs true or false")
     if type_ == "boolean":
-        return f"use 'is' for a boolean, not '{op}'"
-    values = value if op == "in" else [value]
-    if op == "in" and (not isinstance(value, list) or not value):
-        return "'in' needs a non-empty list"
-    want = is_num if type_ == "number" else (lambda v: isinstance(v, str))
-    return None if all(want(v) for v in values) else f"'{op}' needs {type_} values"
+        return _Problem(f"use 'is' for a boolean, not '{op}'")
+    if op == "in":
+        if not isinstance(value, list) or not value:
+            return _Problem("'in' needs a non-empty list")
+        values = tuple(v for v in value if _of_type(v, type_))
+        return values if len(values) == len(value) else _Problem(f"'{op}' needs {type_} values")
+    return value if _of_type(value, type_) else _Problem(f"'{op}' needs {type_} values")
 
 
-def _group_expr(node, path, doc, groups: dict, errors: list) -> c.Expr | None:
+def _group_expr(node: GroupExpr, path: yamlsrc.Path, doc: yamlsrc.Document, groups: Mapping[str, object],
+                errors: list[RuleError]) -> c.Expr | None:
     if isinstance(node, str):
         if node not in groups:
             errors.append(doc.error(path, f"unknown criteria group '{node}'", UnknownGroupError,
                                     suggestion=did_you_mean(node, groups)))
             return None
         return c.Leaf(node, "is", True)
-    kind = "all" if "all" in node else "any"
-    parts = [_group_expr(item, path + (kind, i), doc, groups, errors) for i, item in enumerate(node[kind])]
-    if any(p is None for p in parts):
+    kind, items = ("all", node["all"]) if "all" in node else ("any", node["any"])
+    parts = [_group_expr(item, path + (kind, i), doc, groups, errors) for i, item in enumerate(items)]
+    known = [p for p in parts if p is not None]
+    if len(known) < len(parts):
         return None
-    return (c.All if kind == "all" else c.Any)(tuple(parts))
+    return (c.All if kind == "all" else c.Any)(tuple(known))
 
 
-def _check_tests(lib: Library, docs: dict, errors: list) -> None:
+def _check_tests(lib: Library, docs: dict[str, yamlsrc.Document], errors: list[RuleError]) -> None:
     from ur_engine.record import parse
-    from ur_engine.rules.ruletest import complete_record
 
     for rs in lib.rulesets:
         doc = docs[rs.file]
@@ -522,7 +576,7 @@ def _check_tests(lib: Library, docs: dict, errors: list) -> None:
                 lib.facts.check(adm)
             except RecordErrors as exc:
                 for e in exc.errors:
-                    parts = [p for p in e.path.replace("[", ".").replace("]", "").split(".")[1:] if p]
+                    parts = [p for p in (e.path or "").replace("[", ".").replace("]", "").split(".")[1:] if p]
                     sub = tuple(int(p) if p.isdigit() else p for p in parts)
                     errors.append(doc.error(("tests", i, "record") + sub, f"test '{t.name}': {e.message}",
                                             RuleTestRecordError, suggestion=e.suggestion))

@@ -5,13 +5,15 @@ Dates stay strings (the schemas check their format) and duplicate keys are error
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 
 import yaml
 
 from ur_engine.errors import DuplicateKeyError, RuleError, YamlSyntaxError
 
-Path = tuple  # a JSON path as a tuple of keys and indexes, e.g. ("criteria", 0, "any")
+Path = tuple[Hashable, ...]  # a JSON path as a tuple of keys and indexes, e.g. ("criteria", 0, "any")
+Position = tuple[int, int]  # line and column, both 1-based
 
 
 class _Loader(yaml.SafeLoader):
@@ -29,11 +31,11 @@ class Document:
     """One parsed YAML file: its data and where each part of it stands."""
 
     name: str
-    data: object
-    positions: dict = field(default_factory=dict)  # Path -> (line, column), both 1-based
-    key_positions: dict = field(default_factory=dict)  # Path of a mapping value -> position of its key
+    data: object  # plain YAML data; its shape is known once it passes its schema (see rules.documents)
+    positions: dict[Path, Position] = field(default_factory=dict)
+    key_positions: dict[Path, Position] = field(default_factory=dict)  # Path of a mapping value -> its key's
 
-    def where(self, path: Path, key: bool = False) -> tuple[int, int]:
+    def where(self, path: Path, key: bool = False) -> Position:
         """The position of ``path``, or of its nearest ancestor that has one."""
         table = self.key_positions if key else self.positions
         path = tuple(path)
@@ -45,9 +47,10 @@ class Document:
             path = path[:-1]
         return self.positions.get((), (1, 1))
 
-    def error(self, path: Path, message: str, kind: type[RuleError], key: bool = False, **extra) -> RuleError:
+    def error(self, path: Path, message: str, kind: type[RuleError], key: bool = False, *,
+              rule_id: str | None = None, suggestion: str | None = None) -> RuleError:
         line, column = self.where(path, key)
-        return kind(message, file=self.name, line=line, column=column, **extra)
+        return kind(message, file=self.name, line=line, column=column, rule_id=rule_id, suggestion=suggestion)
 
 
 def parse(name: str, text: str) -> Document:
@@ -72,12 +75,17 @@ def parse(name: str, text: str) -> Document:
     return doc
 
 
-def _build(node, path: Path, doc: Document, loader: _Loader, errors: list):
+def _build(node: yaml.Node, path: Path, doc: Document, loader: _Loader, errors: list[RuleError]) -> object:
     doc.positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
     if isinstance(node, yaml.MappingNode):
-        out = {}
+        out: dict[Hashable, object] = {}
         for key_node, value_node in node.value:
             key = loader.construct_object(key_node, deep=True)
+            if not isinstance(key, Hashable):
+                errors.append(YamlSyntaxError("YAML syntax: a key must be a single value, not a list or mapping",
+                                              file=doc.name, line=key_node.start_mark.line + 1,
+                                              column=key_node.start_mark.column + 1))
+                continue
             if key in out:
                 errors.append(DuplicateKeyError(f"duplicate key '{key}'", file=doc.name,
                                                 line=key_node.start_mark.line + 1,
