@@ -14,6 +14,7 @@ import orjson
 
 from ur_engine import schemas
 from ur_engine.errors import RecordError, RecordErrors
+from ur_engine.terminology.valuesets import DEFAULT_SYSTEM, Code, normalize
 
 ACUTE_LEVELS = ("critical", "intermediate", "inpatient", "observation", "outpatient")
 POST_ACUTE_SETTINGS = ("ltch", "irf", "snf", "home_health", "hospice", "home")
@@ -44,19 +45,22 @@ class Encounter:
 
 @dataclass(slots=True)
 class Diagnosis:
-    code: str  # upper case, without the dot: J189
+    code: str  # a ``Code`` that knows its system; ICD codes upper case, without the dot: J189
     principal: bool = False
+    system: str = DEFAULT_SYSTEM
+    display: str | None = None
 
 
 @dataclass(slots=True)
 class Procedure:
-    code: str
+    code: str  # a ``Code`` that knows its system when the record names one
     system: str | None = None
     status: str = "planned"
     time: datetime | None = None
     time_text: str | None = None
     anesthesia: str | None = None
     hospital_only: bool | None = None
+    display: str | None = None
 
 
 @dataclass(slots=True)
@@ -197,6 +201,19 @@ def _date(text: str | None, path: str, errors: list) -> date | None:
         return None
 
 
+def _code(text: str, system: str | None):
+    """A code normalized for its system; a ``Code`` carrying the system when the record names one, so code-set
+    membership asks the right system (a plain code is taken to be in the code set's own system)."""
+    normal = normalize(text, system)
+    return Code(normal, system) if system else normal
+
+
+def _diagnosis(x: dict) -> Diagnosis:
+    system = x.get("system", DEFAULT_SYSTEM)
+    return Diagnosis(Code(normalize(x["code"], system), system), bool(x.get("principal", False)), system,
+                     x.get("display"))
+
+
 def _build(d: dict, errors: list) -> Admission:
     enc = d["encounter"]
     encounter = Encounter(
@@ -235,14 +252,13 @@ def _build(d: dict, errors: list) -> Admission:
             for i, t in enumerate(d["treatments"]))
     diagnoses = None
     if "diagnoses" in d:
-        diagnoses = tuple(Diagnosis(x["code"].replace(".", "").upper(), bool(x.get("principal", False)))
-                          for x in d["diagnoses"])
+        diagnoses = tuple(_diagnosis(x) for x in d["diagnoses"])
     procedures = None
     if "procedures" in d:
         procedures = tuple(
-            Procedure(p["code"].strip().upper(), p.get("system"), p.get("status", "planned"),
+            Procedure(_code(p["code"], p.get("system")), p.get("system"), p.get("status", "planned"),
                       _time(p.get("time"), f"$.procedures[{i}].time", errors), p.get("time"),
-                      p.get("anesthesia"), p.get("hospital_only"))
+                      p.get("anesthesia"), p.get("hospital_only"), p.get("display"))
             for i, p in enumerate(d["procedures"]))
     function = None
     if "function" in d:

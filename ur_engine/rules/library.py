@@ -18,7 +18,7 @@ from ur_engine.errors import RecordErrors, RuleError, RuleErrors, did_you_mean
 from ur_engine.facts import FactDictionary
 from ur_engine.record import ACUTE_LEVELS, POST_ACUTE_SETTINGS, Admission
 from ur_engine.rules import source as yamlsrc
-from ur_engine.terminology.valuesets import Valueset
+from ur_engine.terminology.valuesets import DEFAULT_SYSTEM, Valueset
 
 CRITERION_KEYS = ("id", "group", "text", "source", "note", "action")
 CONDITION_KEYS = ("any", "all", "not", "fact")
@@ -324,13 +324,13 @@ def _date(text: str | None, doc, path, errors) -> date | None:
 
 def _valueset(doc: yamlsrc.Document, errors: list) -> Valueset:
     d = doc.data
-    vs = Valueset(d["valueset"], d["title"], d["source"], d["system"], d.get("match", "exact"))
+    vs = Valueset(d["valueset"], d["title"], d["source"], d.get("system", DEFAULT_SYSTEM), d.get("match", "exact"))
     for i, entry in enumerate(d["codes"]):
         start = _date(entry.get("from"), doc, ("codes", i, "from"), errors)
         end = _date(entry.get("to"), doc, ("codes", i, "to"), errors)
         if start and end and end < start:
             errors.append(doc.error(("codes", i, "to"), "'to' is before 'from'", "UR005"))
-        vs.add(entry["code"], start, end)
+        vs.add(entry["code"], start, end, entry.get("system"))
     return vs
 
 
