@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, datetime
 
 from ur_engine import schemas
 from ur_engine.errors import RecordError
@@ -265,21 +265,20 @@ class Source(Sections):
             period = enc.model.period
             start = when(period.start) if period else None
             if start:
-                starts.append((start, enc))
+                starts.append((period.start, start))
             elif enc is stay.encounters[0]:
                 stay.note(str(period.start) if period and period.start else None, f"{enc.label}.period.start",
                           "no date and time with a UTC offset: the arrival time is unknown")
-        if claim is not None and not starts:
+        if claim is not None and not stay.encounters:
             start, where = _claim_start(claim)
             if start:
-                starts.append((start, claim))
+                starts.append((datetime.fromisoformat(start), start))
             else:
                 stay.note(where[0], where[1], "no requested date and time with a UTC offset: the arrival time "
                           "is unknown")
         if starts:
             # Time in the emergency department before the inpatient order counts toward the stay (42 CFR 412.3).
-            first = min(starts, key=lambda s: s[0])
-            out["arrival_time"] = first[0]
+            out["arrival_time"] = min(starts, key=lambda s: s[0])[1]
         level = self._level(stay, claim)
         if level:
             out["requested_level"] = level

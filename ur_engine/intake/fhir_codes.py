@@ -27,6 +27,21 @@ DIAGNOSIS_PREFERENCE = ("icd10cm", "icd9cm", "icd10", "snomed")
 PROCEDURE_PREFERENCE = ("cpt", "hcpcs", "icd10pcs", "icd9pcs", "snomed")
 ICD10CM_CODE = re.compile(r"^[A-TV-Za-tv-z][0-9][0-9A-Za-z](\.?[0-9A-Za-z]{1,4})?$")
 
+# HCPCS Level I is CPT (five characters, the first a digit: 33510, 0001F, 0042T); Level II is a letter and four
+# digits (G0154). Sources file either level under either system URI; the code's form tells which it is.
+CPT_FORM = re.compile(r"^[0-9]{4}[0-9A-Z]$")
+HCPCS_II_FORM = re.compile(r"^[A-Z][0-9]{4}$")
+
+
+def hcpcs_level(system: str, code: str) -> str:
+    """``cpt`` for a HCPCS Level I code, ``hcpcs`` for a Level II code, whichever of the two systems names it."""
+    if system == "hcpcs" and CPT_FORM.match(code):
+        return "cpt"
+    if system == "cpt" and HCPCS_II_FORM.match(code):
+        return "hcpcs"
+    return system
+
+
 # Encounter.class (v3 ActCode) → the level a hospital stay of that class asks for.
 STAY_CLASSES = {"IMP": "inpatient", "ACUTE": "inpatient", "NONAC": "inpatient",
                 "OBSENC": "observation", "SS": "observation"}

@@ -151,6 +151,7 @@ class Sections:
             stay.note(getattr(concept, "text", None), where, "no coding with a system and a code")
             return None
         system, code, display = found
+        system = codes.hcpcs_level(system, code)
         if system == "icd10cm" and not codes.ICD10CM_CODE.match(code):
             stay.note(code, where, "not an ICD-10-CM code")
             return None

@@ -533,9 +533,11 @@ def _fhir(path: str, stream: ItemStream) -> Callable[[], Iterator[Item]]:
     return items
 
 
-def _stays(source: fhir.Source, stream: ItemStream) -> Iterator[Item]:
+def _stays(source: fhir.Source, stream: ItemStream | None) -> Iterator[Item]:
     for file, number, rid, record, error in source.records():
         yield Item(f"{file}:{number}", record=record, error=error, record_id=rid if error else None)
+    if stream is None:
+        return
     stream.ignored.update(source.ignored)
     stream.orphans += source.orphans
     stream.skipped.update(source.skipped)
@@ -561,25 +563,31 @@ def _bundle(path: str, stream: ItemStream) -> Callable[[], Iterator[Item]]:
             yield Item(f"{name}:{exc.lineno}", error=RecordError(
                 f"invalid JSON: {exc.msg}", code="UR101", path="$", file=name, line=exc.lineno))
             return
-        if not isinstance(doc, dict) or doc.get("resourceType") != "Bundle":
-            found = doc.get("resourceType") if isinstance(doc, dict) else None
-            yield Item(f"{name}:1", error=RecordError(f"not a FHIR Bundle but {found or 'something else'}",
-                                                      code="UR120", path="$.resourceType", file=name, line=1))
-            return
-        source = fhir.Source()
-        entries = doc.get("entry") if isinstance(doc.get("entry"), list) else []
-        for number, entry in enumerate(entries, start=1):
-            resource = entry.get("resource") if isinstance(entry, dict) else None
-            if not isinstance(resource, dict):
-                continue  # a request without a resource (a DELETE in a batch), or a response entry
-            url = entry.get("fullUrl")
-            error = source.add(resource, name, number, url if isinstance(url, str) else None)
-            if error is not None:
-                rid = resource.get("id")
-                yield Item(f"{name}:{number}", error=error, record_id=rid if isinstance(rid, str) else None)
-        if not any(source.reads[t] for t in ("Encounter", "Claim")):
-            yield Item(f"{name}:1", error=RecordError(
-                f"the {doc.get('type') or ''} Bundle holds no Encounter and no prior-authorization Claim: "
-                "nothing to review", code="UR120", path="$.entry", file=name, line=1))
-        yield from _stays(source, stream)
+        yield from bundle_items(doc, name, stream)
     return items
+
+
+def bundle_items(doc, name: str, stream: ItemStream | None = None) -> Iterator[Item]:
+    """The items of one parsed Bundle ``doc`` named ``name``: an error item for each resource that cannot be
+    keyed, then one item per stay. ``stream`` (when given) gets the counts of what was left out."""
+    if not isinstance(doc, dict) or doc.get("resourceType") != "Bundle":
+        found = doc.get("resourceType") if isinstance(doc, dict) else None
+        yield Item(f"{name}:1", error=RecordError(f"not a FHIR Bundle but {found or 'something else'}",
+                                                  code="UR120", path="$.resourceType", file=name, line=1))
+        return
+    source = fhir.Source()
+    entries = doc.get("entry") if isinstance(doc.get("entry"), list) else []
+    for number, entry in enumerate(entries, start=1):
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if not isinstance(resource, dict):
+            continue  # a request without a resource (a DELETE in a batch), or a response entry
+        url = entry.get("fullUrl")
+        error = source.add(resource, name, number, url if isinstance(url, str) else None)
+        if error is not None:
+            rid = resource.get("id")
+            yield Item(f"{name}:{number}", error=error, record_id=rid if isinstance(rid, str) else None)
+    if not source.reads["Encounter"] and not source.reads["Claim"]:
+        yield Item(f"{name}:1", error=RecordError(
+            f"the {doc.get('type') or ''} Bundle holds no Encounter and no prior-authorization Claim: "
+            "nothing to review", code="UR120", path="$.entry", file=name, line=1))
+    yield from _stays(source, stream)
