@@ -48,7 +48,7 @@ class Read:
 
 def notice(what, where: str, why: str) -> dict:
     """One data notice: the value set aside (as short JSON text), its resource and element, and the reason."""
-    if what is not None and not isinstance(what, str):
+    if what is not None and not isinstance(what, (str, bool, int, float)):
         try:
             what = orjson.dumps(what, default=str).decode()
         except TypeError:

@@ -75,11 +75,11 @@ class Sections:
                              if any(x.code == "plan" for x in codings(k.type))), None)
                 if plan:
                     out["plan"] = plan
-                return [c]
+                return candidates  # the others' notices too: a value set aside may have changed the choice
             out["line_of_business"] = "commercial"
             stay.note(None, f"{c.label}.type", "no line of business in the Coverage's type, plan or payer: "
                       "taken as commercial")
-            return [c]
+            return candidates
         # Claims and benefit statements of the stay (Synthea writes no Coverage) name the payer.
         ids = {id(e.model) for e in stay.encounters}
         for rtype in ("ExplanationOfBenefit", "Claim"):
