@@ -31,7 +31,7 @@ MAX_REPAIRS = 50  # values set aside in one resource before it counts as unreada
 MISSING = ("missing", "model_field_validation.missing")
 
 
-@dataclass
+@dataclass(eq=False)  # a resource is itself: compared by identity, never element by element
 class Read:
     """A resource as the model read it, where it came from, and what was set aside on the way."""
 

@@ -63,8 +63,7 @@ class Sections:
                 period = c.model.period
                 start, end = (day(period.start), day(period.end)) if period else (None, None)
                 return on is None or ((start is None or str(start) <= on) and (end is None or on <= str(end)))
-            mine = [r for r, _, _ in self.reads["Coverage"] if patient is not None
-                    and self.index.resolve(r.model.beneficiary, r, "Patient") is patient and current(r)]
+            mine = [r for r in self._grouped()[0].get(id(patient.model) if patient else None, []) if current(r)]
             # The primary coverage (lowest Coverage.order) is the payer under review.
             candidates = sorted(mine, key=lambda r: r.model.order if r.model.order is not None else 1 << 30)
         for c in candidates[:1]:
@@ -81,13 +80,9 @@ class Sections:
                       "taken as commercial")
             return candidates
         # Claims and benefit statements of the stay (Synthea writes no Coverage) name the payer.
-        ids = {id(e.model) for e in stay.encounters}
+        billed = self._grouped()[1]
         for rtype in ("ExplanationOfBenefit", "Claim"):
-            for r, _, _ in self.reads[rtype]:
-                items = r.model.item or []
-                if not any(id(getattr(self.index.resolve(ref, r, "Encounter"), "model", None)) in ids
-                           for item in items for ref in item.encounter or []):
-                    continue
+            for r in (r for e in stay.encounters for r in billed.get(id(e.model), ()) if r.rtype == rtype):
                 for ins in r.model.insurance or []:
                     c = self.index.resolve(ins.coverage, r, "Coverage")
                     lob = self._line_of_business(c) if c else codes.by_name(ins.coverage.display)
@@ -97,6 +92,26 @@ class Sections:
         out["line_of_business"] = "commercial"
         stay.note(None, (patient or stay.head).label, "no Coverage for the stay: taken as commercial")
         return []
+
+    def _grouped(self) -> tuple[dict, dict]:
+        """Coverages by their patient, and Claims and ExplanationOfBenefits by the encounters their items name
+        (worked out once: a large export has a Claim for every encounter)."""
+        if getattr(self, "_groups", None) is None:
+            by_patient: dict = defaultdict(list)
+            for r, _, _ in self.reads["Coverage"]:
+                p = self.index.resolve(r.model.beneficiary, r, "Patient")
+                if p is not None:
+                    by_patient[id(p.model)].append(r)
+            by_encounter: dict = defaultdict(list)
+            for rtype in ("ExplanationOfBenefit", "Claim"):
+                for r, _, _ in self.reads[rtype]:
+                    for item in r.model.item or []:
+                        for ref in item.encounter or []:
+                            e = self.index.resolve(ref, r, "Encounter")
+                            if e is not None and r not in by_encounter[id(e.model)]:  # by identity
+                                by_encounter[id(e.model)].append(r)
+            self._groups = (by_patient, by_encounter)
+        return self._groups
 
     def _line_of_business(self, c: Read) -> str | None:
         for coding in codings(c.model.type):
