@@ -19,7 +19,8 @@ from pathlib import Path
 
 from ur_engine import record
 from ur_engine.errors import RecordError
-from ur_engine.intake.readers import EXPORT_FILE, detect_format, read_items
+from ur_engine.intake.fhir_files import EXPORT_FILE
+from ur_engine.intake.readers import detect_format, read_items
 
 
 def inputs_of(target: Path) -> list[str]:

@@ -6,8 +6,8 @@ import json
 import shutil
 
 import pytest
-
 from conftest import ROOT
+
 from ur_engine import record
 from ur_engine.errors import UrError
 from ur_engine.intake.readers import read_items

@@ -8,11 +8,12 @@ import gzip
 import json
 
 import pytest
-
 from conftest import ROOT
+
 from ur_engine import record
+from ur_engine.intake.fhir_files import bundle_items
 from ur_engine.intake.fhir_sections import KEEPS_COMPARATOR
-from ur_engine.intake.readers import bundle_items, detect_format, read_items
+from ur_engine.intake.readers import detect_format, read_items
 
 FHIR = ROOT / "tests" / "data" / "fhir"
 SYNTHEA = FHIR / "synthea"

@@ -7,8 +7,8 @@ import textwrap
 from datetime import date
 
 import pytest
-
 from conftest import RULES, make_record
+
 from ur_engine import load_library, record
 from ur_engine.intake.fhir_codes import hcpcs_level
 from ur_engine.terminology.valuesets import Code, Valueset

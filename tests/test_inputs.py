@@ -5,13 +5,12 @@ from __future__ import annotations
 import gzip
 import json
 import pickle
-import shutil
 
 import pytest
 
 from conftest import ROOT, make_record, obs
 from ur_engine import record
-from ur_engine.errors import RecordError, UrError
+from ur_engine.errors import UrError
 from ur_engine.intake import readers as inputs
 from ur_engine.intake.readers import Item, detect_format, ndjson_segments, read_items, read_segment
 

@@ -119,7 +119,7 @@ def _is_bundle(doc) -> bool:
 def _review_bundle(engine: Engine, doc: dict, name: str, emit) -> None:
     """One decision line per stay of a FHIR Bundle; an error line for each stay that cannot be reviewed."""
     from ur_engine.errors import RecordError
-    from ur_engine.intake.readers import bundle_items
+    from ur_engine.intake.fhir_files import bundle_items
 
     failed = 0
     out = sys.stdout.buffer
