@@ -167,9 +167,30 @@ def read(resource, where: str = "") -> Read | None:
             if not _repair(cls, data, exc.errors(), label, notices):
                 break
             continue
+        except (TypeError, KeyError, AttributeError, ValueError):
+            # The model library fails outright on some shapes (a contained resource whose resourceType is not
+            # text): find the element that does it and set it aside.
+            if data is resource:
+                data = copy.deepcopy(resource)
+            if not _set_aside_breaking(cls, data, label, notices):
+                break
+            continue
         return Read(model, rtype, model.id if isinstance(model.id, str) else None, notices=notices)
     notices.append(notice(None, label, "the resource cannot be read as FHIR R4 " + rtype))
     return Read(None, rtype, rid if isinstance(rid, str) else None, notices=notices)  # type: ignore[arg-type]
+
+
+def _set_aside_breaking(cls, data: dict, label: str, notices: list) -> bool:
+    """Set aside the first top-level element that the model cannot even check on its own."""
+    for key in [k for k in data if k not in ("resourceType", "id")]:
+        try:
+            cls.model_validate({"resourceType": data["resourceType"], key: data[key]})
+        except ValidationError:
+            continue  # an ordinary rejection (or only other elements missing): not this one
+        except (TypeError, KeyError, AttributeError, ValueError):
+            notices.append(notice(data.pop(key), _path(label, (key,)), "the FHIR R4 model cannot read it"))
+            return True
+    return False
 
 
 def _repair(cls, data: dict, errors: list, label: str, notices: list) -> bool:

@@ -85,7 +85,7 @@ class Sections:
             for r in (r for e in stay.encounters for r in billed.get(id(e.model), ()) if r.rtype == rtype):
                 for ins in r.model.insurance or []:
                     c = self.index.resolve(ins.coverage, r, "Coverage")
-                    lob = self._line_of_business(c) if c else codes.by_name(ins.coverage.display)
+                    lob = self._line_of_business(c) if c else codes.by_name(getattr(ins.coverage, "display", None))
                     if lob:
                         out["line_of_business"] = lob
                         return [r]
