@@ -75,19 +75,23 @@ def test_code_set_membership_asks_the_codes_system(code, member):
     assert vs.contains(code, DAY) is member
 
 
-def test_a_code_set_lists_codes_of_several_systems(tmp_path):
+MIXED = """\
+valueset: demo-mixed
+title: Pneumonia in two code systems (test fixture)
+source: test fixture
+match: exact
+codes:
+  - {code: J18.9}
+  - {code: "233604007", system: snomed, text: "Pneumonia (disorder)"}
+"""
+
+
+@pytest.mark.parametrize("dated", [False, True], ids=["undated", "dated"])
+def test_a_code_set_lists_codes_of_several_systems(tmp_path, dated):
     rules = tmp_path / "rules"
     shutil.copytree(RULES, rules)
-    (rules / "valuesets" / "demo-mixed.yaml").write_text(textwrap.dedent("""\
-        valueset: demo-mixed
-        title: Pneumonia in two code systems (test fixture)
-        source: test fixture
-        match: exact
-        codes:
-          - {code: J18.9}
-          - {code: "233604007", system: snomed, text: "Pneumonia (disorder)"}
-          - {code: "X-42", system: "http://example.org/local-problems", from: 2026-06-01}
-        """))
+    extra = '  - {code: "X-42", system: "http://example.org/local-problems", from: 2026-06-01}\n' if dated else ""
+    (rules / "valuesets" / "demo-mixed.yaml").write_text(MIXED + extra)
     (rules / "demo.yaml").write_text(textwrap.dedent("""\
         ruleset: demo
         version: 2026.1.0
@@ -110,10 +114,12 @@ def test_a_code_set_lists_codes_of_several_systems(tmp_path):
                                         diagnoses=[{"code": code, "system": system, "principal": True}]))
         return "demo" in {rs.id for rs in library.applicable(stay)}
 
-    assert gated("233604007", "snomed") and gated("J18.9", "icd10cm")
-    assert not gated("233604007", "http://example.org/local-problems")
-    assert not gated("X-42", "http://example.org/local-problems") and \
-        gated("X-42", "http://example.org/local-problems", "2026-07-01")
+    # The same text asked in another system right after: a set's answer is kept per code *and* system.
+    assert gated("233604007", "snomed") and not gated("233604007", "http://example.org/local-problems")
+    assert gated("J18.9", "icd10cm") and not gated("J18.9", "icd10")
+    if dated:
+        assert not gated("X-42", "http://example.org/local-problems") and \
+            gated("X-42", "http://example.org/local-problems", "2026-07-01")
 
 
 @pytest.mark.parametrize("system, code, level", [

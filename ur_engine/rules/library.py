@@ -164,11 +164,12 @@ class Library:
         undated, dated = self._gating_valuesets
         hits: set[str] = set()
         for code in codes:
-            found = self._by_code.get(code)
+            key = (getattr(code, "system", None), str(code))  # the same text in two systems is two codes
+            found = self._by_code.get(key)
             if found is None:
                 found = frozenset(v for v in undated if self.valuesets[v].contains(code, on))
                 if len(self._by_code) < 4096:
-                    self._by_code[code] = found
+                    self._by_code[key] = found
             hits |= found
             hits.update(v for v in dated if self.valuesets[v].contains(code, on))
         return hits
