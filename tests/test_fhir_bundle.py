@@ -329,6 +329,20 @@ def test_a_bad_value_anywhere_never_loses_a_stay(changes):
             assert item.record.get("data_notices"), exc
 
 
+def test_stays_come_in_source_order_whatever_resource_asks_for_them():
+    claim = {"resourceType": "Claim", "id": "pa-1", "status": "active", "use": "preauthorization",
+             "type": {"coding": [{"code": "institutional"}]}, "patient": {"reference": "Patient/p1"},
+             "created": "2026-03-01T10:00:00Z", "provider": {"display": "x"}, "priority": {"coding": [{"code": "normal"}]},
+             "insurance": [{"sequence": 1, "focal": True, "coverage": {"reference": "Coverage/cv1"}}],
+             "item": [{"sequence": 1, "productOrService": {"coding": [
+                 {"system": "http://www.ama-assn.org/go/cpt", "code": "27447"}]},
+                 "servicedDate": "2026-03-09"}]}
+    items = stays(bundle(patient(), claim, coverage(), encounter()))
+    assert [i.record["id"] for i in items] == ["pa-1", "e1"]
+    assert items[0].record["procedures"] == [{"code": "27447", "system": "cpt", "status": "planned"}]
+    assert items[0].record["coverage"] == {"line_of_business": "medicare"}
+
+
 def test_a_bundle_without_stays_says_there_is_nothing_to_review():
     items = stays(bundle(patient(), coverage()))
     assert len(items) == 1 and "nothing to review" in items[0].error.message

@@ -65,6 +65,7 @@ class Source(Sections):
         self.types.add(rtype)
         r = read(resource, full_url or "")
         r.full_url = full_url
+        r.seq = sum(len(v) for v in self.reads.values())
         if r.model is None:
             self.ignored[f"{rtype}: unreadable"] += 1
             self._count(r.notices)
@@ -148,7 +149,7 @@ class Source(Sections):
             self.skipped[f"Encounter class {code}: {kind + ' visit' if kind else 'no hospital level'}, not a "
                          "hospital stay"] += 1
         self._link(stays, owner)
-        return stays
+        return sorted(stays, key=lambda s: s.head.seq)
 
     def _claim_encounter(self, claim: Read) -> Read | None:
         ref = extension(claim.model, codes.CLAIM_ENCOUNTER)

@@ -40,6 +40,7 @@ class Read:
     rid: str | None
     full_url: str | None = None
     notices: list[dict] = field(default_factory=list)
+    seq: int = 0  # its place in the source, for stays to come out in source order
 
     @property
     def label(self) -> str:
