@@ -238,6 +238,25 @@ def test_a_missing_required_element_is_read_as_unknown_with_a_notice():
             "why": "required by FHIR R4 but missing: read as unknown"} in rec["data_notices"]
 
 
+def test_a_choice_given_two_ways_is_unknown_and_the_rest_of_the_observation_kept():
+    two = observation("o2", valueString="118", effectivePeriod={"start": "2026-03-02T09:50:00Z"})
+    rec = one(bundle(patient(), coverage(), encounter(), observation(), two))
+    assert [o["value"] for o in rec["observations"]] == [118]  # o2's value is unknown: neither is taken
+    assert {n["where"] for n in rec["data_notices"]} == {
+        "Observation/o2.valueQuantity", "Observation/o2.valueString", "Observation/o2.effectiveDateTime",
+        "Observation/o2.effectivePeriod", "Observation/o2.value[x]"}
+
+
+def test_a_required_choice_missing_is_read_as_unknown():
+    given = {"resourceType": "MedicationAdministration", "id": "m1", "status": "completed",
+             "subject": {"reference": "Patient/p1"}, "context": {"reference": "Encounter/e1"},
+             "dosage": {"route": {"coding": [{"system": "http://snomed.info/sct", "code": "47625008"}]}}}
+    rec = one(bundle(patient(), coverage(), encounter(), given))
+    assert rec["treatments"] == [{"type": "iv_medication"}]
+    assert {n["where"] for n in rec["data_notices"]} == {"MedicationAdministration/m1.medication[x]",
+                                                         "MedicationAdministration/m1.effective[x]"}
+
+
 @pytest.mark.parametrize("conditions, diagnoses", [
     ([], []),  # no Condition for the stay: the section is there and empty
     ([{"text": "pneumonia, per the nurse"}], None),  # every Condition unreadable: unknown, so left out

@@ -181,6 +181,39 @@ def read(resource, where: str = "") -> Read | None:
     return Read(None, rtype, rid if isinstance(rid, str) else None, notices=notices)  # type: ignore[arg-type]
 
 
+CHOICE = re.compile(r"(but got multiple|Expect any of field value from this list)")
+CHOICE_FIELDS = re.compile(r"\[([^\]]*)\]")
+
+
+def _choice(cls, data: dict, loc, found, label: str, notices: list) -> bool:
+    """A choice element ``x[x]`` given several ways (all set aside: which one is right is unknown), or required
+    and not given (marked absent on its first complex form)."""
+    holder = _at(data, loc)
+    fields = CHOICE_FIELDS.search(found.string)
+    if not isinstance(holder, dict) or fields is None:
+        return False
+    names = [n.strip().strip("'\"") for n in fields.group(1).split(",")]
+    present = [n for n in names if n in holder]
+    if found.group(1) == "but got multiple":
+        for name in present:
+            notices.append(notice(holder.pop(name), _path(label, (*loc, name)),
+                                  f"one of several values given for {_stem(names)}[x]: none is taken"))
+        return bool(present)
+    owner = _model_at(cls, loc)
+    complex_ = [n for n in names if owner is not None and f"{n}__ext" not in owner.model_fields]
+    if not complex_ or present:
+        return False
+    holder[complex_[0]] = {"extension": [DATA_ABSENT]}
+    notices.append(notice(None, _path(label, (*loc, f"{_stem(names)}[x]")),
+                          "required by FHIR R4 but missing: read as unknown"))
+    return True
+
+
+def _stem(names: list[str]) -> str:
+    first = names[0]
+    return next((first[:i] for i in range(1, len(first)) if first[i].isupper()), first)
+
+
 def _set_aside_breaking(cls, data: dict, label: str, notices: list) -> bool:
     """Set aside the first top-level element that the model cannot even check on its own."""
     for key in [k for k in data if k not in ("resourceType", "id")]:
@@ -201,6 +234,11 @@ def _repair(cls, data: dict, errors: list, label: str, notices: list) -> bool:
     """
     for err in errors:
         loc = tuple(err["loc"])
+        choice = CHOICE.search(str(err.get("msg", "")))
+        if choice is not None:
+            if _choice(cls, data, loc, choice, label, notices):
+                return True
+            continue
         if err["type"] in MISSING:
             if _mark_absent(cls, data, loc, err["type"]):
                 notices.append(notice(None, _path(label, loc), "required by FHIR R4 but missing: read as unknown"))
