@@ -480,3 +480,18 @@ def test_ur_batch_reads_gzip_bundles(runner, tmp_path):
     assert res.exit_code == 0, res.output
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(lines) == 3 and all(d["outcome"] != "error" for d in lines)
+
+
+def test_the_corpus_figures_count_stays_skips_codes_and_notices():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_corpus", ROOT / "bench" / "corpus.py")
+    corpus = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(corpus)
+    figures = corpus.measure(corpus.inputs_of(SYNTHEA) + corpus.inputs_of(PAS_RI))
+    assert (figures["stays"], figures["stays_valid"], figures["skipped_total"]) == (3 + 5, 3, 7)
+    assert figures["codes"]["diagnoses"] == {"snomed": 5, "icd10cm": 3, "icd9cm": 1}
+    assert figures["stays_invalid_by_field"]["$.patient.age"] == 5
+    assert figures["notices_in_records"]["no requested level of care (Encounter class, the requested-level "
+                                         "extension, X12 request type AR, service type 48/50 or place of service "
+                                         "21/22)"] == 5
