@@ -330,9 +330,7 @@ def _replace(doc, path: tuple, value) -> None:
     node = doc
     for key in path:
         parent = node
-        if isinstance(node, dict) and isinstance(key, str) and key in node:
-            node = node[key]
-        elif isinstance(node, list) and isinstance(key, int) and key < len(node):
+        if isinstance(node, dict) and isinstance(key, str) and key in node or isinstance(node, list) and isinstance(key, int) and key < len(node):
             node = node[key]
         else:
             return
