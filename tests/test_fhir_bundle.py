@@ -493,3 +493,17 @@ def test_the_corpus_figures_count_stays_skips_codes_and_notices():
     assert figures["notices_in_records"]["no requested level of care (Encounter class, the requested-level "
                                          "extension, X12 request type AR, service type 48/50 or place of service "
                                          "21/22)"] == 5
+
+
+def test_a_stay_with_thousands_of_values_set_aside_still_fits_the_contract(monkeypatch):
+    from ur_engine.intake import fhir
+
+    monkeypatch.setattr(fhir, "MAX_NOTICES", 5)
+    texts = [observation(f"o{i}", valueString=f"reading {i}") for i in range(8)]
+    for o in texts:
+        del o["valueQuantity"]
+    rec = one(bundle(patient(), coverage(), encounter(), observation(), *texts))
+    assert len(rec["data_notices"]) == 5
+    assert rec["data_notices"][-1] == {"what": 4, "where": "Encounter/e1",
+                                       "why": "4 more values set aside; stream.notices counts them all"}
+    record.parse(rec)

@@ -15,7 +15,16 @@ from datetime import date, datetime
 from ur_engine import schemas
 from ur_engine.errors import RecordError
 from ur_engine.intake import fhir_codes as codes
-from ur_engine.intake.fhir_model import Index, Read, codings, day, extension, read, when
+from ur_engine.intake.fhir_model import (
+    Index,
+    Read,
+    codings,
+    day,
+    extension,
+    notice,
+    read,
+    when,
+)
 from ur_engine.intake.fhir_sections import Sections, Stay
 
 # The resource types a record is built from; a section whose type the source lacks is left out (unknown).
@@ -29,6 +38,7 @@ VOID = {"entered-in-error", "cancelled"}
 CONDITION_STATUS = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
 REFUTED = {"entered-in-error", "refuted"}
 LEVELS = schemas.schema("admission")["$defs"]["level"]["enum"]
+MAX_NOTICES = 1000
 
 
 def _age(born: date | None, on: date | None) -> int | None:
@@ -240,9 +250,13 @@ class Source(Sections):
         notices = [n for r in used for n in r.notices] + stay.notices
         if notices:
             seen = set()
-            rec["data_notices"] = [n for n in notices
-                                   if (k := (n["what"], n["where"], n["why"])) not in seen and not seen.add(k)]
-            self._count(rec["data_notices"])
+            unique = [n for n in notices if (k := (n["what"], n["where"], n["why"])) not in seen and not seen.add(k)]
+            self._count(unique)
+            if len(unique) > MAX_NOTICES:  # a stay of thousands of unreadable values still fits the contract
+                more = len(unique) - MAX_NOTICES + 1
+                unique = [*unique[:MAX_NOTICES - 1],
+                          notice(more, label, f"{more} more values set aside; stream.notices counts them all")]
+            rec["data_notices"] = unique
         return rec, None
 
     def _patient(self, stay: Stay, patient: Read, arrival: str | None, out: dict) -> None:

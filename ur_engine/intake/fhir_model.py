@@ -56,7 +56,7 @@ def notice(what, where: str, why: str) -> dict:
             what = repr(what)
     if isinstance(what, str) and len(what) > 120:
         what = what[:117] + "..."
-    return {"what": what, "where": where, "why": why}
+    return {"what": what, "where": where[:500], "why": why[:500]}  # the record contract's lengths
 
 
 def _path(label: str, loc) -> str:
