@@ -507,3 +507,12 @@ def test_a_stay_with_thousands_of_values_set_aside_still_fits_the_contract(monke
     assert rec["data_notices"][-1] == {"what": 4, "where": "Encounter/e1",
                                        "why": "4 more values set aside; stream.notices counts them all"}
     record.parse(rec)
+
+
+def test_ur_review_reads_a_one_line_bundle_on_standard_input(runner):
+    from ur_engine.cli import main
+
+    doc = bundle(patient(), coverage(), encounter(), encounter(id="visit", **{"class": {"code": "AMB"}}))
+    res = runner.invoke(main, ["review", "-"], input=json.dumps(doc) + "\n")
+    assert res.exit_code == 0, res.output
+    assert [json.loads(line)["record_id"] for line in res.output.splitlines()] == ["e1"]
