@@ -5,13 +5,12 @@ from __future__ import annotations
 import gzip
 import json
 import pickle
-import shutil
 
 import pytest
 
 from conftest import ROOT, make_record, obs
 from ur_engine import record
-from ur_engine.errors import RecordError, UrError
+from ur_engine.errors import UrError
 from ur_engine.intake import readers as inputs
 from ur_engine.intake.readers import Item, detect_format, ndjson_segments, read_items, read_segment
 
@@ -307,138 +306,6 @@ def test_parquet_nested_file_with_a_stray_column_is_an_error(tmp_path):
     pq.write_table(pa.Table.from_pylist([{**make_record(findings=None), "pateint_id": "x"}]), path)
     with pytest.raises(UrError, match="pateint_id"):
         read_items([path])
-
-
-# --- FHIR Bulk Data ------------------------------------------------------------------------------------------
-
-ENC_PNA = {
-    "id": "enc-pna", "review_type": "admission", "patient": {"age": 67, "sex": "female"},
-    "coverage": {"line_of_business": "medicare", "plan": "Original Medicare Part A"},
-    "encounter": {"arrival_time": "2026-03-02T09:40:00Z", "requested_level": "inpatient", "expected_midnights": 3,
-                  "admit_source": "emergency"},
-    "diagnoses": [{"code": "J18.9", "system": "icd10cm", "principal": True},
-                  {"code": "J96.01", "system": "icd10cm", "principal": False}],  # J96.01 only via Encounter.diagnosis
-    "observations": [  # the blood-pressure panel gives its two components
-        {"code": "8867-4", "value": 118, "unit": "/min", "time": "2026-03-02T09:45:00Z"},
-        {"code": "59408-5", "value": 86, "unit": "%", "time": "2026-03-02T09:45:00Z"},
-        {"code": "8480-6", "value": 86, "unit": "mm[Hg]", "time": "2026-03-02T10:10:00Z"},
-        {"code": "8462-4", "value": 50, "unit": "mm[Hg]", "time": "2026-03-02T10:10:00Z"},
-        {"code": "8310-5", "value": 38.9, "unit": "Cel", "time": "2026-03-02T09:45:00Z"},
-        {"code": "9279-1", "value": 30, "unit": "/min", "time": "2026-03-02T09:45:00Z"}],
-    "procedures": [],
-    "treatments": [{"type": "iv_medication", "start": "2026-03-02T11:00:00Z", "end": "2026-03-02T11:30:00Z"}],
-    "incomplete": ["treatments"],
-}
-ENC_CP = {
-    "id": "enc-cp", "review_type": "admission", "patient": {"age": 46, "sex": "male"},
-    "coverage": {"line_of_business": "commercial", "plan": "acme-ppo"},
-    "encounter": {"arrival_time": "2026-03-03T22:15:00-05:00", "requested_level": "observation",
-                  "admit_source": "physician_referral"},
-    "diagnoses": [{"code": "R07.9", "system": "icd10cm", "principal": False}],  # SNOMED-only c4 left out
-    "observations": [{"code": "10839-9", "value": 0.02, "unit": "ng/mL", "time": "2026-03-03T23:00:00-05:00"}],
-    "procedures": [{"code": "93000", "system": "cpt", "status": "completed", "time": "2026-03-03T22:30:00-05:00"},
-                   {"code": "G0378", "system": "hcpcs", "status": "cancelled"}],
-    "treatments": [],  # an oral medication only
-    "incomplete": ["treatments"],
-}
-ENC_MA = {
-    "id": "enc-ma", "review_type": "admission", "patient": {"age": 80, "sex": "male"},
-    "coverage": {"line_of_business": "medicare_advantage", "plan": "ma-hmo-12"},  # order 1 beats Medicaid
-    "encounter": {"arrival_time": "2026-03-05T12:00:00Z", "requested_level": "inpatient",  # extension over EMER
-                  "discharge_time": "2026-03-08T10:00:00Z"},
-    "diagnoses": [{"code": "I50.9", "system": "icd10cm", "principal": False}],
-    "observations": [{"code": "8867-4", "value": 95, "unit": "/min", "time": "2026-03-05T12:30:00Z"}],
-    "procedures": [{"code": "33533", "system": "cpt", "status": "planned"}],
-    "treatments": [{"type": "iv_medication", "start": "2026-03-05T13:10:00Z"}],
-    "incomplete": ["treatments"],
-}
-
-
-def test_fhir_directory_gives_one_record_per_encounter(engine):
-    stream = read_items([str(FHIR)])
-    items = list(stream)
-    assert [i.position for i in items] == [f"fhir/Encounter.ndjson:{n}" for n in (1, 2, 3, 4)]
-    assert [i.record for i in items] == [ENC_PNA, ENC_CP, None, ENC_MA]
-    for item in (items[0], items[1], items[3]):
-        reviewed(engine, item.record)
-    assert stream.orphans == 1
-    assert stream.ignored == {"Observation: unknown encounter": 1, "Condition: no ICD-10-CM code": 1,
-                              "Condition: entered-in-error": 1, "Coverage: cancelled": 1,
-                              "Observation: no LOINC code with a numeric valueQuantity": 1}
-
-
-def test_fhir_encounter_without_coverage_is_an_error_item():
-    error = list(read_items([str(FHIR)]))[2].error
-    assert isinstance(error, RecordError) and error.code == "UR120"
-    assert error.path == "$.coverage.line_of_business"
-    assert "Encounter/enc-nocov" in error.message and "Patient/p3" in error.message
-    assert (error.file, error.line) == ("fhir/Encounter.ndjson", 3)
-    assert list(read_items([str(FHIR)]))[2].record_id == "enc-nocov"
-
-
-def test_fhir_manifest_sections_follow_the_exported_types(engine):
-    items = list(read_items([str(FHIR / "manifest.json")]))
-    # The manifest lists no Procedure or MedicationAdministration file: those sections are unknown.
-    strip = lambda r: {k: v for k, v in r.items() if k not in ("procedures", "treatments", "incomplete")}  # noqa: E731
-    assert [i.record for i in items] == [strip(ENC_PNA), strip(ENC_CP), None, strip(ENC_MA)]
-    reviewed(engine, items[0].record)
-
-
-def test_fhir_order_is_deterministic_and_files_sort_by_number(tmp_path):
-    export = tmp_path / "export"
-    shutil.copytree(FHIR, export)
-    lines = (export / "Encounter.ndjson").read_text().splitlines()
-    (export / "Encounter.ndjson").unlink()
-    for number, line in zip((10, 2, 1, 3), lines):  # enc-pna in Encounter-10, enc-cp in Encounter-2...
-        write(export / f"Encounter-{number}.ndjson", line + "\n")
-    ids = [[i.record["id"] if i.record else i.position for i in read_items([str(export)])] for _ in range(2)]
-    assert ids[0] == ids[1] == ["export/Encounter-1.ndjson:1", "enc-cp", "enc-ma", "enc-pna"]
-
-
-def _export(tmp_path, encounters: list[dict], extra: str = "") -> str:
-    export = tmp_path / "export"
-    shutil.copytree(FHIR, export)
-    write(export / "Encounter.ndjson", "\n".join(json.dumps(e) for e in encounters) + "\n" + extra)
-    return str(export)
-
-
-def _encounter(**changes) -> dict:
-    enc = {"resourceType": "Encounter", "id": "e1", "class": {"code": "IMP"}, "subject": {"reference": "Patient/p1"},
-           "period": {"start": "2026-03-02T09:40:00Z"}}
-    return {k: v for k, v in {**enc, **changes}.items() if v is not None}
-
-
-@pytest.mark.parametrize("changes, path, words", [
-    ({"period": None}, "$.encounter.arrival_time", "period.start"),
-    ({"period": {"start": "2026-03-02"}}, "$.encounter.arrival_time", "UTC offset"),
-    ({"class": {"code": "HH"}}, "$.encounter.requested_level", "'HH'"),
-    ({"subject": {"reference": "Patient/p9"}}, "$.patient", "Patient/p9"),
-    ({"period": {"start": "1950-01-01T00:00:00Z"}}, "$.patient.age", "birthDate"),
-])
-def test_fhir_encounter_that_cannot_be_built_names_resource_and_field(tmp_path, changes, path, words):
-    items = list(read_items([_export(tmp_path, [_encounter(**changes), _encounter(id="e2")])]))
-    assert [i.record is None for i in items] == [True, False]  # the next encounter still comes
-    error = items[0].error
-    assert error.path == path and "Encounter/e1" in error.message and words in error.message
-
-
-def test_fhir_bad_lines_and_repeated_ids_are_error_items(tmp_path):
-    export = _export(tmp_path, [_encounter(), _encounter(), _encounter(id="e2")],
-                     extra='{"resourceType": "Patient", "id": "x"}\n{not json\n')
-    items = list(read_items([export]))
-    enc = "export/Encounter.ndjson"
-    assert [(i.position, i.error.code if i.error else i.record["id"]) for i in items] == [
-        (f"{enc}:2", "UR120"), (f"{enc}:4", "UR120"), (f"{enc}:5", "UR101"), (f"{enc}:1", "e1"), (f"{enc}:3", "e2")]
-    assert "appears twice" in items[0].error.message
-
-
-def test_fhir_export_without_encounters_or_with_remote_files_is_refused(tmp_path):
-    with pytest.raises(UrError, match="no Encounter"):
-        read_items([str(tmp_path)])
-    manifest = write(tmp_path / "m.json", json.dumps({"output": [
-        {"type": "Encounter", "url": "https://bulk.example/Encounter.ndjson"}]}))
-    with pytest.raises(UrError, match="remote"):
-        read_items([manifest])
 
 
 def test_mixed_inputs_come_file_after_file(tmp_path):

@@ -27,6 +27,7 @@ from ur_engine.errors import (
     RecordSchemaError,
     TimeOrderError,
 )
+from ur_engine.terminology.valuesets import DEFAULT_SYSTEM, Code, normalize
 from ur_engine.vocabulary import ReviewType
 
 EARLIEST = datetime(1900, 1, 1, tzinfo=timezone.utc)
@@ -79,19 +80,22 @@ class Encounter:
 
 @dataclass(slots=True)
 class Diagnosis:
-    code: str  # upper case, without the dot: J189
+    code: str  # a ``Code`` that knows its system; ICD codes upper case, without the dot: J189
     principal: bool = False
+    system: str = DEFAULT_SYSTEM
+    display: str | None = None
 
 
 @dataclass(slots=True)
 class Procedure:
-    code: str
+    code: str  # a ``Code`` that knows its system when the record names one
     system: str | None = None
     status: str = "planned"
     time: datetime | None = None
     time_text: str | None = None
     anesthesia: str | None = None
     hospital_only: bool | None = None
+    display: str | None = None
 
 
 @dataclass(slots=True)
@@ -264,6 +268,19 @@ def _date(text: str | None, path: str, errors: list[RecordError]) -> date | None
     return day
 
 
+def _code(text: str, system: str | None):
+    """A code normalized for its system; a ``Code`` carrying the system when the record names one, so code-set
+    membership asks the right system (a plain code is taken to be in the code set's own system)."""
+    normal = normalize(text, system)
+    return Code(normal, system) if system else normal
+
+
+def _diagnosis(x: dict) -> Diagnosis:
+    system = x.get("system", DEFAULT_SYSTEM)
+    return Diagnosis(Code(normalize(x["code"], system), system), bool(x.get("principal", False)), system,
+                     x.get("display"))
+
+
 def _build(d: dict, errors: list) -> Admission:
     enc = d["encounter"]
     encounter = Encounter(
@@ -302,14 +319,13 @@ def _build(d: dict, errors: list) -> Admission:
             for i, t in enumerate(d["treatments"]))
     diagnoses = None
     if "diagnoses" in d:
-        diagnoses = tuple(Diagnosis(x["code"].replace(".", "").upper(), bool(x.get("principal", False)))
-                          for x in d["diagnoses"])
+        diagnoses = tuple(_diagnosis(x) for x in d["diagnoses"])
     procedures = None
     if "procedures" in d:
         procedures = tuple(
-            Procedure(p["code"].strip().upper(), p.get("system"), p.get("status", "planned"),
+            Procedure(_code(p["code"], p.get("system")), p.get("system"), p.get("status", "planned"),
                       _time(p.get("time"), f"$.procedures[{i}].time", errors), p.get("time"),
-                      p.get("anesthesia"), p.get("hospital_only"))
+                      p.get("anesthesia"), p.get("hospital_only"), p.get("display"))
             for i, p in enumerate(d["procedures"]))
     function = None
     if "function" in d:

@@ -66,14 +66,16 @@ def review(source, rules, evaluator, summary, strict, as_of) -> None:
     """Review admission records from SOURCE (a file, or - for standard input).
 
     One JSON record gives one JSON decision; NDJSON (a record per line) gives one NDJSON line per input line,
-    in order. A value that cannot be read is set aside and named in the decision's data_notices; a record with
-    nothing to judge gives an error line naming the field, and the exit code is 2.
+    in order. A FHIR Bundle gives one NDJSON line per hospital stay it holds. A value that cannot be read is set
+    aside and named in the decision's data_notices; a record with nothing to judge gives an error line naming the
+    field, and the exit code is 2.
     """
     engine = Engine(_library(rules), evaluator)
     day = as_of.date() if as_of else None
 
-    def judge(text: str):
-        return review_record(engine, records.loads(text), strict=strict, as_of=day)
+    def judge(record):
+        return review_record(engine, records.loads(record) if isinstance(record, str) else record,
+                             strict=strict, as_of=day)
 
     first = source.readline()
     while first and not first.strip():
@@ -91,12 +93,22 @@ def review(source, rules, evaluator, summary, strict, as_of) -> None:
     if single is None:  # one pretty-printed JSON document
         text = first + source.read()
         try:
+            single = json.loads(text)
+        except ValueError:
+            single = None
+        if _is_bundle(single):
+            _review_bundle(judge, single, source.name, emit)
+            return
+        try:
             decision = judge(text)
         except UrError as exc:  # the same for one record as for a stream: a message, never a traceback
             _print_record_error(exc)
             sys.exit(2)
         out.write(_summary_line(decision) if summary else
                   orjson.dumps(decision.to_dict(), option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE))
+        return
+    if _is_bundle(single):
+        _review_bundle(judge, single, source.name, emit)
         return
     for number, line in enumerate(_lines(first, source), start=1):
         if not line.strip():
@@ -110,6 +122,36 @@ def review(source, rules, evaluator, summary, strict, as_of) -> None:
     out.flush()
     if failed:
         click.echo(f"{failed} record(s) rejected; see the error lines", err=True)
+        sys.exit(2)
+
+
+def _is_bundle(doc) -> bool:
+    return isinstance(doc, dict) and doc.get("resourceType") == "Bundle"
+
+
+def _review_bundle(judge, doc: dict, name: str, emit) -> None:
+    """One decision line per stay of a FHIR Bundle; an error line for each stay that cannot be reviewed."""
+    from ur_engine.errors import RecordError
+    from ur_engine.intake.fhir_files import bundle_items
+
+    failed = 0
+    out = sys.stdout.buffer
+    for item in bundle_items(doc, Path(name).name if name and name != "<stdin>" else "<stdin>"):
+        try:
+            if item.error is not None:
+                raise item.error
+            out.write(emit(judge(item.record)))
+        except RecordError as exc:
+            failed += 1
+            rid = item.record.get("id") if item.record else item.record_id
+            line = {"record_id": rid, "position": item.position, "outcome": "error",
+                    "errors": [e.as_dict() for e in getattr(exc, "errors", [exc])]}
+            if item.record and item.record.get("data_notices"):  # what was set aside says why a field is missing
+                line["data_notices"] = item.record["data_notices"]
+            out.write(orjson.dumps(line, option=orjson.OPT_APPEND_NEWLINE))
+    out.flush()
+    if failed:
+        click.echo(f"{failed} stay(s) rejected; see the error lines", err=True)
         sys.exit(2)
 
 

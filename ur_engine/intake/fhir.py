@@ -1,336 +1,373 @@
-"""FHIR R4 resources → admission records, one per Encounter, from the resources that point to it.
+"""FHIR R4 → admission records: one per hospital stay (an inpatient, observation or short-stay Encounter, or a
+Da Vinci PAS prior-authorization Claim), built from the resources that point to it.
 
-Pure mapping, no files: ``inputs`` reads a Bulk Data export and feeds each resource to ``Export.add``.
+Pure mapping, no files: ``readers`` feeds every resource of a Bundle or a Bulk Data export to ``Source.add``
+and takes the stays from ``Source.records``. Resources are read through the ``fhir.resources`` models
+(``fhir_model``); what a model or this mapping sets aside goes into the record's ``data_notices``.
 """
 
 from __future__ import annotations
 
-import re
 from collections import Counter, defaultdict
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, datetime
 
 from ur_engine import schemas
-from ur_engine.errors import RecordError, RecordErrors
+from ur_engine.errors import RecordError
+from ur_engine.intake import fhir_codes as codes
+from ur_engine.intake.fhir_model import (
+    Index,
+    Read,
+    codings,
+    day,
+    extension,
+    notice,
+    read,
+    when,
+)
+from ur_engine.intake.fhir_sections import Sections, Stay
 
-# The resource types a record is built from; a linked type missing from the export leaves its section out.
-TYPES = ("Patient", "Coverage", "Encounter", "Condition", "Observation", "Procedure", "MedicationAdministration")
+# The resource types a record is built from; a section whose type the source lacks is left out (unknown).
+TYPES = ("Patient", "Coverage", "Organization", "Encounter", "Claim", "ExplanationOfBenefit", "ServiceRequest",
+         "Condition", "Observation", "Procedure", "MedicationAdministration")
 SECTIONS = {"Condition": "diagnoses", "Observation": "observations", "Procedure": "procedures",
             "MedicationAdministration": "treatments"}
-
-ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
-LOINC = "http://loinc.org"
-SNOMED = "http://snomed.info/sct"
-IV_ROUTE = "47625008"  # SNOMED CT: intravenous route
-PROCEDURE_SYSTEMS = {
-    "http://www.ama-assn.org/go/cpt": "cpt", "urn:oid:2.16.840.1.113883.6.12": "cpt",
-    "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets": "hcpcs",
-    "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets": "hcpcs", "urn:oid:2.16.840.1.113883.6.285": "hcpcs",
-    "http://www.cms.gov/Medicare/Coding/ICD10": "icd10pcs", "urn:oid:2.16.840.1.113883.6.4": "icd10pcs",
-}
-# Encounter.class (v3 ActCode) → requested level. An emergency, ambulatory or short-stay encounter under review
-# is a request to keep the patient in the hospital, which starts as observation.
-CLASS_LEVELS = {"IMP": "inpatient", "ACUTE": "inpatient", "OBSENC": "observation", "EMER": "observation",
-                "AMB": "observation", "SS": "observation"}
-ADMIT_SOURCES = {"emd": "emergency", "gp": "physician_referral", "mp": "physician_referral",
-                 "hosp-trans": "transfer", "nursing": "transfer", "psych": "transfer", "rehab": "transfer",
-                 "outp": "clinic", "born": "other", "other": "other"}
-PROCEDURE_STATUS = {"preparation": "planned", "in-progress": "planned", "on-hold": "planned",
-                    "completed": "completed", "not-done": "cancelled", "stopped": "cancelled"}
-LINES_OF_BUSINESS = ("medicare", "medicare_advantage", "medicaid", "commercial")
-SOPT = ("https://nahdo.org/sopt", "urn:oid:2.16.840.1.113883.3.221.5")  # Source of Payment Typology
 EXT = "https://ur-engine.org/fhir/StructureDefinition/"
-EXTENSIONS = {EXT + "requested-level": ("requested_level", "valueCode"),
-              EXT + "expected-midnights": ("expected_midnights", "valueInteger")}
+REQUESTED_LEVEL, EXPECTED_MIDNIGHTS = EXT + "requested-level", EXT + "expected-midnights"
 VOID = {"entered-in-error", "cancelled"}
 CONDITION_STATUS = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
-REFUTED = {(CONDITION_STATUS, "entered-in-error"), (CONDITION_STATUS, "refuted")}
+REFUTED = {"entered-in-error", "refuted"}
+LEVELS = schemas.schema("admission")["$defs"]["level"]["enum"]
+MAX_NOTICES = 1000
 
 
-def _pattern(*keys) -> re.Pattern:
-    node = schemas.schema("admission")
-    for key in keys:
-        node = node[key]
-    return re.compile(node["pattern"])
-
-
-# Codes and times are checked against the contract's own patterns, so a resource that cannot fit the record is
-# left out here, by name, rather than failing the whole stay later at an index the submitter never wrote.
-TIME = _pattern("$defs", "time")
-ICD = _pattern("properties", "diagnoses", "items", "properties", "code")
-LOINC_CODE = _pattern("properties", "observations", "items", "properties", "code")
-
-
-def _time(value) -> str | None:
-    return value if isinstance(value, str) and TIME.match(value) else None
-
-
-def _ref(value, rtype: str) -> str | None:
-    """The id in ``{"reference": "Encounter/42"}`` (relative or absolute URL) when it names ``rtype``."""
-    ref = value.get("reference") if isinstance(value, dict) else None
-    if not isinstance(ref, str):
-        return None
-    parts = ref.split("/_history/")[0].rstrip("/").split("/")
-    return parts[-1] if len(parts) >= 2 and parts[-2] == rtype else None
-
-
-def _codings(concept) -> list[dict]:
-    if isinstance(concept, list):  # a repeating CodeableConcept (R5 Encounter.class)
-        return [c for x in concept for c in _codings(x)]
-    if not isinstance(concept, dict):
-        return []
-    if "coding" in concept:
-        return [c for c in concept["coding"] if isinstance(c, dict)]
-    return [concept] if "code" in concept else []  # a bare Coding (R4 Encounter.class)
-
-
-def _code(concept, systems) -> tuple[str, str] | None:
-    for c in _codings(concept):
-        if c.get("system") in systems and isinstance(c.get("code"), str):
-            return c["system"], c["code"]
-    return None
-
-
-def _line_of_business(coverage: dict) -> str | None:
-    for c in _codings(coverage.get("type")):
-        code = str(c.get("code", ""))
-        if code in LINES_OF_BUSINESS:
-            return code
-        if c.get("system") in SOPT:
-            # SOPT: 1 Medicare (11 Medicare managed care = Medicare Advantage; 14 dual-eligible organisations
-            # are left to the submitter), 2 Medicaid, 5 private insurance, 6 Blue Cross/Blue Shield.
-            if code.startswith("11"):
-                return "medicare_advantage"
-            if code.startswith("1") and not code.startswith("14"):
-                return "medicare"
-            if code.startswith("2"):
-                return "medicaid"
-            if code[:1] in ("5", "6"):
-                return "commercial"
-    return None
-
-
-def _age(birth: str, arrival: str) -> int | None:
-    try:
-        born, on = date.fromisoformat(birth), date.fromisoformat(arrival[:10])
-    except (TypeError, ValueError):
+def _age(born: date | None, on: date | None) -> int | None:
+    if born is None or on is None:
         return None
     return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
 
 
-class Export:
-    """One Bulk Data export: ``add`` every resource, then ``records()`` yields one record per Encounter.
+class Source(Sections):
+    """One FHIR source (a Bundle, or a Bulk Data export): ``add`` every resource, then ``records()``.
 
-    Everything is held until ``records()``: memory grows with the export (a compact entry per resource).
+    Everything is held until ``records()``: memory grows with the source.
     """
 
-    def __init__(self, types: set[str]):
-        self.sections = [SECTIONS[t] for t in SECTIONS if t in types]
-        self.patients: dict[str, dict] = {}
-        self.coverages: dict[str | None, list[dict]] = defaultdict(list)
-        self.encounters: dict[str, tuple[str, int, dict]] = {}
-        # encounter id as referenced → section → [(resource id, entry)]; files may come in any order
-        self.linked: dict[str | None, dict[str, list]] = defaultdict(lambda: defaultdict(list))
-        self.conditions: dict[str, dict] = {}  # for Encounter.diagnosis references
+    def __init__(self, types: set[str] | None = None):
+        self.types = set(types) if types is not None else set()  # resource types present (Bulk: the files)
+        self.index = Index()
+        self.reads: dict[str, list[tuple[Read, str, int]]] = defaultdict(list)
+        self.encounter_ids: dict[str, tuple[str, int]] = {}
         self.ignored: Counter[str] = Counter()
+        self.skipped: Counter[str] = Counter()
+        self.notices: Counter[str] = Counter()
         self.orphans = 0
+        self.first: str | None = None  # the type of the first resource (a PAS request Bundle starts with Claim)
 
-    def add(self, resource: dict, file: str, line: int) -> RecordError | None:
+    def add(self, resource: dict, file: str, line: int, full_url: str | None = None) -> RecordError | None:
         """Take one resource; an error when it is an Encounter that cannot be keyed (no id, or a repeated one)."""
-        rtype, rid = resource.get("resourceType"), resource.get("id")
+        rtype = resource.get("resourceType") if isinstance(resource, dict) else None
+        if self.first is None:
+            self.first = rtype
         if rtype not in TYPES:
             self.ignored[f"{rtype}: not used"] += 1
             return None
-        verification = _code(resource.get("verificationStatus"), (CONDITION_STATUS,))
-        void = resource.get("status") if resource.get("status") in VOID else (verification or ("", ""))[1]
-        if void in VOID or verification in REFUTED:
-            self.ignored[f"{rtype}: {void}"] += 1
+        self.types.add(rtype)
+        r = read(resource, full_url or "")
+        r.full_url = full_url
+        r.seq = sum(len(v) for v in self.reads.values())
+        if r.model is None:
+            self.ignored[f"{rtype}: unreadable"] += 1
+            self._count(r.notices)
             return None
-        if rtype == "Patient":
-            self.patients[rid] = resource
-        elif rtype == "Coverage":
-            self.coverages[_ref(resource.get("beneficiary"), "Patient")].append(resource)
-        elif rtype == "Encounter":
-            if not isinstance(rid, str) or not rid:
-                return RecordError("Encounter has no id", code="UR120", path="$.id", file=file, line=line)
-            if rid in self.encounters:
-                first = self.encounters[rid]
-                return RecordError(f"Encounter/{rid} appears twice (first at {first[0]}:{first[1]})",
-                                   code="UR120", path="$.id", file=file, line=line)
-            self.encounters[rid] = (file, line, resource)
-        else:
-            entries = getattr(self, f"_{rtype.lower()}")(resource)
-            if entries:
-                if rtype == "Condition" and isinstance(rid, str):
-                    self.conditions[rid] = entries[0]
-                enc = _ref(resource.get("encounter") or resource.get("context"), "Encounter")
-                self.linked[enc][SECTIONS[rtype]].extend((rid, e) for e in entries)
-        return None
-
-    def _condition(self, res: dict) -> list | None:
-        found = _code(res.get("code"), (ICD10CM,))
-        if not found or not ICD.match(found[1]):
-            self.ignored["Condition: no ICD-10-CM code"] += 1
+        status = getattr(r.model, "status", None)
+        verification = [c.code for c in codings(getattr(r.model, "verificationStatus", None))]
+        if status in VOID or (rtype == "Condition" and REFUTED & set(verification)):
+            self.ignored[f"{rtype}: {status if status in VOID else next(iter(REFUTED & set(verification)))}"] += 1
             return None
-        return [{"code": found[1], "system": "icd10cm"}]
-
-    def _observation(self, res: dict) -> list | None:
-        when = _time(res.get("effectiveDateTime") or res.get("effectiveInstant")
-                     or (res.get("effectivePeriod") or {}).get("start"))
-        out = []
-        for part in [res, *(res.get("component") or [])]:  # a panel (blood pressure) holds values in components
-            found, q = _code(part.get("code"), (LOINC,)), part.get("valueQuantity") or {}
-            value = q.get("value")
-            if found and LOINC_CODE.match(found[1]) and isinstance(value, (int, float)) \
-                    and not isinstance(value, bool):
-                o = {"code": found[1], "value": value, "time": when}
-                if q.get("code") or q.get("unit"):
-                    o["unit"] = q.get("code") or q.get("unit")
-                out.append(o)
-        if not out:
-            self.ignored["Observation: no LOINC code with a numeric valueQuantity"] += 1
-            return None
-        if when is None:
-            self.ignored["Observation: no effective time with a UTC offset"] += 1
-            return None
-        return out
-
-    def _procedure(self, res: dict) -> list | None:
-        found = _code(res.get("code"), PROCEDURE_SYSTEMS)
-        if not found:
-            self.ignored["Procedure: no CPT, HCPCS or ICD-10-PCS code"] += 1
-            return None
-        p = {"code": found[1], "system": PROCEDURE_SYSTEMS[found[0]]}
-        if res.get("status") in PROCEDURE_STATUS:
-            p["status"] = PROCEDURE_STATUS[res["status"]]
-        when = _time(res.get("performedDateTime") or (res.get("performedPeriod") or {}).get("start"))
-        if when:
-            p["time"] = when
-        return [p]
-
-    def _medicationadministration(self, res: dict) -> list | None:
-        if res.get("status") == "not-done":
+        if rtype == "MedicationAdministration" and status == "not-done":
             self.ignored["MedicationAdministration: not-done"] += 1
             return None
-        if _code((res.get("dosage") or {}).get("route"), (SNOMED,)) != (SNOMED, IV_ROUTE):
-            return None  # given, but not a treatment type the record names
-        t = {"type": "iv_medication"}
-        period = res.get("effectivePeriod") or {}
-        for key, value in (("start", res.get("effectiveDateTime") or period.get("start")), ("end", period.get("end"))):
-            if _time(value):
-                t[key] = value
-        return [t]
+        if rtype == "Encounter":
+            if not r.rid and full_url and full_url.startswith("urn:uuid:"):
+                r.rid = full_url.removeprefix("urn:uuid:")
+            if not r.rid:
+                return RecordError("Encounter has no id", code="UR120", path="$.id", file=file, line=line)
+            if r.rid in self.encounter_ids:
+                first = self.encounter_ids[r.rid]
+                return RecordError(f"Encounter/{r.rid} appears twice (first at {first[0]}:{first[1]})",
+                                   code="UR120", path="$.id", file=file, line=line)
+            self.encounter_ids[r.rid] = (file, line)
+        self.index.add(r)
+        self.reads[rtype].append((r, file, line))
+        return None
+
+    def _count(self, notices: list[dict]) -> None:
+        for n in notices:
+            self.notices[n["why"].split(":")[0]] += 1
+
+    # --- which resources make which stay ---------------------------------------------------------------
+
+    def _stays(self) -> list[Stay]:
+        stays: list[Stay] = []
+        owner: dict[int, Stay] = {}  # id(Encounter model) → the stay it belongs to
+        visits = []
+        for r, file, line in self.reads["Encounter"]:
+            if _requested(r.model) is not None:
+                stay = Stay(r, file, line)
+                stays.append(stay)
+                owner[id(r.model)] = stay
+            else:
+                visits.append((r, file, line))
+        claims = [(r, f, n) for r, f, n in self.reads["Claim"] if r.model.use == "preauthorization"]
+        for r, file, line in claims:
+            stay = Stay(r, file, line)
+            enc = self._claim_encounter(r)
+            if enc is not None:
+                if id(enc.model) in owner:  # the Encounter is a stay of its own: the Claim asks about it
+                    stay = owner[id(enc.model)]
+                    stay.claim = r
+                    continue
+                stay.encounters.append(enc)
+                owner[id(enc.model)] = stay
+            stay.claim = r
+            stays.append(stay)
+        # An emergency or other visit that is part of a stay (partOf either way, or the same pre-admission
+        # identifier) belongs to it: its time counts toward the stay, and its data is the stay's data.
+        by_preadmission = {}
+        for stay in stays:
+            for enc in stay.encounters:
+                key = _preadmission(enc.model)
+                if key:
+                    by_preadmission.setdefault(key, stay)
+                parent = self.index.resolve(enc.model.partOf, enc, "Encounter")
+                if parent is not None and id(parent.model) not in owner:
+                    stay.encounters.append(parent)
+                    owner[id(parent.model)] = stay
+        for r, _, _ in visits:
+            if id(r.model) in owner:
+                continue
+            parent = self.index.resolve(r.model.partOf, r, "Encounter")
+            stay = owner.get(id(parent.model)) if parent is not None else None
+            stay = stay or by_preadmission.get(_preadmission(r.model))
+            if stay is not None:
+                stay.encounters.append(r)
+                owner[id(r.model)] = stay
+                continue
+            code = next((c.code for c in codings(r.model.class_fhir)), None)
+            kind = codes.VISIT_CLASSES.get(code)
+            self.skipped[f"Encounter class {code}: {kind + ' visit' if kind else 'no hospital level'}, not a "
+                         "hospital stay"] += 1
+        self._link(stays, owner)
+        return sorted(stays, key=lambda s: s.head.seq)
+
+    def _claim_encounter(self, claim: Read) -> Read | None:
+        ref = extension(claim.model, codes.CLAIM_ENCOUNTER)
+        found = self.index.resolve(ref, claim, "Encounter") if ref is not None else None
+        for item in claim.model.item or []:
+            for ref in item.encounter or []:
+                found = found or self.index.resolve(ref, claim, "Encounter")
+        return found
+
+    def _link(self, stays: list[Stay], owner: dict[int, Stay]) -> None:
+        named: dict[int, Stay] = {}  # Conditions an Encounter.diagnosis or a PAS Claim names
+        for stay in stays:
+            for enc in stay.encounters:
+                for d in enc.model.diagnosis or []:
+                    c = self.index.resolve(d.condition, enc, "Condition")
+                    if c is not None:
+                        named.setdefault(id(c.model), stay)
+            claim = stay.claim
+            if claim is not None:
+                for d in claim.model.diagnosis or []:
+                    c = self.index.resolve(d.diagnosisReference, claim, "Condition")
+                    if c is not None:
+                        named.setdefault(id(c.model), stay)
+        # A PAS request Bundle holds one request: its clinical resources linked to no Encounter are the
+        # request's supporting data.
+        pas = [s for s in stays if s.claim is not None] if self.first == "Claim" else []
+        for rtype in SECTIONS:
+            for r, _, _ in self.reads[rtype]:
+                ref = r.model.context if rtype == "MedicationAdministration" else r.model.encounter
+                enc = self.index.resolve(ref, r, "Encounter")
+                stay = owner.get(id(enc.model)) if enc is not None else None
+                stay = stay or named.get(id(r.model))
+                if stay is None and enc is None and len(pas) == 1:
+                    stay = pas[0]
+                if stay is not None:
+                    stay.linked[rtype].append(r)
+                elif enc is not None:
+                    self.ignored[f"{rtype}: its encounter is not a hospital stay"] += 1
+                else:
+                    self.ignored[f"{rtype}: {'unknown' if ref is not None else 'no'} encounter"] += 1
+                    self.orphans += 1
+
+    # --- records ---------------------------------------------------------------------------------------
 
     def records(self) -> Iterator[tuple[str, int, str, dict | None, RecordError | None]]:
-        """(file, line, Encounter.id, record, error) for each Encounter, in the order they were added."""
-        listed = {cid for _, _, enc in self.encounters.values() for cid in _diagnosis_refs(enc)}
-        for enc, sections in self.linked.items():
-            if enc in self.encounters:
-                continue
-            for name, entries in sections.items():
-                lost = sum(1 for rid, _ in entries if name != "diagnoses" or rid not in listed)
-                if lost:
-                    kind = next(t for t, s in SECTIONS.items() if s == name)
-                    self.ignored[f"{kind}: {'unknown' if enc else 'no'} encounter"] += lost
-                    self.orphans += lost
-        for eid, (file, line, enc) in self.encounters.items():
-            problems: list[RecordError] = []
-            record = self._record(eid, enc, problems)
-            for p in problems:
-                p.file, p.line = file, line
-            if problems:
-                yield file, line, eid, None, problems[0] if len(problems) == 1 else RecordErrors(problems)
-            else:
-                yield file, line, eid, record, None
+        """(file, line, record id, record, error) for each stay, in the order their resources came."""
+        for stay in self._stays():
+            rid = stay.encounters[0].rid if stay.encounters else stay.head.rid
+            record, error = self._record(stay, rid)
+            if error is not None:
+                error.file, error.line = stay.file, stay.line
+            yield stay.file, stay.line, rid, record, error
 
-    def _record(self, eid: str, enc: dict, problems: list) -> dict:
-        def bad(path: str, message: str) -> None:
-            problems.append(RecordError(f"Encounter/{eid}: {message}", code="UR120", path=path))
-
-        period = enc.get("period") or {}
-        start = _time(period.get("start"))
-        if start is None:
-            bad("$.encounter.arrival_time", f"period.start {period.get('start')!r} is not a date and time with a"
-                " UTC offset")
-        encounter = {"arrival_time": start}
-        cls = next((c.get("code") for c in _codings(enc.get("class"))), None)
-        if cls in CLASS_LEVELS:
-            encounter["requested_level"] = CLASS_LEVELS[cls]
-        for ext in enc.get("extension") or []:
-            field, key = EXTENSIONS.get(ext.get("url"), (None, None))
-            if field and key in ext:
-                encounter[field] = ext[key]
-        if "requested_level" not in encounter:
-            bad("$.encounter.requested_level", f"class {cls!r} names no level of care (use IMP, ACUTE, OBSENC,"
-                f" EMER, AMB or SS, or the extension {EXT}requested-level)")
-        source = _codings((enc.get("hospitalization") or {}).get("admitSource"))
-        if source and source[0].get("code") in ADMIT_SOURCES:
-            encounter["admit_source"] = ADMIT_SOURCES[source[0]["code"]]
-        if _time(period.get("end")):
-            encounter["discharge_time"] = period["end"]
-        rec = {"id": eid, "review_type": "admission", "patient": {}, "coverage": {}, "encounter": encounter}
-        pid = _ref(enc.get("subject"), "Patient")
-        patient = self.patients.get(pid)
+    def _record(self, stay: Stay, rid: str | None) -> tuple[dict | None, RecordError | None]:
+        head = stay.encounters[0] if stay.encounters else stay.head
+        claim = stay.claim
+        label = head.label
+        if not rid:
+            return None, RecordError(f"{label} has no id", code="UR120", path="$.id")
+        patient_ref = head.model.subject if head.rtype == "Encounter" else head.model.patient
+        patient = self.index.resolve(patient_ref, head, "Patient")
+        if patient is None and claim is not None:
+            patient = self.index.resolve(claim.model.patient, claim, "Patient")
+        used = [*stay.encounters, *([claim] if claim else [])]
+        encounter = self._encounter(stay, claim)
+        rec: dict = {"id": rid, "review_type": "admission", "patient": {}, "coverage": {}, "encounter": encounter}
+        arrival = encounter.get("arrival_time")
         if patient is None:
-            bad("$.patient", f"subject Patient/{pid} is not in the export" if pid else "no subject Patient")
-        elif start:
-            age = _age(patient.get("birthDate"), start)
-            if age is None or age < 0:
-                bad("$.patient.age", f"Patient/{pid}.birthDate {patient.get('birthDate')!r} is not a full date"
-                    " on or before arrival")
-            rec["patient"]["age"] = age
-            if patient.get("gender") in ("female", "male", "other", "unknown"):
-                rec["patient"]["sex"] = patient["gender"]
-            self._coverage(pid, start[:10], rec["coverage"], bad)
-        linked = self.linked.get(eid, {})
-        for name in self.sections:
-            rec[name] = [dict(e) for _, e in linked.get(name, ())]
-        if "diagnoses" in rec:
-            rec["diagnoses"] = self._diagnoses(enc, linked.get("diagnoses", []))
+            named = self.index.named(patient_ref)
+            stay.note(named, f"{label}.{'subject' if head.rtype == 'Encounter' else 'patient'}",
+                      "the patient is not in the source: age and sex are unknown")
+        else:
+            used.append(patient)
+            self._patient(stay, patient, arrival, rec["patient"])
+        used += self._coverage(stay, patient, claim, arrival, rec["coverage"])
+        asks = {"Condition": bool(claim and claim.model.diagnosis), "Procedure": bool(claim and claim.model.item)}
+        for rtype, section in SECTIONS.items():
+            if rtype not in self.types and not asks.get(rtype):
+                continue
+            entries = getattr(self, f"_{section}")(stay, stay.linked.get(rtype, []), claim)
+            if entries is not None:
+                rec[section] = entries
+            used += stay.linked.get(rtype, [])
         if "treatments" in rec:
             # MedicationAdministration shows IV medication only: oxygen, telemetry or ventilation it does not
             # list are unknown, not absent.
             rec["incomplete"] = ["treatments"]
-        return rec
+        notices = [n for r in used for n in r.notices] + stay.notices
+        if notices:
+            seen = set()
+            unique = [n for n in notices if (k := (n["what"], n["where"], n["why"])) not in seen and not seen.add(k)]
+            self._count(unique)
+            if len(unique) > MAX_NOTICES:  # a stay of thousands of unreadable values still fits the contract
+                more = len(unique) - MAX_NOTICES + 1
+                unique = [*unique[:MAX_NOTICES - 1],
+                          notice(more, label, f"{more} more values set aside; stream.notices counts them all")]
+            rec["data_notices"] = unique
+        return rec, None
 
-    def _coverage(self, pid: str, day: str, out: dict, bad) -> None:
-        def current(c: dict) -> bool:
-            period = c.get("period") or {}
-            return (c.get("status", "active") == "active" and str(period.get("start", ""))[:10] <= day
-                    and (not period.get("end") or day <= str(period["end"])[:10]))
+    def _patient(self, stay: Stay, patient: Read, arrival: str | None, out: dict) -> None:
+        born = day(patient.model.birthDate)
+        if born is None:
+            stay.note(patient.model.birthDate, f"{patient.label}.birthDate",
+                      "no full birth date: the age is unknown")
+        elif arrival:
+            age = _age(born, date.fromisoformat(arrival[:10]))
+            if age is None or age < 0:
+                stay.note(str(born), f"{patient.label}.birthDate", "after arrival: the age is unknown")
+            else:
+                out["age"] = age
+        if patient.model.gender in ("female", "male", "other", "unknown"):
+            out["sex"] = patient.model.gender
 
-        # The primary coverage (lowest Coverage.order) is the payer under review; a secondary never stands in.
-        found = sorted((c for c in self.coverages.get(pid, ()) if current(c)), key=lambda c: c.get("order", 1 << 30))
-        if not found:
-            bad("$.coverage.line_of_business", f"Patient/{pid} has no active Coverage on {day}")
-            return
-        lob = _line_of_business(found[0])
-        if lob is None:
-            codes = [c.get("code") for c in _codings(found[0].get("type"))]
-            bad("$.coverage.line_of_business", f"Coverage/{found[0].get('id')}.type {codes} gives no line of "
-                "business (use medicare, medicare_advantage, medicaid, commercial or a SOPT code)")
-            return
-        out["line_of_business"] = lob
-        plan = next((c.get("value") for c in found[0].get("class") or []
-                     if any(x.get("code") == "plan" for x in _codings(c.get("type")))), None)
-        if isinstance(plan, str) and plan:
-            out["plan"] = plan
+    def _encounter(self, stay: Stay, claim: Read | None) -> dict:
+        out: dict = {}
+        starts = []
+        for enc in stay.encounters:
+            period = enc.model.period
+            start = when(period.start) if period else None
+            if start:
+                starts.append((period.start, start))
+            elif enc is stay.encounters[0]:
+                stay.note(str(period.start) if period and period.start else None, f"{enc.label}.period.start",
+                          "no date and time with a UTC offset: the arrival time is unknown")
+        if claim is not None and not stay.encounters:
+            start, where = _claim_start(claim)
+            if start:
+                starts.append((datetime.fromisoformat(start), start))
+            else:
+                stay.note(where[0], where[1], "no requested date and time with a UTC offset: the arrival time "
+                          "is unknown")
+        if starts:
+            # Time in the emergency department before the inpatient order counts toward the stay (42 CFR 412.3).
+            out["arrival_time"] = min(starts, key=lambda s: s[0])[1]
+        level = self._level(stay, claim)
+        if level:
+            out["requested_level"] = level
+        head = stay.encounters[0] if stay.encounters else None
+        if head is not None:
+            hosp = head.model.hospitalization
+            source = next((c.code for c in codings(hosp.admitSource if hosp else None)), None)
+            if source in codes.ADMIT_SOURCES:
+                out["admit_source"] = codes.ADMIT_SOURCES[source]
+            elif any(_class(e.model) == "EMER" for e in stay.encounters[1:]):
+                out["admit_source"] = "emergency"
+            midnights = extension(head.model, EXPECTED_MIDNIGHTS)
+            if isinstance(midnights, int) and not isinstance(midnights, bool):
+                out["expected_midnights"] = midnights
+            end = when(head.model.period.end) if head.model.period else None
+            if end and head.model.status != "planned":
+                out["discharge_time"] = end
+        return out
 
-    def _diagnoses(self, enc: dict, linked: list) -> list[dict]:
-        refs = _diagnosis_refs(enc)
-        mine = list(linked)
-        # Conditions named by Encounter.diagnosis belong to the stay even without Condition.encounter.
-        seen = {rid for rid, _ in mine}
-        mine += [(cid, self.conditions[cid]) for cid in refs if cid in self.conditions and cid not in seen]
-        out = [{**e, "principal": rid is not None and refs.get(rid) == 1} for rid, e in mine]
-        return sorted(out, key=lambda d: not d["principal"])  # the principal diagnosis first, then export order
+    def _level(self, stay: Stay, claim: Read | None) -> str | None:
+        for enc in stay.encounters[:1]:
+            level = _requested(enc.model)
+            if level:
+                return level
+        if claim is None:
+            return None
+        # PAS: our extension on the Claim, an item or the requested ServiceRequest, then the service codes.
+        found = extension(claim.model, REQUESTED_LEVEL)
+        for item in claim.model.item or []:
+            found = found or extension(item, REQUESTED_LEVEL)
+            service = self.index.resolve(extension(item, codes.REQUESTED_SERVICE), claim, "ServiceRequest")
+            if service is not None:
+                found = found or extension(service.model, REQUESTED_LEVEL)
+        service = self.index.resolve(extension(claim.model.prescription, codes.REQUESTED_SERVICE)
+                                     if claim.model.prescription else None, claim, "ServiceRequest")
+        if service is not None:
+            found = found or extension(service.model, REQUESTED_LEVEL)
+        if found in LEVELS:
+            return found
+        for item in claim.model.item or []:
+            concepts = [extension(item, codes.REQUEST_TYPE), item.category, item.locationCodeableConcept]
+            for c in codings(concepts):
+                level = codes.PAS_LEVELS.get((c.system, c.code))
+                if level:
+                    return level
+        stay.note(None, f"{claim.label}.item", "no requested level of care (Encounter class, the requested-level "
+                  "extension, X12 request type AR, service type 48/50 or place of service 21/22)")
+        return None
+
+def _class(enc) -> str | None:
+    return next((c.code for c in codings(enc.class_fhir)), None)
 
 
-def _diagnosis_refs(enc: dict) -> dict[str, int | None]:
-    """Condition id → rank, from Encounter.diagnosis (rank 1 is the principal diagnosis)."""
-    out = {}
-    for d in enc.get("diagnosis") or []:
-        cid = _ref(d.get("condition"), "Condition")
-        if cid:
-            out[cid] = d.get("rank")
-    return out
+def _requested(enc) -> str | None:
+    """The level an Encounter asks for: our extension, else its class; None for a visit that is not a stay."""
+    level = extension(enc, REQUESTED_LEVEL)
+    if level in LEVELS:
+        return level
+    return codes.STAY_CLASSES.get(_class(enc))
+
+
+def _preadmission(enc) -> tuple | None:
+    ident = enc.hospitalization.preAdmissionIdentifier if enc.hospitalization else None
+    return (ident.system, ident.value) if ident is not None and ident.value else None
+
+
+def _claim_start(claim: Read) -> tuple[str | None, tuple]:
+    """The requested start of a PAS Claim's service: item serviced date or period, or PAS requested date."""
+    for n, item in enumerate(claim.model.item or []):
+        for value, where in ((item.servicedDate, "servicedDate"),
+                             (item.servicedPeriod.start if item.servicedPeriod else None, "servicedPeriod.start")):
+            t = when(value)
+            if t:
+                return t, ()
+            if value is not None:
+                return None, (str(value), f"{claim.label}.item[{n}].{where}")
+    return None, (None, f"{claim.label}.item.serviced[x]")

@@ -1,4 +1,5 @@
-"""Batch inputs → a stream of ``Item``: NDJSON lines, CSV and Parquet rows, FHIR Bulk Data encounters.
+"""Batch inputs → a stream of ``Item``: NDJSON lines, CSV and Parquet rows, FHIR stays (from Bundles, in
+``.json`` or ``.json.gz`` files, or from Bulk Data exports).
 
 NDJSON lines pass through unparsed (the worker parses them); CSV, Parquet and FHIR become record dicts.
 An input that cannot be turned into a record becomes an ``Item`` with ``error``: it is reported, never dropped.
@@ -37,7 +38,6 @@ import orjson
 
 from ur_engine import schemas
 from ur_engine.errors import RecordError, RecordErrors, UrError, did_you_mean
-from ur_engine.intake import fhir
 
 SCALARS = {  # column → where it goes in the record
     "id": ("id",), "review_type": ("review_type",), "age": ("patient", "age"), "sex": ("patient", "sex"),
@@ -77,7 +77,8 @@ def _fail(path: str, message: str, suggestion: str | None = None) -> UrError:
 
 
 def detect_format(path: str) -> str:
-    """``ndjson``, ``csv``, ``parquet`` or ``fhir`` (a directory or a Bulk Data manifest); UrError otherwise."""
+    """``ndjson``, ``csv``, ``parquet``, ``fhir`` (a directory or a Bulk Data manifest) or ``bundle`` (a FHIR
+    Bundle in a ``.json`` or ``.json.gz`` file); UrError otherwise."""
     if path == "-":
         return "ndjson"
     p = Path(path)
@@ -86,10 +87,12 @@ def detect_format(path: str) -> str:
     if not p.is_file():
         raise _fail(path, "no such file or directory")
     suffix = p.suffix.lower()
-    if suffix == ".gz":  # compressed NDJSON or CSV: the name before .gz tells which
+    if suffix == ".gz":  # compressed NDJSON, CSV or JSON: the name before .gz tells which
         inner = Path(p.stem).suffix.lower()
-        if inner in (".ndjson", ".jsonl", ".json", ".csv"):
+        if inner in (".ndjson", ".jsonl", ".csv"):
             return "csv" if inner == ".csv" else "ndjson"
+        if inner == ".json":
+            return _json_kind(path)
         raise _fail(path, "unknown compressed input: use .ndjson.gz, .jsonl.gz, .json.gz or .csv.gz")
     if suffix in (".ndjson", ".jsonl"):
         return "ndjson"
@@ -98,9 +101,52 @@ def detect_format(path: str) -> str:
     if suffix in (".parquet", ".pq"):
         return "parquet"
     if suffix == ".json":
-        return "fhir" if _manifest(p) is not None else "ndjson"
+        return _json_kind(path)
     raise _fail(path, "unknown input format: use .ndjson, .jsonl, .json, .csv (each maybe .gz), .parquet or a FHIR "
                       "export directory")
+
+
+def _json_kind(path: str) -> str:
+    """A ``.json`` file is a Bulk Data manifest (``fhir``), a FHIR Bundle (``bundle``) or NDJSON records."""
+    doc = _document(path)
+    if isinstance(doc, dict) and isinstance(doc.get("output"), list):
+        return "fhir"
+    if isinstance(doc, dict) and doc.get("resourceType") == "Bundle":
+        return "bundle"
+    if doc is _MULTILINE:  # one document over many lines, too large to look into here: only a Bundle is
+        return "bundle"
+    return "ndjson"
+
+
+_MULTILINE = object()
+
+
+def _document(path: str):
+    """The one JSON document of ``path`` (its first line, or the whole file when it spans lines), or None.
+
+    ``_MULTILINE`` for a document over many lines larger than ``MANIFEST_PEEK``.
+    """
+    try:
+        with _open(path) as f:
+            first = b""
+            for first in f:
+                if first.strip():
+                    break
+            try:  # a one-line object: a manifest, a Bundle or the first NDJSON record
+                return orjson.loads(first)
+            except orjson.JSONDecodeError:
+                pass
+            if not _compressed(path) and Path(path).stat().st_size > MANIFEST_PEEK:
+                return _MULTILINE
+            rest = f.read(MANIFEST_PEEK + 1)
+            if len(rest) > MANIFEST_PEEK:
+                return _MULTILINE
+            try:
+                return orjson.loads(first + rest)
+            except orjson.JSONDecodeError:
+                return None
+    except _BROKEN_OFF as exc:
+        raise _unreadable(path, exc) from None
 
 
 _BROKEN_OFF = (OSError, EOFError, zlib.error)  # what reading a truncated or corrupt .gz raises
@@ -122,36 +168,23 @@ def _unreadable(path: str, exc: Exception) -> UrError:
     return _fail(path, f"cannot read on: {exc}")
 
 
-def _manifest(p: Path) -> dict | None:
-    """The Bulk Data manifest in ``p`` (an object with an ``output`` list), or None for NDJSON records."""
-    with p.open("rb") as f:
-        first = b""
-        for first in f:
-            if first.strip():
-                break
-        try:  # a one-line object: a manifest or the first NDJSON record
-            doc = orjson.loads(first)
-        except orjson.JSONDecodeError:
-            doc = None
-            if p.stat().st_size <= MANIFEST_PEEK:
-                f.seek(0)
-                try:
-                    doc = orjson.loads(f.read())
-                except orjson.JSONDecodeError:
-                    pass
-    return doc if isinstance(doc, dict) and isinstance(doc.get("output"), list) else None
-
-
 class ItemStream:
-    """The items of ``paths``, file after file. ``ignored`` and ``orphans`` count FHIR resources left out.
+    """The items of ``paths``, file after file. ``ignored``, ``orphans``, ``skipped`` and ``notices`` count FHIR
+    resources left out, visits not reviewed and values set aside.
 
     The counts are complete once the stream is exhausted.
     """
 
     def __init__(self, paths: list[str]):
-        self.ignored: Counter[str] = Counter()  # "Condition: no ICD-10-CM code" → how many
+        self.ignored: Counter[str] = Counter()  # "Procedure: its encounter is not a hospital stay" → how many
         self.orphans = 0  # Condition, Observation, Procedure, MedicationAdministration linked to no Encounter
-        readers = {"ndjson": _ndjson, "csv": _csv, "parquet": _parquet, "fhir": _fhir}
+        self.skipped: Counter[str] = Counter()  # FHIR encounters that are not hospital stays, by class
+        self.notices: Counter[str] = Counter()  # FHIR values set aside (data notices), by reason
+        # imported here, not at the top: it builds on this module's items and files
+        from ur_engine.intake import fhir_files
+
+        readers = {"ndjson": _ndjson, "csv": _csv, "parquet": _parquet, "fhir": fhir_files.export_reader,
+                   "bundle": fhir_files.bundle_reader}
         # Every path is checked now, so a bad one stops the batch before any item is out.
         sources = [readers[detect_format(path)](path, self) for path in paths]
         self._items = (item for source in sources for item in source())
@@ -436,72 +469,4 @@ def _parquet(path: str, stream: ItemStream) -> Callable[[], Iterator[Item]]:
                                                            for k, v in row.items() if v is not None})
                 else:
                     yield _row_item(name, number, row, codes)
-    return items
-
-
-# --- FHIR Bulk Data ----------------------------------------------------------------------------------------
-
-EXPORT_FILE = re.compile(r"^([A-Z][A-Za-z]+)(?:[-_.](\d+))?\.(?:ndjson|jsonl)$")
-
-
-def _export_files(path: str) -> list[tuple[str, str, str]]:
-    """(resource type, file, name) for the types a record uses, in a fixed order: type, then file number.
-
-    A file is named from the export: ``fhir/Encounter-1.ndjson`` for a directory ``fhir`` or a manifest in it.
-    """
-    p = Path(path)
-    found = []
-    if p.is_dir():
-        for child in p.iterdir():
-            m = EXPORT_FILE.match(child.name)
-            if m and child.is_file():
-                found.append((m.group(1), int(m.group(2) or -1), child.name, str(child)))
-        home = p.resolve().name
-    else:
-        for i, out in enumerate(_manifest(p)["output"]):
-            url = str(out.get("url", "")) if isinstance(out, dict) else ""
-            if url.startswith(("http://", "https://")):
-                raise _fail(path, f"manifest file {url} is remote: download the export and point to it locally")
-            url = url.removeprefix("file://")
-            target = p.parent / url
-            if out.get("type") in fhir.TYPES and not target.is_file():
-                raise _fail(path, f"manifest names {url!r}, which is not a file")
-            found.append((out.get("type"), i, url, str(target)))
-        home = p.resolve().parent.name
-    rank = {t: i for i, t in enumerate(fhir.TYPES)}
-    found = sorted((f for f in found if f[0] in rank), key=lambda f: (rank[f[0]], f[1], f[2]))
-    if not any(t == "Encounter" for t, *_ in found):
-        raise _fail(path, "the FHIR export has no Encounter file")
-    return [(t, file, f"{home}/{rel}" if home else rel) for t, _, rel, file in found]
-
-
-def _fhir(path: str, stream: ItemStream) -> Callable[[], Iterator[Item]]:
-    files = _export_files(path)
-
-    def items() -> Iterator[Item]:
-        export = fhir.Export({t for t, _, _ in files})
-        for rtype, path, file in files:
-            with open(path, "rb") as f:
-                for number, line in enumerate(f, start=1):
-                    if not line.strip():
-                        continue
-                    try:
-                        resource = orjson.loads(line)
-                    except orjson.JSONDecodeError as exc:
-                        yield Item(f"{file}:{number}", error=RecordError(
-                            f"invalid JSON: {exc.msg}", code="UR101", path="$", file=file, line=number))
-                        continue
-                    found = resource.get("resourceType") if isinstance(resource, dict) else None
-                    if found != rtype:
-                        error = RecordError(f"a {rtype} file holds {found or 'something else'}", code="UR120",
-                                            path="$.resourceType", file=file, line=number)
-                    else:
-                        error = export.add(resource, file, number)
-                    if error is not None:
-                        rid = resource.get("id") if isinstance(resource, dict) else None
-                        yield Item(f"{file}:{number}", error=error, record_id=rid if isinstance(rid, str) else None)
-        for file, number, eid, record, error in export.records():
-            yield Item(f"{file}:{number}", record=record, error=error, record_id=eid if error else None)
-        stream.ignored.update(export.ignored)
-        stream.orphans += export.orphans
     return items

@@ -50,7 +50,7 @@ from ur_engine.rules.documents import (
     ValuesetDoc,
 )
 from ur_engine.rules.ruletest import Expectation, complete_record
-from ur_engine.terminology.valuesets import Valueset
+from ur_engine.terminology.valuesets import DEFAULT_SYSTEM, Valueset
 from ur_engine.vocabulary import ACUTE_LEVELS, POST_ACUTE_SETTINGS, Action
 
 CRITERION_KEYS = ("id", "group", "text", "source", "note", "action")
@@ -205,11 +205,12 @@ class Library:
         undated, dated = self._gating_valuesets
         hits: set[str] = set()
         for code in codes:
-            found = self._by_code.get(code)
+            key = (getattr(code, "system", None), str(code))  # the same text in two systems is two codes
+            found = self._by_code.get(key)
             if found is None:
                 found = frozenset(v for v in undated if self.valuesets[v].contains(code, on))
                 if len(self._by_code) < 4096:
-                    self._by_code[code] = found
+                    self._by_code[key] = found
             hits |= found
             hits.update(v for v in dated if self.valuesets[v].contains(code, on))
         return hits
@@ -379,13 +380,13 @@ def _date(text: str | None, doc: yamlsrc.Document, path: yamlsrc.Path, errors: l
 
 
 def _valueset(doc: yamlsrc.Document, d: ValuesetDoc, errors: list[RuleError]) -> Valueset:
-    vs = Valueset(d["valueset"], d["title"], d["source"], d["system"], d.get("match", "exact"))
+    vs = Valueset(d["valueset"], d["title"], d["source"], d.get("system", DEFAULT_SYSTEM), d.get("match", "exact"))
     for i, entry in enumerate(d["codes"]):
         start = _date(entry.get("from"), doc, ("codes", i, "from"), errors)
         end = _date(entry.get("to"), doc, ("codes", i, "to"), errors)
         if start and end and end < start:
             errors.append(doc.error(("codes", i, "to"), "'to' is before 'from'", RuleDateError))
-        vs.add(entry["code"], start, end)
+        vs.add(entry["code"], start, end, entry.get("system"))
     return vs
 
 

@@ -1,0 +1,105 @@
+"""The tables the FHIR mapping reads codes through: code systems, encounter classes, PAS service codes, payers.
+
+Each table is data, named once, and documented in docs/inputs.md (FHIR section).
+"""
+
+from __future__ import annotations
+
+import re
+
+# Code system URI → the record's short name. A system not listed keeps its URI as its name: never dropped.
+SYSTEMS = {
+    "http://hl7.org/fhir/sid/icd-10-cm": "icd10cm", "urn:oid:2.16.840.1.113883.6.90": "icd10cm",
+    "http://hl7.org/fhir/sid/icd-10": "icd10",  # WHO ICD-10, not the US clinical modification
+    "http://hl7.org/fhir/sid/icd-9-cm": "icd9cm", "urn:oid:2.16.840.1.113883.6.103": "icd9cm",
+    "http://hl7.org/fhir/sid/icd-9-cm/procedure": "icd9pcs", "urn:oid:2.16.840.1.113883.6.104": "icd9pcs",
+    "http://snomed.info/sct": "snomed", "urn:oid:2.16.840.1.113883.6.96": "snomed",
+    "http://www.ama-assn.org/go/cpt": "cpt", "urn:oid:2.16.840.1.113883.6.12": "cpt",
+    "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets": "hcpcs",
+    "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets": "hcpcs", "urn:oid:2.16.840.1.113883.6.285": "hcpcs",
+    "urn:oid:2.16.840.1.113883.6.14": "hcpcs",
+    "http://www.cms.gov/Medicare/Coding/ICD10": "icd10pcs", "http://hl7.org/fhir/sid/icd-10-pcs": "icd10pcs",
+    "urn:oid:2.16.840.1.113883.6.4": "icd10pcs",
+    "http://loinc.org": "loinc", "urn:oid:2.16.840.1.113883.6.1": "loinc",
+}
+# Which coding of a concept stands for it when it has several: billing codes first, then clinical ones.
+DIAGNOSIS_PREFERENCE = ("icd10cm", "icd9cm", "icd10", "snomed")
+PROCEDURE_PREFERENCE = ("cpt", "hcpcs", "icd10pcs", "icd9pcs", "snomed")
+ICD10CM_CODE = re.compile(r"^[A-TV-Za-tv-z][0-9][0-9A-Za-z](\.?[0-9A-Za-z]{1,4})?$")
+
+# HCPCS Level I is CPT (five characters, the first a digit: 33510, 0001F, 0042T); Level II is a letter and four
+# digits (G0154). Sources file either level under either system URI; the code's form tells which it is.
+CPT_FORM = re.compile(r"^[0-9]{4}[0-9A-Z]$")
+HCPCS_II_FORM = re.compile(r"^[A-Z][0-9]{4}$")
+
+
+def hcpcs_level(system: str, code: str) -> str:
+    """``cpt`` for a HCPCS Level I code, ``hcpcs`` for a Level II code, whichever of the two systems names it."""
+    if system == "hcpcs" and CPT_FORM.match(code):
+        return "cpt"
+    if system == "cpt" and HCPCS_II_FORM.match(code):
+        return "hcpcs"
+    return system
+
+
+# Encounter.class (v3 ActCode) → the level a hospital stay of that class asks for.
+STAY_CLASSES = {"IMP": "inpatient", "ACUTE": "inpatient", "NONAC": "inpatient",
+                "OBSENC": "observation", "SS": "observation"}
+# Visits that are not hospital stays: counted as skipped, never reviewed (unless part of a stay).
+VISIT_CLASSES = {"AMB": "ambulatory", "EMER": "emergency", "VR": "virtual", "HH": "home health",
+                 "FLD": "field", "PRENC": "pre-admission"}
+
+ADMIT_SOURCES = {"emd": "emergency", "gp": "physician_referral", "mp": "physician_referral",
+                 "hosp-trans": "transfer", "nursing": "transfer", "psych": "transfer", "rehab": "transfer",
+                 "outp": "clinic", "born": "other", "other": "other"}
+PROCEDURE_STATUS = {"preparation": "planned", "in-progress": "planned", "on-hold": "planned",
+                    "completed": "completed", "not-done": "cancelled", "stopped": "cancelled"}
+
+# --- Da Vinci PAS: what the Claim asks for ------------------------------------------------------------------
+PAS = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/"
+CLAIM_ENCOUNTER = "http://hl7.org/fhir/5.0/StructureDefinition/extension-Claim.encounter"
+REQUESTED_SERVICE = PAS + "extension-requestedService"
+SERVICE_DATE = PAS + "extension-serviceItemRequestedServiceDate"
+REQUEST_TYPE = PAS + "extension-serviceItemRequestType"
+X12_REQUEST_TYPE = "https://codesystem.x12.org/005010/1525"  # UM request category: AR admission review
+X12_SERVICE_TYPE = "https://codesystem.x12.org/005010/1365"  # service type code
+PLACE_OF_SERVICE = "https://www.cms.gov/Medicare/Coding/place-of-service-codes/Place_of_Service_Code_Set"
+# (system, code) of item.extension[requestType], item.category or item.location → requested level.
+PAS_LEVELS = {
+    (X12_REQUEST_TYPE, "AR"): "inpatient",   # Admission Review
+    (X12_SERVICE_TYPE, "48"): "inpatient",   # Hospital - Inpatient
+    (X12_SERVICE_TYPE, "50"): "outpatient",  # Hospital - Outpatient
+    (PLACE_OF_SERVICE, "21"): "inpatient",   # Inpatient Hospital
+    (PLACE_OF_SERVICE, "22"): "outpatient",  # On Campus-Outpatient Hospital
+}
+
+# --- Coverage → line of business ----------------------------------------------------------------------------
+LINES_OF_BUSINESS = ("medicare", "medicare_advantage", "medicaid", "commercial")
+SOPT = ("https://nahdo.org/sopt", "urn:oid:2.16.840.1.113883.3.221.5")  # Source of Payment Typology
+# Words in a payer's, plan's or coverage type's name, most specific first.
+NAMES = (
+    (re.compile(r"medicare\s*advantage|medicare\s*part\s*c\b", re.IGNORECASE), "medicare_advantage"),
+    (re.compile(r"medicare", re.IGNORECASE), "medicare"),
+    (re.compile(r"medicaid|medi-cal", re.IGNORECASE), "medicaid"),
+    (re.compile(r"private|commercial|blue\s*cross|blue\s*shield|employer", re.IGNORECASE), "commercial"),
+)
+
+
+def sopt(code: str) -> str | None:
+    """SOPT: 1 Medicare (11 Medicare managed care = Medicare Advantage; 14 dual-eligible organisations are left
+    to the submitter), 2 Medicaid, 5 private insurance, 6 Blue Cross/Blue Shield."""
+    if code.startswith("11"):
+        return "medicare_advantage"
+    if code.startswith("1") and not code.startswith("14"):
+        return "medicare"
+    if code.startswith("2"):
+        return "medicaid"
+    if code[:1] in ("5", "6"):
+        return "commercial"
+    return None
+
+
+def by_name(text) -> str | None:
+    if not isinstance(text, str):
+        return None
+    return next((lob for pattern, lob in NAMES if pattern.search(text)), None)

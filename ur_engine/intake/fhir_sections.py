@@ -1,0 +1,282 @@
+"""The sections of a FHIR stay's record — coverage, diagnoses, procedures, observations, treatments — each
+read from the resources linked to the stay, in any code system; what cannot be read becomes a data notice.
+
+``Sections`` is mixed into ``fhir.Source``, whose ``index`` (references) and ``reads`` (resources by type) it uses.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+
+from ur_engine import schemas
+from ur_engine.intake import fhir_codes as codes
+from ur_engine.intake.fhir_model import (
+    Index,
+    Read,
+    codings,
+    day,
+    notice,
+    number,
+    pick,
+    when,
+)
+
+_OBSERVATION = schemas.schema("admission")["properties"]["observations"]["items"]["properties"]
+LOINC_CODE = re.compile(_OBSERVATION["code"]["pattern"])
+# The record carries a comparator or a non-LOINC system only once the contract has the field for it; until
+# then such an observation is set aside with a notice rather than read as an exact LOINC value.
+KEEPS_COMPARATOR, KEEPS_SYSTEM = "comparator" in _OBSERVATION, "system" in _OBSERVATION
+SNOMED = "http://snomed.info/sct"
+IV_ROUTE = "47625008"  # SNOMED CT: intravenous route
+
+
+class Stay:
+    """A stay being built: the resource it stands on (an Encounter or a PAS Claim) and what belongs to it."""
+
+    def __init__(self, head: Read, file: str, line: int):
+        self.head, self.file, self.line = head, file, line
+        self.encounters: list[Read] = [head] if head.rtype == "Encounter" else []
+        self.linked: dict[str, list[Read]] = defaultdict(list)
+        self.notices: list[dict] = []
+        self.claim: Read | None = None  # the PAS request, when the stay is asked for by one
+
+    def note(self, what, where: str, why: str) -> None:
+        self.notices.append(notice(what, where, why))
+
+
+class Sections:
+    index: Index
+    reads: dict
+
+    def _coverage(self, stay: Stay, patient: Read | None, claim: Read | None, arrival: str | None, out: dict) -> list:
+        """Fill ``out`` with the line of business; the resources it came from."""
+        on = arrival[:10] if arrival else None
+        candidates: list[Read] = []
+        if claim is not None:  # PAS: the focal insurance of the request
+            for ins in sorted(claim.model.insurance or [], key=lambda i: not i.focal):
+                c = self.index.resolve(ins.coverage, claim, "Coverage")
+                if c is not None:
+                    candidates.append(c)
+        if not candidates:
+            def current(c: Read) -> bool:
+                period = c.model.period
+                start, end = (day(period.start), day(period.end)) if period else (None, None)
+                return on is None or ((start is None or str(start) <= on) and (end is None or on <= str(end)))
+            mine = [r for r in self._grouped()[0].get(id(patient.model) if patient else None, []) if current(r)]
+            # The primary coverage (lowest Coverage.order) is the payer under review.
+            candidates = sorted(mine, key=lambda r: r.model.order if r.model.order is not None else 1 << 30)
+        for c in candidates[:1]:
+            lob = self._line_of_business(c)
+            if lob:
+                out["line_of_business"] = lob
+                plan = next((k.value for k in c.model.class_fhir or []
+                             if any(x.code == "plan" for x in codings(k.type))), None)
+                if plan:
+                    out["plan"] = plan
+                return candidates  # the others' notices too: a value set aside may have changed the choice
+            out["line_of_business"] = "commercial"
+            stay.note(None, f"{c.label}.type", "no line of business in the Coverage's type, plan or payer: "
+                      "taken as commercial")
+            return candidates
+        # Claims and benefit statements of the stay (Synthea writes no Coverage) name the payer.
+        billed = self._grouped()[1]
+        for rtype in ("ExplanationOfBenefit", "Claim"):
+            for r in (r for e in stay.encounters for r in billed.get(id(e.model), ()) if r.rtype == rtype):
+                for ins in r.model.insurance or []:
+                    c = self.index.resolve(ins.coverage, r, "Coverage")
+                    lob = self._line_of_business(c) if c else codes.by_name(getattr(ins.coverage, "display", None))
+                    if lob:
+                        out["line_of_business"] = lob
+                        return [r]
+        out["line_of_business"] = "commercial"
+        stay.note(None, (patient or stay.head).label, "no Coverage for the stay: taken as commercial")
+        return []
+
+    def _grouped(self) -> tuple[dict, dict]:
+        """Coverages by their patient, and Claims and ExplanationOfBenefits by the encounters their items name
+        (worked out once: a large export has a Claim for every encounter)."""
+        if getattr(self, "_groups", None) is None:
+            by_patient: dict = defaultdict(list)
+            for r, _, _ in self.reads["Coverage"]:
+                p = self.index.resolve(r.model.beneficiary, r, "Patient")
+                if p is not None:
+                    by_patient[id(p.model)].append(r)
+            by_encounter: dict = defaultdict(list)
+            for rtype in ("ExplanationOfBenefit", "Claim"):
+                for r, _, _ in self.reads[rtype]:
+                    for item in r.model.item or []:
+                        for ref in item.encounter or []:
+                            e = self.index.resolve(ref, r, "Encounter")
+                            if e is not None and r not in by_encounter[id(e.model)]:  # by identity
+                                by_encounter[id(e.model)].append(r)
+            self._groups = (by_patient, by_encounter)
+        return self._groups
+
+    def _line_of_business(self, c: Read) -> str | None:
+        for coding in codings(c.model.type):
+            code = str(coding.code or "")
+            if code in codes.LINES_OF_BUSINESS:
+                return code
+            if coding.system in codes.SOPT and codes.sopt(code):
+                return codes.sopt(code)
+        names = [c.model.type.text if c.model.type else None,
+                 *(x.display for x in codings(c.model.type)),
+                 *(k.value for k in c.model.class_fhir or []), *(k.name for k in c.model.class_fhir or [])]
+        for payor in c.model.payor or []:
+            org = self.index.resolve(payor, c, "Organization")
+            names += [payor.display, org.model.name if org else None]
+        return next((lob for lob in map(codes.by_name, names) if lob), None)
+
+    # --- sections ----------------------------------------------------------------------------------------
+
+    def _diagnoses(self, stay: Stay, conditions: list[Read], claim: Read | None) -> list | None:
+        rank: dict[int, int] = {}
+        for enc in stay.encounters[:1]:
+            for d in enc.model.diagnosis or []:
+                c = self.index.resolve(d.condition, enc, "Condition")
+                if c is not None and d.rank is not None:
+                    rank[id(c.model)] = d.rank
+        concepts = []  # (concept, where, principal)
+        if claim is not None:
+            for d in claim.model.diagnosis or []:
+                c = self.index.resolve(d.diagnosisReference, claim, "Condition")
+                if c is not None and d.sequence is not None:
+                    rank.setdefault(id(c.model), d.sequence)
+                if d.diagnosisCodeableConcept is not None:
+                    concepts.append((d.diagnosisCodeableConcept, f"{claim.label}.diagnosis",
+                                     d.sequence == 1))
+        concepts = [(c.model.code, f"{c.label}.code", rank.get(id(c.model)) == 1) for c in conditions] + concepts
+        out, lost = [], 0
+        for concept, where, principal in concepts:
+            entry = self._code(stay, concept, where, codes.DIAGNOSIS_PREFERENCE)
+            if entry is None:
+                lost += 1
+                continue
+            entry["principal"] = principal
+            out.append(entry)
+        out.sort(key=lambda d: not d["principal"])  # the principal diagnosis first, then source order
+        return _section(out, lost)
+
+    def _code(self, stay: Stay, concept, where: str, preference) -> dict | None:
+        """``{"code", "system", "display"}`` of a concept, in any code system; None (with a notice) when it has
+        no usable coding."""
+        found = pick(concept, preference)
+        if found is None:
+            stay.note(getattr(concept, "text", None), where, "no coding with a system and a code")
+            return None
+        system, code, display = found
+        system = codes.hcpcs_level(system, code)
+        if system == "icd10cm" and not codes.ICD10CM_CODE.match(code):
+            stay.note(code, where, "not an ICD-10-CM code")
+            return None
+        entry = {"code": code, "system": system}
+        if display:
+            entry["display"] = display
+        return entry
+
+    def _procedures(self, stay: Stay, procedures: list[Read], claim: Read | None) -> list | None:
+        out, lost = [], 0
+        for p in procedures:
+            entry = self._code(stay, p.model.code, f"{p.label}.code", codes.PROCEDURE_PREFERENCE)
+            if entry is None:
+                lost += 1
+                continue
+            if p.model.status in codes.PROCEDURE_STATUS:
+                entry["status"] = codes.PROCEDURE_STATUS[p.model.status]
+            period = p.model.performedPeriod
+            t = when(p.model.performedDateTime) or when(period.start if period else None)
+            if t:
+                entry["time"] = t
+            out.append(entry)
+        for n, item in enumerate(claim.model.item or [] if claim else []):
+            # PAS: the services the request asks for are planned procedures.
+            entry = self._code(stay, item.productOrService, f"{claim.label}.item[{n}].productOrService",
+                               codes.PROCEDURE_PREFERENCE)
+            if entry is None:
+                lost += 1
+                continue
+            entry["status"] = "planned"
+            t = when(item.servicedDate) or when(item.servicedPeriod.start if item.servicedPeriod else None)
+            if t:
+                entry["time"] = t
+            out.append(entry)
+        return _section(out, lost)
+
+    def _observations(self, stay: Stay, observations: list[Read], claim: Read | None) -> list | None:
+        out, lost = [], 0
+        for o in observations:
+            m = o.model
+            t = when(m.effectiveDateTime) or when(m.effectiveInstant) or \
+                when(m.effectivePeriod.start if m.effectivePeriod else None)
+            if t is None and when(m.issued):
+                t = when(m.issued)
+                stay.note(t, f"{o.label}.issued", "no effective time: the time it was issued is used")
+            parts = [(m, o.label)] + [(c, f"{o.label}.component[{i}]") for i, c in enumerate(m.component or [])]
+            got = 0
+            for part, where in parts:
+                entry = self._observation(stay, part, where, t, is_panel=part is m and bool(m.component))
+                if entry is not None:
+                    out.append(entry)
+                    got += 1
+            lost += not got
+        return _section(out, lost)
+
+    def _observation(self, stay: Stay, part, where: str, t: str | None, is_panel: bool) -> dict | None:
+        q = part.valueQuantity
+        if q is None or number(q.value) is None:
+            if not is_panel:
+                value = next((v for v in (part.valueCodeableConcept, part.valueString, part.valueBoolean,
+                                          part.valueInteger) if v is not None), None)
+                shown = (value.text or next((c.display or c.code for c in codings(value)), None)
+                         if hasattr(value, "coding") else value)
+                stay.note(shown, f"{where}.value[x]", "not a numeric value")
+            return None
+        found = pick(part.code, ("loinc",))
+        if found is None:
+            stay.note(None, f"{where}.code", "no coding with a system and a code")
+            return None
+        system, code, _ = found
+        if (system != "loinc" or not LOINC_CODE.match(code)) and (not KEEPS_SYSTEM or system == "loinc"):
+            stay.note(f"{system}|{code}", f"{where}.code", "not a LOINC code")
+            return None
+        if t is None:
+            stay.note(None, where, "no effective time with a UTC offset")
+            return None
+        entry = {"code": code, "value": number(q.value), "time": t}
+        unit = q.code or q.unit
+        if unit:
+            entry["unit"] = unit  # as written: units are converted after intake
+        if system != "loinc":
+            entry["system"] = system
+        if q.comparator:
+            if not KEEPS_COMPARATOR:
+                stay.note(f"{q.comparator}{number(q.value)}", f"{where}.valueQuantity.comparator",
+                          "a value with a comparator is not an exact value")
+                return None
+            entry["comparator"] = q.comparator
+        return entry
+
+    def _treatments(self, stay: Stay, given: list[Read], claim: Read | None) -> list:
+        out = []
+        for r in given:
+            route = r.model.dosage.route if r.model.dosage else None
+            if not any(c.system == SNOMED and c.code == IV_ROUTE for c in codings(route)):
+                continue  # given, but not a treatment type the record names
+            t = {"type": "iv_medication"}
+            m = r.model
+            start = when(m.effectiveDateTime) or when(m.effectivePeriod.start if m.effectivePeriod else None)
+            end = when(m.effectivePeriod.end if m.effectivePeriod else None)
+            if start:
+                t["start"] = start
+            if end:
+                t["end"] = end
+            out.append(t)
+        return out
+
+
+def _section(entries: list, lost: int) -> list | None:
+    """A section emptied because every entry was unreadable is unknown (absent), not empty."""
+    return None if lost and not entries else entries
+
+
