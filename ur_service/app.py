@@ -25,7 +25,7 @@ from werkzeug.exceptions import HTTPException
 from ur_engine.errors import RecordError
 from ur_engine.intake.rule_files import default_sources, read_sources
 
-from . import logs, metrics, openapi, reviews, web
+from . import inputs, logs, metrics, openapi, reviews, web
 from .auth import ROLES, require
 from .db import DEFAULT_URL
 from .http import json_response, problem
@@ -90,9 +90,9 @@ def create_app(config: dict | None = None) -> Flask:
         if not (request.mimetype == "application/json" or request.mimetype.endswith("+json")):
             return None, problem(415, "Unsupported Media Type", "send the body as application/json")
         try:
-            return orjson.loads(request.get_data()), None
-        except orjson.JSONDecodeError as exc:
-            return None, problem(400, "Invalid JSON", str(exc), errors=[{"path": "$", "message": str(exc)}])
+            return inputs.loads(request.get_data()), None
+        except RecordError as exc:
+            return None, problem(400, "Invalid JSON", str(exc), errors=_record_errors(exc))
 
     def query():
         values, errors = openapi.query_args(request.endpoint, request.args)
@@ -109,8 +109,7 @@ def create_app(config: dict | None = None) -> Flask:
         try:
             decision = reviews.submit(app, request.get_data(), g.actor, args["urgency"])
         except RecordError as exc:
-            errors = [e.as_dict() for e in getattr(exc, "errors", [exc])]
-            return problem(400, "Invalid admission record", str(exc), errors=errors)
+            return problem(400, "Invalid admission record", str(exc), errors=_record_errors(exc))
         g.review_id = decision["review_id"]
         res = json_response(decision)
         res.headers["Location"] = f"/v1/reviews/{decision['review_id']}"
@@ -126,10 +125,10 @@ def create_app(config: dict | None = None) -> Flask:
         for name in ("since", "until"):
             if name in args:
                 try:
-                    bounds[name] = utc_text(_parse_time(args[name]))
-                except ValueError:
-                    return problem(400, "Invalid query parameters",
-                                   errors=[{"parameter": name, "message": f"{args[name]!r} is not a valid time"}])
+                    bounds[name] = utc_text(inputs.parse_time(args[name]))
+                except ValueError as exc:
+                    return problem(400, "Invalid query parameters", f"{name}: {exc}",
+                                   errors=[{"parameter": name, "message": str(exc)}])
         rows, cursor = store.list_reviews(
             outcome=args.get("outcome"), record_id=args.get("record_id"), urgency=args.get("urgency"),
             status=args.get("status"), limit=args["limit"],
@@ -226,12 +225,13 @@ def create_app(config: dict | None = None) -> Flask:
             res = _validate_response(app, res)
         route = request.url_rule.rule if request.url_rule else "unmatched"
         elapsed = time.perf_counter() - g.get("started", time.perf_counter())
-        metrics.REQUESTS.labels(request.method, route, str(res.status_code)).inc()
-        metrics.REQUEST_SECONDS.labels(request.method, route).observe(elapsed)
+        method = metrics.method_label(request.method)
+        metrics.REQUESTS.labels(method, route, str(res.status_code)).inc()
+        metrics.REQUEST_SECONDS.labels(method, route).observe(elapsed)
         actor = g.get("actor")
         # The route template, never the query string or body: no patient data reaches the log.
         log.info("request", extra={"fields": {
-            "request_id": g.get("request_id"), "method": request.method, "route": route, "status": res.status_code,
+            "request_id": g.get("request_id"), "method": method, "route": route, "status": res.status_code,
             "ms": round(elapsed * 1000, 2), "key": actor.key_id if actor else None, "review_id": g.get("review_id")}})
         res.headers["X-Request-ID"] = g.get("request_id", "")
         return res
@@ -255,11 +255,8 @@ def create_app(config: dict | None = None) -> Flask:
     return app
 
 
-def _parse_time(text: str):
-    from datetime import datetime, timezone
-
-    when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+def _record_errors(exc: RecordError) -> list[dict]:
+    return [e.as_dict() for e in getattr(exc, "errors", [exc])]
 
 
 def _validate_response(app: Flask, res):

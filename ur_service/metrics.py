@@ -18,6 +18,15 @@ REVIEWS = Counter("ur_reviews_total", "Reviews answered, by engine outcome.", ["
 REVIEW_SECONDS = Histogram("ur_review_duration_seconds",
                            "POST /v1/reviews from request to stored review (engine and store).", buckets=BUCKETS)
 DETERMINATIONS = Counter("ur_determinations_total", "Physician determinations, by decision.", ["decision"])
+# Label values come from fixed sets, so a client cannot grow the series without bound: any other method is
+# "other", an unknown path is "unmatched" (the route template otherwise), a status is one of a few dozen codes.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def method_label(method: str) -> str:
+    return method if method in METHODS else "other"
+
+
 REQUESTS = Counter("ur_http_requests_total", "HTTP requests, by route and status.", ["method", "route", "status"])
 REQUEST_SECONDS = Histogram("ur_http_request_duration_seconds", "HTTP request latency, by route.",
                             ["method", "route"], buckets=BUCKETS)

@@ -1,7 +1,7 @@
 """The OpenAPI 3.1 document of the JSON API, and the validators the app derives from it.
 
-The admission and decision schemas come from ``schemas/`` unchanged (their ``$defs`` move under
-``components/schemas``); the service's own schemas are below. One document drives three things: what
+The admission and decision schemas come from ``schemas/`` (their ``$defs`` move under ``components/schemas``),
+with the tighter date and time patterns the service enforces; the service's own schemas are below. One document drives three things: what
 ``/openapi.json`` and ``/docs`` show, how query strings and bodies are checked, and how responses are checked.
 """
 
@@ -17,10 +17,11 @@ from jsonschema import Draft202012Validator
 from ur_engine import schemas as engine_schemas
 
 from .auth import ROLES
+from .inputs import DATE_PATTERN, TIME_PATTERN
 
-TIME = {"type": "string",
-        "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?(Z|[+-][0-9]{2}:[0-9]{2})$",
-        "description": "ISO 8601 date and time with a UTC offset."}
+RANGE_TEXT = "from 1900-01-01 to one year from now; outside that range the request is refused (400)"
+TIME = {"type": "string", "pattern": TIME_PATTERN,
+        "description": f"ISO 8601 date and time with a UTC offset, {RANGE_TEXT}."}
 HASH = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
 NULLABLE_TIME = {"anyOf": [TIME, {"type": "null"}]}
 REASON_CODES = {
@@ -254,6 +255,11 @@ def _responses(statuses: dict) -> dict:
 def document() -> dict:
     """The whole OpenAPI 3.1 document (built once; treat it as read-only)."""
     components = {**_imported("admission", "Admission"), **_imported("decision", "Decision"), **SERVICE_SCHEMAS}
+    # The service takes only plausible dates (ur_service.inputs): say so where the record's times are defined.
+    components["Admission_time"] = {**components["Admission_time"], "pattern": TIME_PATTERN,
+                                    "description": f"ISO 8601 date and time with a UTC offset, {RANGE_TEXT}."}
+    components["Admission_date"] = {**components["Admission_date"], "pattern": DATE_PATTERN,
+                                    "description": f"ISO 8601 date, {RANGE_TEXT}."}
     paths: dict[str, dict] = {}
     for _endpoint, method, path, roles, fields, statuses in OPERATIONS:
         op = {**fields, "responses": _responses(statuses)}
