@@ -126,7 +126,8 @@ def test_stats_report_outcomes_and_agreement(app, client):
 def test_audit_verify_reports_an_intact_chain(client):
     submit(client, APPROVE)
     body = client.get("/v1/audit/verify").get_json()
-    assert body["ok"] and body["counts"] == {"reviews": 1, "determinations": 0}
+    assert body["ok"] and body["counts"] == {"reviews": 1, "determinations": 0, "api_keys": 3, "rule_reloads": 1}
+    assert client.get("/v1/audit/verify", query_string={"expect_head": body["anchor"]}).get_json()["ok"]
 
 
 def test_metrics_count_reviews_by_outcome_with_a_latency_histogram(client):

@@ -6,6 +6,7 @@
     GET  /v1/worklist                         reviewer, physician   pended reviews, the soonest due first
     GET  /v1/stats, /v1/audit/verify          any key      outcomes, agreement; the hash chains checked
     POST /v1/admin/reload                     rules_admin  re-read the rule directory (serves only if it passes)
+    GET  /v1/admin/reloads                    rules_admin  the reload log, with the reasons of refused reloads
     GET  /v1/rulesets, /healthz, /metrics, /openapi.json, /docs, /ui/…   public (the web pages ask for a key)
 
 Errors are ``application/problem+json`` (RFC 9457); a bad record's errors name each field by its JSON path.
@@ -29,8 +30,9 @@ from . import inputs, logs, metrics, openapi, reviews, web
 from .auth import ROLES, require
 from .db import DEFAULT_URL
 from .http import json_response, problem
+from .reloads import Reloads, entry
 from .rules import RuleService
-from .store import Conflict, NotFound, Store, utc_text
+from .store import Conflict, NotFound, Store, parse_anchor, utc_text
 
 DEFAULTS = {
     "RULES_DIR": None,  # None: the default rule library
@@ -39,7 +41,7 @@ DEFAULTS = {
     "DATABASE_URL": None,  # None: $UR_DATABASE_URL, else sqlite:///ur-audit.db in the working directory
     "RESPONSE_VALIDATION": "log",  # log | strict (a response breaking its schema becomes a 500) | off
     "LOG_LEVEL": "INFO",
-    "RELOAD_POLL_SECONDS": 2.0,  # how often a process looks for a reload another process accepted
+    "RELOAD_POLL_SECONDS": 0.5,  # how often a process looks for a reload another process accepted
 }
 log = logs.get("http")
 
@@ -60,30 +62,21 @@ def create_app(config: dict | None = None) -> Flask:
     store = Store(app.config["DATABASE_URL"])
     app.extensions["ur_store"] = store
     try:
-        service = RuleService(sources(), app.config["EVALUATOR"])
+        initial = sources()
+        service = RuleService(initial, app.config["EVALUATOR"])
     except Exception:
         store.close()
         raise
     app.extensions["ur_engine"] = service
     app.register_blueprint(web.blueprint)
-    latest = store.latest_reload()
-    followed = {"seq": latest["seq"] if latest else 0, "checked": time.monotonic()}
+    reloads = Reloads(service, store, sources, app.config["RELOAD_POLL_SECONDS"])
+    app.extensions["ur_reloads"] = reloads
+    reloads.startup(initial)
 
     @app.before_request
     def follow_reloads():
-        """Reload too when another process (a gunicorn worker) accepted a new library since we last looked."""
-        now = time.monotonic()
-        if now - followed["checked"] < app.config["RELOAD_POLL_SECONDS"]:
-            return
-        followed["checked"] = now
-        latest = store.latest_reload()
-        if latest is None or latest["seq"] <= followed["seq"]:
-            return
-        followed["seq"] = latest["seq"]
-        if latest["digest"] != service.library.digest:
-            result = service.reload(sources)  # the same checks and rule tests; a failure keeps the last good
-            log.info("rules reload followed", extra={"fields": {
-                "ok": result.ok, "digest": result.digest, "wanted": latest["digest"], "seq": latest["seq"]}})
+        """Serve the library another process (a gunicorn worker) accepted since we last looked."""
+        reloads.follow()
 
     def json_body():
         """The request body as JSON, or a problem response (415 / 400)."""
@@ -178,7 +171,14 @@ def create_app(config: dict | None = None) -> Flask:
     @app.get("/v1/audit/verify")
     @require(*ROLES)
     def audit_verify():
-        return json_response(store.verify())
+        args, bad = query()
+        if bad:
+            return bad
+        try:
+            expect = parse_anchor(args["expect_head"]) if "expect_head" in args else None
+        except ValueError as exc:
+            return problem(400, "Invalid query parameters", errors=[{"parameter": "expect_head", "message": str(exc)}])
+        return json_response(store.verify(expect))
 
     @app.get("/v1/rulesets")
     def list_rulesets():
@@ -187,22 +187,26 @@ def create_app(config: dict | None = None) -> Flask:
     @app.post("/v1/admin/reload")
     @require("rules_admin")
     def reload_rules():
-        result = service.reload(sources)
-        log.info("rules reload", extra={"fields": {"ok": result.ok, "digest": result.digest, "key": g.actor.key_id}})
-        if result.ok:
-            followed["seq"] = store.add_reload(result.digest, g.actor)  # the other processes follow this log
+        result, logged = reloads.reload_from_folder(g.actor)
         if not result.ok:
             return problem(422, "Candidate rules refused", "the last good rule library is still serving",
                            errors=result.errors, serving=service.library.digest)
-        return {"status": "reloaded", "digest": result.digest, "at": result.at}
+        return {"status": "reloaded", "digest": result.digest, "at": logged["at"], "seq": logged["seq"]}
+
+    @app.get("/v1/admin/reloads")
+    @require("rules_admin")
+    def list_reloads():
+        return json_response({"serving": service.library.digest, "behind": reloads.behind,
+                              "items": [entry(r) for r in store.reloads()]})
 
     @app.get("/healthz")
     def healthz():
         library = service.library
-        body = {"status": "ok", "rules": {"version": library.version, "digest": library.digest}}
-        last = service.last_reload
+        body = {"status": "ok", "rules": {"version": library.version, "digest": library.digest},
+                "behind": reloads.behind}
+        last = reloads.public_state()
         if last is not None:
-            body["reload"] = {"ok": last.ok, "at": last.at, "digest": last.digest, "errors": last.errors}
+            body["reload"] = last
         return body
 
     @app.get("/metrics")

@@ -9,7 +9,6 @@ import click
 
 from ur_engine.cli.common import RULES_HELP, print_rule_errors
 from ur_engine.errors import RuleError, UrError
-from ur_engine.intake.rule_files import default_sources, read_sources
 
 from . import ROLES
 
@@ -27,16 +26,17 @@ def serve(rules, host, port) -> None:
 
     from api import create_app
 
+    from .store import Actor
+
     try:
         app = create_app({"RULES_DIR": rules})
     except UrError as exc:
         print_rule_errors(exc, rules) if isinstance(exc, RuleError) else click.echo(str(exc), err=True)
         sys.exit(1)
-    service = app.extensions["ur_engine"]
-    source = (lambda: read_sources(rules)) if rules else default_sources
+    reloads = app.extensions["ur_reloads"]
 
     def on_hup(signum, frame):
-        result = service.reload(source)
+        result, _ = reloads.reload_from_folder(Actor("-", "SIGHUP"))
         click.echo(f"SIGHUP reload: {'ok ' + result.digest if result.ok else 'refused'}", err=True)
         for line in result.errors:
             click.echo(f"  {line}", err=True)
