@@ -72,6 +72,8 @@ def create_app(config: dict | None = None) -> Flask:
     reloads = Reloads(service, store, sources, app.config["RELOAD_POLL_SECONDS"])
     app.extensions["ur_reloads"] = reloads
     reloads.startup(initial)
+    # The chains' heads, in the log at every start: an outside record to verify a later state against.
+    log.info("audit head", extra={"fields": {"anchor": store.head()}})
 
     @app.before_request
     def follow_reloads():
