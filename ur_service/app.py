@@ -16,6 +16,7 @@ The OpenAPI document (``ur_service/openapi.py``) describes every endpoint and ch
 from __future__ import annotations
 
 import os
+import secrets
 import time
 import uuid
 
@@ -42,6 +43,17 @@ DEFAULTS = {
     "RESPONSE_VALIDATION": "log",  # log | strict (a response breaking its schema becomes a 500) | off
     "LOG_LEVEL": "INFO",
     "RELOAD_POLL_SECONDS": 0.5,  # how often a process looks for a reload another process accepted
+    "SECRET_KEY": None,  # signs the web session (its CSRF token); None: $UR_SECRET_KEY, else random per start
+    "LOGIN_FAILURES": (10, 600),  # failed sign-ins allowed per client address, and in how many seconds
+}
+# On every response: no framing (clickjacking), no MIME sniffing, nothing but this origin's style sheet and
+# forms, and the Referer only within the site (Flask-WTF checks it on HTTPS posts).
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+                               "frame-ancestors 'none'; base-uri 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
 }
 log = logs.get("http")
 
@@ -52,6 +64,10 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.update(DEFAULTS)
     app.config.update({k: v for k, v in (config or {}).items() if v is not None or k not in DEFAULTS})
     app.config["DATABASE_URL"] = app.config["DATABASE_URL"] or os.environ.get("UR_DATABASE_URL") or DEFAULT_URL
+    # Under gunicorn the master builds the app (preload), so a random key is the same in every worker.
+    app.config["SECRET_KEY"] = app.config["SECRET_KEY"] or os.environ.get("UR_SECRET_KEY") or secrets.token_hex(32)
+    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Strict")
+    app.config.setdefault("WTF_CSRF_CHECK_DEFAULT", False)  # web.py checks the pages' posts only
     app.json.sort_keys = False
     logs.setup(app.config["LOG_LEVEL"])
     rules_dir = app.config["RULES_DIR"]
@@ -69,6 +85,7 @@ def create_app(config: dict | None = None) -> Flask:
         raise
     app.extensions["ur_engine"] = service
     app.register_blueprint(web.blueprint)
+    web.csrf.init_app(app)
     reloads = Reloads(service, store, sources, app.config["RELOAD_POLL_SECONDS"])
     app.extensions["ur_reloads"] = reloads
     reloads.startup(initial)
@@ -240,6 +257,8 @@ def create_app(config: dict | None = None) -> Flask:
             "request_id": g.get("request_id"), "method": method, "route": route, "status": res.status_code,
             "ms": round(elapsed * 1000, 2), "key": actor.key_id if actor else None, "review_id": g.get("review_id")}})
         res.headers["X-Request-ID"] = g.get("request_id", "")
+        for name, value in SECURITY_HEADERS.items():
+            res.headers.setdefault(name, value)
         return res
 
     @app.errorhandler(HTTPException)
