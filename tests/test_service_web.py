@@ -228,3 +228,21 @@ def test_failed_sign_ins_are_limited_per_address_across_workers(app, tmp_path):
     finally:
         other.extensions["ur_engine"].close()
         other.extensions["ur_store"].close()
+
+
+def test_behind_a_trusted_proxy_the_limit_counts_the_forwarded_address(tmp_path):
+    from api import create_app
+    from conftest import RULES
+
+    app = create_app({"RULES_DIR": str(RULES), "DATABASE_URL": f"sqlite:///{tmp_path}/audit.db", "PROXIES": 1,
+                      "LOGIN_FAILURES": (1, 600)})
+    try:
+        def attempt(forwarded):
+            web = app.test_client()
+            web.environ_base["HTTP_X_FORWARDED_FOR"] = forwarded
+            return web.post("/ui/login", data={"key": "wrong", "csrf_token": csrf_token(web)}).status_code
+
+        assert [attempt("203.0.113.5"), attempt("203.0.113.5"), attempt("198.51.100.9")] == [401, 429, 401]
+    finally:
+        app.extensions["ur_engine"].close()
+        app.extensions["ur_store"].close()

@@ -45,6 +45,7 @@ DEFAULTS = {
     "RELOAD_POLL_SECONDS": 0.5,  # how often a process looks for a reload another process accepted
     "SECRET_KEY": None,  # signs the web session (its CSRF token); None: $UR_SECRET_KEY, else random per start
     "LOGIN_FAILURES": (10, 600),  # failed sign-ins allowed per client address, and in how many seconds
+    "PROXIES": 0,  # proxies in front whose X-Forwarded-For/-Proto/-Host are trusted (the client's address)
 }
 # On every response: no framing (clickjacking), no MIME sniffing, nothing but this origin's style sheet and
 # forms, and the Referer only within the site (Flask-WTF checks it on HTTPS posts).
@@ -69,6 +70,11 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.setdefault("SESSION_COOKIE_SAMESITE", "Strict")
     app.config.setdefault("WTF_CSRF_CHECK_DEFAULT", False)  # web.py checks the pages' posts only
     app.json.sort_keys = False
+    if app.config["PROXIES"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        n = app.config["PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
     logs.setup(app.config["LOG_LEVEL"])
     rules_dir = app.config["RULES_DIR"]
 
