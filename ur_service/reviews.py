@@ -23,7 +23,8 @@ def submit(app, body: bytes | str | dict, actor: Actor, urgency: str = "standard
     started = time.perf_counter()
     data = body if isinstance(body, dict) else inputs.loads(body)
     inputs.check_record_times(data)
-    with app.extensions["ur_engine"].engine() as engine:
+    service = app.extensions["ur_engine"]
+    with service.engine() as engine, service.turn:
         decision = engine.review(data).to_dict()
     row = app.extensions["ur_store"].add_review(record=data, decision=decision, actor=actor, urgency=urgency)
     metrics.REVIEWS.labels(decision["outcome"]).inc()

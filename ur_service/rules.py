@@ -17,6 +17,8 @@ from ur_engine.engine import Engine
 from ur_engine.errors import RuleError, UrError
 from ur_engine.rules.library import Source, load
 
+from .locks import FifoLock
+
 
 @dataclass
 class ReloadResult:
@@ -34,6 +36,7 @@ class RuleService:
         self._lock = threading.Lock()
         self._swap = threading.Lock()  # one reload at a time
         self._users: dict[int, int] = {}
+        self.turn = FifoLock()  # one review in the engine at a time, first come first served
         self._retired: dict[int, Engine] = {}
         self._current = Engine(load(sources), evaluator)
         self.last_reload: ReloadResult | None = None
