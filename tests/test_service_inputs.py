@@ -76,6 +76,13 @@ def test_a_key_given_twice_is_a_400_naming_the_key(client, body, key, path):
     assert problem["errors"][0]["path"] == path and f"'{key}'" in problem["errors"][0]["message"]
 
 
+@pytest.mark.parametrize("number", ["1e400", "-1e400", "NaN", "Infinity"])
+def test_a_number_json_cannot_carry_is_a_400(client, number):
+    text = json.dumps(make_record()).replace('"age": 60', f'"age": {number}')
+    res = client.post("/v1/reviews", data=text, content_type="application/json")
+    assert res.status_code == 400 and res.get_json()["errors"][0]["path"] == "$"
+
+
 def test_a_duplicated_record_field_is_never_stored_with_the_last_value(client):
     text = json.dumps(make_record(patient={"age": 67})).replace('"age": 67', '"age": 67, "age": 30')
     assert client.post("/v1/reviews", data=text, content_type="application/json").status_code == 400

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from datetime import date, datetime, timedelta, timezone
 from functools import lru_cache
@@ -53,14 +54,21 @@ def _reject_constant(name: str):
     raise ValueError(f"{name} is not JSON")
 
 
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"the number {clip(text)} is too large")
+    return value
+
+
 def loads(body: bytes | str):
     """Parse a JSON body; raises ``RecordError`` (UR101) for a syntax error or a key given twice."""
     try:
-        data = json.loads(body, object_pairs_hook=_pairs, parse_constant=_reject_constant)
+        data = json.loads(body, object_pairs_hook=_pairs, parse_constant=_reject_constant, parse_float=_finite)
     except json.JSONDecodeError as exc:
         raise RecordError(f"invalid JSON: {exc.msg}", code="UR101", path="$", line=exc.lineno,
                           column=exc.colno) from None
-    except (ValueError, UnicodeDecodeError) as exc:  # NaN / Infinity, or bytes that are not UTF-8
+    except (ValueError, UnicodeDecodeError) as exc:  # NaN, a number past a double, bytes not UTF-8
         raise RecordError(f"invalid JSON: {clip(str(exc))}", code="UR101", path="$") from None
     repeated = list(_repeated_keys(data, []))
     if repeated:

@@ -20,6 +20,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from . import logs, metrics
 from .rules import ReloadResult, RuleService
 from .store import Actor, Store
@@ -79,7 +81,11 @@ class Reloads:
             if now < self._next_check:
                 return
             self._next_check = now + self.poll_seconds
-            latest = self.store.latest_reload()
+            try:
+                latest = self.store.latest_reload()
+            except SQLAlchemyError as exc:  # the store is unreachable: serve on, look again at the next poll
+                log.warning("reload log unreadable", extra={"fields": {"error": type(exc).__name__}})
+                return
             if latest is None or latest["seq"] <= self.seq:
                 return
             before = self.service.library.digest

@@ -25,6 +25,7 @@ from ur_engine.errors import RecordError
 
 from . import openapi, reviews
 from .auth import authenticate
+from .inputs import clip_errors
 from .store import Conflict, NotFound
 
 blueprint = Blueprint("web", __name__, template_folder="templates")
@@ -198,7 +199,7 @@ def submit_review():
     try:
         decision = reviews.submit(current_app, body, g.actor, urgency)
     except RecordError as exc:
-        errors = [e.as_dict() for e in getattr(exc, "errors", [exc])]
+        errors = clip_errors([e.as_dict() for e in getattr(exc, "errors", [exc])])
         return render_template("submit.html", vitals=VITALS, treatments=TREATMENTS, levels=LEVELS, errors=errors,
                                pasted=pasted, form=request.form), 400
     return redirect(url_for("web.review_page", review_id=decision["review_id"]))
