@@ -243,8 +243,18 @@ def test_every_gunicorn_worker_names_the_accepted_digest_within_2_s(rules_dir, t
 
     pneumonia = rules_dir / "pneumonia.yaml"
     original = pneumonia.read_text()
+    def serving(digest):
+        """The workers (pids) that /metrics says serve ``digest``."""
+        text = urllib.request.urlopen(f"{url}/metrics", timeout=10).read().decode()
+        return [x for x in text.splitlines() if x.startswith(f'ur_rules_serving{{digest="{digest}"') and
+                x.endswith(" 1.0")]
+
     try:
         start = call("/healthz")[1]["rules"]["digest"]
+        deadline = time.monotonic() + 15  # the second worker may still be booting
+        while len(serving(start)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(serving(start)) == 2  # each worker from its fork, the master not at all
         pneumonia.write_text(original.replace("Severe CAP, major criterion", "Severe CAP, a major criterion"))
         status, body = call("/v1/admin/reload", "POST", admin)
         reloaded = time.monotonic()
@@ -272,9 +282,7 @@ def test_every_gunicorn_worker_names_the_accepted_digest_within_2_s(rules_dir, t
         print(f"\n{len(seen)} responses; the last naming the old digest came {max(stale, default=0):.2f} s after the reload")
         late = {d for t, d in seen if t >= 2.0}
         assert late == {accepted}, [(round(t, 2), d[:15]) for t, d in seen if d != accepted]
-        metrics = urllib.request.urlopen(f"{url}/metrics", timeout=10).read().decode()
-        serving = [x for x in metrics.splitlines() if x.startswith(f'ur_rules_serving{{digest="{accepted}"')]
-        assert len([x for x in serving if x.endswith(" 1.0")]) == 2, serving  # each worker, by its pid
+        assert len(serving(accepted)) == 2 and serving(start) == []  # each worker, by its pid
 
         (rules_dir / "two-midnight.yaml").write_text("ruleset: [broken\n")
         assert call("/v1/admin/reload", "POST", admin)[0] == 422

@@ -72,6 +72,12 @@ def on_starting(server):
             os.remove(os.path.join(directory, name))
 
 
+def post_fork(server, worker):
+    """Each worker shows in /metrics which library it serves from its first moment, not its first request."""
+    app = worker.app.wsgi()  # the app the master built (preload)
+    app.extensions["ur_reloads"].announce()
+
+
 def child_exit(server, worker):
     from prometheus_client import multiprocess
 

@@ -16,6 +16,7 @@ when; the reasons (rule file and line) are for ``rules_admin`` only (``GET /v1/a
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from collections.abc import Callable
 from sqlalchemy.exc import SQLAlchemyError
 
 from . import logs, metrics
+from .inputs import clip_errors
 from .rules import ReloadResult, RuleService
 from .store import Actor, Store
 
@@ -40,6 +42,7 @@ class Reloads:
         self._lock = threading.Lock()
         self._next_check = 0.0
         self._failures = 0
+        self._pid: int | None = None  # the process whose gauges are set
         self.seq = 0  # the newest accepted log entry this process serves (or knows it need not load)
 
     def startup(self, sources) -> None:
@@ -51,7 +54,6 @@ class Reloads:
             log.info("rules logged at startup", extra={"fields": {"digest": digest, "seq": latest["seq"],
                                                                   "hash": latest["hash"]}})
         self.seq = latest["seq"]
-        self._serving(None, digest)
 
     def reload_from_folder(self, actor: Actor) -> tuple[ReloadResult, dict]:
         """Check the rule folder's library; if it passes, log it with its files, then serve it."""
@@ -67,13 +69,23 @@ class Reloads:
                 self.seq = logged["seq"]
                 self._serving(before, result.digest)
             else:
-                logged = self.store.add_reload(ok=False, digest=result.digest, actor=actor, errors=result.errors)
+                logged = self.store.add_reload(ok=False, digest=result.digest, actor=actor,
+                                               errors=clip_errors(result.errors))
         log.info("rules reload", extra={"fields": {"ok": result.ok, "digest": result.digest, "key": actor.key_id,
                                                    "seq": logged["seq"], "hash": logged["hash"]}})
         return result, logged
 
+    def announce(self) -> None:
+        """Set this process's gauges (per pid under gunicorn): called in each worker after the fork, since the
+        master that loaded the library serves nothing and a forked worker starts with no gauge values."""
+        self._pid = os.getpid()
+        self._serving(None, self.service.library.digest)
+        self._behind(self.behind)
+
     def follow(self) -> None:
         """Load the newest accepted library if another process logged one since we last looked (cheap if not)."""
+        if self._pid != os.getpid():
+            self.announce()
         if time.monotonic() < self._next_check:
             return
         with self._lock:  # one thread loads; the others wait for it, then serve the library it loaded
