@@ -184,6 +184,11 @@ def test_a_form_post_without_its_csrf_token_is_refused(app, path, form):
     assert web.post(path, data={**data, "csrf_token": token}).status_code in (302, 303)
 
 
+def test_the_session_holding_the_token_is_a_strict_httponly_cookie(app):
+    cookie = app.test_client().get("/ui/login").headers["Set-Cookie"]
+    assert cookie.startswith("session=") and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+
+
 def test_a_token_from_another_session_is_refused(app):
     other = app.test_client()
     stolen = csrf_token(other)

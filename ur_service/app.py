@@ -67,7 +67,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.config["DATABASE_URL"] = app.config["DATABASE_URL"] or os.environ.get("UR_DATABASE_URL") or DEFAULT_URL
     # Under gunicorn the master builds the app (preload), so a random key is the same in every worker.
     app.config["SECRET_KEY"] = app.config["SECRET_KEY"] or os.environ.get("UR_SECRET_KEY") or secrets.token_hex(32)
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Strict")
+    app.config["SESSION_COOKIE_SAMESITE"] = app.config["SESSION_COOKIE_SAMESITE"] or "Strict"  # the CSRF session
     app.config.setdefault("WTF_CSRF_CHECK_DEFAULT", False)  # web.py checks the pages' posts only
     app.json.sort_keys = False
     if app.config["PROXIES"]:
