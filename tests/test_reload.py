@@ -167,7 +167,7 @@ def test_a_follower_loads_the_accepted_files_not_the_folder_as_it_is_later(rules
         _edit(rules_dir, "Only the life support", "Only the very life support")  # never reloaded
         assert accepted != start
         health = following.test_client().get("/healthz").get_json()
-        assert health["rules"]["digest"] == accepted and health["behind"] is False
+        assert health["rules"]["digest"] == accepted and "behind" not in health
         log = following.test_client().get("/v1/admin/reloads", headers=admin).get_json()
         assert [(i["kind"], i["ok"], i["digest"]) for i in log["items"]] == [("reload", True, accepted),
                                                                            ("startup", True, start)]
@@ -208,7 +208,7 @@ def test_a_follower_that_cannot_load_the_accepted_library_keeps_serving_retries_
         while client.get("/healthz").get_json()["rules"]["digest"] != accepted and time.monotonic() < deadline:
             time.sleep(0.05)  # the retry comes after a growing delay
         health = client.get("/healthz").get_json()
-        assert health["rules"]["digest"] == accepted and health["behind"] is False
+        assert health["rules"]["digest"] == accepted and "behind" not in health
     finally:
         for app in (accepting, following):
             app.extensions["ur_engine"].close()

@@ -227,8 +227,9 @@ def create_app(config: dict | None = None) -> Flask:
     @app.get("/healthz")
     def healthz():
         library = service.library
-        body = {"status": "ok", "rules": {"version": library.version, "digest": library.digest},
-                "behind": reloads.behind}
+        body = {"status": "ok", "rules": {"version": library.version, "digest": library.digest}}
+        if reloads.behind:
+            body["behind"] = True
         last = reloads.public_state()
         if last is not None:
             body["reload"] = last

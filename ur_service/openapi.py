@@ -117,10 +117,10 @@ SERVICE_SCHEMAS = {
             "by_finding": {"type": "object", "additionalProperties": COUNTS}},
             description="The engine's finding on the requested level (met or waived / not met) against the "
                         "physician's approve / deny; unknown findings are counted apart.")}),
-    "Health": _object(["status", "rules", "behind"], {
+    "Health": _object(["status", "rules"], {
         "status": {"const": "ok"}, "rules": RULES,
-        "behind": {"type": "boolean", "description": "This process could not yet load the newest accepted rule "
-                                                     "library; it serves the last one it has and retries."},
+        "behind": {"const": True, "description": "Present while this process could not yet load the newest "
+                                                 "accepted rule library; it serves the last one it has and retries."},
         "reload": _object(["ok", "at"], {"ok": {"type": "boolean"}, "at": TIME}, additionalProperties=False,
                           description="The last reload attempt on any process: accepted or not, and when. "
                                       "The reasons are for rules_admin (GET /v1/admin/reloads).")},
