@@ -154,6 +154,14 @@ def test_keys_and_reloads_from_before_the_chains_are_carried_into_them(db_url): 
     assert s.get_key("aaaaaaaaaaaa")["revoked_at"] == "2026-12-01T10:00:00.000Z"
     assert s.get_key("bbbbbbbbbbbb")["role"] == "physician" and s.get_key("bbbbbbbbbbbb")["revoked_at"] is None
     assert s.latest_reload()["digest"] == "sha256:old"
+    s.set_role("bbbbbbbbbbbb", "reviewer")
+    migrate.downgrade(s.engine, "0002")  # and back: each key as it stands now
+    with s.engine.connect() as conn:
+        rows = conn.execute(text("SELECT key_id, role, revoked_at IS NOT NULL FROM api_keys ORDER BY key_id")).all()
+        assert [tuple(r) for r in rows] == [("aaaaaaaaaaaa", "reviewer", True), ("bbbbbbbbbbbb", "reviewer", False)]
+        assert conn.execute(text("SELECT digest FROM rule_reloads")).scalars().all() == ["sha256:old"]
+    migrate.upgrade(s.engine)
+    assert s.verify()["ok"]
     s.close()
 
 

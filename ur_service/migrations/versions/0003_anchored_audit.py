@@ -142,4 +142,42 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    raise NotImplementedError("the audit chains of revision 0003 cannot be folded back into mutable tables")
+    """Back to 0002's shapes: each key's newest state, the accepted reloads; the chains' history is lost."""
+    bind = op.get_bind()
+    if bind.dialect.name == "postgresql":
+        for table in NEW_APPEND_ONLY:
+            op.execute(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
+            op.execute(f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}")
+    else:
+        for table in NEW_APPEND_ONLY:
+            for action in ("update", "delete"):
+                op.execute(f"DROP TRIGGER IF EXISTS {table}_no_{action}")
+    keys = {}
+    for row in bind.execute(sa.text("SELECT key_id, name, role, key_hash, created_at, revoked_at FROM api_keys "
+                                    "ORDER BY seq")).mappings():
+        keys[row["key_id"]] = dict(row)
+    reloads = [dict(r) for r in bind.execute(sa.text(
+        "SELECT at, digest, actor_key, actor_name FROM rule_reloads WHERE ok ORDER BY seq")).mappings()]
+    for table in ("login_failures", "rule_snapshots", "rule_reloads", "api_keys", "audit_heads"):
+        op.drop_table(table)
+    old_keys = op.create_table(
+        "api_keys",
+        sa.Column("key_id", sa.String(32), primary_key=True),
+        sa.Column("name", sa.String(100), nullable=False),
+        sa.Column("role", sa.String(20), nullable=False),
+        sa.Column("key_hash", sa.String(64), nullable=False),
+        sa.Column("created_at", sa.String(32), nullable=False),
+        sa.Column("revoked_at", sa.String(32)),
+    )
+    old_reloads = op.create_table(
+        "rule_reloads",
+        sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+        sa.Column("at", sa.String(32), nullable=False),
+        sa.Column("digest", sa.String(80), nullable=False),
+        sa.Column("actor_key", sa.String(32), nullable=False),
+        sa.Column("actor_name", sa.String(100), nullable=False),
+    )
+    if keys:
+        op.bulk_insert(old_keys, list(keys.values()))
+    if reloads:
+        op.bulk_insert(old_reloads, [{**r, "seq": i} for i, r in enumerate(reloads, start=1)])
