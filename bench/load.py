@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(figures))
         return
     print(f"POST /v1/reviews (default rules, examples/pneumonia.json) against {url}: gunicorn "
-          f"{figures['workers'] or '?'} sync workers, cores={figures['cores']}, store {figures['store']}")
+          f"{figures['workers'] or '?'} gthread workers, cores={figures['cores']}, store {figures['store']}")
     print(f"{figures['requests']} requests, concurrency {args.concurrency}: {figures['ok']} answered 2xx "
           f"in {figures['seconds']} s; statuses {figures['statuses']}, connection errors {figures['errors']}")
     print(f"throughput {figures['throughput_per_s']} reviews/s   "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -71,7 +72,8 @@ def test_the_list_filters_and_pages(client):
     assert [i["review_id"] for i in rest["items"]] == ids[1::-1] and rest["next_cursor"] is None
     assert [i["record_id"] for i in client.get("/v1/reviews?outcome=pend").get_json()["items"]] == ["stay-pend"]
     assert len(client.get("/v1/reviews?status=open&urgency=expedited").get_json()["items"]) == 1
-    assert client.get("/v1/reviews?since=2999-01-01T00:00:00Z").get_json()["items"] == []
+    soon = (datetime.now(timezone.utc) + timedelta(days=300)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert client.get(f"/v1/reviews?since={soon}").get_json()["items"] == []
     for bad in ("limit=0", "limit=x", "outcome=deny", "since=yesterday", "since=2026-13-45T00:00:00Z", "cursor=-1"):
         res = client.get(f"/v1/reviews?{bad}")
         assert res.status_code == 400 and res.get_json()["errors"][0]["parameter"] == bad.split("=")[0], bad
@@ -124,7 +126,8 @@ def test_stats_report_outcomes_and_agreement(app, client):
 def test_audit_verify_reports_an_intact_chain(client):
     submit(client, APPROVE)
     body = client.get("/v1/audit/verify").get_json()
-    assert body["ok"] and body["counts"] == {"reviews": 1, "determinations": 0}
+    assert body["ok"] and body["counts"] == {"reviews": 1, "determinations": 0, "api_keys": 3, "rule_reloads": 1}
+    assert client.get("/v1/audit/verify", query_string={"expect_head": body["anchor"]}).get_json()["ok"]
 
 
 def test_metrics_count_reviews_by_outcome_with_a_latency_histogram(client):

@@ -24,7 +24,7 @@ def test_keys_create_offers_exactly_the_service_roles():
     assert tuple(role.type.choices) == ROLES
 
 
-def test_keys_commands_create_list_and_revoke(runner, tmp_path):
+def test_keys_commands_create_list_change_role_and_revoke(runner, tmp_path):
     from ur_engine.cli import main
     from ur_service.auth import authenticate
     from ur_service.store import Store
@@ -38,6 +38,8 @@ def test_keys_commands_create_list_and_revoke(runner, tmp_path):
     assert key_id in listed.stdout and "dr-who" in listed.stdout and key not in listed.stdout
     store = Store(f"sqlite:///{tmp_path}/audit.db")
     assert authenticate(store, key).role == "physician"
+    assert runner.invoke(main, ["keys", "role", key_id, "reviewer", *db]).exit_code == 0  # a new row
+    assert authenticate(store, key).role == "reviewer" and store.verify()["counts"]["api_keys"] == 2
     assert runner.invoke(main, ["keys", "revoke", key_id, *db]).exit_code == 0
     assert authenticate(store, key) is None
     assert runner.invoke(main, ["keys", "revoke", key_id, *db]).exit_code == 2
@@ -49,11 +51,19 @@ def test_a_store_of_the_first_revision_upgrades_to_head_with_its_reviews(tmp_pat
     from ur_service import migrate
     from ur_service.store import Actor, Store
 
+    from sqlalchemy import insert
+
+    from ur_service.tables import reviews
+
     url = f"sqlite:///{tmp_path}/old.db"
     old = Store(url, upgrade=False)
     migrate.upgrade(old.engine, "0001")  # a store as the first release left it
     decision = engine.review(make_record()).to_dict()
-    old.add_review(record=make_record(), decision=decision, actor=Actor("a1b2c3d4e5f6", "alice"))
+    scratch = Store(f"sqlite:///{tmp_path}/scratch.db")  # the row as a review is stored (its columns are 0001's)
+    row = scratch.add_review(record=make_record(), decision=decision, actor=Actor("a1b2c3d4e5f6", "alice"))
+    scratch.close()
+    with old.engine.begin() as conn:
+        conn.execute(insert(reviews), row)
     old.close()
     new = Store(url)  # what create_app does at start
     assert migrate.current(new.engine) == migrate.head() != "0001"

@@ -129,7 +129,7 @@ def test_a_reload_through_one_gunicorn_worker_reaches_every_worker(tmp_path):
                                      headers={"Authorization": f"Bearer {admin}"})
         with urllib.request.urlopen(req, timeout=60) as res:
             wanted = json.load(res)["digest"]
-        time.sleep(2.5)  # RELOAD_POLL_SECONDS
+        time.sleep(1.0)  # RELOAD_POLL_SECONDS, and the follower's load
         deadline = time.monotonic() + 30
         while _digests(url, 20) != {wanted} and time.monotonic() < deadline:
             time.sleep(0.5)
@@ -142,7 +142,7 @@ def test_a_reload_through_one_gunicorn_worker_reaches_every_worker(tmp_path):
 
 
 def _digests(url: str, n: int) -> set[str]:
-    """The rule digests that n health checks see, four at a time (a sync worker takes one, so both answer)."""
+    """The rule digests that n health checks see, four at a time (so both workers answer some)."""
     from concurrent.futures import ThreadPoolExecutor
 
     def one(_):

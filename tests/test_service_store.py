@@ -75,7 +75,7 @@ def test_the_chain_links_every_row_and_verifies(store, engine):
     assert [r["prev_hash"] for r in rows[1:]] == [r["hash"] for r in rows[:-1]]
     store.add_determination(rows[1]["review_id"], decision="approve", reason_code=None, text=None, actor=DR)
     report = store.verify()
-    assert report["ok"] and report["counts"] == {"reviews": 3, "determinations": 1}
+    assert report["ok"] and report["counts"] == {"reviews": 3, "determinations": 1, "api_keys": 0, "rule_reloads": 0}
     assert report["heads"]["reviews"] == rows[-1]["hash"]
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 
 import pytest
@@ -141,16 +142,112 @@ def test_the_short_form_worklist_determination_and_rule_browser(app, live, brows
     shot(page, "7-api-docs")
 
 
+def csrf_token(web, path="/ui/login") -> str:
+    """The token a page's form carries (the test client keeps the session cookie it belongs to)."""
+    page = web.get(path).get_data(as_text=True)
+    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+
+
 def test_pages_refuse_the_wrong_role_and_cross_site_posts(app, client):
     web = app.test_client()
     web.set_cookie("ur_key", app.config["TEST_KEYS"]["rules_admin"])
     assert web.get("/ui/").status_code == 403
     web.set_cookie("ur_key", app.config["TEST_KEYS"]["reviewer"])
-    res = web.post("/ui/reviews", data={"mode": "json", "record": json.dumps(make_record())},
+    res = web.post("/ui/reviews", data={"mode": "json", "record": json.dumps(make_record()),
+                                        "csrf_token": csrf_token(web, "/ui/")},
                    headers={"Origin": "https://evil.example"})
     assert res.status_code == 403
     assert web.get("/ui/login?next=https://evil.example/x").status_code == 200
-    res = web.post("/ui/login", data={"key": app.config["TEST_KEYS"]["reviewer"], "next": "//evil.example/"})
+    res = web.post("/ui/login", data={"key": app.config["TEST_KEYS"]["reviewer"], "next": "//evil.example/",
+                                      "csrf_token": csrf_token(web)})
     assert res.headers["Location"] == "/ui/"
     assert "HttpOnly" in res.headers["Set-Cookie"] and "SameSite=Strict" in res.headers["Set-Cookie"]
     assert client.get("/v1/reviews", headers={**auth(app, "reviewer"), "Cookie": "x=1"}).status_code == 200
+
+
+@pytest.mark.parametrize("path,form", [
+    ("/ui/login", {"key": "KEY"}),
+    ("/ui/reviews", {"mode": "json", "record": json.dumps(make_record())}),
+    ("/ui/logout", {}),
+])
+def test_a_form_post_without_its_csrf_token_is_refused(app, path, form):
+    """No Origin, no Referer, a valid key in the cookie: without the page's token nothing happens."""
+    web = app.test_client()
+    web.set_cookie("ur_key", app.config["TEST_KEYS"]["reviewer"])
+    data = {k: v.replace("KEY", app.config["TEST_KEYS"]["reviewer"]) for k, v in form.items()}
+    res = web.post(path, data=data)
+    assert res.status_code == 400 and "did not come from this site" in res.get_data(as_text=True)
+    res = web.post(path, data={**data, "csrf_token": "forged"})
+    assert res.status_code == 400
+    assert web.get("/v1/reviews", headers=auth(app, "reviewer")).get_json()["items"] == []
+    token = csrf_token(web, "/ui/" if path == "/ui/reviews" else "/ui/login")
+    assert web.post(path, data={**data, "csrf_token": token}).status_code in (302, 303)
+
+
+def test_the_session_holding_the_token_is_a_strict_httponly_cookie(app):
+    cookie = app.test_client().get("/ui/login").headers["Set-Cookie"]
+    assert cookie.startswith("session=") and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+
+
+def test_a_token_from_another_session_is_refused(app):
+    other = app.test_client()
+    stolen = csrf_token(other)
+    web = app.test_client()
+    web.get("/ui/login")
+    res = web.post("/ui/login", data={"key": app.config["TEST_KEYS"]["reviewer"], "csrf_token": stolen})
+    assert res.status_code == 400
+
+
+@pytest.mark.parametrize("path", ["/ui/login", "/ui/rules", "/docs", "/healthz", "/v1/rulesets"])
+def test_every_page_forbids_framing_sniffing_and_foreign_content(app, path):
+    res = app.test_client().get(path)
+    csp = res.headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in csp and "default-src 'none'" in csp and "style-src 'self'" in csp
+    assert res.headers["X-Content-Type-Options"] == "nosniff" and res.headers["X-Frame-Options"] == "DENY"
+    assert res.headers["Referrer-Policy"] == "same-origin"
+    assert "<style" not in res.get_data(as_text=True) and "style=" not in res.get_data(as_text=True)
+
+
+def test_failed_sign_ins_are_limited_per_address_across_workers(app, tmp_path):
+    """Two apps on one store stand for two gunicorn workers: the count is the store's, not a process's."""
+    from api import create_app
+
+    app.config["LOGIN_FAILURES"] = (3, 600)
+    other = create_app({"RULES_DIR": app.config["RULES_DIR"], "DATABASE_URL": app.config["DATABASE_URL"],
+                        "LOGIN_FAILURES": (3, 600), "SECRET_KEY": app.config["SECRET_KEY"]})
+    try:
+        statuses = []
+        for worker in (app, other, app, other):
+            web = worker.test_client()
+            statuses.append(web.post("/ui/login", data={"key": "ur_000000000000_" + "x" * 43,
+                                                        "csrf_token": csrf_token(web)}).status_code)
+        assert statuses == [401, 401, 401, 429]
+        web = other.test_client()
+        res = web.post("/ui/login", data={"key": app.config["TEST_KEYS"]["reviewer"], "csrf_token": csrf_token(web)})
+        assert res.status_code == 429 and res.headers["Retry-After"] == "600"  # even the right key waits
+        elsewhere = app.test_client()
+        elsewhere.environ_base["REMOTE_ADDR"] = "10.0.0.7"
+        res = elsewhere.post("/ui/login", data={"key": app.config["TEST_KEYS"]["reviewer"],
+                                                "csrf_token": csrf_token(elsewhere)})
+        assert res.status_code == 302  # another address is not held back
+    finally:
+        other.extensions["ur_engine"].close()
+        other.extensions["ur_store"].close()
+
+
+def test_behind_a_trusted_proxy_the_limit_counts_the_forwarded_address(tmp_path):
+    from api import create_app
+    from conftest import RULES
+
+    app = create_app({"RULES_DIR": str(RULES), "DATABASE_URL": f"sqlite:///{tmp_path}/audit.db", "PROXIES": 1,
+                      "LOGIN_FAILURES": (1, 600)})
+    try:
+        def attempt(forwarded):
+            web = app.test_client()
+            web.environ_base["HTTP_X_FORWARDED_FOR"] = forwarded
+            return web.post("/ui/login", data={"key": "wrong", "csrf_token": csrf_token(web)}).status_code
+
+        assert [attempt("203.0.113.5"), attempt("203.0.113.5"), attempt("198.51.100.9")] == [401, 429, 401]
+    finally:
+        app.extensions["ur_engine"].close()
+        app.extensions["ur_store"].close()

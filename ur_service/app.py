@@ -6,6 +6,7 @@
     GET  /v1/worklist                         reviewer, physician   pended reviews, the soonest due first
     GET  /v1/stats, /v1/audit/verify          any key      outcomes, agreement; the hash chains checked
     POST /v1/admin/reload                     rules_admin  re-read the rule directory (serves only if it passes)
+    GET  /v1/admin/reloads                    rules_admin  the reload log, with the reasons of refused reloads
     GET  /v1/rulesets, /healthz, /metrics, /openapi.json, /docs, /ui/…   public (the web pages ask for a key)
 
 Errors are ``application/problem+json`` (RFC 9457); a bad record's errors name each field by its JSON path.
@@ -15,6 +16,7 @@ The OpenAPI document (``ur_service/openapi.py``) describes every endpoint and ch
 from __future__ import annotations
 
 import os
+import secrets
 import time
 import uuid
 
@@ -25,12 +27,13 @@ from werkzeug.exceptions import HTTPException
 from ur_engine.errors import RecordError
 from ur_engine.intake.rule_files import default_sources, read_sources
 
-from . import logs, metrics, openapi, reviews, web
+from . import inputs, logs, metrics, openapi, reviews, web
 from .auth import ROLES, require
 from .db import DEFAULT_URL
 from .http import json_response, problem
+from .reloads import Reloads, entry
 from .rules import RuleService
-from .store import Conflict, NotFound, Store, utc_text
+from .store import Conflict, NotFound, Store, parse_anchor, utc_text
 
 DEFAULTS = {
     "RULES_DIR": None,  # None: the default rule library
@@ -39,7 +42,19 @@ DEFAULTS = {
     "DATABASE_URL": None,  # None: $UR_DATABASE_URL, else sqlite:///ur-audit.db in the working directory
     "RESPONSE_VALIDATION": "log",  # log | strict (a response breaking its schema becomes a 500) | off
     "LOG_LEVEL": "INFO",
-    "RELOAD_POLL_SECONDS": 2.0,  # how often a process looks for a reload another process accepted
+    "RELOAD_POLL_SECONDS": 0.5,  # how often a process looks for a reload another process accepted
+    "SECRET_KEY": None,  # signs the web session (its CSRF token); None: $UR_SECRET_KEY, else random per start
+    "LOGIN_FAILURES": (10, 600),  # failed sign-ins allowed per client address, and in how many seconds
+    "PROXIES": 0,  # proxies in front whose X-Forwarded-For/-Proto/-Host are trusted (the client's address)
+}
+# On every response: no framing (clickjacking), no MIME sniffing, nothing but this origin's style sheet and
+# forms, and the Referer only within the site (Flask-WTF checks it on HTTPS posts).
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+                               "frame-ancestors 'none'; base-uri 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
 }
 log = logs.get("http")
 
@@ -50,7 +65,16 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.update(DEFAULTS)
     app.config.update({k: v for k, v in (config or {}).items() if v is not None or k not in DEFAULTS})
     app.config["DATABASE_URL"] = app.config["DATABASE_URL"] or os.environ.get("UR_DATABASE_URL") or DEFAULT_URL
+    # Under gunicorn the master builds the app (preload), so a random key is the same in every worker.
+    app.config["SECRET_KEY"] = app.config["SECRET_KEY"] or os.environ.get("UR_SECRET_KEY") or secrets.token_hex(32)
+    app.config["SESSION_COOKIE_SAMESITE"] = app.config["SESSION_COOKIE_SAMESITE"] or "Strict"  # the CSRF session
+    app.config.setdefault("WTF_CSRF_CHECK_DEFAULT", False)  # web.py checks the pages' posts only
     app.json.sort_keys = False
+    if app.config["PROXIES"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        n = app.config["PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
     logs.setup(app.config["LOG_LEVEL"])
     rules_dir = app.config["RULES_DIR"]
 
@@ -60,39 +84,33 @@ def create_app(config: dict | None = None) -> Flask:
     store = Store(app.config["DATABASE_URL"])
     app.extensions["ur_store"] = store
     try:
-        service = RuleService(sources(), app.config["EVALUATOR"])
+        initial = sources()
+        service = RuleService(initial, app.config["EVALUATOR"])
     except Exception:
         store.close()
         raise
     app.extensions["ur_engine"] = service
     app.register_blueprint(web.blueprint)
-    latest = store.latest_reload()
-    followed = {"seq": latest["seq"] if latest else 0, "checked": time.monotonic()}
+    web.csrf.init_app(app)
+    reloads = Reloads(service, store, sources, app.config["RELOAD_POLL_SECONDS"])
+    app.extensions["ur_reloads"] = reloads
+    reloads.startup(initial)
+    # The chains' heads, in the log at every start: an outside record to verify a later state against.
+    log.info("audit head", extra={"fields": {"anchor": store.head()}})
 
     @app.before_request
     def follow_reloads():
-        """Reload too when another process (a gunicorn worker) accepted a new library since we last looked."""
-        now = time.monotonic()
-        if now - followed["checked"] < app.config["RELOAD_POLL_SECONDS"]:
-            return
-        followed["checked"] = now
-        latest = store.latest_reload()
-        if latest is None or latest["seq"] <= followed["seq"]:
-            return
-        followed["seq"] = latest["seq"]
-        if latest["digest"] != service.library.digest:
-            result = service.reload(sources)  # the same checks and rule tests; a failure keeps the last good
-            log.info("rules reload followed", extra={"fields": {
-                "ok": result.ok, "digest": result.digest, "wanted": latest["digest"], "seq": latest["seq"]}})
+        """Serve the library another process (a gunicorn worker) accepted since we last looked."""
+        reloads.follow()
 
     def json_body():
         """The request body as JSON, or a problem response (415 / 400)."""
         if not (request.mimetype == "application/json" or request.mimetype.endswith("+json")):
             return None, problem(415, "Unsupported Media Type", "send the body as application/json")
         try:
-            return orjson.loads(request.get_data()), None
-        except orjson.JSONDecodeError as exc:
-            return None, problem(400, "Invalid JSON", str(exc), errors=[{"path": "$", "message": str(exc)}])
+            return inputs.loads(request.get_data()), None
+        except RecordError as exc:
+            return None, problem(400, "Invalid JSON", str(exc), errors=_record_errors(exc))
 
     def query():
         values, errors = openapi.query_args(request.endpoint, request.args)
@@ -109,8 +127,7 @@ def create_app(config: dict | None = None) -> Flask:
         try:
             decision = reviews.submit(app, request.get_data(), g.actor, args["urgency"])
         except RecordError as exc:
-            errors = [e.as_dict() for e in getattr(exc, "errors", [exc])]
-            return problem(400, "Invalid admission record", str(exc), errors=errors)
+            return problem(400, "Invalid admission record", str(exc), errors=_record_errors(exc))
         g.review_id = decision["review_id"]
         res = json_response(decision)
         res.headers["Location"] = f"/v1/reviews/{decision['review_id']}"
@@ -126,10 +143,10 @@ def create_app(config: dict | None = None) -> Flask:
         for name in ("since", "until"):
             if name in args:
                 try:
-                    bounds[name] = utc_text(_parse_time(args[name]))
-                except ValueError:
-                    return problem(400, "Invalid query parameters",
-                                   errors=[{"parameter": name, "message": f"{args[name]!r} is not a valid time"}])
+                    bounds[name] = utc_text(inputs.parse_time(args[name]))
+                except ValueError as exc:
+                    return problem(400, "Invalid query parameters", f"{name}: {exc}",
+                                   errors=[{"parameter": name, "message": str(exc)}])
         rows, cursor = store.list_reviews(
             outcome=args.get("outcome"), record_id=args.get("record_id"), urgency=args.get("urgency"),
             status=args.get("status"), limit=args["limit"],
@@ -179,7 +196,14 @@ def create_app(config: dict | None = None) -> Flask:
     @app.get("/v1/audit/verify")
     @require(*ROLES)
     def audit_verify():
-        return json_response(store.verify())
+        args, bad = query()
+        if bad:
+            return bad
+        try:
+            expect = parse_anchor(args["expect_head"]) if "expect_head" in args else None
+        except ValueError as exc:
+            return problem(400, "Invalid query parameters", errors=[{"parameter": "expect_head", "message": str(exc)}])
+        return json_response(store.verify(expect))
 
     @app.get("/v1/rulesets")
     def list_rulesets():
@@ -188,22 +212,27 @@ def create_app(config: dict | None = None) -> Flask:
     @app.post("/v1/admin/reload")
     @require("rules_admin")
     def reload_rules():
-        result = service.reload(sources)
-        log.info("rules reload", extra={"fields": {"ok": result.ok, "digest": result.digest, "key": g.actor.key_id}})
-        if result.ok:
-            followed["seq"] = store.add_reload(result.digest, g.actor)  # the other processes follow this log
+        result, logged = reloads.reload_from_folder(g.actor)
         if not result.ok:
             return problem(422, "Candidate rules refused", "the last good rule library is still serving",
                            errors=result.errors, serving=service.library.digest)
-        return {"status": "reloaded", "digest": result.digest, "at": result.at}
+        return {"status": "reloaded", "digest": result.digest, "at": logged["at"], "seq": logged["seq"]}
+
+    @app.get("/v1/admin/reloads")
+    @require("rules_admin")
+    def list_reloads():
+        return json_response({"serving": service.library.digest, "behind": reloads.behind,
+                              "items": [entry(r) for r in store.reloads()]})
 
     @app.get("/healthz")
     def healthz():
         library = service.library
         body = {"status": "ok", "rules": {"version": library.version, "digest": library.digest}}
-        last = service.last_reload
+        if reloads.behind:
+            body["behind"] = True
+        last = reloads.public_state()
         if last is not None:
-            body["reload"] = {"ok": last.ok, "at": last.at, "digest": last.digest, "errors": last.errors}
+            body["reload"] = last
         return body
 
     @app.get("/metrics")
@@ -226,14 +255,17 @@ def create_app(config: dict | None = None) -> Flask:
             res = _validate_response(app, res)
         route = request.url_rule.rule if request.url_rule else "unmatched"
         elapsed = time.perf_counter() - g.get("started", time.perf_counter())
-        metrics.REQUESTS.labels(request.method, route, str(res.status_code)).inc()
-        metrics.REQUEST_SECONDS.labels(request.method, route).observe(elapsed)
+        method = metrics.method_label(request.method)
+        metrics.REQUESTS.labels(method, route, str(res.status_code)).inc()
+        metrics.REQUEST_SECONDS.labels(method, route).observe(elapsed)
         actor = g.get("actor")
         # The route template, never the query string or body: no patient data reaches the log.
         log.info("request", extra={"fields": {
-            "request_id": g.get("request_id"), "method": request.method, "route": route, "status": res.status_code,
+            "request_id": g.get("request_id"), "method": method, "route": route, "status": res.status_code,
             "ms": round(elapsed * 1000, 2), "key": actor.key_id if actor else None, "review_id": g.get("review_id")}})
         res.headers["X-Request-ID"] = g.get("request_id", "")
+        for name, value in SECURITY_HEADERS.items():
+            res.headers.setdefault(name, value)
         return res
 
     @app.errorhandler(HTTPException)
@@ -255,11 +287,8 @@ def create_app(config: dict | None = None) -> Flask:
     return app
 
 
-def _parse_time(text: str):
-    from datetime import datetime, timezone
-
-    when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+def _record_errors(exc: RecordError) -> list[dict]:
+    return [e.as_dict() for e in getattr(exc, "errors", [exc])]
 
 
 def _validate_response(app: Flask, res):

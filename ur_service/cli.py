@@ -9,7 +9,6 @@ import click
 
 from ur_engine.cli.common import RULES_HELP, print_rule_errors
 from ur_engine.errors import RuleError, UrError
-from ur_engine.intake.rule_files import default_sources, read_sources
 
 from . import ROLES
 
@@ -27,16 +26,17 @@ def serve(rules, host, port) -> None:
 
     from api import create_app
 
+    from .store import Actor
+
     try:
         app = create_app({"RULES_DIR": rules})
     except UrError as exc:
         print_rule_errors(exc, rules) if isinstance(exc, RuleError) else click.echo(str(exc), err=True)
         sys.exit(1)
-    service = app.extensions["ur_engine"]
-    source = (lambda: read_sources(rules)) if rules else default_sources
+    reloads = app.extensions["ur_reloads"]
 
     def on_hup(signum, frame):
-        result = service.reload(source)
+        result, _ = reloads.reload_from_folder(Actor("-", "SIGHUP"))
         click.echo(f"SIGHUP reload: {'ok ' + result.digest if result.ok else 'refused'}", err=True)
         for line in result.errors:
             click.echo(f"  {line}", err=True)
@@ -104,3 +104,58 @@ def keys_revoke(key_id, database) -> None:
     finally:
         store.close()
     click.echo(f"revoked {key_id}", err=True)
+
+
+@keys.command("role")
+@click.argument("key_id")
+@click.argument("role", type=click.Choice(ROLES))
+@click.option("--database", envvar="UR_DATABASE_URL", help=DATABASE_HELP)
+def keys_role(key_id, role, database) -> None:
+    """Give the active key KEY_ID another ROLE: a new row in the key chain, the old one stays as it was."""
+    store = _store(database)
+    try:
+        if not store.set_role(key_id, role):
+            click.echo(f"no active key {key_id}", err=True)
+            sys.exit(2)
+    finally:
+        store.close()
+    click.echo(f"{key_id} is now {role}", err=True)
+
+
+@click.group()
+def audit() -> None:
+    """The audit store's hash chains: print their heads (an anchor to keep elsewhere), or verify them."""
+
+
+@audit.command("head")
+@click.option("--database", envvar="UR_DATABASE_URL", help=DATABASE_HELP)
+def audit_head(database) -> None:
+    """Print each chain's head as chain:seq:hash,… — keep it outside the database (a write-once store, a ticket)."""
+    store = _store(database)
+    try:
+        click.echo(store.head())
+    finally:
+        store.close()
+
+
+@audit.command("verify")
+@click.option("--expect-head", help="An anchor printed earlier by `ur audit head` (or a verify report's anchor): "
+                                    "each chain must still reach it.")
+@click.option("--database", envvar="UR_DATABASE_URL", help=DATABASE_HELP)
+def audit_verify(expect_head, database) -> None:
+    """Walk every chain; exit 1 and list the problems when any is found."""
+    from .store import parse_anchor
+
+    try:
+        expect = parse_anchor(expect_head) if expect_head else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--expect-head") from None
+    store = _store(database)
+    try:
+        report = store.verify(expect)
+    finally:
+        store.close()
+    for p in report["problems"]:
+        click.echo(f"{p['table']} row {p['seq']}: {p['problem']}", err=True)
+    click.echo(report["anchor"])
+    sys.exit(0 if report["ok"] else 1)

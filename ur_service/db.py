@@ -7,11 +7,15 @@ advisory lock on PostgreSQL.
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine, make_url
+
+from .locks import FifoLock
 
 DEFAULT_URL = "sqlite:///ur-audit.db"
 
@@ -61,8 +65,31 @@ def _sqlite_begin(conn: Connection) -> None:
 @contextmanager
 def write_transaction(engine: Engine, lock: int) -> Iterator[Connection]:
     """A transaction that holds the store-wide write lock ``lock`` until it commits or rolls back."""
-    with engine.connect().execution_options(ur_write=True) as conn:
-        with conn.begin():
-            if conn.dialect.name == "postgresql":
-                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock})
+    if engine.dialect.name == "sqlite":
+        # One writer per process at a time: the threads of a worker queue here, woken at once, instead of
+        # each polling SQLite's file lock through its busy handler (sleeps of up to 100 ms: the latency tail).
+        with _process_lock(engine), _transaction(engine, lock) as conn:
             yield conn
+    else:
+        with _transaction(engine, lock) as conn:
+            yield conn
+
+
+@contextmanager
+def _transaction(engine: Engine, lock: int) -> Iterator[Connection]:
+    with engine.connect().execution_options(ur_write=True) as conn, conn.begin():
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock})
+        yield conn
+
+
+_LOCKS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_LOCKS_GUARD = threading.Lock()
+
+
+def _process_lock(engine: Engine) -> FifoLock:
+    with _LOCKS_GUARD:
+        found = _LOCKS.get(engine)
+        if found is None:
+            found = _LOCKS[engine] = FifoLock()
+        return found

@@ -1,11 +1,20 @@
 """gunicorn settings for production: ``gunicorn -c python:ur_service.gunicorn_conf``.
 
-Reviews are CPU-bound and durable-rules is process-global, so the workers are processes (one per core by
-default), each with one thread. The master builds the app once (preload): it migrates the store and loads
-and checks the rules, and every worker — a respawned one too — forks from that checked library, never from
-whatever the rule directory holds by then. POST /v1/admin/reload reaches every worker through the store's
-reload log (see ``RELOAD_POLL_SECONDS``); SIGHUP does not re-read rules under preload.
-Environment: UR_BIND (127.0.0.1:8080), UR_WORKERS (cores), UR_TIMEOUT (30 s), plus those of ur_service.wsgi.
+Workers are processes (one per core by default), each with a pool of threads (``gthread``): a client that
+sends its request slowly holds one thread of one worker, not the worker, and the worker's main loop keeps
+accepting and handing the next request to a free thread. A connection that sends nothing is put back to wait
+(no thread) and closed after ``keepalive`` seconds. Reviews themselves are CPU-bound and durable-rules runs
+one evaluation at a time per process (ur_engine's evaluator lock), so threads add room for waiting clients
+and database commits, not review throughput; processes add that. The thread pool is finite: facing untrusted
+networks, put a buffering proxy in front (README, Production), which receives whole requests before gunicorn
+sees them.
+
+The master builds the app once (preload): it migrates the store and loads and checks the rules, and every
+worker — a respawned one too — forks from that checked library. POST /v1/admin/reload reaches every worker
+through the store's reload log, which carries the accepted library's files (see ``ur_service.reloads``);
+SIGHUP does not re-read rules under preload.
+Environment: UR_BIND (127.0.0.1:8080), UR_WORKERS (cores), UR_THREADS (16), UR_TIMEOUT (30 s), UR_KEEPALIVE
+(5 s), plus those of ur_service.wsgi.
 """
 
 import os
@@ -24,11 +33,12 @@ wsgi_app = "ur_service.wsgi:app"
 preload_app = True
 bind = os.environ.get("UR_BIND", "127.0.0.1:8080")
 workers = int(os.environ.get("UR_WORKERS") or os.cpu_count() or 1)
-worker_class = "sync"
-threads = 1
-timeout = int(os.environ.get("UR_TIMEOUT", "30"))
+worker_class = "gthread"
+threads = int(os.environ.get("UR_THREADS") or 16)
+worker_connections = 1000  # connections a worker holds open (waiting ones cost no thread)
+timeout = int(os.environ.get("UR_TIMEOUT", "30"))  # a worker whose main loop stalls this long is restarted
 graceful_timeout = 20
-keepalive = 2
+keepalive = int(os.environ.get("UR_KEEPALIVE", "5"))  # an idle kept-alive or silent new connection is closed
 backlog = 256
 # Request limits before the app sees anything; the body limit itself is the app's MAX_CONTENT_LENGTH (413).
 limit_request_line = 4094
@@ -60,6 +70,12 @@ def on_starting(server):
     for name in os.listdir(directory):
         if name.endswith(".db"):
             os.remove(os.path.join(directory, name))
+
+
+def post_fork(server, worker):
+    """Each worker shows in /metrics which library it serves from its first moment, not its first request."""
+    app = worker.app.wsgi()  # the app the master built (preload)
+    app.extensions["ur_reloads"].announce()
 
 
 def child_exit(server, worker):

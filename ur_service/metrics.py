@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import (CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, Histogram,
+                               generate_latest)
 from prometheus_client.core import GaugeMetricFamily
 
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -18,9 +19,27 @@ REVIEWS = Counter("ur_reviews_total", "Reviews answered, by engine outcome.", ["
 REVIEW_SECONDS = Histogram("ur_review_duration_seconds",
                            "POST /v1/reviews from request to stored review (engine and store).", buckets=BUCKETS)
 DETERMINATIONS = Counter("ur_determinations_total", "Physician determinations, by decision.", ["decision"])
+# Label values come from fixed sets, so a client cannot grow the series without bound: any other method is
+# "other", an unknown path is "unmatched" (the route template otherwise), a status is one of a few dozen codes.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def method_label(method: str) -> str:
+    return method if method in METHODS else "other"
+
+
 REQUESTS = Counter("ur_http_requests_total", "HTTP requests, by route and status.", ["method", "route", "status"])
 REQUEST_SECONDS = Histogram("ur_http_request_duration_seconds", "HTTP request latency, by route.",
                             ["method", "route"], buckets=BUCKETS)
+
+# Per process (a ``pid`` label under gunicorn): which library each worker serves, and whether it is behind.
+RULES_SERVING = Gauge("ur_rules_serving", "1 for the rule library digest this process serves.", ["digest"],
+                      multiprocess_mode="liveall")
+RULES_BEHIND = Gauge("ur_rules_follow_behind",
+                     "1 while this process could not load the newest accepted rule library (it retries).",
+                     multiprocess_mode="liveall")
+RULES_FOLLOW_FAILURES = Counter("ur_rules_follow_failures_total",
+                                "Failed attempts to load a rule library another process accepted.")
 
 
 class _ScrapeTime:

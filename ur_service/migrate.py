@@ -48,6 +48,14 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         command.upgrade(cfg, revision)
 
 
+def downgrade(engine: Engine, revision: str) -> None:
+    """Take the database back to ``revision`` (for an operator rolling back a release)."""
+    cfg = _config()
+    with write_transaction(engine, MIGRATION_LOCK) as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, revision)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m ur_service.migrate")
     parser.add_argument("action", choices=["upgrade", "current", "revision"])

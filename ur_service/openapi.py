@@ -1,7 +1,7 @@
 """The OpenAPI 3.1 document of the JSON API, and the validators the app derives from it.
 
-The admission and decision schemas come from ``schemas/`` unchanged (their ``$defs`` move under
-``components/schemas``); the service's own schemas are below. One document drives three things: what
+The admission and decision schemas come from ``schemas/`` (their ``$defs`` move under ``components/schemas``),
+with the tighter date and time patterns the service enforces; the service's own schemas are below. One document drives three things: what
 ``/openapi.json`` and ``/docs`` show, how query strings and bodies are checked, and how responses are checked.
 """
 
@@ -17,12 +17,15 @@ from jsonschema import Draft202012Validator
 from ur_engine import schemas as engine_schemas
 
 from .auth import ROLES
+from .inputs import DATE_PATTERN, TIME_PATTERN
 
-TIME = {"type": "string",
-        "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?(Z|[+-][0-9]{2}:[0-9]{2})$",
-        "description": "ISO 8601 date and time with a UTC offset."}
+RANGE_TEXT = "from 1900-01-01 to one year from now; outside that range the request is refused (400)"
+TIME = {"type": "string", "pattern": TIME_PATTERN,
+        "description": f"ISO 8601 date and time with a UTC offset, {RANGE_TEXT}."}
 HASH = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
 NULLABLE_TIME = {"anyOf": [TIME, {"type": "null"}]}
+_ANCHOR_PART = r"[a-z_]+:[0-9]{1,18}:[0-9a-f]{64}"
+ANCHOR_PATTERN = rf"^{_ANCHOR_PART}(,{_ANCHOR_PART})*$"
 REASON_CODES = {
     "not_medically_necessary": "The record does not show the requested level of care is medically necessary.",
     "lower_level_of_care": "A lower level of care or another setting meets the patient's needs.",
@@ -114,9 +117,24 @@ SERVICE_SCHEMAS = {
             "by_finding": {"type": "object", "additionalProperties": COUNTS}},
             description="The engine's finding on the requested level (met or waived / not met) against the "
                         "physician's approve / deny; unknown findings are counted apart.")}),
-    "Health": _object(["status", "rules"], {"status": {"const": "ok"}, "rules": RULES, "reload": {
-        "type": "object", "properties": {"ok": {"type": "boolean"}, "at": TIME, "digest": {"type": ["string", "null"]},
-                                         "errors": {"type": "array", "items": {"type": "string"}}}}}),
+    "Health": _object(["status", "rules"], {
+        "status": {"const": "ok"}, "rules": RULES,
+        "behind": {"const": True, "description": "Present while this process could not yet load the newest "
+                                                 "accepted rule library; it serves the last one it has and retries."},
+        "reload": _object(["ok", "at"], {"ok": {"type": "boolean"}, "at": TIME}, additionalProperties=False,
+                          description="The last reload attempt on any process: accepted or not, and when. "
+                                      "The reasons are for rules_admin (GET /v1/admin/reloads).")},
+        additionalProperties=False),
+    "ReloadLog": _object(["serving", "behind", "items"], {
+        "serving": {"type": "string"}, "behind": {"type": "boolean"},
+        "items": {"type": "array", "items": _object(
+            ["seq", "at", "kind", "ok", "digest", "errors", "by", "hash"], {
+                "seq": {"type": "integer", "minimum": 1}, "at": TIME, "kind": {"enum": ["reload", "startup"]},
+                "ok": {"type": "boolean"}, "digest": {"type": ["string", "null"]},
+                "errors": {"type": "array", "items": {"type": "string"}}, "by": _ref("Actor"), "hash": HASH},
+            additionalProperties=False)}}, additionalProperties=False,
+        description="Reload attempts, newest first: accepted libraries (whose files every process loads) and "
+                    "refused ones with their reasons."),
     "Rulesets": _object(["version", "digest", "rulesets"], {
         "version": {"type": "string"}, "digest": {"type": "string"},
         "rulesets": {"type": "array", "items": _object(["id", "version", "title", "criteria"], {
@@ -125,10 +143,14 @@ SERVICE_SCHEMAS = {
             "criteria": {"type": "array", "items": _object(["id", "group", "text", "source"], {
                 "id": {"type": "string"}, "group": {"type": "string"}, "text": {"type": "string"},
                 "source": {"type": ["string", "null"]}})}})}}),
-    "Reload": _object(["status", "digest", "at"], {"status": {"const": "reloaded"}, "digest": {"type": "string"},
-                                                   "at": TIME}),
-    "AuditReport": _object(["ok", "counts", "heads", "problems"], {
+    "Reload": _object(["status", "digest", "at", "seq"], {
+        "status": {"const": "reloaded"}, "digest": {"type": "string"}, "at": TIME,
+        "seq": {"type": "integer", "minimum": 1, "description": "The reload's place in the reload log."}}),
+    "AuditReport": _object(["ok", "counts", "heads", "anchor", "problems"], {
         "ok": {"type": "boolean"}, "counts": COUNTS,
+        "anchor": {"type": "string", "description": "Each chain's end as chain:seq:hash, comma-separated. Keep it "
+                                                    "outside the database and pass it back as expect_head: a "
+                                                    "later verification then finds rows cut from a tail."},
         "heads": {"type": "object", "additionalProperties": {"anyOf": [HASH, {"type": "null"}]}},
         "problems": {"type": "array", "items": _object(["table", "seq", "problem"], {
             "table": {"type": "string"}, "seq": {"type": "integer"}, "problem": {"type": "string"}})}}),
@@ -191,7 +213,13 @@ OPERATIONS = [
     }, {200: "Stats", 401: None, 403: None}),
     ("audit_verify", "get", "/v1/audit/verify", ROLES, {
         "summary": "Walk the audit hash chains and report any break", "operationId": "verifyAudit",
-    }, {200: "AuditReport", 401: None, 403: None}),
+        "description": "Checks reviews, determinations, API keys and rule reloads: each row's hash, each link, "
+                       "each chain's end against its recorded head and, with expect_head, against an anchor "
+                       "kept elsewhere (an earlier report's anchor, or the heads the logs show).",
+        "parameters": [_param("expect_head", {"type": "string", "maxLength": 1000, "pattern": ANCHOR_PATTERN},
+                              "An earlier anchor (chain:seq:hash, comma-separated): each chain must still reach "
+                              "that row with that hash.")],
+    }, {200: "AuditReport", 400: None, 401: None, 403: None}),
     ("list_rulesets", "get", "/v1/rulesets", None, {
         "summary": "The rule sets serving, with criteria and sources (public, as CMS-4201-F asks)",
         "operationId": "listRulesets",
@@ -200,8 +228,11 @@ OPERATIONS = [
         "summary": "Re-read the rule library; the candidate serves only if it loads and its tests pass",
         "operationId": "reloadRules",
     }, {200: "Reload", 401: None, 403: None, 422: None}),
+    ("list_reloads", "get", "/v1/admin/reloads", ("rules_admin",), {
+        "summary": "The reload log: accepted and refused reloads, with the reasons", "operationId": "listReloads",
+    }, {200: "ReloadLog", 401: None, 403: None}),
     ("healthz", "get", "/healthz", None, {
-        "summary": "Liveness, the serving rules, the last reload", "operationId": "getHealth",
+        "summary": "Liveness, the serving rules, whether the last reload was accepted", "operationId": "getHealth",
     }, {200: "Health"}),
 ]
 EXTRA_PATHS = {
@@ -254,6 +285,11 @@ def _responses(statuses: dict) -> dict:
 def document() -> dict:
     """The whole OpenAPI 3.1 document (built once; treat it as read-only)."""
     components = {**_imported("admission", "Admission"), **_imported("decision", "Decision"), **SERVICE_SCHEMAS}
+    # The service takes only plausible dates (ur_service.inputs): say so where the record's times are defined.
+    components["Admission_time"] = {**components["Admission_time"], "pattern": TIME_PATTERN,
+                                    "description": f"ISO 8601 date and time with a UTC offset, {RANGE_TEXT}."}
+    components["Admission_date"] = {**components["Admission_date"], "pattern": DATE_PATTERN,
+                                    "description": f"ISO 8601 date, {RANGE_TEXT}."}
     paths: dict[str, dict] = {}
     for _endpoint, method, path, roles, fields, statuses in OPERATIONS:
         op = {**fields, "responses": _responses(statuses)}

@@ -7,9 +7,7 @@ from datetime import datetime, timezone
 
 import orjson
 
-from ur_engine import record as records
-
-from . import logs, metrics
+from . import inputs, logs, metrics
 from .store import Actor, Store, utc_text
 
 log = logs.get("audit")
@@ -19,11 +17,14 @@ AGREES = {("met", "approve"), ("waived", "approve"), ("not_met", "deny")}
 def submit(app, body: bytes | str | dict, actor: Actor, urgency: str = "standard") -> dict:
     """Judge one record on the serving rules and store the review; committed when this returns.
 
-    Raises ``RecordError`` (with JSON paths) for a bad record; nothing is stored then.
+    Raises ``RecordError`` (with JSON paths) for a bad record; nothing is stored then. The service's own
+    checks (strict JSON, plausible dates) come first, so the engine never sees a time it cannot add hours to.
     """
     started = time.perf_counter()
-    data = body if isinstance(body, dict) else records.loads(body)
-    with app.extensions["ur_engine"].engine() as engine:
+    data = body if isinstance(body, dict) else inputs.loads(body)
+    inputs.check_record_times(data)
+    service = app.extensions["ur_engine"]
+    with service.engine() as engine, service.turn:
         decision = engine.review(data).to_dict()
     row = app.extensions["ur_store"].add_review(record=data, decision=decision, actor=actor, urgency=urgency)
     metrics.REVIEWS.labels(decision["outcome"]).inc()

@@ -17,6 +17,8 @@ from ur_engine.engine import Engine
 from ur_engine.errors import RuleError, UrError
 from ur_engine.rules.library import Source, load
 
+from .locks import FifoLock
+
 
 @dataclass
 class ReloadResult:
@@ -34,6 +36,7 @@ class RuleService:
         self._lock = threading.Lock()
         self._swap = threading.Lock()  # one reload at a time
         self._users: dict[int, int] = {}
+        self.turn = FifoLock()  # one review in the engine at a time, first come first served
         self._retired: dict[int, Engine] = {}
         self._current = Engine(load(sources), evaluator)
         self.last_reload: ReloadResult | None = None
@@ -59,26 +62,44 @@ class RuleService:
             if done is not None:
                 done.close()
 
-    def reload(self, read_sources: Callable[[], list[Source]]) -> ReloadResult:
-        """Load, check and test a candidate library; serve it only if all of that passes."""
+    def reload(self, read_sources: Callable[[], list[Source]],
+               accept: Callable[[list[Source], str], object] | None = None,
+               expect_digest: str | None = None) -> ReloadResult:
+        """Load, check and test a candidate library; serve it only if all of that passes.
+
+        ``accept(sources, digest)`` runs after the checks and before the swap (the store logs the library
+        there, so nothing serves that was not logged); if it raises, the candidate is dropped. With
+        ``expect_digest`` a candidate whose digest differs is refused.
+        """
         with self._swap:
-            result = self._try(read_sources)
+            result = self._try(read_sources, accept, expect_digest)
             self.last_reload = result
             return result
 
-    def _try(self, read_sources) -> ReloadResult:
+    def _try(self, read_sources, accept, expect_digest) -> ReloadResult:
         try:
-            candidate = Engine(load(read_sources()), self._evaluator)
+            sources = read_sources()
+            candidate = Engine(load(sources), self._evaluator)
         except RuleError as exc:
             return ReloadResult(False, None, [str(e) for e in getattr(exc, "errors", [exc])])
         except (UrError, OSError) as exc:
             return ReloadResult(False, None, [str(exc)])
+        digest = candidate.library.digest
+        if expect_digest is not None and digest != expect_digest:
+            candidate.close()
+            return ReloadResult(False, digest, [f"the files loaded hash to {digest}, not {expect_digest}"])
         failed = [o for o in run_tests(candidate, candidate.library) if not o.passed]
         if failed:
             candidate.close()
-            return ReloadResult(False, candidate.library.digest,
+            return ReloadResult(False, digest,
                                 [f"{o.test.file}:{o.test.line} test '{o.test.name}': {'; '.join(o.problems)}"
                                  for o in failed])
+        if accept is not None:
+            try:
+                accept(sources, digest)
+            except BaseException:
+                candidate.close()
+                raise
         with self._lock:
             old, self._current = self._current, candidate
             if self._users.get(id(old), 0):

@@ -1,8 +1,12 @@
 """The audit store: every review kept with its record, decision, rule digest, who and when; append-only.
 
-Each row of ``reviews`` and of ``determinations`` carries ``hash = sha256(prev_hash + canonical JSON of the
-row)``, so changing, removing or reordering a row breaks the chain from there on (``verify``). A review is
-committed before the service answers, so every acknowledged review survives a crash.
+Four tables are hash chains: ``reviews``, ``determinations``, ``api_keys`` (one row per key event) and
+``rule_reloads``. Each row carries ``hash = sha256(prev_hash + canonical JSON of the row)``, so changing,
+removing or reordering a row breaks the chain from there on. A chain's tail has no later row to break, so
+each append also records the chain's head (seq, hash) in ``audit_heads``, and ``verify`` checks the chains
+against those heads and against an *anchor* kept outside the database (the heads as an earlier verification,
+or the logs, gave them): a cut tail shows either way. A review is committed before the service answers, so
+every acknowledged review survives a crash.
 """
 
 from __future__ import annotations
@@ -11,22 +15,33 @@ import functools
 import hashlib
 import json
 import os
+import re
 import weakref
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from ulid import ULID
 
+from ur_engine.rules.library import Source
+from ur_engine.rules.library import digest as library_digest
+
 from . import migrate
 from .db import create_db_engine, write_transaction
-from .tables import api_keys, determinations, reviews, rule_reloads
+from .tables import (CHAINS, api_keys, audit_heads, determinations, login_failures, reviews, rule_reloads,
+                     rule_snapshots)
 
 GENESIS = "0" * 64
-REVIEW_CHAIN, DETERMINATION_CHAIN, RELOADS = 0x55520010, 0x55520011, 0x55520012  # advisory lock ids (PostgreSQL)
+TABLES = {"reviews": reviews, "determinations": determinations, "api_keys": api_keys, "rule_reloads": rule_reloads}
+# Advisory lock ids (PostgreSQL): one per chain, so appends to one chain never read the same head twice.
+LOCKS = {"reviews": 0x55520010, "determinations": 0x55520011, "rule_reloads": 0x55520012, "api_keys": 0x55520013}
+LOGINS = 0x55520014
+REVIEW_CHAIN, DETERMINATION_CHAIN, RELOADS = LOCKS["reviews"], LOCKS["determinations"], LOCKS["rule_reloads"]
 # CMS-0057-F: prior-authorization decisions within 72 hours (expedited) or 7 calendar days (standard).
 DUE = {"expedited": timedelta(hours=72), "standard": timedelta(days=7)}
+ANCHOR = re.compile(r"^([a-z_]+):([0-9]{1,18}):([0-9a-f]{64})$")
+KEY_STATE = ("key_id", "name", "role", "key_hash", "created_at", "revoked_at")
 
 
 class NotFound(LookupError):
@@ -59,6 +74,37 @@ def canonical(value) -> str:
 def chain_hash(prev_hash: str, row: dict) -> str:
     body = {k: v for k, v in row.items() if k not in ("hash", "prev_hash")}
     return hashlib.sha256((prev_hash + canonical(body)).encode()).hexdigest()
+
+
+def _append(conn, chain: str, row: dict) -> dict:
+    """Append ``row`` to ``chain`` inside the caller's write transaction and move the chain's recorded head."""
+    table = TABLES[chain]
+    last = conn.execute(select(table.c.seq, table.c.hash).order_by(table.c.seq.desc()).limit(1)).first()
+    row["seq"] = last.seq + 1 if last else 1
+    row["prev_hash"] = last.hash if last else GENESIS
+    row["hash"] = chain_hash(row["prev_hash"], row)
+    conn.execute(insert(table), row)
+    moved = conn.execute(update(audit_heads).where(audit_heads.c.chain == chain)
+                         .values(seq=row["seq"], hash=row["hash"])).rowcount
+    if not moved:
+        conn.execute(insert(audit_heads), {"chain": chain, "seq": row["seq"], "hash": row["hash"]})
+    return row
+
+
+def anchor_text(anchor: dict[str, tuple[int, str]]) -> str:
+    """``reviews:12:<hash>,determinations:3:<hash>,…``: the heads, as ``verify(expect=…)`` takes them back."""
+    return ",".join(f"{chain}:{seq}:{hash_}" for chain, (seq, hash_) in anchor.items())
+
+
+def parse_anchor(text: str) -> dict[str, tuple[int, str]]:
+    """The inverse of ``anchor_text``; raises ValueError naming the part it cannot read."""
+    out = {}
+    for part in text.split(","):
+        m = ANCHOR.match(part.strip())
+        if not m or m[1] not in TABLES:
+            raise ValueError(f"'{part[:100]}' is not chain:seq:hash with a chain of {', '.join(TABLES)}")
+        out[m[1]] = (int(m[2]), m[3])
+    return out
 
 
 def _fresh_pool_in_child(ref) -> None:
@@ -99,11 +145,7 @@ class Store:
             "record": canonical(record), "decision": canonical(decision),
         }
         with write_transaction(self.engine, REVIEW_CHAIN) as conn:
-            last = conn.execute(select(reviews.c.seq, reviews.c.hash).order_by(reviews.c.seq.desc()).limit(1)).first()
-            row["seq"] = last.seq + 1 if last else 1
-            row["prev_hash"] = last.hash if last else GENESIS
-            row["hash"] = chain_hash(row["prev_hash"], row)
-            conn.execute(insert(reviews), row)
+            _append(conn, "reviews", row)
         return row
 
     def get_review(self, review_id: str) -> tuple[dict, dict | None] | None:
@@ -176,12 +218,7 @@ class Store:
                     raise NotFound(review_id)
                 if conn.execute(select(determinations.c.seq).where(determinations.c.review_id == review_id)).first():
                     raise Conflict(review_id)
-                last = conn.execute(select(determinations.c.seq, determinations.c.hash)
-                                    .order_by(determinations.c.seq.desc()).limit(1)).first()
-                row["seq"] = last.seq + 1 if last else 1
-                row["prev_hash"] = last.hash if last else GENESIS
-                row["hash"] = chain_hash(row["prev_hash"], row)
-                conn.execute(insert(determinations), row)
+                _append(conn, "determinations", row)
         except IntegrityError as exc:  # a concurrent determination won the unique constraint
             raise Conflict(review_id) from exc
         return row
@@ -204,63 +241,143 @@ class Store:
                 "determinations": [{"outcome": o, "finding": f, "decision": d, "count": n, "on_time": t or 0}
                                    for o, f, d, n, t in decided]}
 
-    def verify(self) -> dict:
-        """Walk both chains; each problem names the table, the row's seq and what is wrong."""
-        problems, heads, counts = [], {}, {}
+    def verify(self, expect: dict[str, tuple[int, str]] | None = None) -> dict:
+        """Walk every chain; check its end against the recorded head and against ``expect`` (an anchor from
+        outside the database: chain → (seq, hash)). Each problem names the table, the row's seq and what is wrong.
+        """
+        problems, heads, counts, anchor = [], {}, {}, {}
+        expect = expect or {}
+
+        def problem(table: str, seq: int, text: str) -> None:
+            problems.append({"table": table, "seq": seq, "problem": text})
+
         with self.engine.connect() as conn:
-            for table in (reviews, determinations):
-                prev, expected_seq, n = GENESIS, 1, 0
+            recorded = {r.chain: (r.seq, r.hash) for r in conn.execute(select(audit_heads))}
+            for name in CHAINS:
+                table = TABLES[name]
+                prev, expected_seq, n, at_anchor = GENESIS, 1, 0, None
+                wanted = expect.get(name)
                 result = conn.execution_options(yield_per=1000).execute(select(table).order_by(table.c.seq))
                 for row in result.mappings():
                     row = dict(row)
                     n += 1
                     if row["seq"] != expected_seq:
-                        problems.append({"table": str(table.name), "seq": row["seq"],
-                                         "problem": f"row {expected_seq} is missing"})
+                        problem(name, row["seq"], f"row {expected_seq} is missing")
                     if row["prev_hash"] != prev:
-                        problems.append({"table": str(table.name), "seq": row["seq"],
-                                         "problem": "prev_hash does not match the previous row's hash"})
+                        problem(name, row["seq"], "prev_hash does not match the previous row's hash")
                     if chain_hash(row["prev_hash"], row) != row["hash"]:
-                        problems.append({"table": str(table.name), "seq": row["seq"],
-                                         "problem": "the row's content does not match its hash"})
+                        problem(name, row["seq"], "the row's content does not match its hash")
+                    if wanted and row["seq"] == wanted[0]:
+                        at_anchor = row["hash"]
                     prev, expected_seq = row["hash"], row["seq"] + 1
-                heads[str(table.name)], counts[str(table.name)] = (prev if n else None), n
-        return {"ok": not problems, "counts": counts, "heads": heads, "problems": problems[:100]}
+                end = (expected_seq - 1, prev) if n else (0, GENESIS)
+                head = recorded.get(name, (0, GENESIS))
+                if end != head:
+                    problem(name, end[0], f"the chain ends at row {end[0]} but its recorded head is row {head[0]}"
+                            + (": rows were cut from its tail" if head[0] > end[0] else " with another hash"))
+                if wanted and wanted[0] > end[0]:
+                    problem(name, end[0], f"the anchor names row {wanted[0]} but the chain ends at row {end[0]}: "
+                                          "rows were cut from its tail")
+                elif wanted and wanted[0] > 0 and at_anchor != wanted[1]:
+                    problem(name, wanted[0], f"row {wanted[0]} does not match the anchor's hash")
+                heads[name], counts[name], anchor[name] = (prev if n else None), n, end
+            for snap in conn.execute(select(rule_snapshots)).mappings():
+                files = [Source(n, t) for n, t in json.loads(snap["files"])]
+                if library_digest(files) != snap["digest"]:
+                    seq = conn.execute(select(func.min(rule_reloads.c.seq))
+                                       .where(rule_reloads.c.digest == snap["digest"])).scalar() or 0
+                    problem("rule_snapshots", seq, f"the files kept for {snap['digest']} do not hash to it")
+        return {"ok": not problems, "counts": counts, "heads": heads, "anchor": anchor_text(anchor),
+                "problems": problems[:100]}
+
+    def head(self) -> str:
+        """The recorded heads as an anchor (what to keep outside the database)."""
+        with self.engine.connect() as conn:
+            recorded = {r.chain: (r.seq, r.hash) for r in conn.execute(select(audit_heads))}
+        return anchor_text({c: recorded.get(c, (0, GENESIS)) for c in CHAINS})
 
     # -- rule reloads -------------------------------------------------------------------------------------
 
-    def add_reload(self, digest: str, actor: Actor) -> int:
-        """Record an accepted rule library; returns its position in the log."""
-        with write_transaction(self.engine, RELOADS) as conn:
-            last = conn.execute(select(func.max(rule_reloads.c.seq))).scalar()
-            seq = (last or 0) + 1
-            conn.execute(insert(rule_reloads), {"seq": seq, "at": utc_text(), "digest": digest,
-                                                "actor_key": actor.key_id, "actor_name": actor.name})
-        return seq
+    def add_reload(self, *, ok: bool, digest: str | None, actor: Actor, files: list | None = None,
+                   errors: list[str] = (), kind: str = "reload") -> dict:
+        """Log a reload attempt (or the library loaded at startup); an accepted one keeps its files by digest."""
+        with write_transaction(self.engine, LOCKS["rule_reloads"]) as conn:
+            if ok and files is not None and conn.execute(
+                    select(rule_snapshots.c.digest).where(rule_snapshots.c.digest == digest)).first() is None:
+                conn.execute(insert(rule_snapshots), {"digest": digest,
+                                                      "files": canonical([[f.name, f.text] for f in files])})
+            return _append(conn, "rule_reloads", {
+                "at": utc_text(), "kind": kind, "ok": ok, "digest": digest or "", "errors": canonical(list(errors)),
+                "actor_key": actor.key_id, "actor_name": actor.name})
 
-    def latest_reload(self) -> dict | None:
+    def latest_reload(self, accepted: bool = True) -> dict | None:
+        """The newest accepted reload (or the newest attempt of any outcome)."""
+        query = select(rule_reloads).order_by(rule_reloads.c.seq.desc()).limit(1)
+        if accepted:
+            query = query.where(rule_reloads.c.ok.is_(True))
         with self.engine.connect() as conn:
-            row = conn.execute(select(rule_reloads).order_by(rule_reloads.c.seq.desc()).limit(1)).mappings().first()
+            row = conn.execute(query).mappings().first()
         return dict(row) if row else None
+
+    def reloads(self, limit: int = 20) -> list[dict]:
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(select(rule_reloads).order_by(rule_reloads.c.seq.desc())
+                                                  .limit(limit)).mappings()]
+
+    def snapshot(self, digest: str) -> list[Source] | None:
+        """The files of the accepted library ``digest``, or None when none were kept."""
+        with self.engine.connect() as conn:
+            files = conn.execute(select(rule_snapshots.c.files).where(rule_snapshots.c.digest == digest)).scalar()
+        return None if files is None else [Source(n, t) for n, t in json.loads(files)]
 
     # -- API keys -----------------------------------------------------------------------------------------
 
-    def add_key(self, key_id: str, *, name: str, role: str, key_hash: str) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(insert(api_keys), {"key_id": key_id, "name": name, "role": role, "key_hash": key_hash,
-                                            "created_at": utc_text(), "revoked_at": None})
+    def add_key(self, key_id: str, *, name: str, role: str, key_hash: str, by: str = "command line") -> None:
+        now = utc_text()
+        with write_transaction(self.engine, LOCKS["api_keys"]) as conn:
+            _append(conn, "api_keys", {"key_id": key_id, "event": "created", "name": name, "role": role,
+                                       "key_hash": key_hash, "created_at": now, "revoked_at": None, "at": now,
+                                       "by": by})
 
     def get_key(self, key_id: str) -> dict | None:
+        """The key's state: its newest row."""
         with self.engine.connect() as conn:
-            row = conn.execute(select(api_keys).where(api_keys.c.key_id == key_id)).mappings().first()
+            row = conn.execute(select(api_keys).where(api_keys.c.key_id == key_id)
+                               .order_by(api_keys.c.seq.desc()).limit(1)).mappings().first()
         return dict(row) if row else None
 
     def list_keys(self) -> list[dict]:
         with self.engine.connect() as conn:
-            return [dict(r) for r in conn.execute(select(api_keys).order_by(api_keys.c.created_at)).mappings()]
+            state = {r["key_id"]: dict(r) for r in conn.execute(select(api_keys).order_by(api_keys.c.seq)).mappings()}
+        return sorted(state.values(), key=lambda k: (k["created_at"], k["key_id"]))
 
-    def revoke_key(self, key_id: str) -> bool:
-        with self.engine.begin() as conn:
-            done = conn.execute(update(api_keys).where(api_keys.c.key_id == key_id, api_keys.c.revoked_at.is_(None))
-                                .values(revoked_at=utc_text()))
-        return done.rowcount == 1
+    def _key_event(self, key_id: str, event: str, by: str, **changes) -> bool:
+        with write_transaction(self.engine, LOCKS["api_keys"]) as conn:
+            now = conn.execute(select(api_keys).where(api_keys.c.key_id == key_id)
+                               .order_by(api_keys.c.seq.desc()).limit(1)).mappings().first()
+            if now is None or now["revoked_at"]:
+                return False
+            _append(conn, "api_keys", {**{k: now[k] for k in KEY_STATE}, **changes, "event": event,
+                                       "at": utc_text(), "by": by})
+        return True
+
+    def revoke_key(self, key_id: str, by: str = "command line") -> bool:
+        """Revoke an active key (a new row); False when there is no such active key."""
+        return self._key_event(key_id, "revoked", by, revoked_at=utc_text())
+
+    def set_role(self, key_id: str, role: str, by: str = "command line") -> bool:
+        """Give an active key another role (a new row); False when there is no such active key."""
+        return self._key_event(key_id, "role_changed", by, role=role)
+
+    # -- sign-in attempts ---------------------------------------------------------------------------------
+
+    def login_failures(self, client: str, since: datetime) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(login_failures).where(
+                login_failures.c.client == client, login_failures.c.at >= utc_text(since))).scalar()
+
+    def add_login_failure(self, client: str, keep: timedelta) -> None:
+        now = datetime.now(timezone.utc)
+        with write_transaction(self.engine, LOGINS) as conn:
+            conn.execute(delete(login_failures).where(login_failures.c.at < utc_text(now - keep)))
+            conn.execute(insert(login_failures), {"client": client[:64], "at": utc_text(now)})

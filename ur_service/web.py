@@ -6,24 +6,30 @@
     /ui/reviews        recent reviews;   /ui/worklist   pended reviews by due time
     /ui/rules          the rule browser (public);   /docs   the API reference from the OpenAPI document
 
-No JavaScript is needed. Posts from another origin are refused, on top of the SameSite cookie.
+No JavaScript is needed. Every form carries a CSRF token (Flask-WTF) tied to the browser's session cookie, and a
+post without a valid one is refused; posts naming another origin are refused as well, on top of the SameSite
+cookies. Failed sign-ins are counted per client address in the store, so the limit holds across workers.
 """
 
 from __future__ import annotations
 
 import functools
+from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit
 
 import orjson
 from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
+from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from ur_engine.errors import RecordError
 
 from . import openapi, reviews
 from .auth import authenticate
+from .inputs import clip_errors
 from .store import Conflict, NotFound
 
 blueprint = Blueprint("web", __name__, template_folder="templates")
+csrf = CSRFProtect()  # checks only the web pages' posts (below): the JSON API takes bearer keys, not cookies
 COOKIE = "ur_key"
 LEVELS = ("critical", "intermediate", "inpatient", "observation", "outpatient")
 VITALS = [  # (form field, LOINC, unit, label)
@@ -82,12 +88,19 @@ def page(*roles: str):
 
 @blueprint.before_request
 def same_origin_posts():
-    # CSRF defence in depth: browsers send Origin on cross-site POSTs; it must name this host.
     if request.method == "POST" and request.path.startswith("/ui/"):
+        # Browsers send Origin on cross-site POSTs; it must name this host. Then the form's CSRF token.
         origin = request.headers.get("Origin") or request.headers.get("Referer")
         if origin and urlsplit(origin).netloc != request.host:
             return render_template("message.html", title="Refused", text="Cross-site form posts are refused."), 403
+        csrf.protect()
     return None
+
+
+@blueprint.app_errorhandler(CSRFError)
+def csrf_refused(exc: CSRFError):
+    text = "This form did not come from this site, or it has expired: open the page again and resend it."
+    return render_template("message.html", title="Refused", text=text), 400
 
 
 @blueprint.app_context_processor
@@ -107,9 +120,18 @@ def login():
         next_url = url_for("web.submit_page")  # never redirect off-site
     if request.method == "GET":
         return render_template("login.html", next=next_url, error=None)
+    limit, window = current_app.config["LOGIN_FAILURES"]
+    client = request.remote_addr or "unknown"
+    store = _store()
+    if store.login_failures(client, datetime.now(timezone.utc) - timedelta(seconds=window)) >= limit:
+        error = f"Too many failed sign-ins from this address; try again in {window // 60} minutes."
+        res = current_app.make_response((render_template("login.html", next=next_url, error=error), 429))
+        res.headers["Retry-After"] = str(window)
+        return res
     key = request.form.get("key", "").strip()
-    actor = authenticate(_store(), key)
+    actor = authenticate(store, key)
     if actor is None:
+        store.add_login_failure(client, keep=timedelta(seconds=window))
         return render_template("login.html", next=next_url, error="That key is unknown or revoked."), 401
     if next_url.rstrip("/") == url_for("web.submit_page").rstrip("/") and actor.role == "physician":
         next_url = url_for("web.worklist_page")
@@ -177,7 +199,7 @@ def submit_review():
     try:
         decision = reviews.submit(current_app, body, g.actor, urgency)
     except RecordError as exc:
-        errors = [e.as_dict() for e in getattr(exc, "errors", [exc])]
+        errors = clip_errors([e.as_dict() for e in getattr(exc, "errors", [exc])])
         return render_template("submit.html", vitals=VITALS, treatments=TREATMENTS, levels=LEVELS, errors=errors,
                                pasted=pasted, form=request.form), 400
     return redirect(url_for("web.review_page", review_id=decision["review_id"]))

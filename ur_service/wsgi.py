@@ -4,6 +4,8 @@
     UR_RULES_DIR            a rule library directory (default: the rules shipped with ur-engine)
     UR_MAX_CONTENT_LENGTH   request body limit in bytes (default 1 MiB)
     UR_LOG_LEVEL            INFO by default
+    UR_SECRET_KEY           signs the web session and its CSRF token (default: random at each start)
+    UR_PROXIES              how many proxies in front to trust for the client's address and scheme (default 0)
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ def config_from_env() -> dict:
         "RULES_DIR": env.get("UR_RULES_DIR"),
         "MAX_CONTENT_LENGTH": int(env["UR_MAX_CONTENT_LENGTH"]) if env.get("UR_MAX_CONTENT_LENGTH") else None,
         "LOG_LEVEL": env.get("UR_LOG_LEVEL"),
+        "SECRET_KEY": env.get("UR_SECRET_KEY"),
+        "PROXIES": int(env["UR_PROXIES"]) if env.get("UR_PROXIES") else None,
     }
 
 

@@ -1,0 +1,115 @@
+"""What a careless or hostile client sends: dates at the ends of the calendar, keys given twice, huge bad values,
+made-up HTTP methods. Each gets a 400 naming the field (never a 500), a short answer and bounded metrics."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from conftest import auth, make_record
+
+SOON = (datetime.now(timezone.utc) + timedelta(days=300)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@pytest.mark.parametrize("encounter,field", [
+    ({"arrival_time": "9999-12-31T23:59:59Z"}, "$.encounter.arrival_time"),
+    ({"arrival_time": "9999-12-31T23:59:59-12:00"}, "$.encounter.arrival_time"),
+    ({"arrival_time": "0001-01-01T00:00:00+14:00"}, "$.encounter.arrival_time"),
+    ({"arrival_time": "0000-00-00T00:00Z"}, "$.encounter.arrival_time"),
+    ({"arrival_time": "2099-03-02T09:40:00Z"}, "$.encounter.arrival_time"),
+    ({"arrival_time": "1899-12-31T23:59:59Z"}, "$.encounter.arrival_time"),
+    ({"order_time": "9999-12-31T23:59:59Z"}, "$.encounter.order_time"),
+    ({"discharge_time": "2099-01-01T00:00:00Z"}, "$.encounter.discharge_time"),
+], ids=["year-9999", "year-10000-in-utc", "year-1-east", "zero-date", "stay-in-2099", "before-1900", "order-9999",
+        "discharge-2099"])
+def test_an_implausible_admission_time_is_a_400_naming_the_field(client, encounter, field):
+    res = client.post("/v1/reviews", json=make_record(encounter=encounter))
+    body = res.get_json()
+    assert res.status_code == 400, body
+    assert field in [e["path"] for e in body["errors"]]
+    assert client.get("/v1/reviews").get_json()["items"] == []  # nothing stored
+
+
+def test_an_observation_time_out_of_range_names_its_index(client):
+    rec = make_record(observations=[{"code": "8867-4", "value": 150, "time": "2026-03-02T10:10:00Z"},
+                                    {"code": "8867-4", "value": 150, "time": "9999-01-01T00:00:00Z"}])
+    res = client.post("/v1/reviews", json=rec)
+    assert res.status_code == 400 and res.get_json()["errors"][0]["path"] == "$.observations[1].time"
+
+
+def test_a_stay_a_few_months_ahead_is_still_reviewed(client):
+    res = client.post("/v1/reviews", json=make_record(encounter={"arrival_time": SOON}))
+    assert res.status_code == 200, res.get_json()
+
+
+@pytest.mark.parametrize("parameter,value", [
+    ("since", "9999-12-31T23:59:59-12:00"), ("since", "0001-01-01T00:00:00+14:00"),
+    ("until", "9999-12-31T23:59:59-12:00"), ("until", "0000-00-00T00:00Z"), ("since", "2099-01-01T00:00:00Z"),
+])
+def test_a_query_time_out_of_range_is_a_400_naming_the_parameter(client, parameter, value):
+    res = client.get("/v1/reviews", query_string={parameter: value})
+    assert res.status_code == 400, res.get_data(as_text=True)
+    assert res.get_json()["errors"][0]["parameter"] == parameter
+
+
+def test_the_document_refuses_the_impossible_zero_date():
+    import re
+
+    from ur_service import openapi
+
+    components = openapi.document()["components"]["schemas"]
+    for pattern in (components["Admission_time"]["pattern"], openapi.TIME["pattern"]):
+        assert not re.search(pattern, "0000-00-00T00:00Z") and re.search(pattern, "2026-03-02T09:40:00Z")
+
+
+@pytest.mark.parametrize("body,key,path", [
+    ('{"id": "a", "patient": {"age": 67, "age": 30}}', "age", "$.patient.age"),
+    ('{"id": "a", "id": "b"}', "id", "$.id"),
+    ('{"observations": [{"code": "x", "code": "y"}]}', "code", "$.observations[0].code"),
+])
+def test_a_key_given_twice_is_a_400_naming_the_key(client, body, key, path):
+    res = client.post("/v1/reviews", data=body, content_type="application/json")
+    problem = res.get_json()
+    assert res.status_code == 400, problem
+    assert problem["errors"][0]["path"] == path and f"'{key}'" in problem["errors"][0]["message"]
+
+
+@pytest.mark.parametrize("number", ["1e400", "-1e400", "NaN", "Infinity"])
+def test_a_number_json_cannot_carry_is_a_400(client, number):
+    text = json.dumps(make_record()).replace('"age": 60', f'"age": {number}')
+    res = client.post("/v1/reviews", data=text, content_type="application/json")
+    assert res.status_code == 400 and res.get_json()["errors"][0]["path"] == "$"
+
+
+def test_a_duplicated_record_field_is_never_stored_with_the_last_value(client):
+    text = json.dumps(make_record(patient={"age": 67})).replace('"age": 67', '"age": 67, "age": 30')
+    assert client.post("/v1/reviews", data=text, content_type="application/json").status_code == 400
+    assert client.get("/v1/reviews").get_json()["items"] == []
+
+
+def test_a_determination_with_a_key_given_twice_is_refused(app, client):
+    review = client.post("/v1/reviews", json=make_record(id="stay-pend")).get_json()
+    res = client.post(f"/v1/reviews/{review['review_id']}/determination", headers=auth(app, "physician"),
+                      data='{"decision": "deny", "decision": "approve"}', content_type="application/json")
+    assert res.status_code == 400 and "'decision'" in res.get_json()["errors"][0]["message"]
+
+
+def test_a_huge_bad_value_is_quoted_only_in_part(app, client):
+    app.config["MAX_CONTENT_LENGTH"] = 2 * 1024 * 1024
+    huge = "x" * 990_000
+    res = client.post("/v1/reviews", json=make_record(coverage={"line_of_business": huge}))
+    assert res.status_code == 400
+    assert len(res.get_data()) < 4000, len(res.get_data())
+    message = res.get_json()["errors"][0]["message"]
+    assert "x" * 200 in message and "x" * 201 not in message and "990000 characters" in message
+
+
+def test_made_up_methods_share_one_metrics_label(client):
+    for i in range(30):
+        client.open("/healthz", method=f"BREW{i}")
+    text = client.get("/metrics").get_data(as_text=True)
+    methods = {line.split('method="')[1].split('"')[0] for line in text.splitlines()
+               if line.startswith("ur_http_requests_total{")}
+    assert methods <= {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "other"} and "other" in methods
