@@ -32,11 +32,19 @@ def test_an_implausible_admission_time_is_a_400_naming_the_field(client, encount
     assert client.get("/v1/reviews").get_json()["items"] == []  # nothing stored
 
 
-def test_an_observation_time_out_of_range_names_its_index(client):
+def test_an_observation_time_out_of_range_is_set_aside_and_the_stay_still_reviewed(client):
     rec = make_record(observations=[{"code": "8867-4", "value": 150, "time": "2026-03-02T10:10:00Z"},
                                     {"code": "8867-4", "value": 150, "time": "9999-01-01T00:00:00Z"}])
     res = client.post("/v1/reviews", json=rec)
-    assert res.status_code == 400 and res.get_json()["errors"][0]["path"] == "$.observations[1].time"
+    assert res.status_code == 200, res.get_json()
+    assert [n["where"] for n in res.get_json()["data_notices"]] == ["$.observations[1].time"]
+
+
+def test_as_of_judges_a_past_stay_by_the_rules_in_effect_that_day(client):
+    old = make_record(encounter={"arrival_time": "2012-03-02T09:40:00Z"})
+    assert client.post("/v1/reviews", json=old).get_json()["rules"]["rulesets"] == {}
+    res = client.post("/v1/reviews?as_of=2026-12-01", json=old)
+    assert res.status_code == 200 and "adult-admission" in res.get_json()["rules"]["rulesets"]
 
 
 def test_a_stay_a_few_months_ahead_is_still_reviewed(client):

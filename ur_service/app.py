@@ -19,6 +19,7 @@ import os
 import secrets
 import time
 import uuid
+from datetime import date
 
 import orjson
 from flask import Flask, g, request
@@ -125,7 +126,8 @@ def create_app(config: dict | None = None) -> Flask:
         if bad:
             return bad
         try:
-            decision = reviews.submit(app, request.get_data(), g.actor, args["urgency"])
+            as_of = date.fromisoformat(args["as_of"]) if args.get("as_of") else None
+            decision = reviews.submit(app, request.get_data(), g.actor, args["urgency"], as_of)
         except RecordError as exc:
             return problem(400, "Invalid admission record", str(exc), errors=_record_errors(exc))
         g.review_id = decision["review_id"]

@@ -22,6 +22,7 @@ from .inputs import DATE_PATTERN, TIME_PATTERN
 RANGE_TEXT = "from 1900-01-01 to one year from now; outside that range the request is refused (400)"
 TIME = {"type": "string", "pattern": TIME_PATTERN,
         "description": f"ISO 8601 date and time with a UTC offset, {RANGE_TEXT}."}
+DATE = {"type": "string", "pattern": DATE_PATTERN, "description": f"ISO 8601 date (YYYY-MM-DD), {RANGE_TEXT}."}
 HASH = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
 NULLABLE_TIME = {"anyOf": [TIME, {"type": "null"}]}
 _ANCHOR_PART = r"[a-z_]+:[0-9]{1,18}:[0-9a-f]{64}"
@@ -186,7 +187,9 @@ OPERATIONS = [
         "description": "Validates the record, judges it on the serving rules, stores the review (committed "
                        "before the answer) and answers the decision. A pended review joins the worklist, due "
                        "by its urgency. The decision is never a denial.",
-        "parameters": [_param("urgency", {**URGENCY, "default": "standard"}, "How soon a pend must be decided.")],
+        "parameters": [_param("urgency", {**URGENCY, "default": "standard"}, "How soon a pend must be decided."),
+                       _param("as_of", DATE, "Judge the stay by the rules in effect on this day (default: its "
+                                             "arrival date), e.g. a past stay under today's rules.")],
         "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("Admission")}}},
     }, {200: "Decision", 400: None, 401: None, 403: None, 413: None, 415: None}),
     ("list_reviews", "get", "/v1/reviews", ("reviewer", "physician"), {

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
 import orjson
+
+from ur_engine.intake.normalise import review
 
 from . import inputs, logs, metrics
 from .store import Actor, Store, utc_text
@@ -14,18 +16,21 @@ log = logs.get("audit")
 AGREES = {("met", "approve"), ("waived", "approve"), ("not_met", "deny")}
 
 
-def submit(app, body: bytes | str | dict, actor: Actor, urgency: str = "standard") -> dict:
+def submit(app, body: bytes | str | dict, actor: Actor, urgency: str = "standard",
+           as_of: date | None = None) -> dict:
     """Judge one record on the serving rules and store the review; committed when this returns.
 
-    Raises ``RecordError`` (with JSON paths) for a bad record; nothing is stored then. The service's own
-    checks (strict JSON, plausible dates) come first, so the engine never sees a time it cannot add hours to.
+    Raises ``RecordError`` (with JSON paths) for a record with nothing to judge; nothing is stored then. The
+    service's own checks (strict JSON, plausible encounter dates) come first; then the intake sets aside any
+    other value it cannot read, with a notice in the decision, so one bad value never loses the stay.
     """
     started = time.perf_counter()
     data = body if isinstance(body, dict) else inputs.loads(body)
-    inputs.check_record_times(data)
+    if isinstance(data, dict):  # the stay's own times; an observation's bad time is the intake's to set aside
+        inputs.check_record_times({"encounter": data.get("encounter")})
     service = app.extensions["ur_engine"]
     with service.engine() as engine, service.turn:
-        decision = engine.review(data).to_dict()
+        decision = review(engine, data, as_of=as_of).to_dict()
     row = app.extensions["ur_store"].add_review(record=data, decision=decision, actor=actor, urgency=urgency)
     metrics.REVIEWS.labels(decision["outcome"]).inc()
     metrics.REVIEW_SECONDS.observe(time.perf_counter() - started)
