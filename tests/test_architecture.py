@@ -71,8 +71,7 @@ def _matches(module: str, pattern: str) -> bool:
 CORE = sorted(m for m in map(_module, MODULES) if any(_matches(m, p) for p in _strict_patterns()))
 # Core modules being typed on their own branches (issue 13). Strict xfail: the day one checks clean, its test
 # passes, the xfail turns into a failure, and the module leaves this list for good.
-PENDING = {"ur_engine.record", "ur_engine.facts", "ur_engine.decision", "ur_engine.engine",
-           "ur_engine.terminology.valuesets"}
+PENDING = {"ur_engine.facts"}
 
 
 @pytest.fixture(scope="module")

@@ -52,11 +52,28 @@ def test_inpatient_requested_with_icu_life_support_is_approved_noting_the_higher
     assert "higher level critical" in d.reasons[0]
 
 
-def test_medicare_one_midnight_expected_goes_to_observation(engine):
+def test_medicare_one_midnight_expected_pends_and_keeps_the_clinical_level(engine):
     d = review(engine, coverage={"line_of_business": "medicare"},
                encounter={"expected_midnights": 1}, observations=[TACHY], treatments=[{"type": "iv_fluids"}])
-    assert (d.outcome, d.supported) == ("alternative_setting", "observation")
-    assert any("two-midnight" in r for r in d.reasons)
+    assert (d.outcome, d.supported, d.recommended) == ("pend", "inpatient", None)
+    assert d.levels["inpatient"] == "met" and d.payment["inpatient"] == "not_met"
+    assert any("42 CFR 412.3" in r and "TMN-BENCHMARK" in r and "physician" in r for r in d.reasons)
+
+
+@pytest.mark.parametrize("requested, treatments, level", [
+    ("critical", [{"type": "vasopressor"}], "critical"),           # life support is never sent to observation
+    ("inpatient", [{"type": "iv_fluids"}], "inpatient"),
+])
+def test_a_payment_rule_never_offers_a_lower_setting_than_the_criteria_support(engine, requested, treatments, level):
+    d = review(engine, coverage={"line_of_business": "medicare"}, observations=[TACHY], treatments=treatments,
+               encounter={"requested_level": requested, "expected_midnights": 1})
+    assert d.outcome == "pend" and d.supported == level and d.outcome != "alternative_setting"
+
+
+def test_an_unknown_expected_stay_pends_for_the_information_that_settles_payment(engine):
+    d = review(engine, coverage={"line_of_business": "medicare"}, observations=[TACHY],
+               treatments=[{"type": "iv_fluids"}])
+    assert d.outcome == "pend" and "expected_midnights" in d.missing and d.payment["inpatient"] == "unknown"
 
 
 def test_medicare_inpatient_only_procedure_is_inpatient_with_a_short_expected_stay(engine):

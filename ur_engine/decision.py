@@ -8,6 +8,7 @@ information is missing, or when a criterion asks for physician review. A met ``n
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -66,17 +67,20 @@ class Decision:
     recommended: str | None
     reasons: list[str]
     missing: list[str]
-    levels: dict[str, Status]
-    rules: dict
+    levels: dict[str, Status]  # each judged level's clinical finding (its criteria), payment rules aside
+    rules: dict[str, object]
     review_action: ReviewAction = field(default=ReviewAction.PENDED)
     notices: list[str] = field(default_factory=list)
     # What the intake set aside, mapped or could not read (see record.DataNotice), for the reviewer to see.
     data_notices: tuple[DataNotice, ...] = ()
+    # Payment gates on a level (Medicare two-midnight, SNF qualifying stay): met, not met or unknown, apart
+    # from the clinical finding in ``levels``.
+    payment: dict[str, Status] = field(default_factory=dict)
     # What the trail is made from. Most decisions are only serialised, and one CriterionResult per criterion
     # cost more than the rest of the decision: ``criteria`` builds them when asked, ``to_dict`` never does.
-    _results: list = field(default_factory=list, repr=False, compare=False)
+    _results: list[tuple[RuleSet, RulesetResult]] = field(default_factory=list, repr=False, compare=False)
     _facts: Facts = field(default_factory=Facts, repr=False, compare=False)
-    _waived: frozenset = field(default=frozenset(), repr=False, compare=False)
+    _waived: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
 
     @cached_property
     def criteria(self) -> list[CriterionResult]:
@@ -86,28 +90,28 @@ class Decision:
                                 cr.text, cr.source, cr.facts, facts)
                 for rs, r in self._results for cr in rs.criteria]
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, object]:
         """Plain JSON-ready data, in the field order of ``schemas/decision.schema.json``."""
         return {
             "review_id": self.review_id, "record_id": self.record_id, "review_type": self.review_type,
             "outcome": self.outcome, "requested": self.requested, "supported": self.supported,
             "recommended": self.recommended, "reasons": self.reasons, "missing": self.missing,
             "notices": self.notices, "data_notices": [n.as_dict() for n in self.data_notices],
-            "levels": self.levels, "criteria": self._trail_dicts(),
+            "levels": self.levels, "payment": self.payment, "criteria": self._trail_dicts(),
             "rules": self.rules, "review_action": self.review_action,
         }
 
-    def _trail_dicts(self) -> list[dict]:
+    def _trail_dicts(self) -> list[dict[str, object]]:
         """``criteria`` as dicts, straight from the rule set results (the same data as CriterionResult)."""
         vget, tget = self._facts.values.get, self._facts.times.get
         bounds = self._facts.bounds
         waived = self._waived
-        out = []
+        out: list[dict[str, object]] = []
         add = out.append
         for rs, r in self._results:
             rid, status = rs.id, r.criteria
             for cr in rs.criteria:
-                evidence = []
+                evidence: list[dict[str, object]] = []
                 for f in cr.facts:
                     t = tget(f)
                     evidence.append({"fact": f, "value": vget(f)} if t is None else
@@ -120,42 +124,57 @@ class Decision:
         return out
 
 
-def _and(values) -> bool | None:
-    values = list(values)
-    if False in values:
+Results = list[tuple[RuleSet, RulesetResult]]
+
+
+def _and(values: Iterable[bool | None]) -> bool | None:
+    found = list(values)
+    if False in found:
         return False
-    return None if None in values else True
+    return None if None in found else True
 
 
-def _or(values) -> bool | None:
-    values = list(values)
-    if True in values:
+def _or(values: Iterable[bool | None]) -> bool | None:
+    found = list(values)
+    if True in found:
         return True
-    return None if None in values else False
+    return None if None in found else False
 
 
-def _chain(requested: str) -> tuple[str, ...]:
+def _chain(requested: str | None) -> tuple[str, ...]:
     if requested in ACUTE_LEVELS:
         return ACUTE_LEVELS
     if requested in POST_ACUTE_ORDER:
         return POST_ACUTE_ORDER
-    return (requested,)
+    return (requested,) if requested else ()
 
 
-def decide(adm: Admission, library: Library, results: list[tuple[RuleSet, RulesetResult]], facts: Facts,
-           review_id: str, waived: frozenset = frozenset()) -> Decision:
-    requested = adm.requested
-    chain = _chain(requested)
-    status: dict[str, bool | None] = {}
+def decide(adm: Admission, library: Library, results: Results, facts: Facts, review_id: str,
+           waived: frozenset[str] = frozenset()) -> Decision:
+    """The decision on one record from its rule sets' results.
+
+    A level's clinical finding (its criteria groups) and its payment gates (``requires:``, such as Medicare's
+    two-midnight benchmark, 42 CFR 412.3, or the SNF qualifying stay, 42 CFR 409.30) are judged apart: a gate
+    decides payment status, never the setting the patient needs. So the engine never offers a lower setting
+    than the clinical criteria support; a level supported clinically whose gate fails pends, citing the gate.
+    """
+    requested = adm.requested or ""
+    chain = _chain(adm.requested)
+    clinical: dict[str, bool | None] = {}
+    payment: dict[str, bool | None] = {}
     for target in chain:
         support = [r.levels[target] for _, r in results if target in r.levels]
         if not support:
             continue
+        clinical[target] = _or(support)
         gates = [r.requires[target] for _, r in results if target in r.requires]
-        status[target] = _and([_or(support), *gates])
-    judged = [t for t in chain if t in status]
-    at_or_above = [t for t in judged if chain.index(t) <= chain.index(requested)]
-    supported = next((t for t in judged if status[t] is True), None)
+        if gates:
+            payment[target] = _and(gates)
+    status = {t: _and([clinical[t], payment.get(t, True)]) for t in clinical}
+    judged = [t for t in chain if t in clinical]
+    rank = {t: i for i, t in enumerate(chain)}
+    at_or_above = [t for t in judged if rank[t] <= rank.get(requested, len(chain))]
+    supported = next((t for t in judged if clinical[t] is True), None)  # the level the criteria support
 
     pend_reasons, notices = [], []
     for rs, r in results:
@@ -171,23 +190,28 @@ def decide(adm: Admission, library: Library, results: list[tuple[RuleSet, Rulese
     unknown = [t for t in judged if status[t] is None]
     approved = not pend_reasons and any(status[t] is True for t in at_or_above)
     missing = [] if approved else _missing(library, results, facts, unknown)
+    outcome = Outcome.PEND
     if pend_reasons:
-        outcome = Outcome.PEND
         reasons += pend_reasons
     elif approved:
         outcome, recommended = Outcome.APPROVE, requested
         reasons.append(_support_reason(requested, supported, results))
-    elif any(status[t] is None for t in at_or_above):
-        outcome = Outcome.PEND
-        reasons.append(f"Not enough information to judge {', '.join(t for t in at_or_above if t in unknown)}: "
+        if supported and supported != requested and payment.get(supported) is False:
+            reasons.append(_payment_reason(supported, results))
+    elif any(clinical[t] is None for t in at_or_above) or (
+            supported is not None and payment.get(supported, True) is None):
+        reasons.append(f"Not enough information to judge {', '.join(t for t in judged if t in unknown)}: "
                        + _some(missing))
+    elif supported is not None and payment.get(supported) is False:
+        # Supported clinically, refused by a payment rule: a physician decides, the setting is not lowered.
+        reasons.append(_support_reason(supported, supported, results))
+        reasons.append(_payment_reason(supported, results))
     elif supported is not None:
         outcome, recommended = Outcome.ALTERNATIVE_SETTING, supported
         reasons += _why_not(requested, results)
         reasons.append(_support_reason(supported, supported, results))
     else:
-        outcome = Outcome.PEND
-        if requested not in status:
+        if requested not in clinical:
             reasons.append(f"No applicable rule set judges '{requested}'")
         else:
             reasons += _why_not(requested, results)
@@ -200,19 +224,20 @@ def decide(adm: Admission, library: Library, results: list[tuple[RuleSet, Rulese
             reasons.append("No level of care is supported by the criteria; physician review")
     if not results:
         reasons = [f"No rule set applies to this record ({adm.review_type}, age {adm.patient.age:g}, "
-                   f"{adm.coverage.line_of_business}); physician review"]
+                   f"{adm.coverage.line_of_business}, arrival {adm.encounter.arrival_time.date()}); "
+                   "physician review"]
     return Decision(
         review_id=review_id, record_id=adm.id, review_type=adm.review_type, outcome=outcome,
         requested=requested, supported=supported, recommended=recommended, reasons=reasons,
-        missing=missing, levels={t: Status.of(status[t]) for t in judged},
+        missing=missing, levels={t: Status.of(clinical[t]) for t in judged},
+        payment={t: Status.of(v) for t, v in payment.items()},
         rules={"version": library.version, "digest": library.digest,
                "rulesets": {rs.id: rs.version for rs, _ in results}},
-        review_action=ReviewAction.CERTIFIED if outcome is Outcome.APPROVE else ReviewAction.PENDED, notices=notices,
-        data_notices=adm.data_notices,
-        _results=results, _facts=facts, _waived=waived)
+        review_action=ReviewAction.CERTIFIED if outcome is Outcome.APPROVE else ReviewAction.PENDED,
+        notices=notices, data_notices=adm.data_notices, _results=results, _facts=facts, _waived=waived)
 
 
-def _met_ids(results, target: str) -> list[str]:
+def _met_ids(results: Results, target: str) -> list[str]:
     ids = []
     for rs, r in results:
         if r.levels.get(target) is True:
@@ -220,14 +245,28 @@ def _met_ids(results, target: str) -> list[str]:
     return ids
 
 
-def _support_reason(target: str, highest: str | None, results) -> str:
+def _support_reason(target: str, highest: str | None, results: Results) -> str:
     text = f"Criteria support {target} ({', '.join(_met_ids(results, target)) or 'no criterion'})"
     if highest and highest != target:
         text += f"; they also support the higher level {highest}"
     return text
 
 
-def _why_not(target: str, results) -> list[str]:
+def _payment_reason(target: str, results: Results) -> str:
+    """Which payment rule refuses ``target``, what would meet it, and that a physician decides."""
+    parts = []
+    for rs, r in results:
+        if r.requires.get(target) is False:
+            reads = rs.target_groups[target][1]
+            needs = [cr for cr in rs.criteria if cr.group in reads and r.criteria[cr.id] is not True]
+            parts.append(f"{rs.title} ({rs.source}): not met — it would be met by "
+                         + " or ".join(f"{cr.id} ({cr.text})" for cr in needs))
+    return (f"Payment status for {target}: " + "; ".join(parts) + f". {target.capitalize()} is what the clinical "
+            "criteria support: a physician decides the status (a payment rule never lowers the setting); "
+            "physician review")
+
+
+def _why_not(target: str, results: Results) -> list[str]:
     out = []
     supporters = [(rs, r) for rs, r in results if target in r.levels]
     if supporters and _or(r.levels[target] for _, r in supporters) is False:
@@ -235,24 +274,19 @@ def _why_not(target: str, results) -> list[str]:
             reads = rs.target_groups[target][0]
             failed = [g for g, v in r.groups.items() if v is False and g in reads]
             out.append(f"{rs.id}: {target} not supported — no criterion met in {', '.join(failed)}")
-    for rs, r in results:
-        if r.requires.get(target) is False:
-            reads = rs.target_groups[target][1]
-            failed = [g for g, v in r.groups.items() if v is False and g in reads]
-            out.append(f"{rs.id}: {target} requires {' or '.join(failed)} — not met")
     return out
 
 
-def _missing(library: Library, results, facts: Facts, targets: list[str]) -> list[str]:
+def _missing(library: Library, results: Results, facts: Facts, targets: list[str]) -> list[str]:
     """Absent facts that left a criterion unknown in a group that a still-unknown level depends on."""
     out: dict[str, None] = {}
     if not targets:
         return []
     values, inputs = facts.values, library.facts.inputs
     for rs, r in results:
-        groups: set = set()
+        groups: set[str] = set()
         for t in targets:
-            level, gate = rs.target_groups.get(t, ((), ()))
+            level, gate = rs.target_groups.get(t, (frozenset(), frozenset()))
             groups.update(level, gate)
         if not groups:
             continue

@@ -7,28 +7,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import date
 
 from ulid import ULID
 
 from ur_engine import record as records
 from ur_engine.decision import Decision, decide
-from ur_engine.evaluation.evaluator import DurableEvaluator, ReferenceEvaluator
+from ur_engine.evaluation.evaluator import DurableEvaluator, Evaluator, ReferenceEvaluator
 from ur_engine.rules.library import Library
 
-EVALUATORS = {"durable": DurableEvaluator, "reference": ReferenceEvaluator}
+EVALUATORS: dict[str, Callable[[Library], Evaluator]] = {"durable": DurableEvaluator, "reference": ReferenceEvaluator}
 
 
 class Engine:
     """A loaded rule library bound to an evaluator; ``review`` is safe to call from several threads."""
 
-    def __init__(self, library: Library, evaluator: str = "durable"):
+    def __init__(self, library: Library, evaluator: str = "durable") -> None:
         self.library = library
-        self.evaluator = EVALUATORS[evaluator](library)
+        self.evaluator: Evaluator = EVALUATORS[evaluator](library)
         # applicable rule sets -> (facts to derive, criteria waived): a batch repeats a few dozen combinations
-        self._combinations: dict[tuple, tuple[frozenset, frozenset]] = {}
+        self._combinations: dict[tuple[str, ...], tuple[frozenset[str], frozenset[str]]] = {}
 
-    def review(self, data, review_id: str | None = None, as_of: date | None = None) -> Decision:
+    def review(self, data: records.Admission | Mapping[str, object], review_id: str | None = None,
+               as_of: date | None = None) -> Decision:
         """Judge one admission record (a dict, or an ``Admission``); raises RecordError on bad input.
 
         Rule sets are those in effect on the arrival date, or on ``as_of`` when given.
@@ -55,5 +57,5 @@ class Engine:
     def __enter__(self) -> "Engine":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()

@@ -150,7 +150,7 @@ class Admission:
     procedures: tuple[Procedure, ...] | None = None
     observations: tuple[Observation, ...] | None = None
     treatments: tuple[Treatment, ...] | None = None
-    findings: dict | None = None
+    findings: dict[str, bool | float | str] | None = None
     function: Function | None = None
     discharge_plan: DischargePlan | None = None
     incomplete: frozenset[str] = frozenset()
@@ -164,9 +164,9 @@ class Admission:
             return self.discharge_plan.requested_setting if self.discharge_plan else None
         return self.encounter.requested_level
 
-    def lookup(self, dotted: str):
+    def lookup(self, dotted: str) -> Any:
         """A field by dotted path, e.g. ``encounter.expected_midnights``; None when absent."""
-        value = self
+        value: Any = self
         for part in dotted.split("."):
             value = getattr(value, part, None)
             if value is None:
@@ -174,24 +174,24 @@ class Admission:
         return value
 
 
-def paths(cls=None, prefix: str = "") -> dict[str, type]:
+def paths(cls: type | None = None, prefix: str = "") -> dict[str, type]:
     """Every dotted path ``Admission.lookup`` can read, with its type: ``{"encounter.arrival_time": datetime}``."""
     import dataclasses
     import typing
 
     cls = cls or Admission
-    out = {}
+    out: dict[str, type] = {}
     for name, hint in typing.get_type_hints(cls).items():
         inner = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]
         target = inner[0]
-        if dataclasses.is_dataclass(target):
+        if isinstance(target, type) and dataclasses.is_dataclass(target):
             out.update(paths(target, f"{prefix}{name}."))
         else:
             out[f"{prefix}{name}"] = target
     return out
 
 
-def loads(text: str | bytes) -> dict:
+def loads(text: str | bytes) -> Any:
     """Parse JSON text; a syntax error becomes a RecordError at ``$`` with its line and column."""
     try:
         return orjson.loads(text)
@@ -200,7 +200,7 @@ def loads(text: str | bytes) -> dict:
                           column=exc.colno) from None
 
 
-def parse(data) -> Admission:
+def parse(data: object) -> Admission:
     """Validate ``data`` against ``schemas/admission.schema.json`` and build the typed record.
 
     Raises RecordErrors listing every bad field, each with its JSON path.
@@ -268,23 +268,24 @@ def _date(text: str | None, path: str, errors: list[RecordError]) -> date | None
     return day
 
 
-def _code(text: str, system: str | None):
+def _code(text: str, system: str | None) -> str:
     """A code normalized for its system; a ``Code`` carrying the system when the record names one, so code-set
     membership asks the right system (a plain code is taken to be in the code set's own system)."""
     normal = normalize(text, system)
     return Code(normal, system) if system else normal
 
 
-def _diagnosis(x: dict) -> Diagnosis:
+def _diagnosis(x: dict[str, Any]) -> Diagnosis:
     system = x.get("system", DEFAULT_SYSTEM)
     return Diagnosis(Code(normalize(x["code"], system), system), bool(x.get("principal", False)), system,
                      x.get("display"))
 
 
-def _build(d: dict, errors: list) -> Admission:
+def _build(d: dict[str, Any], errors: list[RecordError]) -> Admission:
     enc = d["encounter"]
     encounter = Encounter(
-        arrival_time=_time(enc["arrival_time"], "$.encounter.arrival_time", errors),
+        # A bad arrival is in ``errors``, and a record with errors is never used: the placeholder is never read.
+        arrival_time=_time(enc["arrival_time"], "$.encounter.arrival_time", errors) or EARLIEST,
         requested_level=enc.get("requested_level"),
         order_time=_time(enc.get("order_time"), "$.encounter.order_time", errors),
         review_time=_time(enc.get("review_time"), "$.encounter.review_time", errors),
@@ -294,7 +295,7 @@ def _build(d: dict, errors: list) -> Admission:
     )
     obs = None
     if "observations" in d:
-        obs = []
+        read: list[Observation] = []
         seen: dict[str, datetime] = {}  # observations taken together share a time: parse it once
         for i, o in enumerate(d["observations"]):
             value = o["value"]
@@ -306,11 +307,12 @@ def _build(d: dict, errors: list) -> Admission:
             when = seen.get(text)
             if when is None:
                 when = _time(text, f"$.observations[{i}].time", errors)
-                if when is not None:
-                    seen[text] = when
-            obs.append(Observation(i, o["code"], value, when, text, o.get("unit"), o.get("o2_device"),
-                                   o.get("method"), o.get("comparator")))
-        obs = tuple(obs)
+                if when is None:
+                    continue
+                seen[text] = when
+            read.append(Observation(i, o["code"], value, when, text, o.get("unit"), o.get("o2_device"),
+                                    o.get("method"), o.get("comparator")))
+        obs = tuple(read)
     treatments = None
     if "treatments" in d:
         treatments = tuple(

@@ -13,9 +13,9 @@ from __future__ import annotations
 import itertools
 import threading
 import weakref
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import durable_rules_engine as _dr
 
@@ -50,6 +50,15 @@ class RulesetResult:
     requires: dict[str, bool | None]
 
 
+class Evaluator(Protocol):
+    """What the engine asks of an evaluator: the durable-rules one, or the plain-Python reference of the same plans."""
+
+    def evaluate_many(self, keys: Sequence[str], facts: Mapping[str, Scalar],
+                      waived: frozenset[str] = frozenset()) -> dict[str, RulesetResult]: ...
+
+    def close(self) -> None: ...
+
+
 def _result(p: Plan, stage_outputs: list[dict[str, bool | None]]) -> RulesetResult:
     crit, groups, tops = stage_outputs
     return RulesetResult(
@@ -75,7 +84,7 @@ class ReferenceEvaluator:
             values = known
         return _result(p, outputs)
 
-    def evaluate_many(self, keys: list[str], facts: Mapping[str, Scalar],
+    def evaluate_many(self, keys: Sequence[str], facts: Mapping[str, Scalar],
                       waived: frozenset[str] = frozenset()) -> dict[str, RulesetResult]:
         return {k: self.evaluate(k, facts, waived) for k in keys}
 
@@ -112,7 +121,7 @@ class DurableEvaluator:
     def evaluate(self, key: str, facts: Mapping[str, Scalar], waived: frozenset[str] = frozenset()) -> RulesetResult:
         return self.evaluate_many([key], facts, waived)[key]
 
-    def evaluate_many(self, keys: list[str], facts: Mapping[str, Scalar],
+    def evaluate_many(self, keys: Sequence[str], facts: Mapping[str, Scalar],
                       waived: frozenset[str] = frozenset()) -> dict[str, RulesetResult]:
         """Results of the rule sets ``keys`` (RuleSet.key) on one record's facts.
 

@@ -14,7 +14,7 @@ from typing import TypedDict, final
 
 # --- valuesets/*.yaml ------------------------------------------------------------------------------------
 
-_CodeDates = TypedDict("_CodeDates", {"from": str, "to": str, "text": str}, total=False)
+_CodeDates = TypedDict("_CodeDates", {"from": str, "to": str, "text": str, "system": str}, total=False)
 
 
 class CodeDoc(_CodeDates):
@@ -25,12 +25,12 @@ class _ValuesetRequired(TypedDict):
     valueset: str
     title: str
     source: str
-    system: str
     codes: list[CodeDoc]
 
 
 class ValuesetDoc(_ValuesetRequired, total=False):
     match: str  # exact | prefix
+    system: str  # the codes' system unless a code names its own (default icd10cm)
 
 
 # --- facts.yaml (the loader checks its references; facts.FactDictionary still takes it as a dict) --------

@@ -158,7 +158,8 @@ class Library:
     rulesets: tuple[RuleSet, ...]
     digest: str
     # diagnosis code -> the undated gating code sets that hold it (see _diagnosis_sets)
-    _by_code: dict[str, frozenset[str]] = field(default_factory=dict, repr=False, compare=False)
+    # (system, code) -> names of the undated gating sets that hold it
+    _by_code: dict[tuple[str | None, str], frozenset[str]] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def version(self) -> str:

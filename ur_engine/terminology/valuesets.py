@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import Any
 
 _EVER = (date.min, date.max)
 DEFAULT_SYSTEM = "icd10cm"
@@ -20,16 +21,16 @@ class Code(str):
 
     system: str | None
 
-    def __new__(cls, text: str, system: str | None = None):
+    def __new__(cls, text: str, system: str | None = None) -> Code:
         self = super().__new__(cls, text)
         self.system = system
         return self
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[type[Code], tuple[str, str | None]]:
         return Code, (str(self), self.system)
 
 
-def normalize(code, system: str | None) -> str:
+def normalize(code: object, system: str | None) -> str:
     """Codes compare upper case (a system named by its URI keeps its case: it may be case-sensitive);
     ICD-10 and ICD-9 codes without their dot (``j18.9`` → ``J189``)."""
     text = str(code).strip()
@@ -46,13 +47,14 @@ class Valueset:
     source: str
     system: str
     match: str = "exact"
-    spans: dict = field(default_factory=dict)  # (system, code) -> list of (from, to) dates, both inclusive
+    # (system, code) -> list of (from, to) dates, both inclusive
+    spans: dict[tuple[str, str], list[tuple[date, date]]] = field(default_factory=dict)
     # A set whose codes never start or end answers the same on every date: its answers are kept per code,
     # since a batch asks about the same few diagnosis codes for every stay.
-    _answers: dict = field(default_factory=dict, repr=False, compare=False)
+    _answers: dict[tuple[str, str], bool] = field(default_factory=dict, repr=False, compare=False)
     _dated: bool = field(default=False, repr=False, compare=False)
 
-    def add(self, code, start: date | None, end: date | None, system: str | None = None) -> None:
+    def add(self, code: object, start: date | None, end: date | None, system: str | None = None) -> None:
         """Add ``code`` of ``system`` (the set's own system when not given) from ``start`` to ``end``."""
         system = system or self.system
         self.spans.setdefault((system, normalize(code, system)), []).append((start or date.min, end or date.max))
@@ -90,15 +92,15 @@ class Valueset:
         return self._on(key, on)
 
     def _on(self, key: tuple[str, str], on: date) -> bool:
-        spans = self.spans.get(key)
-        return bool(spans) and any(a <= on <= b for a, b in spans)
+        return any(a <= on <= b for a, b in self.spans.get(key, ()))
 
     def codes_on(self, on: date) -> list[str]:
         """The codes in the set on ``on``; a code of another system than the set's is written ``system|code``."""
         return sorted(c if s == self.system else f"{s}|{c}" for s, c in self.spans if self._on((s, c), on))
 
 
-def merge_import(data: dict, codes: dict[str, str], effective: date) -> tuple[dict, dict]:
+def merge_import(data: dict[str, Any], codes: dict[str, str],
+                 effective: date) -> tuple[dict[str, Any], dict[str, int]]:
     """A valueset file's data updated with a full published list that takes effect on ``effective``.
 
     Codes new to the list start that day, codes that left it end the day before, and the history stays:
