@@ -127,3 +127,33 @@ def test_killed_run_resumes_with_every_record_exactly_once(tmp_path):
     assert got == ids  # each id exactly once, in input order
     assert not (tmp_path / ".out.ndjson.spool").exists()
     assert json.loads((tmp_path / "out.ndjson.summary.json").read_text())["total"] == len(ids)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_synthea_patient_gives_its_hospital_stays_and_counts_the_visits_skipped(tmp_path, workers):
+    bundle = ROOT / "tests" / "data" / "fhir" / "synthea" / "Dino_Barton_f24d7951.json.gz"
+    out = tmp_path / "out.ndjson"
+    from datetime import date
+    summary = run_batch([str(bundle)], str(out), SOURCES, workers=workers, as_of=date(2026, 12, 1))
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    assert lines and all(d["outcome"] in ("approve", "pend", "alternative_setting") for d in lines)
+    assert all(d["requested"] in ("inpatient", "observation") for d in lines)  # no ambulatory visit reviewed
+    skipped = summary.to_dict()["visits_skipped"]
+    assert skipped and all("not a hospital stay" in k for k in skipped)
+    assert not any("No rule set applies" in r for d in lines for r in d["reasons"])
+
+
+def test_the_same_stay_id_twice_in_one_batch_is_flagged(tmp_path):
+    stays = tmp_path / "stays.ndjson"
+    stays.write_text("".join(json.dumps(make_record(id=i)) + "\n" for i in ("a", "b", "a")))
+    summary = run_batch([str(stays)], str(tmp_path / "out.ndjson"), SOURCES, workers=1)
+    assert summary.to_dict()["duplicate_record_ids"] == {"count": 1, "first": [["a", "stays.ndjson:1", 2]]}
+
+
+def test_a_batch_whose_records_are_all_invalid_exits_2(tmp_path, runner):
+    from ur_engine.cli import main
+
+    stays = tmp_path / "stays.ndjson"
+    stays.write_text('{"id": "x"}\n{"not": "a record"}\n')
+    res = runner.invoke(main, ["batch", str(stays), "--out", str(tmp_path / "out.ndjson"), "--workers", "1"])
+    assert res.exit_code == 2 and "2 record(s) rejected" in res.output

@@ -7,7 +7,7 @@ observation or treatment it comes from, shown as evidence in the decision.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -182,7 +182,8 @@ class FactDictionary:
             self._add(f"score.{name}.lo", "number", "score bound", f"{sc['text']}: points surely scored", "points")
             self._add(f"score.{name}.hi", "number", "score bound", f"{sc['text']}: most points possible", "points")
         self.scores: dict[str, tuple] = {}  # score fact -> ((points, condition), ...), set by the library loader
-        self.thresholds: dict[str, tuple[float, ...]] = {}  # fact -> the numbers rules compare it with
+        self.thresholds: dict[str, tuple[float, ...]] = {}
+        self._accepts: dict[tuple[str, str | None], tuple[float, float, float, float] | None | bool] = {}  # fact -> the numbers rules compare it with
         self._inputs: dict[str, tuple] = {}  # see inputs(); filled once scores are set
 
     def set_thresholds(self, conditions: Iterable[Expr]) -> None:
@@ -195,9 +196,27 @@ class FactDictionary:
                     float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool))
         self.thresholds = {f: tuple(sorted(v)) for f, v in found.items()}
 
-    def definitions(self, code: str) -> tuple[ObservationDef, ...]:
+    def accepts(self, code: str, unit: str | None) -> tuple[float, float, float, float] | None:
+        """(lowest, highest, scale, offset) when the facts read ``code`` in ``unit`` as it is: the value, times scale
+        plus offset, must lie between lowest and highest (the plausible range of the fact's unit). None when the
+        code or unit needs more than that (no fact reads the code, or the unit must be converted first)."""
+        key = (code, unit)
+        found = self._accepts.get(key, False)
+        if found is False:
+            defs = self._obs_by_code.get(code)
+            ob = defs[0] if defs else None
+            if ob is None or not (unit is None or unit == ob.unit or unit in ob.convert):
+                found = None
+            else:
+                scale, offset = ob.convert[unit] if unit is not None and unit != ob.unit else (1.0, 0.0)
+                low, high = ob.plausible
+                found = (-math.inf if low is None else low, math.inf if high is None else high, scale, offset)
+            self._accepts[key] = found
+        return found
+
+    def definitions(self, code: str) -> Sequence[ObservationDef]:
         """How the facts read an observation under LOINC ``code``; empty when no fact reads it."""
-        return tuple(self._obs_by_code.get(code, ()))
+        return self._obs_by_code.get(code, ())
 
     def _add(self, name, type_, kind, text, unit=None) -> None:
         self.catalog[name] = FactInfo(name, type_, kind, text, unit)

@@ -10,6 +10,7 @@ lie between 1900 and one year from today: anything else is a typing error, never
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from functools import lru_cache
@@ -200,14 +201,15 @@ def loads(text: str | bytes) -> Any:
                           column=exc.colno) from None
 
 
-def parse(data: object) -> Admission:
+def parse(data: object, checked: bool = False) -> Admission:
     """Validate ``data`` against ``schemas/admission.schema.json`` and build the typed record.
 
-    Raises RecordErrors listing every bad field, each with its JSON path.
+    Raises RecordErrors listing every bad field, each with its JSON path. ``checked``: the caller has just
+    validated ``data`` against the schema itself.
     """
     if not isinstance(data, dict):
         raise RecordErrors([RecordSchemaError("a record must be a JSON object", path="$")])
-    if not schemas.fast_validator("admission").is_valid(data):
+    if not checked and not schemas.fast_validator("admission").is_valid(data):
         raise RecordErrors([
             RecordSchemaError(msg, path=schemas.json_path(path), suggestion=hint)
             for path, msg, hint, _ in schemas.iter_explained("admission", data)
@@ -237,7 +239,18 @@ def _latest(today: date) -> datetime:
 
 def plausible_time(when: datetime) -> bool:
     """Between 1900 and one year from today: a time outside is a typing error (9999-12-31, 0001-01-01)."""
-    return EARLIEST <= when <= _latest(date.today())
+    return EARLIEST <= when <= _latest(_today())
+
+
+def _today() -> date:
+    # date.today() asks the clock on every call; a record's dozens of times need it once a second at most.
+    now = time.monotonic()
+    if now - _CLOCK[0] > 1.0:
+        _CLOCK[:] = [now, date.today()]
+    return _CLOCK[1]  # type: ignore[return-value]
+
+
+_CLOCK: list[object] = [-2.0, date.today()]
 
 
 def _time(text: str | None, path: str, errors: list[RecordError]) -> datetime | None:

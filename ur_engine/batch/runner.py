@@ -75,6 +75,7 @@ class BatchSummary:
     mapped: Counter = field(default_factory=Counter)  # code system -> codes read through a map
     unread: Counter = field(default_factory=Counter)  # code system -> codes kept but read by no rule
     with_notices: int = 0  # decisions with at least one data notice
+    skipped: Counter = field(default_factory=Counter)  # visits that are not hospital stays, never reviewed
     duplicates: list = field(default_factory=list)  # [record id, first position, times seen]
     seconds: float = 0.0
     # (record id, position) of this part's lines, for the parent's duplicate check; never written out
@@ -128,7 +129,8 @@ class BatchSummary:
     def to_dict(self) -> dict:
         return {
             "total": self.total, "errors": self.errors,
-            "stays_reviewed": self.total - self.errors, "outcomes": dict(self.outcomes),
+            "stays_reviewed": self.total - self.errors, "visits_skipped": dict(self.skipped.most_common()),
+            "outcomes": dict(self.outcomes),
             "requested_vs_supported": dict(self.requested_vs_supported.most_common()),
             "by_ruleset": {k: dict(v) for k, v in sorted(self.by_ruleset.items())},
             "criteria_not_met": dict(self.not_met.most_common(50)),
@@ -260,7 +262,7 @@ def _run(paths: list[str], out_path: Path, library: Library, pool: "_Workers", r
     # Not O_APPEND: the kernel copies spooled chunks into a file opened for append only through user space.
     with out_path.open("r+b") as f:
         f.seek(0, os.SEEK_END)
-        for lines, part in _review_chunks(paths, skip, library, pool, chunk, options, spool):
+        for lines, part in _review_chunks(paths, skip, library, pool, chunk, options, spool, summary.skipped):
             if isinstance(lines, bytes):
                 f.write(lines)
             else:
@@ -317,12 +319,17 @@ def _append(path: Path, f) -> None:
 
 
 def _review_chunks(paths: list[str], skip: int, library: Library, pool: "_Workers", chunk: int,
-                   options: ReviewOptions, spool: Path):
-    """(lines, counts) per chunk in input order: the lines as bytes, or as the spool file that holds them."""
+                   options: ReviewOptions, spool: Path, skipped: Counter[str]):
+    """(lines, counts) per chunk in input order: the lines as bytes, or as the spool file that holds them.
+
+    ``skipped`` receives the visits the inputs hold that are not hospital stays (FHIR encounters by class).
+    """
+    items = read_items(paths)
     if pool.pool is None:  # one worker: this process
         with Engine(library, options.evaluator) as engine:
-            for batch in _chunks(_skip(read_items(paths), skip), chunk):
+            for batch in _chunks(_skip(items, skip), chunk):
                 yield _review(engine, batch, options)
+        skipped.update(items.skipped)
         return
     # NDJSON files go to the workers as (offset, length) segments that each worker reads itself; other inputs
     # are parsed here and sent item by item. Either way the parent stays light: it is a third process on
@@ -342,10 +349,11 @@ def _review_chunks(paths: list[str], skip: int, library: Library, pool: "_Worker
     else:
         # Plain tuples pickle in C; dataclass instances go through copyreg.
         results = pool.pool.imap(_work, feed([(i.position, i.raw, i.record, i.error, i.record_id) for i in batch]
-                                             for batch in _chunks(_skip(read_items(paths), skip), chunk)))
+                                             for batch in _chunks(_skip(items, skip), chunk)))
     for result in results:
         slots.release()
         yield result
+    skipped.update(items.skipped)
 
 
 class _Workers:

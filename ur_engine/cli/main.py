@@ -224,6 +224,9 @@ def batch(inputs, out, rules, workers, resume, report, evaluator, strict, as_of)
     d = summary.to_dict()
     click.echo(f"{d['total']} records in {d['seconds']} s ({d['per_second']}/s): "
                + ", ".join(f"{k} {v}" for k, v in sorted(d["outcomes"].items())), err=True)
+    if d["visits_skipped"]:
+        click.echo(f"{sum(d['visits_skipped'].values())} visit(s) that are not hospital stays skipped: "
+                   + ", ".join(f"{k} {v}" for k, v in d["visits_skipped"].items()), err=True)
     intake = d["intake"]
     if intake["values_set_aside"] or intake["codes_mapped"] or intake["codes_unread"]:
         click.echo(f"intake: {sum(intake['values_set_aside'].values())} value(s) set aside, "

@@ -74,6 +74,7 @@ class _Intake:
         self.facts = facts
         self.notices: list[DataNotice] = []
         self.unread: Counter[tuple[str, str]] = Counter()  # (system, code) of observations no fact reads
+        self._times: dict[str, bool] = {}  # time text -> plausible
 
     def aside(self, what: str, where: str, why: str) -> None:
         self.notices.append(DataNotice(what, where, why))
@@ -99,13 +100,15 @@ class _Intake:
             if not isinstance(items, list):
                 continue
             kept = []
+            read = getattr(self, f"_{section}")
             for i, item in enumerate(items):
                 where = f"$.{section}[{i}]"
                 if not isinstance(item, dict):
                     self.aside(f"{section[:-1]} {str(item)[:60]!r}", where, "an entry must be an object")
                     continue
-                item = {k: v for k, v in item.items() if v is not None}
-                fixed = getattr(self, f"_{section}")(item, where, coded_on)
+                if None in item.values():  # "end": null is a treatment still running: no end, not a bad one
+                    item = {k: v for k, v in item.items() if v is not None}
+                fixed = read(item, where, coded_on)
                 if fixed is not None:
                     kept.append(fixed)
             if len(kept) < len(items):  # what was set aside may have been the very thing a rule asks about
@@ -177,13 +180,20 @@ class _Intake:
         return None
 
     def _observations(self, item: dict[str, Any], where: str, coded_on: date | None) -> dict[str, Any] | None:
+        # Most observations come as the facts read them: a number in an accepted unit, plausible, at a good time.
+        # Those are kept as they are, uncopied (the record is copied before anything in it is cut).
+        code, value = item.get("code"), item.get("value")
+        fast = self.facts.accepts(code, item.get("unit")) if type(code) is str and "system" not in item else None
+        if fast is not None and (type(value) is int or type(value) is float):
+            if fast[0] <= value * fast[2] + fast[3] <= fast[1]:  # NaN and infinities fail this too
+                good = self._times.get(item.get("time"))  # type: ignore[arg-type]
+                if good or good is None and self._good_time(item.get("time")):
+                    return item
         code, system = item.get("code"), item.get("system", "loinc")
-        if not isinstance(code, str) or system != "loinc" or not LOINC.match(code):
-            self.unread[(str(system), str(code))] += 1
-            return None
-        defs = self.facts.definitions(code)
+        defs = self.facts.definitions(code) if isinstance(code, str) and system == "loinc" else ()
         if not defs:
-            self.unread[("loinc", code)] += 1
+            known = isinstance(code, str) and system == "loinc" and LOINC.match(code)
+            self.unread[("loinc" if known else str(system), str(code))] += 1
             return None
         item = {k: v for k, v in item.items() if k != "system"}
         label = f"{defs[0].text} (LOINC {code})"
@@ -200,8 +210,7 @@ class _Intake:
             self.aside(f"{label} {value!r}", f"{where}.value", "no numeric value")
             return None
         time = item.get("time")
-        when = _when(time)
-        if when is None or not records.plausible_time(when):
+        if not self._good_time(time):
             self.aside(f"{label} {value:g}", f"{where}.time",
                        "no time" if time is None else f"time {time!r} is not between 1900 and one year from today")
             return None
@@ -223,6 +232,14 @@ class _Intake:
                        f"outside the plausible range {_number(low)}–{_number(high)} {defs[0].unit}")
             return None
         return item
+
+    def _good_time(self, text: Any) -> bool:
+        """A date and time with an offset between 1900 and a year from today; observations share a few times."""
+        good = self._times.get(text) if isinstance(text, str) else False
+        if good is None:
+            when = _when(text)
+            good = self._times[text] = when is not None and records.plausible_time(when)
+        return bool(good)
 
     def _unit(self, ob: ObservationDef, value: float, text: Any) -> tuple[str | None, float] | None:
         """(unit the facts accept — None for the canonical one — and the value in it), or None if unreadable."""
@@ -266,7 +283,7 @@ class _Intake:
                             for path, msg, hint, _ in schemas.iter_explained("admission", rec)]
             else:
                 try:
-                    return records.parse(rec)
+                    return records.parse(rec, checked=True)
                 except RecordErrors as exc:
                     problems = exc.errors
             fatal = [e for e in problems if _essential(_path(e))]
