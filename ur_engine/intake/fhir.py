@@ -74,12 +74,12 @@ class Source(Sections):
             return None
         self.types.add(rtype)
         r = read(resource, full_url or "")
+        if not isinstance(r, Read):  # None only for a type without a model, and every type in TYPES has one
+            self.ignored[f"{rtype}: unreadable"] += 1
+            self._count(r.notices if r is not None else [])
+            return None
         r.full_url = full_url
         r.seq = sum(len(v) for v in self.reads.values())
-        if r.model is None:
-            self.ignored[f"{rtype}: unreadable"] += 1
-            self._count(r.notices)
-            return None
         status = getattr(r.model, "status", None)
         verification = [c.code for c in codings(getattr(r.model, "verificationStatus", None))]
         if status in VOID or (rtype == "Condition" and REFUTED & set(verification)):
