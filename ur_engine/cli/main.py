@@ -13,6 +13,7 @@ import sys
 from functools import cache
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
+from typing import Any, TypeGuard
 
 import click
 import orjson
@@ -125,7 +126,7 @@ def review(source, rules, evaluator, summary, strict, as_of) -> None:
         sys.exit(2)
 
 
-def _is_bundle(doc) -> bool:
+def _is_bundle(doc: object) -> TypeGuard[dict[str, Any]]:
     return isinstance(doc, dict) and doc.get("resourceType") == "Bundle"
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from datetime import date, datetime
+from typing import TYPE_CHECKING, Any, cast
 
 from ur_engine import schemas
 from ur_engine.errors import RecordError
@@ -26,6 +27,15 @@ from ur_engine.intake.fhir_model import (
     when,
 )
 from ur_engine.intake.fhir_sections import Sections, Stay
+
+if TYPE_CHECKING:  # the R4B classes a Read's model is, by its rtype: named for the type checker only
+    from fhir.resources.R4B.claim import Claim
+    from fhir.resources.R4B.condition import Condition
+    from fhir.resources.R4B.encounter import Encounter
+    from fhir.resources.R4B.medicationadministration import MedicationAdministration
+    from fhir.resources.R4B.observation import Observation
+    from fhir.resources.R4B.patient import Patient
+    from fhir.resources.R4B.procedure import Procedure
 
 # The resource types a record is built from; a section whose type the source lacks is left out (unknown).
 TYPES = ("Patient", "Coverage", "Organization", "Encounter", "Claim", "ExplanationOfBenefit", "ServiceRequest",
@@ -74,12 +84,12 @@ class Source(Sections):
             return None
         self.types.add(rtype)
         r = read(resource, full_url or "")
+        if not isinstance(r, Read):  # None only for a type without a model, and every type in TYPES has one
+            self.ignored[f"{rtype}: unreadable"] += 1
+            self._count(r.notices if r is not None else [])
+            return None
         r.full_url = full_url
         r.seq = sum(len(v) for v in self.reads.values())
-        if r.model is None:
-            self.ignored[f"{rtype}: unreadable"] += 1
-            self._count(r.notices)
-            return None
         status = getattr(r.model, "status", None)
         verification = [c.code for c in codings(getattr(r.model, "verificationStatus", None))]
         if status in VOID or (rtype == "Condition" and REFUTED & set(verification)):
@@ -119,7 +129,7 @@ class Source(Sections):
                 owner[id(r.model)] = stay
             else:
                 visits.append((r, file, line))
-        claims = [(r, f, n) for r, f, n in self.reads["Claim"] if r.model.use == "preauthorization"]
+        claims = [(r, f, n) for r, f, n in self.reads["Claim"] if cast("Claim", r.model).use == "preauthorization"]
         for r, file, line in claims:
             stay = Stay(r, file, line)
             enc = self._claim_encounter(r)
@@ -134,28 +144,29 @@ class Source(Sections):
             stays.append(stay)
         # An emergency or other visit that is part of a stay (partOf either way, or the same pre-admission
         # identifier) belongs to it: its time counts toward the stay, and its data is the stay's data.
-        by_preadmission = {}
+        by_preadmission: dict[tuple[str | None, str], Stay] = {}
         for stay in stays:
             for enc in stay.encounters:
                 key = _preadmission(enc.model)
                 if key:
                     by_preadmission.setdefault(key, stay)
-                parent = self.index.resolve(enc.model.partOf, enc, "Encounter")
+                parent = self.index.resolve(cast("Encounter", enc.model).partOf, enc, "Encounter")
                 if parent is not None and id(parent.model) not in owner:
                     stay.encounters.append(parent)
                     owner[id(parent.model)] = stay
         for r, _, _ in visits:
             if id(r.model) in owner:
                 continue
-            parent = self.index.resolve(r.model.partOf, r, "Encounter")
-            stay = owner.get(id(parent.model)) if parent is not None else None
-            stay = stay or by_preadmission.get(_preadmission(r.model))
-            if stay is not None:
-                stay.encounters.append(r)
-                owner[id(r.model)] = stay
+            parent = self.index.resolve(cast("Encounter", r.model).partOf, r, "Encounter")
+            key = _preadmission(r.model)
+            home = owner.get(id(parent.model)) if parent is not None else None
+            home = home or (by_preadmission.get(key) if key else None)
+            if home is not None:
+                home.encounters.append(r)
+                owner[id(r.model)] = home
                 continue
-            code = next((c.code for c in codings(r.model.class_fhir)), None)
-            kind = codes.VISIT_CLASSES.get(code)
+            code = next((c.code for c in codings(cast("Encounter", r.model).class_fhir)), None)
+            kind = codes.VISIT_CLASSES.get(code) if code is not None else None
             self.skipped[f"Encounter class {code}: {kind + ' visit' if kind else 'no hospital level'}, not a "
                          "hospital stay"] += 1
         self._link(stays, owner)
@@ -164,7 +175,7 @@ class Source(Sections):
     def _claim_encounter(self, claim: Read) -> Read | None:
         ref = extension(claim.model, codes.CLAIM_ENCOUNTER)
         found = self.index.resolve(ref, claim, "Encounter") if ref is not None else None
-        for item in claim.model.item or []:
+        for item in cast("Claim", claim.model).item or []:
             for ref in item.encounter or []:
                 found = found or self.index.resolve(ref, claim, "Encounter")
         return found
@@ -173,14 +184,14 @@ class Source(Sections):
         named: dict[int, Stay] = {}  # Conditions an Encounter.diagnosis or a PAS Claim names
         for stay in stays:
             for enc in stay.encounters:
-                for d in enc.model.diagnosis or []:
+                for d in cast("Encounter", enc.model).diagnosis or []:
                     c = self.index.resolve(d.condition, enc, "Condition")
                     if c is not None:
                         named.setdefault(id(c.model), stay)
             claim = stay.claim
             if claim is not None:
-                for d in claim.model.diagnosis or []:
-                    c = self.index.resolve(d.diagnosisReference, claim, "Condition")
+                for dx in cast("Claim", claim.model).diagnosis or []:
+                    c = self.index.resolve(dx.diagnosisReference, claim, "Condition")
                     if c is not None:
                         named.setdefault(id(c.model), stay)
         # A PAS request Bundle holds one request: its clinical resources linked to no Encounter are the
@@ -188,15 +199,16 @@ class Source(Sections):
         pas = [s for s in stays if s.claim is not None] if self.first == "Claim" else []
         for rtype in SECTIONS:
             for r, _, _ in self.reads[rtype]:
-                ref = r.model.context if rtype == "MedicationAdministration" else r.model.encounter
-                enc = self.index.resolve(ref, r, "Encounter")
-                stay = owner.get(id(enc.model)) if enc is not None else None
-                stay = stay or named.get(id(r.model))
-                if stay is None and enc is None and len(pas) == 1:
-                    stay = pas[0]
-                if stay is not None:
-                    stay.linked[rtype].append(r)
-                elif enc is not None:
+                ref = (cast("MedicationAdministration", r.model).context if rtype == "MedicationAdministration"
+                       else cast("Condition | Observation | Procedure", r.model).encounter)
+                visit = self.index.resolve(ref, r, "Encounter")
+                home = owner.get(id(visit.model)) if visit is not None else None
+                home = home or named.get(id(r.model))
+                if home is None and visit is None and len(pas) == 1:
+                    home = pas[0]
+                if home is not None:
+                    home.linked[rtype].append(r)
+                elif visit is not None:
                     self.ignored[f"{rtype}: its encounter is not a hospital stay"] += 1
                 else:
                     self.ignored[f"{rtype}: {'unknown' if ref is not None else 'no'} encounter"] += 1
@@ -204,7 +216,7 @@ class Source(Sections):
 
     # --- records ---------------------------------------------------------------------------------------
 
-    def records(self) -> Iterator[tuple[str, int, str, dict | None, RecordError | None]]:
+    def records(self) -> Iterator[tuple[str, int, str | None, dict | None, RecordError | None]]:
         """(file, line, record id, record, error) for each stay, in the order their resources came."""
         for stay in self._stays():
             rid = stay.encounters[0].rid if stay.encounters else stay.head.rid
@@ -219,10 +231,12 @@ class Source(Sections):
         label = head.label
         if not rid:
             return None, RecordError(f"{label} has no id", code="UR120", path="$.id")
-        patient_ref = head.model.subject if head.rtype == "Encounter" else head.model.patient
+        patient_ref = (cast("Encounter", head.model).subject if head.rtype == "Encounter"
+                       else cast("Claim", head.model).patient)
         patient = self.index.resolve(patient_ref, head, "Patient")
-        if patient is None and claim is not None:
-            patient = self.index.resolve(claim.model.patient, claim, "Patient")
+        claimed = cast("Claim", claim.model) if claim is not None else None
+        if patient is None and claimed is not None:
+            patient = self.index.resolve(claimed.patient, claim, "Patient")
         used = [*stay.encounters, *([claim] if claim else [])]
         encounter = self._encounter(stay, claim)
         rec: dict = {"id": rid, "review_type": "admission", "patient": {}, "coverage": {}, "encounter": encounter}
@@ -235,7 +249,7 @@ class Source(Sections):
             used.append(patient)
             self._patient(stay, patient, arrival, rec["patient"])
         used += self._coverage(stay, patient, claim, arrival, rec["coverage"])
-        asks = {"Condition": bool(claim and claim.model.diagnosis), "Procedure": bool(claim and claim.model.item)}
+        asks = {"Condition": bool(claimed and claimed.diagnosis), "Procedure": bool(claimed and claimed.item)}
         for rtype, section in SECTIONS.items():
             if rtype not in self.types and not asks.get(rtype):
                 continue
@@ -249,8 +263,13 @@ class Source(Sections):
             rec["incomplete"] = ["treatments"]
         notices = [n for r in used for n in r.notices] + stay.notices
         if notices:
-            seen = set()
-            unique = [n for n in notices if (k := (n["what"], n["where"], n["why"])) not in seen and not seen.add(k)]
+            seen: set[tuple[Any, str, str]] = set()
+            unique = []
+            for n in notices:
+                k = (n["what"], n["where"], n["why"])
+                if k not in seen:
+                    seen.add(k)
+                    unique.append(n)
             self._count(unique)
             if len(unique) > MAX_NOTICES:  # a stay of thousands of unreadable values still fits the contract
                 more = len(unique) - MAX_NOTICES + 1
@@ -260,9 +279,10 @@ class Source(Sections):
         return rec, None
 
     def _patient(self, stay: Stay, patient: Read, arrival: str | None, out: dict) -> None:
-        born = day(patient.model.birthDate)
+        person = cast("Patient", patient.model)
+        born = day(person.birthDate)
         if born is None:
-            stay.note(patient.model.birthDate, f"{patient.label}.birthDate",
+            stay.note(person.birthDate, f"{patient.label}.birthDate",
                       "no full birth date: the age is unknown")
         elif arrival:
             age = _age(born, date.fromisoformat(arrival[:10]))
@@ -270,19 +290,20 @@ class Source(Sections):
                 stay.note(str(born), f"{patient.label}.birthDate", "after arrival: the age is unknown")
             else:
                 out["age"] = age
-        if patient.model.gender in ("female", "male", "other", "unknown"):
-            out["sex"] = patient.model.gender
+        if person.gender in ("female", "male", "other", "unknown"):
+            out["sex"] = person.gender
 
     def _encounter(self, stay: Stay, claim: Read | None) -> dict:
         out: dict = {}
-        starts = []
+        starts: list[tuple[datetime, str]] = []
         for enc in stay.encounters:
-            period = enc.model.period
-            start = when(period.start) if period else None
-            if start:
-                starts.append((period.start, start))
+            period = cast("Encounter", enc.model).period
+            begun = period.start if period else None
+            start = when(begun)
+            if start and begun is not None:  # when() gives text only for a datetime
+                starts.append((begun, start))
             elif enc is stay.encounters[0]:
-                stay.note(str(period.start) if period and period.start else None, f"{enc.label}.period.start",
+                stay.note(str(begun) if begun else None, f"{enc.label}.period.start",
                           "no date and time with a UTC offset: the arrival time is unknown")
         if claim is not None and not stay.encounters:
             start, where = _claim_start(claim)
@@ -299,7 +320,8 @@ class Source(Sections):
             out["requested_level"] = level
         head = stay.encounters[0] if stay.encounters else None
         if head is not None:
-            hosp = head.model.hospitalization
+            visit = cast("Encounter", head.model)
+            hosp = visit.hospitalization
             source = next((c.code for c in codings(hosp.admitSource if hosp else None)), None)
             if source in codes.ADMIT_SOURCES:
                 out["admit_source"] = codes.ADMIT_SOURCES[source]
@@ -308,8 +330,8 @@ class Source(Sections):
             midnights = extension(head.model, EXPECTED_MIDNIGHTS)
             if isinstance(midnights, int) and not isinstance(midnights, bool):
                 out["expected_midnights"] = midnights
-            end = when(head.model.period.end) if head.model.period else None
-            if end and head.model.status != "planned":
+            end = when(visit.period.end) if visit.period else None
+            if end and visit.status != "planned":
                 out["discharge_time"] = end
         return out
 
@@ -321,19 +343,20 @@ class Source(Sections):
         if claim is None:
             return None
         # PAS: our extension on the Claim, an item or the requested ServiceRequest, then the service codes.
-        found = extension(claim.model, REQUESTED_LEVEL)
-        for item in claim.model.item or []:
+        asked = cast("Claim", claim.model)
+        found = extension(asked, REQUESTED_LEVEL)
+        for item in asked.item or []:
             found = found or extension(item, REQUESTED_LEVEL)
             service = self.index.resolve(extension(item, codes.REQUESTED_SERVICE), claim, "ServiceRequest")
             if service is not None:
                 found = found or extension(service.model, REQUESTED_LEVEL)
-        service = self.index.resolve(extension(claim.model.prescription, codes.REQUESTED_SERVICE)
-                                     if claim.model.prescription else None, claim, "ServiceRequest")
+        service = self.index.resolve(extension(asked.prescription, codes.REQUESTED_SERVICE)
+                                     if asked.prescription else None, claim, "ServiceRequest")
         if service is not None:
             found = found or extension(service.model, REQUESTED_LEVEL)
         if found in LEVELS:
             return found
-        for item in claim.model.item or []:
+        for item in asked.item or []:
             concepts = [extension(item, codes.REQUEST_TYPE), item.category, item.locationCodeableConcept]
             for c in codings(concepts):
                 level = codes.PAS_LEVELS.get((c.system, c.code))
@@ -352,7 +375,8 @@ def _requested(enc) -> str | None:
     level = extension(enc, REQUESTED_LEVEL)
     if level in LEVELS:
         return level
-    return codes.STAY_CLASSES.get(_class(enc))
+    code = _class(enc)
+    return codes.STAY_CLASSES.get(code) if code is not None else None
 
 
 def _preadmission(enc) -> tuple | None:
@@ -362,7 +386,7 @@ def _preadmission(enc) -> tuple | None:
 
 def _claim_start(claim: Read) -> tuple[str | None, tuple]:
     """The requested start of a PAS Claim's service: item serviced date or period, or PAS requested date."""
-    for n, item in enumerate(claim.model.item or []):
+    for n, item in enumerate(cast("Claim", claim.model).item or []):
         for value, where in ((item.servicedDate, "servicedDate"),
                              (item.servicedPeriod.start if item.servicedPeriod else None, "servicedPeriod.start")):
             t = when(value)

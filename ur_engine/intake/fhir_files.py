@@ -73,6 +73,7 @@ def export_reader(path: str, stream: ItemStream) -> Callable[[], Iterator[Item]]
                             f"invalid JSON: {exc.msg}", code="UR101", path="$", file=file, line=number))
                         continue
                     found = resource.get("resourceType") if isinstance(resource, dict) else None
+                    error: RecordError | None
                     if found != rtype:
                         error = RecordError(f"a {rtype} file holds {found or 'something else'}", code="UR120",
                                             path="$.resourceType", file=file, line=number)
@@ -126,7 +127,8 @@ def bundle_items(doc, name: str, stream: ItemStream | None = None) -> Iterator[I
                                                   code="UR120", path="$.resourceType", file=name, line=1))
         return
     source = fhir.Source()
-    entries = doc.get("entry") if isinstance(doc.get("entry"), list) else []
+    entry_list = doc.get("entry")
+    entries = entry_list if isinstance(entry_list, list) else []
     for number, entry in enumerate(entries, start=1):
         resource = entry.get("resource") if isinstance(entry, dict) else None
         if not isinstance(resource, dict):

@@ -18,6 +18,7 @@ import typing
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 import orjson
 from fhir.resources.R4B import get_fhir_model_class
@@ -47,6 +48,15 @@ class Read:
         return f"{self.rtype}/{self.rid}" if self.rid else self.rtype
 
 
+@dataclass(eq=False)
+class Unreadable:
+    """A resource of a known type that the model cannot read at all: left out, with the notices that say why."""
+
+    rtype: str
+    rid: str | None
+    notices: list[dict]
+
+
 def notice(what, where: str, why: str) -> dict:
     """One data notice: the value set aside (as short JSON text), its resource and element, and the reason."""
     if what is not None and not isinstance(what, (str, bool, int, float)):
@@ -66,12 +76,16 @@ def _path(label: str, loc) -> str:
     return out
 
 
-def _walk(data, loc) -> tuple[object, object, int]:
+def _walk(data, loc) -> tuple[dict[str, Any] | list[Any] | None, str | int | None, int]:
     """(container, key, depth): the deepest element of ``loc`` that exists in ``data``."""
-    parent, key, depth = None, None, 0
+    parent: dict[str, Any] | list[Any] | None = None
+    key: str | int | None = None
+    depth = 0
     node = data
     for part in loc:
-        if isinstance(node, dict) and isinstance(part, str) and part in node or isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        if isinstance(node, dict) and isinstance(part, str) and part in node:
+            parent, key, node = node, part, node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
             parent, key, node = node, part, node[part]
         else:
             break
@@ -79,7 +93,7 @@ def _walk(data, loc) -> tuple[object, object, int]:
     return parent, key, depth
 
 
-def _model_at(cls, loc) -> type | None:
+def _model_at(cls, loc) -> type[FHIRAbstractModel] | None:
     """The model class of the element at ``loc`` below ``cls`` (list indices skipped)."""
     for part in loc:
         if isinstance(part, int):
@@ -93,7 +107,7 @@ def _model_at(cls, loc) -> type | None:
     return cls
 
 
-def _element_class(annotation) -> type | None:
+def _element_class(annotation) -> type[FHIRAbstractModel] | None:
     """The FHIR model class inside a field's annotation (``Optional[List[abc.ReferenceType]]`` → Reference)."""
     if isinstance(annotation, type) and issubclass(annotation, FHIRAbstractModel):
         return annotation
@@ -145,16 +159,16 @@ def _mark_absent(cls, data: dict, loc, kind: str) -> bool:
     return True
 
 
-def read(resource, where: str = "") -> Read | None:
+def read(resource, where: str = "") -> Read | Unreadable | None:
     """The model of one resource dict, read leniently; None when its type has no model (not a resource)."""
     if not isinstance(resource, dict):
         return None
     rtype, rid = resource.get("resourceType"), resource.get("id")
+    if not isinstance(rtype, str):
+        return None
     try:
-        cls = get_fhir_model_class(rtype) if isinstance(rtype, str) else None
+        cls = get_fhir_model_class(rtype)
     except ValueError:
-        cls = None
-    if cls is None:
         return None
     label = f"{rtype}/{rid}" if isinstance(rid, str) and rid else (where or rtype)
     notices: list[dict] = []
@@ -176,9 +190,10 @@ def read(resource, where: str = "") -> Read | None:
             if not _set_aside_breaking(cls, data, label, notices):
                 break
             continue
-        return Read(model, rtype, model.id if isinstance(model.id, str) else None, notices=notices)
+        mid = getattr(model, "id", None)  # every resource has an id; FHIRAbstractModel does not declare it
+        return Read(model, rtype, mid if isinstance(mid, str) else None, notices=notices)
     notices.append(notice(None, label, "the resource cannot be read as FHIR R4 " + rtype))
-    return Read(None, rtype, rid if isinstance(rid, str) else None, notices=notices)  # type: ignore[arg-type]
+    return Unreadable(rtype, rid if isinstance(rid, str) else None, notices)
 
 
 CHOICE = re.compile(r"(but got multiple|Expect any of field value from this list)")
@@ -245,9 +260,12 @@ def _repair(cls, data: dict, errors: list, label: str, notices: list) -> bool:
                 return True
             continue
         parent, key, depth = _walk(data, loc)
-        if parent is None or key is None:
+        if isinstance(parent, dict) and isinstance(key, str):
+            value = parent.pop(key)
+        elif isinstance(parent, list) and isinstance(key, int):
+            value = parent.pop(key)
+        else:
             continue
-        value = parent.pop(key)
         if isinstance(parent, list) and not parent and depth >= 2:
             holder = _at(data, loc[:depth - 2])  # an emptied list is no longer valid FHIR: drop it too
             if isinstance(holder, dict):
@@ -275,12 +293,10 @@ class Index:
     """Resources by every name a reference may use: ``Type/id``, the entry's ``fullUrl`` (``urn:uuid:…`` or
     absolute), and ``#id`` for resources contained in another."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.names: dict[str, Read] = {}
 
     def add(self, r: Read) -> None:
-        if r.model is None:
-            return
         if r.rid:
             self.names.setdefault(f"{r.rtype}/{r.rid}", r)
         if r.full_url:
@@ -296,8 +312,8 @@ class Index:
             return None
         found = None
         if text.startswith("#"):
-            if within is not None and within.model is not None:
-                for c in within.model.contained or []:
+            if within is not None:
+                for c in getattr(within.model, "contained", None) or []:  # DomainResource.contained
                     if c.id == text[1:]:
                         found = Read(c, c.get_resource_type(), c.id)
                         break
@@ -339,7 +355,11 @@ def system_name(uri) -> str | None:
 def pick(concept, preference) -> tuple[str, str, str | None] | None:
     """(system name, code, display) of the coding that stands for ``concept``: the first in ``preference``,
     else the first with a system and a code."""
-    found = [(system_name(c.system), c.code, c.display) for c in codings(concept) if c.code and c.system]
+    found: list[tuple[str, str, str | None]] = []
+    for c in codings(concept):
+        name = system_name(c.system)
+        if c.code and name is not None:  # system_name is None exactly when there is no system
+            found.append((name, c.code, c.display))
     for wanted in preference:
         for f in found:
             if f[0] == wanted:

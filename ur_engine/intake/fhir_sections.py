@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from typing import TYPE_CHECKING, cast
 
 from ur_engine import schemas
 from ur_engine.intake import fhir_codes as codes
@@ -21,6 +22,18 @@ from ur_engine.intake.fhir_model import (
     pick,
     when,
 )
+
+if TYPE_CHECKING:  # the R4B classes a Read's model is, by its rtype: named for the type checker only
+    from fhir.resources.R4B.claim import Claim
+    from fhir.resources.R4B.codeableconcept import CodeableConcept
+    from fhir.resources.R4B.condition import Condition
+    from fhir.resources.R4B.coverage import Coverage
+    from fhir.resources.R4B.encounter import Encounter
+    from fhir.resources.R4B.explanationofbenefit import ExplanationOfBenefit
+    from fhir.resources.R4B.medicationadministration import MedicationAdministration
+    from fhir.resources.R4B.observation import Observation, ObservationComponent
+    from fhir.resources.R4B.organization import Organization
+    from fhir.resources.R4B.procedure import Procedure
 
 _OBSERVATION = schemas.schema("admission")["properties"]["observations"]["items"]["properties"]
 LOINC_CODE = re.compile(_OBSERVATION["code"]["pattern"])
@@ -47,30 +60,33 @@ class Stay:
 
 class Sections:
     index: Index
-    reads: dict
+    reads: dict[str, list[tuple[Read, str, int]]]
 
     def _coverage(self, stay: Stay, patient: Read | None, claim: Read | None, arrival: str | None, out: dict) -> list:
         """Fill ``out`` with the line of business; the resources it came from."""
         on = arrival[:10] if arrival else None
         candidates: list[Read] = []
         if claim is not None:  # PAS: the focal insurance of the request
-            for ins in sorted(claim.model.insurance or [], key=lambda i: not i.focal):
+            for ins in sorted(cast("Claim", claim.model).insurance or [], key=lambda i: not i.focal):
                 c = self.index.resolve(ins.coverage, claim, "Coverage")
                 if c is not None:
                     candidates.append(c)
         if not candidates:
             def current(c: Read) -> bool:
-                period = c.model.period
+                period = cast("Coverage", c.model).period
                 start, end = (day(period.start), day(period.end)) if period else (None, None)
                 return on is None or ((start is None or str(start) <= on) and (end is None or on <= str(end)))
             mine = [r for r in self._grouped()[0].get(id(patient.model) if patient else None, []) if current(r)]
             # The primary coverage (lowest Coverage.order) is the payer under review.
-            candidates = sorted(mine, key=lambda r: r.model.order if r.model.order is not None else 1 << 30)
+            def order(r: Read) -> int:
+                found = cast("Coverage", r.model).order
+                return found if found is not None else 1 << 30
+            candidates = sorted(mine, key=order)
         for c in candidates[:1]:
             lob = self._line_of_business(c)
             if lob:
                 out["line_of_business"] = lob
-                plan = next((k.value for k in c.model.class_fhir or []
+                plan = next((k.value for k in cast("Coverage", c.model).class_fhir or []
                              if any(x.code == "plan" for x in codings(k.type))), None)
                 if plan:
                     out["plan"] = plan
@@ -99,13 +115,13 @@ class Sections:
         if getattr(self, "_groups", None) is None:
             by_patient: dict = defaultdict(list)
             for r, _, _ in self.reads["Coverage"]:
-                p = self.index.resolve(r.model.beneficiary, r, "Patient")
+                p = self.index.resolve(cast("Coverage", r.model).beneficiary, r, "Patient")
                 if p is not None:
                     by_patient[id(p.model)].append(r)
             by_encounter: dict = defaultdict(list)
             for rtype in ("ExplanationOfBenefit", "Claim"):
                 for r, _, _ in self.reads[rtype]:
-                    for item in r.model.item or []:
+                    for item in cast("Claim | ExplanationOfBenefit", r.model).item or []:
                         for ref in item.encounter or []:
                             e = self.index.resolve(ref, r, "Encounter")
                             if e is not None and r not in by_encounter[id(e.model)]:  # by identity
@@ -114,18 +130,19 @@ class Sections:
         return self._groups
 
     def _line_of_business(self, c: Read) -> str | None:
-        for coding in codings(c.model.type):
+        cov = cast("Coverage", c.model)
+        for coding in codings(cov.type):
             code = str(coding.code or "")
             if code in codes.LINES_OF_BUSINESS:
                 return code
             if coding.system in codes.SOPT and codes.sopt(code):
                 return codes.sopt(code)
-        names = [c.model.type.text if c.model.type else None,
-                 *(x.display for x in codings(c.model.type)),
-                 *(k.value for k in c.model.class_fhir or []), *(k.name for k in c.model.class_fhir or [])]
-        for payor in c.model.payor or []:
+        names = [cov.type.text if cov.type else None,
+                 *(x.display for x in codings(cov.type)),
+                 *(k.value for k in cov.class_fhir or []), *(k.name for k in cov.class_fhir or [])]
+        for payor in cov.payor or []:
             org = self.index.resolve(payor, c, "Organization")
-            names += [payor.display, org.model.name if org else None]
+            names += [payor.display, cast("Organization", org.model).name if org else None]
         return next((lob for lob in map(codes.by_name, names) if lob), None)
 
     # --- sections ----------------------------------------------------------------------------------------
@@ -133,20 +150,21 @@ class Sections:
     def _diagnoses(self, stay: Stay, conditions: list[Read], claim: Read | None) -> list | None:
         rank: dict[int, int] = {}
         for enc in stay.encounters[:1]:
-            for d in enc.model.diagnosis or []:
+            for d in cast("Encounter", enc.model).diagnosis or []:
                 c = self.index.resolve(d.condition, enc, "Condition")
                 if c is not None and d.rank is not None:
                     rank[id(c.model)] = d.rank
-        concepts = []  # (concept, where, principal)
+        concepts: list[tuple[CodeableConcept | None, str, bool]] = []  # (concept, where, principal)
         if claim is not None:
-            for d in claim.model.diagnosis or []:
-                c = self.index.resolve(d.diagnosisReference, claim, "Condition")
-                if c is not None and d.sequence is not None:
-                    rank.setdefault(id(c.model), d.sequence)
-                if d.diagnosisCodeableConcept is not None:
-                    concepts.append((d.diagnosisCodeableConcept, f"{claim.label}.diagnosis",
-                                     d.sequence == 1))
-        concepts = [(c.model.code, f"{c.label}.code", rank.get(id(c.model)) == 1) for c in conditions] + concepts
+            for dx in cast("Claim", claim.model).diagnosis or []:
+                c = self.index.resolve(dx.diagnosisReference, claim, "Condition")
+                if c is not None and dx.sequence is not None:
+                    rank.setdefault(id(c.model), dx.sequence)
+                if dx.diagnosisCodeableConcept is not None:
+                    concepts.append((dx.diagnosisCodeableConcept, f"{claim.label}.diagnosis",
+                                     dx.sequence == 1))
+        concepts = [(cast("Condition", c.model).code, f"{c.label}.code", rank.get(id(c.model)) == 1)
+                    for c in conditions] + concepts
         out, lost = [], 0
         for concept, where, principal in concepts:
             entry = self._code(stay, concept, where, codes.DIAGNOSIS_PREFERENCE)
@@ -178,20 +196,22 @@ class Sections:
     def _procedures(self, stay: Stay, procedures: list[Read], claim: Read | None) -> list | None:
         out, lost = [], 0
         for p in procedures:
-            entry = self._code(stay, p.model.code, f"{p.label}.code", codes.PROCEDURE_PREFERENCE)
+            done = cast("Procedure", p.model)
+            entry = self._code(stay, done.code, f"{p.label}.code", codes.PROCEDURE_PREFERENCE)
             if entry is None:
                 lost += 1
                 continue
-            if p.model.status in codes.PROCEDURE_STATUS:
-                entry["status"] = codes.PROCEDURE_STATUS[p.model.status]
-            period = p.model.performedPeriod
-            t = when(p.model.performedDateTime) or when(period.start if period else None)
+            if done.status in codes.PROCEDURE_STATUS:
+                entry["status"] = codes.PROCEDURE_STATUS[done.status]
+            period = done.performedPeriod
+            t = when(done.performedDateTime) or when(period.start if period else None)
             if t:
                 entry["time"] = t
             out.append(entry)
-        for n, item in enumerate(claim.model.item or [] if claim else []):
+        claim_label = claim.label if claim else ""  # the items are the claim's: none without one
+        for n, item in enumerate(cast("Claim", claim.model).item or [] if claim else []):
             # PAS: the services the request asks for are planned procedures.
-            entry = self._code(stay, item.productOrService, f"{claim.label}.item[{n}].productOrService",
+            entry = self._code(stay, item.productOrService, f"{claim_label}.item[{n}].productOrService",
                                codes.PROCEDURE_PREFERENCE)
             if entry is None:
                 lost += 1
@@ -206,13 +226,14 @@ class Sections:
     def _observations(self, stay: Stay, observations: list[Read], claim: Read | None) -> list | None:
         out, lost = [], 0
         for o in observations:
-            m = o.model
+            m = cast("Observation", o.model)
             t = when(m.effectiveDateTime) or when(m.effectiveInstant) or \
                 when(m.effectivePeriod.start if m.effectivePeriod else None)
             if t is None and when(m.issued):
                 t = when(m.issued)
                 stay.note(t, f"{o.label}.issued", "no effective time: the time it was issued is used")
-            parts = [(m, o.label)] + [(c, f"{o.label}.component[{i}]") for i, c in enumerate(m.component or [])]
+            parts: list[tuple[Observation | ObservationComponent, str]] = [(m, o.label)]
+            parts += [(c, f"{o.label}.component[{i}]") for i, c in enumerate(m.component or [])]
             got = 0
             for part, where in parts:
                 entry = self._observation(stay, part, where, t, is_panel=part is m and bool(m.component))
@@ -222,14 +243,16 @@ class Sections:
             lost += not got
         return _section(out, lost)
 
-    def _observation(self, stay: Stay, part, where: str, t: str | None, is_panel: bool) -> dict | None:
+    def _observation(self, stay: Stay, part: Observation | ObservationComponent, where: str, t: str | None,
+                     is_panel: bool) -> dict | None:
         q = part.valueQuantity
         if q is None or number(q.value) is None:
             if not is_panel:
-                value = next((v for v in (part.valueCodeableConcept, part.valueString, part.valueBoolean,
-                                          part.valueInteger) if v is not None), None)
-                shown = (value.text or next((c.display or c.code for c in codings(value)), None)
-                         if hasattr(value, "coding") else value)
+                concept = part.valueCodeableConcept  # the first value[x] looked at, and the only one with codings
+                shown = (concept.text or next((c.display or c.code for c in codings(concept)), None)
+                         if concept is not None else
+                         next((v for v in (part.valueString, part.valueBoolean, part.valueInteger) if v is not None),
+                              None))
                 stay.note(shown, f"{where}.value[x]", "not a numeric value")
             return None
         found = pick(part.code, ("loinc",))
@@ -260,11 +283,11 @@ class Sections:
     def _treatments(self, stay: Stay, given: list[Read], claim: Read | None) -> list:
         out = []
         for r in given:
-            route = r.model.dosage.route if r.model.dosage else None
+            m = cast("MedicationAdministration", r.model)
+            route = m.dosage.route if m.dosage else None
             if not any(c.system == SNOMED and c.code == IV_ROUTE for c in codings(route)):
                 continue  # given, but not a treatment type the record names
             t = {"type": "iv_medication"}
-            m = r.model
             start = when(m.effectiveDateTime) or when(m.effectivePeriod.start if m.effectivePeriod else None)
             end = when(m.effectivePeriod.end if m.effectivePeriod else None)
             if start:
