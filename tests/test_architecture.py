@@ -71,7 +71,7 @@ def _matches(module: str, pattern: str) -> bool:
 CORE = sorted(m for m in map(_module, MODULES) if any(_matches(m, p) for p in _strict_patterns()))
 # Core modules being typed on their own branches (issue 13). Strict xfail: the day one checks clean, its test
 # passes, the xfail turns into a failure, and the module leaves this list for good.
-PENDING = {"ur_engine.facts"}
+PENDING: set[str] = set()
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 from functools import cached_property
 
 from ur_engine.evaluation.evaluator import RulesetResult
@@ -68,7 +69,7 @@ class Decision:
     reasons: list[str]
     missing: list[str]
     levels: dict[str, Status]  # each judged level's clinical finding (its criteria), payment rules aside
-    rules: dict[str, object]
+    rules: dict[str, Any]  # version, digest, and the version of each rule set applied
     review_action: ReviewAction = field(default=ReviewAction.PENDED)
     notices: list[str] = field(default_factory=list)
     # What the intake set aside, mapped or could not read (see record.DataNotice), for the reviewer to see.

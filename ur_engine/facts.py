@@ -7,11 +7,12 @@ observation or treatment it comes from, shown as evidence in the decision.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any
 
-from ur_engine.conditions import Expr, evaluate, leaves
+from ur_engine.conditions import Expr, Scalar, evaluate, leaves
 from ur_engine.errors import (
     FindingError,
     RecordError,
@@ -19,10 +20,13 @@ from ur_engine.errors import (
     UnitError,
     did_you_mean,
 )
-from ur_engine.record import Admission
+from ur_engine.record import Admission, Observation, Procedure
 from ur_engine.terminology.valuesets import Valueset
 
 OBSERVATION_STATS = ("min", "max", "first", "last", "count")
+
+# A statistic known only to lie in an interval: (lo, lo open, hi, hi open, the observation that gives it).
+_Span = tuple[float, bool, float, bool, Observation]
 
 
 @dataclass(frozen=True)
@@ -41,22 +45,22 @@ class Facts:
     """Derived facts of one record: values (unknown facts absent), evidence times, and for a fact that only a
     bound gives (a laboratory's ``>15``), that bound as ``(comparator, value)`` for the evidence."""
 
-    values: dict = field(default_factory=dict)
-    times: dict = field(default_factory=dict)
-    bounds: dict = field(default_factory=dict)
+    values: dict[str, Scalar] = field(default_factory=dict)
+    times: dict[str, str] = field(default_factory=dict)
+    bounds: dict[str, tuple[str, float]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class _Plan:
     """What ``derive`` computes for one set of needed facts: see FactDictionary._plan."""
 
-    families: frozenset | None  # fact families needed (dx, treatment…); None: all
-    obs_by_code: dict  # LOINC code -> observation definitions needed
-    observations: tuple  # (name, min, max, first, last, count fact names)
-    fields: tuple  # (fact, path split at dots)
-    intervals: tuple  # (fact, spec)
-    findings: tuple  # (key in the record, fact, boolean?)
-    scores: tuple  # (fact, lo fact, hi fact, components)
+    families: frozenset[str] | None  # fact families needed (dx, treatment…); None: all
+    obs_by_code: dict[str, tuple[ObservationDef, ...]]  # LOINC code -> observation definitions needed
+    observations: tuple[tuple[str, ...], ...]  # (name, min, max, first, last, count fact names)
+    fields: tuple[tuple[str, tuple[str, ...]], ...]  # (fact, path split at dots)
+    intervals: tuple[tuple[str, dict[str, Any]], ...]  # (fact, spec)
+    findings: tuple[tuple[str, str, bool], ...]  # (key in the record, fact, boolean?)
+    scores: tuple[tuple[str, str, str, tuple[tuple[float, Expr], ...]], ...]  # (fact, lo, hi fact, components)
 
 
 @dataclass(frozen=True)
@@ -83,11 +87,11 @@ class ObservationDef:
         return (low is None or value >= low) and (high is None or value <= high)
 
 
-def _day(x) -> date:
+def _day(x: date) -> date:
     return x.date() if isinstance(x, datetime) else x
 
 
-def _extreme(spans: list, pick) -> tuple:
+def _extreme(spans: list[_Span], pick: Callable[[Iterable[float]], float]) -> _Span:
     """The interval of min or max over results each known to lie in (lo, hi), with whether each end is open."""
     lo, hi = pick(sp[0] for sp in spans), pick(sp[2] for sp in spans)
     at_lo = [sp for sp in spans if sp[0] == lo]
@@ -122,11 +126,11 @@ def _representative(lo: float, lo_open: bool, hi: float, hi_open: bool, threshol
 class FactDictionary:
     """The fact catalogue of a rule library and the derivation of facts from a record."""
 
-    def __init__(self, spec: dict, valuesets: dict[str, Valueset]):
+    def __init__(self, spec: Mapping[str, Any], valuesets: dict[str, Valueset]):
         self.spec = spec
-        self.library = spec.get("library", "ur-engine rules")
-        self.version = spec.get("version", "0.0.0")
-        self.windows = spec["windows"]
+        self.library: str = spec.get("library", "ur-engine rules")
+        self.version: str = spec.get("version", "0.0.0")
+        self.windows: dict[str, dict[str, Any]] = spec["windows"]
         self.valuesets = valuesets
         self.catalog: dict[str, FactInfo] = {}
         self._obs_by_code: dict[str, list[ObservationDef]] = {}
@@ -150,10 +154,12 @@ class FactDictionary:
         self._units_ok = {code: frozenset.intersection(*(frozenset((ob.unit, *ob.convert)) for ob in defs))
                           for code, defs in self._obs_by_code.items()}
         # Windows as (anchor, start, end offsets): the offsets are made once, not for every record.
-        self._windows = {t: (w["anchor"], timedelta(hours=w["start_hours"]), timedelta(hours=w["end_hours"]))
-                         for t, w in self.windows.items()}
-        self._plans: dict = {}  # needed facts -> what to derive for them (see _plan)
-        self.treatments = {name: frozenset(types) for name, types in spec.get("treatments", {}).items()}
+        self._windows: dict[str, tuple[str, timedelta, timedelta]] = {
+            t: (w["anchor"], timedelta(hours=w["start_hours"]), timedelta(hours=w["end_hours"]))
+            for t, w in self.windows.items()}
+        self._plans: dict[frozenset[str] | None, _Plan] = {}  # needed facts -> what to derive for them (see _plan)
+        self.treatments: dict[str, frozenset[str]] = {
+            name: frozenset(types) for name, types in spec.get("treatments", {}).items()}
         self._treatment_facts: dict[str, list[str]] = {}  # treatment type -> facts it makes true
         for name, types in self.treatments.items():
             for t in types:
@@ -161,19 +167,19 @@ class FactDictionary:
         for name in self.treatments:
             self._add(f"treatment.{name}", "boolean", "treatment", f"Treatment: {name.replace('_', ' ')}")
         self._no_treatment = {f"treatment.{name}": False for name in self.treatments}
-        self.diagnoses = spec.get("diagnoses", {})
+        self.diagnoses: dict[str, dict[str, Any]] = spec.get("diagnoses", {})
         for name, d in self.diagnoses.items():
             self._add(f"dx.{name}", "boolean", "diagnosis", d.get("text", f"Diagnosis in {d['valueset']}"))
-        self.procedures = spec.get("procedures", {})
+        self.procedures: dict[str, dict[str, Any]] = spec.get("procedures", {})
         for name, p in self.procedures.items():
             self._add(f"procedure.{name}", "boolean", "procedure", p["text"])
-        self.fields = spec.get("fields", {})
+        self.fields: dict[str, dict[str, Any]] = spec.get("fields", {})
         for name, f in self.fields.items():
             self._add(name, f["type"], "field", f.get("text", f["path"]))
-        self.intervals = spec.get("intervals", {})
+        self.intervals: dict[str, dict[str, Any]] = spec.get("intervals", {})
         for name, i in self.intervals.items():
             self._add(name, "number", "interval", i.get("text", name), i["count"])
-        self.findings = spec.get("findings", {})
+        self.findings: dict[str, dict[str, Any]] = spec.get("findings", {})
         for name, f in self.findings.items():
             self._add(f"finding.{name}", f["type"], "finding", f["text"], f.get("unit"))
         for name, sc in spec.get("scores", {}).items():
@@ -181,10 +187,12 @@ class FactDictionary:
             # Bounds a partly known score lies between; rules test the score, the engine its bounds.
             self._add(f"score.{name}.lo", "number", "score bound", f"{sc['text']}: points surely scored", "points")
             self._add(f"score.{name}.hi", "number", "score bound", f"{sc['text']}: most points possible", "points")
-        self.scores: dict[str, tuple] = {}  # score fact -> ((points, condition), ...), set by the library loader
-        self.thresholds: dict[str, tuple[float, ...]] = {}
-        self._accepts: dict[tuple[str, str | None], tuple[float, float, float, float] | None | bool] = {}  # fact -> the numbers rules compare it with
-        self._inputs: dict[str, tuple] = {}  # see inputs(); filled once scores are set
+        # score fact -> ((points, condition), ...), set by the library loader
+        self.scores: dict[str, tuple[tuple[float, Expr], ...]] = {}
+        self.thresholds: dict[str, tuple[float, ...]] = {}  # fact -> the numbers rules compare it with
+        self._inputs: dict[str, tuple[str, ...]] = {}  # see inputs(); filled once scores are set
+        # (code, unit) -> what ``accepts`` answers: worked out once, asked for every observation of a batch
+        self._accepts: dict[tuple[str, str | None], tuple[float, float, float, float] | None] = {}
 
     def set_thresholds(self, conditions: Iterable[Expr]) -> None:
         """Remember the numbers each fact is compared with, so that a fact only a bound gives can be decided."""
@@ -201,24 +209,23 @@ class FactDictionary:
         plus offset, must lie between lowest and highest (the plausible range of the fact's unit). None when the
         code or unit needs more than that (no fact reads the code, or the unit must be converted first)."""
         key = (code, unit)
-        found = self._accepts.get(key, False)
-        if found is False:
-            defs = self._obs_by_code.get(code)
-            ob = defs[0] if defs else None
-            if ob is None or not (unit is None or unit == ob.unit or unit in ob.convert):
-                found = None
-            else:
-                scale, offset = ob.convert[unit] if unit is not None and unit != ob.unit else (1.0, 0.0)
-                low, high = ob.plausible
-                found = (-math.inf if low is None else low, math.inf if high is None else high, scale, offset)
-            self._accepts[key] = found
+        if key in self._accepts:
+            return self._accepts[key]
+        defs = self._obs_by_code.get(code)
+        ob = defs[0] if defs else None
+        found: tuple[float, float, float, float] | None = None
+        if ob is not None and (unit is None or unit == ob.unit or unit in ob.convert):
+            scale, offset = ob.convert[unit] if unit is not None and unit != ob.unit else (1.0, 0.0)
+            low, high = ob.plausible
+            found = (-math.inf if low is None else low, math.inf if high is None else high, scale, offset)
+        self._accepts[key] = found
         return found
 
     def definitions(self, code: str) -> Sequence[ObservationDef]:
         """How the facts read an observation under LOINC ``code``; empty when no fact reads it."""
         return self._obs_by_code.get(code, ())
 
-    def _add(self, name, type_, kind, text, unit=None) -> None:
+    def _add(self, name: str, type_: str, kind: str, text: str, unit: str | None = None) -> None:
         self.catalog[name] = FactInfo(name, type_, kind, text, unit)
 
     # --- derivation -------------------------------------------------------------------------------------
@@ -269,14 +276,14 @@ class FactDictionary:
             found = self._inputs[name] = tuple(sorted(self.components(name) or {name}))
         return found
 
-    def closure(self, names) -> frozenset:
+    def closure(self, names: Collection[str]) -> frozenset[str]:
         """``names`` plus the facts the scores among them are computed from."""
         out = set(names)
         for name in names:
             out |= self.components(name)
         return frozenset(out)
 
-    def derive(self, adm: Admission, needed: frozenset | None = None) -> Facts:
+    def derive(self, adm: Admission, needed: frozenset[str] | None = None) -> Facts:
         """The facts the record gives (only ``needed`` ones, and those a family computes together, when given).
 
         Call ``check`` first: derive assumes units and findings are valid.
@@ -287,8 +294,8 @@ class FactDictionary:
         plan = self._plan(needed)
         families = plan.families
         if adm.observations is not None and plan.observations:
-            self._observations(adm, start, end, values, times, out.bounds, "observations" in adm.incomplete,
-                               plan.obs_by_code, plan.observations)
+            self._observations(adm.observations, start, end, values, times, out.bounds,
+                               "observations" in adm.incomplete, plan.obs_by_code, plan.observations)
         if adm.treatments is not None and (families is None or "treatment" in families):
             if "treatments" not in adm.incomplete:
                 values.update(self._no_treatment)
@@ -308,20 +315,20 @@ class FactDictionary:
                     values[f"dx.{name}"] = hit
         if adm.procedures is not None and (families is None or "procedure" in families):
             for name, p in self.procedures.items():
-                hit = next((x for x in adm.procedures if self._procedure_matches(x, p, anchor, on)), None)
-                if hit is None and "procedures" in adm.incomplete:
+                proc = next((x for x in adm.procedures if self._procedure_matches(x, p, anchor, on)), None)
+                if proc is None and "procedures" in adm.incomplete:
                     continue
-                values[f"procedure.{name}"] = hit is not None
-                if hit is not None and hit.time_text:
-                    times[f"procedure.{name}"] = hit.time_text
+                values[f"procedure.{name}"] = proc is not None
+                if proc is not None and proc.time_text:
+                    times[f"procedure.{name}"] = proc.time_text
         for name, path in plan.fields:
-            value = adm
+            node: Any = adm  # the record, then each attribute along the path
             for part in path:
-                value = getattr(value, part, None)
-                if value is None:
+                node = getattr(node, part, None)
+                if node is None:
                     break
-            if value is not None:
-                values[name] = value
+            if node is not None:
+                values[name] = node
         for name, spec in plan.intervals:
             value = self._interval(adm, spec)
             if value is not None:
@@ -334,19 +341,20 @@ class FactDictionary:
                 elif boolean and complete:
                     values[fact] = False
         for name, lo_name, hi_name, components in plan.scores:
-            lo = hi = 0
+            lo: float = 0
+            hi: float = 0
             for points, condition in components:
-                hit = evaluate(condition, values)
-                if hit is None:  # unknown: the score may or may not have these points
+                met = evaluate(condition, values)
+                if met is None:  # unknown: the score may or may not have these points
                     lo, hi = lo + min(points, 0), hi + max(points, 0)
-                elif hit:
+                elif met:
                     lo, hi = lo + points, hi + points
             values[lo_name], values[hi_name] = lo, hi
             if lo == hi:
                 values[name] = lo
         return out
 
-    def _plan(self, needed: frozenset | None) -> _Plan:
+    def _plan(self, needed: frozenset[str] | None) -> _Plan:
         """What ``derive`` computes for a set of needed facts (None: all); cached, as batches repeat a few sets.
 
         Observations, treatments, diagnoses and procedures are derived by family (one pass gives them all);
@@ -369,11 +377,16 @@ class FactDictionary:
                       if wanted(name) or wanted(f"{name}.lo")))
         return plan
 
-    def _observations(self, adm: Admission, start, end, values: dict, times: dict, bounds: dict, partial: bool,
-                      obs_by_code: dict, observations: tuple) -> None:
-        stats: dict[str, list] = {}
-        bounded: dict[str, list] = {}  # name -> [(value, comparator, observation)] of results given as bounds
-        for o in adm.observations:
+    def _observations(self, observed: tuple[Observation, ...], start: datetime, end: datetime,
+                      values: dict[str, Scalar], times: dict[str, str], bounds: dict[str, tuple[str, float]],
+                      partial: bool, obs_by_code: dict[str, tuple[ObservationDef, ...]],
+                      observations: tuple[tuple[str, ...], ...]) -> None:
+        # name -> [min, min_obs, max, max_obs, first, first_obs, last, last_obs, count], updated in place: numbers
+        # and observations side by side in one list, which a type checker can only see as a list of Any
+        stats: dict[str, list[Any]] = {}
+        # name -> [(value, comparator, observation)] of results given as bounds
+        bounded: dict[str, list[tuple[float, str, Observation]]] = {}
+        for o in observed:
             defs = obs_by_code.get(o.code)
             if not defs or not (start <= o.time <= end):
                 continue
@@ -412,16 +425,17 @@ class FactDictionary:
             values[last], times[last] = s[6], s[7].time_text
             values[count] = s[8]
 
-    def _bounded(self, name: str, s: list | None, given: list, values: dict, times: dict, bounds: dict) -> None:
+    def _bounded(self, name: str, s: list[Any] | None, given: list[tuple[float, str, Observation]],
+                 values: dict[str, Scalar], times: dict[str, str], bounds: dict[str, tuple[str, float]]) -> None:
         """Statistics of an observation some of whose results are bounds (``>15``): each statistic is an interval;
         it gets a value only when every number the rules compare it with judges the whole interval alike."""
         # The exact results' min, max, first and last stand for them all: (lo, lo open, hi, hi open, observation).
-        spans = [(s[i], False, s[i], False, s[i + 1]) for i in (0, 2, 4, 6)] if s else []
-        for value, comparator, o in given:
+        spans: list[_Span] = [(s[i], False, s[i], False, s[i + 1]) for i in (0, 2, 4, 6)] if s else []
+        for bound, comparator, o in given:
             if comparator.startswith(">"):
-                spans.append((value, comparator == ">", math.inf, True, o))
+                spans.append((bound, comparator == ">", math.inf, True, o))
             else:
-                spans.append((-math.inf, True, value, comparator == "<", o))
+                spans.append((-math.inf, True, bound, comparator == "<", o))
         ordered = sorted(spans, key=lambda sp: sp[4].time)
         stats = {
             "min": _extreme(spans, min), "max": _extreme(spans, max),
@@ -438,7 +452,7 @@ class FactDictionary:
                 bounds[fact] = (">" if lo_open else ">=", lo) if hi == math.inf else \
                     ("<" if hi_open else "<=", hi) if lo == -math.inf else (">=", lo)
 
-    def _procedure_matches(self, proc, spec: dict, anchor: datetime, on) -> bool:
+    def _procedure_matches(self, proc: Procedure, spec: dict[str, Any], anchor: datetime, on: date) -> bool:
         if "status" in spec and proc.status not in spec["status"]:
             return False
         if "valueset" in spec:
@@ -455,7 +469,7 @@ class FactDictionary:
         return True
 
     @staticmethod
-    def _interval(adm: Admission, spec: dict) -> float | None:
+    def _interval(adm: Admission, spec: dict[str, Any]) -> float | None:
         begin = adm.lookup(spec["from"])
         end = next((t for t in (adm.lookup(p) for p in spec["to"]) if t is not None), None)
         if begin is None or end is None:

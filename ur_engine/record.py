@@ -244,13 +244,14 @@ def plausible_time(when: datetime) -> bool:
 
 def _today() -> date:
     # date.today() asks the clock on every call; a record's dozens of times need it once a second at most.
+    global _CLOCK
     now = time.monotonic()
     if now - _CLOCK[0] > 1.0:
-        _CLOCK[:] = [now, date.today()]
-    return _CLOCK[1]  # type: ignore[return-value]
+        _CLOCK = (now, date.today())
+    return _CLOCK[1]
 
 
-_CLOCK: list[object] = [-2.0, date.today()]
+_CLOCK: tuple[float, date] = (-2.0, date.today())
 
 
 def _time(text: str | None, path: str, errors: list[RecordError]) -> datetime | None:

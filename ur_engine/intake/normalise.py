@@ -161,7 +161,10 @@ class _Intake:
         return item
 
     def _procedures(self, item: dict[str, Any], where: str, coded_on: date | None) -> dict[str, Any] | None:
-        return item if isinstance(item.get("code"), str) else self._no_code(item, where, "procedure")
+        if isinstance(item.get("code"), str):
+            return item
+        self.aside(f"procedure {str(item)[:80]}", where, "no code")
+        return None
 
     def _treatments(self, item: dict[str, Any], where: str, coded_on: date | None) -> dict[str, Any] | None:
         for name in ("start", "end"):
@@ -174,10 +177,6 @@ class _Intake:
                            "not a date and time between 1900 and one year from today")
                 return None
         return item
-
-    def _no_code(self, item: dict[str, Any], where: str, kind: str) -> None:
-        self.aside(f"{kind} {str(item)[:80]}", where, "no code")
-        return None
 
     def _observations(self, item: dict[str, Any], where: str, coded_on: date | None) -> dict[str, Any] | None:
         # Most observations come as the facts read them: a number in an accepted unit, plausible, at a good time.
@@ -278,6 +277,7 @@ class _Intake:
         """Set aside what the schema or the record's own checks refuse, then build the typed record."""
         copied = False
         for _ in range(4):  # each round removes what the last found; nested errors surface one level at a time
+            problems: list[RecordError]
             if not schemas.fast_validator("admission").is_valid(rec):
                 problems = [RecordSchemaError(msg, path=schemas.json_path(path), suggestion=hint)
                             for path, msg, hint, _ in schemas.iter_explained("admission", rec)]
