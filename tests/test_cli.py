@@ -39,7 +39,7 @@ def test_summary_prints_one_readable_line_per_record(runner):
     res = runner.invoke(main, ["review", "--summary", str(EXAMPLES / "admissions.ndjson")])
     lines = res.output.splitlines()
     assert res.exit_code == 0 and len(lines) == 8
-    assert lines[1].split()[:5] == ["stay-0002", "alternative_setting", "inpatient", "→", "observation"]
+    assert lines[1].split()[:5] == ["stay-0002", "pend", "inpatient", "→", "inpatient"]  # Medicare two-midnight: payment, not setting
 
 
 def test_review_reads_standard_input(runner):

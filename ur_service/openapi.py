@@ -190,7 +190,7 @@ OPERATIONS = [
         "parameters": [_param("urgency", {**URGENCY, "default": "standard"}, "How soon a pend must be decided."),
                        _param("as_of", DATE, "Judge the stay by the rules in effect on this day (default: its "
                                              "arrival date), e.g. a past stay under today's rules.")],
-        "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("Admission")}}},
+        "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("AdmissionSubmission")}}},
     }, {200: "Decision", 400: None, 401: None, 403: None, 413: None, 415: None}),
     ("list_reviews", "get", "/v1/reviews", ("reviewer", "physician"), {
         "summary": "List stored reviews, newest first", "operationId": "listReviews", "parameters": LIST_PARAMS,
@@ -270,6 +270,38 @@ def _imported(name: str, prefix: str) -> dict[str, dict]:
     return out
 
 
+def _submission() -> dict:
+    """What POST /v1/reviews takes: a record as hospital systems send it, read through the intake.
+
+    Only what leaves nothing to judge is refused; every other value the intake cannot read as ``Admission``
+    describes it is set aside and named in the decision's ``data_notices``, so the request schema holds the
+    essentials alone and lets the rest be as it comes.
+    """
+    def ref(name: str) -> dict:
+        return {"$ref": f"#/components/schemas/Admission_{name}"}
+
+    admission = engine_schemas.schema("admission")["properties"]
+    return {
+        "type": "object", "required": ["id", "patient", "coverage", "encounter"],
+        "description": "An admission record as a hospital system writes it. It is read as the Admission schema "
+                       "describes; a value that cannot be read so (an ICD-9 code, a unit as the laboratory writes "
+                       "it, a null, a value outside its plausible range, an unknown field) is set aside with a "
+                       "data notice in the decision and counts as unknown. A record without these essentials is "
+                       "refused (400).",
+        "properties": {
+            "id": admission["id"],
+            # A null is read as not given, as everywhere in a submission: here, the default (admission).
+            "review_type": {**admission["review_type"], "enum": [*admission["review_type"]["enum"], None]},
+            "patient": {"type": "object", "required": ["age"], "properties": {"age": admission["patient"][
+                "properties"]["age"]}},
+            "coverage": {"type": "object", "required": ["line_of_business"], "properties": {
+                "line_of_business": admission["coverage"]["properties"]["line_of_business"]}},
+            "encounter": {"type": "object", "required": ["arrival_time"], "properties": {
+                "arrival_time": ref("time"), "requested_level": ref("level")}},
+        },
+    }
+
+
 def _responses(statuses: dict) -> dict:
     out = {}
     for status, schema in statuses.items():
@@ -293,6 +325,7 @@ def document() -> dict:
                                     "description": f"ISO 8601 date and time with a UTC offset, {RANGE_TEXT}."}
     components["Admission_date"] = {**components["Admission_date"], "pattern": DATE_PATTERN,
                                     "description": f"ISO 8601 date, {RANGE_TEXT}."}
+    components["AdmissionSubmission"] = _submission()
     paths: dict[str, dict] = {}
     for _endpoint, method, path, roles, fields, statuses in OPERATIONS:
         op = {**fields, "responses": _responses(statuses)}
