@@ -101,7 +101,11 @@ class _Intake:
                 continue
             kept = []
             read = getattr(self, f"_{section}")
+            ready = self._ready if section == "observations" else None
             for i, item in enumerate(items):
+                if ready is not None and type(item) is dict and ready(item):
+                    kept.append(item)
+                    continue
                 where = f"$.{section}[{i}]"
                 if not isinstance(item, dict):
                     self.aside(f"{section[:-1]} {str(item)[:60]!r}", where, "an entry must be an object")
@@ -178,16 +182,19 @@ class _Intake:
                 return None
         return item
 
-    def _observations(self, item: dict[str, Any], where: str, coded_on: date | None) -> dict[str, Any] | None:
-        # Most observations come as the facts read them: a number in an accepted unit, plausible, at a good time.
-        # Those are kept as they are, uncopied (the record is copied before anything in it is cut).
+    def _ready(self, item: dict[str, Any]) -> bool:
+        """Most observations come as the facts read them: a number in an accepted unit, plausible, at a good time,
+        with no null. Those are kept as they are, uncopied (the record is copied before anything in it is cut)."""
         code, value = item.get("code"), item.get("value")
         fast = self.facts.accepts(code, item.get("unit")) if type(code) is str and "system" not in item else None
-        if fast is not None and (type(value) is int or type(value) is float):
-            if fast[0] <= value * fast[2] + fast[3] <= fast[1]:  # NaN and infinities fail this too
-                good = self._times.get(item.get("time"))  # type: ignore[arg-type]
-                if good or good is None and self._good_time(item.get("time")):
-                    return item
+        if fast is None or not (type(value) is int or type(value) is float):
+            return False
+        if not fast[0] <= value * fast[2] + fast[3] <= fast[1]:  # NaN and infinities fail this too
+            return False
+        good = self._times.get(item.get("time"))  # type: ignore[arg-type]
+        return (good or good is None and self._good_time(item.get("time"))) and None not in item.values()
+
+    def _observations(self, item: dict[str, Any], where: str, coded_on: date | None) -> dict[str, Any] | None:
         code, system = item.get("code"), item.get("system", "loinc")
         defs = self.facts.definitions(code) if isinstance(code, str) and system == "loinc" else ()
         if not defs:
