@@ -29,9 +29,11 @@ def examples(n: int) -> int:
     return min(n, 15) if FAST else n
 
 
-# Whole modules that start servers, browsers or Spark, or run for many seconds: in `make test`, not `make check`.
-SLOW_MODULES = {"test_spark.py", "test_service_load.py", "test_service_schemathesis.py", "test_reload.py",
-                "test_service_web.py"}
+# Modules that start servers (gunicorn, PostgreSQL), browsers or Spark, or run for many seconds: in `make test`,
+# not in `make check`.
+SLOW_MODULES = {"test_spark.py", "test_reload.py", "test_batch_report.py", "test_service_load.py",
+                "test_service_schemathesis.py", "test_service_web.py", "test_service_frontdoor.py",
+                "test_service_store.py"}
 
 
 def pytest_collection_modifyitems(config, items):

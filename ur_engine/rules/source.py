@@ -16,7 +16,12 @@ Path = tuple[Hashable, ...]  # a JSON path as a tuple of keys and indexes, e.g. 
 Position = tuple[int, int]  # line and column, both 1-based
 
 
-class _Loader(yaml.SafeLoader):
+# libyaml's parser when PyYAML was built with it: a library loads ~10× faster (the service, every rule test and
+# lint run load one), with the same nodes and marks.
+_Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_Base):  # type: ignore[misc,valid-type]
     """SafeLoader without the timestamp resolver: ``2026-01-01`` stays the string the schema expects."""
 
 
