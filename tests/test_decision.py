@@ -189,3 +189,24 @@ def test_no_moon_before_24_hours_or_outside_medicare(engine, hours, line_of_busi
     d = review(engine, **_observation_for(hours, line_of_business))
     assert d.notices == []
     assert d.outcome == "approve"
+
+
+def test_missing_information_reads_as_what_to_document_with_its_time_window(engine):
+    d = review(engine, observations=[], treatments=[{"type": "iv_fluids"}], complete=["treatments", "findings"])
+    assert d.outcome == "pend"
+    texts = [w["text"] for w in d.missing_info]
+    assert "Heart rate (lowest and highest) in the first 24 h after arrival" in texts
+    hr = next(w for w in d.missing_info if w["text"].startswith("Heart rate"))
+    assert hr["facts"] == ["heart_rate.min", "heart_rate.max"]
+    assert not any("heart_rate.min" in r for r in d.reasons)  # the reasons speak in words, not fact names
+
+
+def test_a_fact_that_alone_settles_a_level_comes_before_one_that_needs_others(engine):
+    # Intensity is met (IV fluids): the severity group alone decides inpatient, so its facts lead the list.
+    d = review(engine, observations=[], treatments=[{"type": "iv_fluids"}], complete=["treatments", "findings"])
+    assert d.missing[0] in {f for c in d.criteria if c.group == "severity" for f in c.facts}
+
+
+def test_an_approved_stay_lists_nothing_missing(engine):
+    d = review(engine, observations=[TACHY], treatments=[{"type": "iv_fluids"}])
+    assert d.outcome == "approve" and d.missing == [] and d.missing_info == []

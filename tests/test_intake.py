@@ -201,3 +201,9 @@ def test_the_raw_record_is_not_changed(library):
     before = copy.deepcopy(record)
     admit(record, library.facts)
     assert record == before
+
+
+def test_the_engine_itself_refuses_an_arrival_in_year_9999_instead_of_overflowing(engine):
+    with pytest.raises(RecordErrors) as caught:
+        engine.review(make_record(encounter={"arrival_time": "9999-12-31T23:59:59Z"}))
+    assert isinstance(caught.value.errors[0], InvalidTimeError)

@@ -67,7 +67,7 @@ class Decision:
     supported: str | None
     recommended: str | None
     reasons: list[str]
-    missing: list[str]
+    missing: list[str]  # fact names, the most decisive first
     levels: dict[str, Status]  # each judged level's clinical finding (its criteria), payment rules aside
     rules: dict[str, Any]  # version, digest, and the version of each rule set applied
     review_action: ReviewAction = field(default=ReviewAction.PENDED)
@@ -77,6 +77,8 @@ class Decision:
     # Payment gates on a level (Medicare two-midnight, SNF qualifying stay): met, not met or unknown, apart
     # from the clinical finding in ``levels``.
     payment: dict[str, Status] = field(default_factory=dict)
+    # ``missing`` in words: what to document, with the time window, each naming the facts it would give.
+    missing_info: list[dict[str, object]] = field(default_factory=list)
     # What the trail is made from. Most decisions are only serialised, and one CriterionResult per criterion
     # cost more than the rest of the decision: ``criteria`` builds them when asked, ``to_dict`` never does.
     _results: list[tuple[RuleSet, RulesetResult]] = field(default_factory=list, repr=False, compare=False)
@@ -97,6 +99,7 @@ class Decision:
             "review_id": self.review_id, "record_id": self.record_id, "review_type": self.review_type,
             "outcome": self.outcome, "requested": self.requested, "supported": self.supported,
             "recommended": self.recommended, "reasons": self.reasons, "missing": self.missing,
+            "missing_info": self.missing_info,
             "notices": self.notices, "data_notices": [n.as_dict() for n in self.data_notices],
             "levels": self.levels, "payment": self.payment, "criteria": self._trail_dicts(),
             "rules": self.rules, "review_action": self.review_action,
@@ -191,6 +194,7 @@ def decide(adm: Admission, library: Library, results: Results, facts: Facts, rev
     unknown = [t for t in judged if status[t] is None]
     approved = not pend_reasons and any(status[t] is True for t in at_or_above)
     missing = [] if approved else _missing(library, results, facts, unknown)
+    missing_info = missing_words(library, adm.review_type, missing) if missing else []
     outcome = Outcome.PEND
     if pend_reasons:
         reasons += pend_reasons
@@ -202,7 +206,7 @@ def decide(adm: Admission, library: Library, results: Results, facts: Facts, rev
     elif any(clinical[t] is None for t in at_or_above) or (
             supported is not None and payment.get(supported, True) is None):
         reasons.append(f"Not enough information to judge {', '.join(t for t in judged if t in unknown)}: "
-                       + _some(missing))
+                       + _some(missing, words=missing_info))
     elif supported is not None and payment.get(supported) is False:
         # Supported clinically, refused by a payment rule: a physician decides, the setting is not lowered.
         reasons.append(_support_reason(supported, supported, results))
@@ -217,7 +221,7 @@ def decide(adm: Admission, library: Library, results: Results, facts: Facts, rev
         else:
             reasons += _why_not(requested, results)
         if unknown:
-            reasons.append(f"{', '.join(unknown)} could not be judged: {_some(missing)}")
+            reasons.append(f"{', '.join(unknown)} could not be judged: {_some(missing, words=missing_info)}")
         if adm.review_type == "continued_stay":
             reasons.append(f"No criterion supports a continued stay at {requested}: review for discharge; "
                            "physician review")
@@ -230,7 +234,7 @@ def decide(adm: Admission, library: Library, results: Results, facts: Facts, rev
     return Decision(
         review_id=review_id, record_id=adm.id, review_type=adm.review_type, outcome=outcome,
         requested=requested, supported=supported, recommended=recommended, reasons=reasons,
-        missing=missing, levels={t: Status.of(clinical[t]) for t in judged},
+        missing=missing, missing_info=missing_info, levels={t: Status.of(clinical[t]) for t in judged},
         payment={t: Status.of(v) for t, v in payment.items()},
         rules={"version": library.version, "digest": library.digest,
                "rulesets": {rs.id: rs.version for rs, _ in results}},
@@ -279,27 +283,76 @@ def _why_not(target: str, results: Results) -> list[str]:
 
 
 def _missing(library: Library, results: Results, facts: Facts, targets: list[str]) -> list[str]:
-    """Absent facts that left a criterion unknown in a group that a still-unknown level depends on."""
-    out: dict[str, None] = {}
+    """Absent facts that left a criterion unknown in a group that a still-unknown level depends on — only those
+    whose value could change that level — the most decisive first: a fact of the one group still unknown for a
+    level (its value alone settles the level) before a fact of a group that settles it only with others."""
+    weight: dict[str, int] = {}
     if not targets:
         return []
     values, inputs = facts.values, library.facts.inputs
     for rs, r in results:
-        groups: set[str] = set()
+        status, group_status = r.criteria, r.groups
         for t in targets:
             level, gate = rs.target_groups.get(t, (frozenset(), frozenset()))
-            groups.update(level, gate)
-        if not groups:
-            continue
-        status, group_status = r.criteria, r.groups
-        for cr in rs.criteria:
-            if status[cr.id] is None and cr.group in groups and group_status.get(cr.group) is None:
-                for f in cr.facts:
-                    out.update((p, None) for p in inputs(f) if p not in values)
-    return list(out)
+            for reads in (level, gate):
+                open_groups = [g for g in reads if group_status.get(g) is None]
+                if not open_groups:
+                    continue
+                decisive = 2 if len(open_groups) == 1 else 1
+                for cr in rs.criteria:
+                    if status[cr.id] is None and cr.group in open_groups:
+                        for f in cr.facts:
+                            for name in inputs(f):
+                                if name not in values:
+                                    weight[name] = max(weight.get(name, 0), decisive)
+    return sorted(weight, key=lambda name: -weight[name])  # stable: rule-file order within a rank
 
 
-def _some(names: list[str], limit: int = 6) -> str:
+STAT_WORDS = {"min": "lowest", "max": "highest", "first": "first", "last": "latest", "count": "number of readings"}
+
+
+def missing_words(library: Library, review_type: str, names: list[str]) -> list[dict[str, object]]:
+    """The missing facts in words a nurse acts on, one entry per thing to document: a lab or vital sign with the
+    time window it is read in (its lowest and highest merged into one line), a finding, a treatment, a field."""
+    catalog, window = library.facts.catalog, library.facts.windows.get(review_type, {})
+    span = ""
+    if window:
+        span = (f"in the first {window['end_hours']:g} h after arrival" if window["anchor"] == "arrival" else
+                f"in the {-window['start_hours']:g} h before the review")
+    order: list[str] = []  # one entry per observation (its statistics merged) or per other fact
+    facts_of: dict[str, list[str]] = {}
+    stats_of: dict[str, list[str]] = {}
+    for name in names:
+        info = catalog.get(name)
+        base, _, stat = name.rpartition(".")
+        key = base if info is not None and info.kind == "observation" and stat in STAT_WORDS else name
+        if key not in facts_of:
+            order.append(key)
+            facts_of[key], stats_of[key] = [], []
+        facts_of[key].append(name)
+        if key == base:
+            stats_of[key].append(STAT_WORDS[stat])
+    words: list[dict[str, object]] = []
+    for key in order:
+        info = catalog.get(facts_of[key][0])
+        label = info.text if info is not None else key
+        if stats_of[key]:
+            text = f"{label.rsplit(' (', 1)[0]} ({' and '.join(stats_of[key])}) {span}".rstrip()
+        elif info is not None and info.kind == "finding":
+            text = f"{label}: documented present or absent"
+        elif info is not None and info.kind == "treatment":
+            text = f"{label}: given or not {span}".rstrip()
+        else:
+            text = label
+        words.append({"facts": facts_of[key], "text": text})
+    return words
+
+
+def _some(names: list[str], limit: int = 6, words: list[dict[str, object]] | None = None) -> str:
+    if words:
+        shown = [str(w["text"]) for w in words[:limit]]
+        more = f"; and {len(words) - limit} more (see missing)" if len(words) > limit else ""
+        return "; ".join(shown) + more
     if not names:
         return "criteria unknown"
     more = f" and {len(names) - limit} more (see missing)" if len(names) > limit else ""
