@@ -40,6 +40,11 @@ def test_an_observation_time_out_of_range_is_set_aside_and_the_stay_still_review
     assert [n["where"] for n in res.get_json()["data_notices"]] == ["$.observations[1].time"]
 
 
+def test_an_as_of_that_is_no_calendar_date_is_a_400_naming_it(client):
+    res = client.post("/v1/reviews?as_of=1910-02-30", json=make_record())
+    assert res.status_code == 400 and res.get_json()["errors"][0]["parameter"] == "as_of"
+
+
 def test_as_of_judges_a_past_stay_by_the_rules_in_effect_that_day(client):
     old = make_record(encounter={"arrival_time": "2012-03-02T09:40:00Z"})
     assert client.post("/v1/reviews", json=old).get_json()["rules"]["rulesets"] == {}

@@ -127,6 +127,10 @@ def create_app(config: dict | None = None) -> Flask:
             return bad
         try:
             as_of = date.fromisoformat(args["as_of"]) if args.get("as_of") else None
+        except ValueError:  # the pattern lets 1910-02-30 through; the calendar does not
+            return problem(400, "Invalid query parameters",
+                           errors=[{"parameter": "as_of", "message": f"{args['as_of']!r} is not a date"}])
+        try:
             decision = reviews.submit(app, request.get_data(), g.actor, args["urgency"], as_of)
         except RecordError as exc:
             return problem(400, "Invalid admission record", str(exc), errors=_record_errors(exc))
