@@ -151,6 +151,12 @@ def test_a_section_with_an_entry_set_aside_is_no_longer_complete(library):
     assert "treatment.vasopressor" not in values  # the vasopressor set aside may have been given: unknown
 
 
+def test_codes_no_rule_reads_leave_the_observations_complete(library):
+    adm = admitted(library, observations=[obs("8302-2", 170, unit="cm")])  # a height: no fact reads it
+    assert "observations" not in adm.incomplete
+    assert derived(library, adm)["heart_rate.count"] == 0  # so no heart rate was measured, not "unknown"
+
+
 def test_observations_no_rule_reads_are_kept_out_but_counted(library):
     adm = admitted(library, observations=[obs("8302-2", 170, unit="cm"), obs("8302-2", 171, unit="cm"),
                                           {**obs("271649006", 120), "system": "snomed"}])

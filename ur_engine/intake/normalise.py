@@ -100,6 +100,7 @@ class _Intake:
             if not isinstance(items, list):
                 continue
             kept = []
+            unread_before = sum(self.unread.values())
             read = getattr(self, f"_{section}")
             ready = self._ready if section == "observations" else None
             for i, item in enumerate(items):
@@ -115,10 +116,16 @@ class _Intake:
                 fixed = read(item, where, coded_on)
                 if fixed is not None:
                     kept.append(fixed)
-            if len(kept) < len(items):  # what was set aside may have been the very thing a rule asks about
+            set_aside = len(items) - len(kept) - (sum(self.unread.values()) - unread_before)
+            if set_aside:  # what was set aside may have been the very thing a rule asks about
                 rec["incomplete"] = sorted({*(rec.get("incomplete") or ()), section})
             if kept or (not items and section in complete):
                 rec[section] = kept
+            elif items and not set_aside:
+                # Every entry read, none under a code a fact reads (a height, a weight): the section still says
+                # what was measured, so a heart rate it does not list was not measured.
+                rec[section] = []
+                rec["complete"] = sorted({*complete, section})
             else:  # nothing readable, or nothing sent: unknown, never "none given"
                 del rec[section]
         for system in sorted({s for s, _ in self.unread}):
