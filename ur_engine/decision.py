@@ -63,7 +63,7 @@ class Decision:
     record_id: str
     review_type: str
     outcome: Outcome
-    requested: str
+    requested: str | None
     supported: str | None
     recommended: str | None
     reasons: list[str]
@@ -233,7 +233,7 @@ def decide(adm: Admission, library: Library, results: Results, facts: Facts, rev
                    "physician review"]
     return Decision(
         review_id=review_id, record_id=adm.id, review_type=adm.review_type, outcome=outcome,
-        requested=requested, supported=supported, recommended=recommended, reasons=reasons,
+        requested=adm.requested, supported=supported, recommended=recommended, reasons=reasons,
         missing=missing, missing_info=missing_info, levels={t: Status.of(clinical[t]) for t in judged},
         payment={t: Status.of(v) for t, v in payment.items()},
         rules={"version": library.version, "digest": library.digest,
