@@ -195,3 +195,18 @@ def test_an_incomplete_section_leaves_what_it_does_not_list_unknown(library):
     f = facts(library, treatments=[{"type": "iv_antibiotic"}], incomplete=["treatments"])
     assert f.values["treatment.iv_medication"] is True
     assert "treatment.oxygen" not in f.values and "treatment.iv_fluids" not in f.values
+
+
+@pytest.mark.parametrize("disciplines, expected", [
+    (["pt", "ot", "slp"], {"therapy_disciplines.count": 3, "therapy_disciplines.pt": True,
+                           "therapy_disciplines.prosthetics_orthotics": False}),
+    ([], {"therapy_disciplines.count": 0, "therapy_disciplines.ot": False}),
+])
+def test_a_list_field_gives_its_count_and_each_member(library, disciplines, expected):
+    values = facts(library, function={"therapy_disciplines": disciplines}).values
+    assert {k: values[k] for k in expected} == expected
+
+
+def test_a_list_the_record_does_not_give_leaves_its_members_unknown(library):
+    values = facts(library, function={"therapy_hours_per_day": 3}).values
+    assert not any(k.startswith("therapy_disciplines.") for k in values)

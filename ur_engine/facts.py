@@ -35,7 +35,7 @@ class FactInfo:
 
     name: str
     type: str  # number | string | boolean
-    kind: str  # observation | treatment | diagnosis | procedure | field | interval | finding
+    kind: str  # observation | treatment | diagnosis | procedure | field | set | interval | finding
     text: str
     unit: str | None = None
 
@@ -61,6 +61,7 @@ class _Plan:
     intervals: tuple[tuple[str, dict[str, Any]], ...]  # (fact, spec)
     findings: tuple[tuple[str, str, bool], ...]  # (key in the record, fact, boolean?)
     scores: tuple[tuple[str, str, str, tuple[tuple[float, Expr], ...]], ...]  # (fact, lo, hi fact, components)
+    sets: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = ()  # (name, path split at dots, members)
 
 
 @dataclass(frozen=True)
@@ -173,6 +174,12 @@ class FactDictionary:
         self.procedures: dict[str, dict[str, Any]] = spec.get("procedures", {})
         for name, p in self.procedures.items():
             self._add(f"procedure.{name}", "boolean", "procedure", p["text"])
+        # A list field read as facts: NAME.count, and NAME.<member> true or false (a list given without it).
+        self.sets: dict[str, dict[str, Any]] = spec.get("sets", {})
+        for name, s in self.sets.items():
+            self._add(f"{name}.count", "number", "set", f"{s['text']}: how many")
+            for member in s["members"]:
+                self._add(f"{name}.{member}", "boolean", "set", f"{s['text']}: {member.replace('_', ' ')}")
         self.fields: dict[str, dict[str, Any]] = spec.get("fields", {})
         for name, f in self.fields.items():
             self._add(name, f["type"], "field", f.get("text", f["path"]))
@@ -329,6 +336,17 @@ class FactDictionary:
                     break
             if node is not None:
                 values[name] = node
+        for name, path, members in plan.sets:
+            listed: Any = adm
+            for part in path:
+                listed = getattr(listed, part, None)
+                if listed is None:
+                    break
+            if listed is not None:  # a list the record gives: what it leaves out is not there
+                members_given = set(listed)
+                values[f"{name}.count"] = len(members_given)
+                for member in members:
+                    values[f"{name}.{member}"] = member in members_given
         for name, spec in plan.intervals:
             value = self._interval(adm, spec)
             if value is not None:
@@ -374,7 +392,9 @@ class FactDictionary:
                 tuple((name, f"finding.{name}", spec["type"] == "boolean") for name, spec in self.findings.items()
                       if wanted(f"finding.{name}")),
                 tuple((name, f"{name}.lo", f"{name}.hi", components) for name, components in self.scores.items()
-                      if wanted(name) or wanted(f"{name}.lo")))
+                      if wanted(name) or wanted(f"{name}.lo")),
+                tuple((name, tuple(s["path"].split(".")), tuple(s["members"])) for name, s in self.sets.items()
+                      if wanted(f"{name}.count") or any(wanted(f"{name}.{m}") for m in s["members"])))
         return plan
 
     def _observations(self, observed: tuple[Observation, ...], start: datetime, end: datetime,

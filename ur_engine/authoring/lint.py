@@ -343,6 +343,9 @@ def unused_facts(lib):
             if prefix + name not in used:
                 yield _finding("L005", f"fact '{prefix}{name}' ({section}) is defined but no criterion uses it",
                                "facts.yaml")
+    for name in spec.get("sets") or {}:
+        if not any(f.startswith(f"{name}.") for f in used):
+            yield _finding("L005", f"fact '{name}' (sets) is defined but no criterion uses it", "facts.yaml")
 
 
 def unused_valuesets(lib):

@@ -129,6 +129,16 @@ class _FactsRequired(TypedDict):
     windows: WindowsDoc
 
 
+class _SetRequired(TypedDict):
+    path: str
+    members: list[str]
+    text: str
+
+
+class SetDoc(_SetRequired, total=False):
+    source: str
+
+
 class FactsDoc(_FactsRequired, total=False):
     library: str
     version: str
@@ -138,6 +148,7 @@ class FactsDoc(_FactsRequired, total=False):
     diagnoses: dict[str, DiagnosisDoc]
     procedures: dict[str, ProcedureDoc]
     fields: dict[str, FieldDoc]
+    sets: dict[str, SetDoc]
     intervals: dict[str, IntervalDoc]
     scores: dict[str, ScoreDoc]
 

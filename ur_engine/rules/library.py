@@ -295,10 +295,12 @@ def _check_paths(doc: yamlsrc.Document, facts: FactsDoc, errors: list[RuleError]
 
     known = paths()
     times = [p for p, t in known.items() if t in (datetime, date)]
-    for name, field_ in (facts.get("fields") or {}).items():
-        if field_["path"] not in known:
-            errors.append(doc.error(("fields", name, "path"), f"the record has no field '{field_['path']}'",
-                                    UnknownRecordPathError, suggestion=did_you_mean(field_["path"], known)))
+    listed = [("fields", name, f["path"]) for name, f in (facts.get("fields") or {}).items()]
+    listed += [("sets", name, s["path"]) for name, s in (facts.get("sets") or {}).items()]
+    for section, name, path in listed:
+        if path not in known:
+            errors.append(doc.error((section, name, "path"), f"the record has no field '{path}'",
+                                    UnknownRecordPathError, suggestion=did_you_mean(path, known)))
     for name, interval in (facts.get("intervals") or {}).items():
         ends: list[tuple[yamlsrc.Path, str]] = [(("from",), interval["from"])]
         ends += [(("to", i), p) for i, p in enumerate(interval["to"])]
