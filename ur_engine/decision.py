@@ -258,17 +258,17 @@ def _support_reason(target: str, highest: str | None, results: Results) -> str:
 
 
 def _payment_reason(target: str, results: Results) -> str:
-    """Which payment rule refuses ``target``, what would meet it, and that a physician decides."""
+    """Which payment rule refuses ``target``, what would meet it (each criterion with its source), and that a
+    physician decides: the rule decides payment status, not the setting."""
     parts = []
     for rs, r in results:
         if r.requires.get(target) is False:
             reads = rs.target_groups[target][1]
             needs = [cr for cr in rs.criteria if cr.group in reads and r.criteria[cr.id] is not True]
-            parts.append(f"{rs.title} ({rs.source}): not met — it would be met by "
-                         + " or ".join(f"{cr.id} ({cr.text})" for cr in needs))
-    return (f"Payment status for {target}: " + "; ".join(parts) + f". {target.capitalize()} is what the clinical "
-            "criteria support: a physician decides the status (a payment rule never lowers the setting); "
-            "physician review")
+            ways = ", or ".join(f"{cr.text[0].lower()}{cr.text[1:]} ({cr.id}, {cr.source})" for cr in needs)
+            parts.append(f"{rs.title} — not met; it would be met if {ways}")
+    return (f"Payment status for {target}: " + "; ".join(parts) + f". The clinical criteria support {target}, "
+            "which a payment rule never lowers: a physician decides the status; physician review")
 
 
 def _why_not(target: str, results: Results) -> list[str]:
