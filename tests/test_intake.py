@@ -6,8 +6,10 @@ from __future__ import annotations
 import copy
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from conftest import make_record, obs
+from conftest import examples, make_record, obs
 from ur_engine.errors import InvalidTimeError, RecordErrors
 from ur_engine.intake.normalise import admit, review
 
@@ -213,3 +215,20 @@ def test_the_engine_itself_refuses_an_arrival_in_year_9999_instead_of_overflowin
     with pytest.raises(RecordErrors) as caught:
         engine.review(make_record(encounter={"arrival_time": "9999-12-31T23:59:59Z"}))
     assert isinstance(caught.value.errors[0], InvalidTimeError)
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+                    max_leaves=6)
+
+
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(field=st.sampled_from(["code", "value", "unit", "time", "system", "comparator", "method", "o2_device"]),
+       value=JSON, section=st.sampled_from(["observations", "treatments", "diagnoses", "procedures"]))
+def test_any_value_in_any_field_of_an_entry_never_loses_the_stay(library, field, value, section):
+    entry = {"observations": obs("8867-4", 150), "treatments": {"type": "iv_fluids"},
+             "diagnoses": {"code": "J18.9"}, "procedures": {"code": "33533"}}[section]
+    record = make_record(**{section: [{**entry, field: value}], "observations": [obs("8480-6", 84)]}
+                         if section != "observations" else {section: [{**entry, field: value}, obs("8480-6", 84)]})
+    adm = admit(record, library.facts)  # a RecordErrors here would be a lost stay: the entry is not essential
+    assert adm.id == "stay-test"

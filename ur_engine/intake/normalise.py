@@ -192,14 +192,16 @@ class _Intake:
     def _ready(self, item: dict[str, Any]) -> bool:
         """Most observations come as the facts read them: a number in an accepted unit, plausible, at a good time,
         with no null. Those are kept as they are, uncopied (the record is copied before anything in it is cut)."""
-        code, value = item.get("code"), item.get("value")
-        fast = self.facts.accepts(code, item.get("unit")) if type(code) is str and "system" not in item else None
+        code, value, unit, time = item.get("code"), item.get("value"), item.get("unit"), item.get("time")
+        if type(code) is not str or type(time) is not str or not (unit is None or type(unit) is str):
+            return False  # anything else (a list where a text belongs) takes the careful path
+        fast = None if "system" in item else self.facts.accepts(code, unit)
         if fast is None or not (type(value) is int or type(value) is float):
             return False
         if not fast[0] <= value * fast[2] + fast[3] <= fast[1]:  # NaN and infinities fail this too
             return False
-        good = self._times.get(item.get("time"))  # type: ignore[arg-type]
-        return (good or good is None and self._good_time(item.get("time"))) and None not in item.values()
+        good = self._times.get(time)
+        return (good or good is None and self._good_time(time)) and None not in item.values()
 
     def _observations(self, item: dict[str, Any], where: str, coded_on: date | None) -> dict[str, Any] | None:
         code, system = item.get("code"), item.get("system", "loinc")
