@@ -272,3 +272,12 @@ def test_waiving_an_unknown_criterion_is_an_error(rules_dir):
         load_library(rules_dir)
     e = info.value.errors[0]
     assert (e.code, e.suggestion, e.line) == ("UR031", "TMN-BENCHMARK", 7)
+
+
+@pytest.mark.parametrize("threshold, unit", [("37.8", "[degF]"), ("1200", "/min")])
+def test_a_threshold_outside_its_facts_plausible_range_names_the_unit(rules_dir, threshold, unit):
+    fact = "temperature.max" if unit == "[degF]" else "heart_rate.max"
+    text = GOOD.replace("fact: heart_rate.max", f"fact: {fact}").replace("gt: 140", f"gt: {threshold}")
+    [e] = errors_of(rules_dir, "demo.yaml", text)
+    assert (e.code, e.line, e.column) == ("UR025", 12, 9)  # at the threshold itself
+    assert unit in e.message and threshold in e.message

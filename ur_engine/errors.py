@@ -15,6 +15,7 @@
     │   ├── OperatorError           UR022  a fact test without exactly one operator
     │   ├── ThresholdTypeError      UR023  a threshold of the wrong type for its fact
     │   ├── NestedScoreError        UR024  a score built on another score
+    │   ├── ThresholdRangeError     UR025  a threshold outside its fact's plausible range (often another unit)
     │   ├── UnknownRecordPathError  UR026  facts.yaml reads a field the record does not have
     │   ├── UnknownGroupError       UR030  a level names a criteria group no criterion belongs to
     │   ├── UnknownWaiverError      UR031  a rule set waives a criterion that does not exist
@@ -266,6 +267,12 @@ class NestedScoreError(RuleError):
     """A score built on another score."""
 
     code = "UR024"
+
+
+class ThresholdRangeError(RuleError):
+    """A threshold outside its fact's plausible range: most often a value in another unit (37.8 on a °F fact)."""
+
+    code = "UR025"
 
 
 class UnknownRecordPathError(RuleError):

@@ -150,6 +150,10 @@ class FactDictionary:
             for stat in OBSERVATION_STATS:
                 unit = None if stat == "count" else o["unit"]
                 self._add(f"{name}.{stat}", "number", "observation", f"{o['text']} ({stat})", unit)
+        # heart_rate.min … .last -> the plausible range a threshold on it must also lie in (not .count)
+        self._plausible: dict[str, tuple[float | None, float | None]] = {
+            f"{name}.{stat}": tuple(o["plausible"]) for name, o in spec.get("observations", {}).items()
+            if "plausible" in o for stat in OBSERVATION_STATS if stat != "count"}
         self._obs_names = tuple(dict.fromkeys(ob.name for defs in self._obs_by_code.values() for ob in defs))
         # Units every definition of a code accepts: ``check`` looks further only at a unit outside this set.
         self._units_ok = {code: frozenset.intersection(*(frozenset((ob.unit, *ob.convert)) for ob in defs))
@@ -227,6 +231,10 @@ class FactDictionary:
             found = (-math.inf if low is None else low, math.inf if high is None else high, scale, offset)
         self._accepts[key] = found
         return found
+
+    def plausible(self, name: str) -> tuple[float | None, float | None] | None:
+        """The plausible range of an observation statistic (``heart_rate.max``) in its unit; None for other facts."""
+        return self._plausible.get(name)
 
     def definitions(self, code: str) -> Sequence[ObservationDef]:
         """How the facts read an observation under LOINC ``code``; empty when no fact reads it."""

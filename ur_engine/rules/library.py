@@ -29,6 +29,7 @@ from ur_engine.errors import (
     RuleErrors,
     RuleSchemaError,
     RuleTestRecordError,
+    ThresholdRangeError,
     ThresholdTypeError,
     TooManyAlternativesError,
     UnknownFactError,
@@ -508,6 +509,14 @@ def _leaf(node: dict[object, object], path: yamlsrc.Path, doc: yamlsrc.Document,
     if isinstance(value, _Problem):
         errors.append(doc.error(path + (op,), f"{name} is a {info.type}: {value.text}", ThresholdTypeError))
         return None
+    bounds = facts.plausible(name)
+    if bounds is not None and _number(value):
+        low, high = bounds
+        if (low is not None and value < low) or (high is not None and value > high):
+            span = f"{'…' if low is None else f'{low:g}'}–{'…' if high is None else f'{high:g}'} {info.unit}"
+            errors.append(doc.error(path + (op,), f"{value:g} is outside the plausible range of {name} ({span}): "
+                                    f"write the threshold in {info.unit}", ThresholdRangeError))
+            return None
     if info.kind == "score":
         if isinstance(value, (tuple, str)):  # 'in' (a score is a number: a string cannot get past _threshold)
             errors.append(doc.error(path + (op,), f"{name} is a score: compare it with lt, lte, gt, gte, eq or ne",
