@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 from ur_engine.evaluation.evaluator import RulesetResult
-from ur_engine.facts import Facts
+from ur_engine.facts import FactDictionary, Facts
 from ur_engine.record import Admission, DataNotice
 from ur_engine.rules.library import Library, RuleSet
 from ur_engine.vocabulary import (
@@ -89,7 +89,8 @@ class Decision:
     def criteria(self) -> list[CriterionResult]:
         """The trail: every criterion of every applicable rule set, in rule set and file order."""
         waived, facts = self._waived, self._facts
-        return [CriterionResult(cr.id, rs.id, cr.group, Status.WAIVED if cr.id in waived else Status.of(r.criteria[cr.id]),
+        return [CriterionResult(cr.id, rs.id, cr.group,
+                                Status.WAIVED if cr.id in waived else Status.of(r.criteria[cr.id]),
                                 cr.text, cr.source, cr.facts, facts)
                 for rs, r in self._results for cr in rs.criteria]
 
@@ -289,23 +290,45 @@ def _missing(library: Library, results: Results, facts: Facts, targets: list[str
     weight: dict[str, int] = {}
     if not targets:
         return []
-    values, inputs = facts.values, library.facts.inputs
+    values, key = facts.values, tuple(targets)
     for rs, r in results:
-        status, group_status = r.criteria, r.groups
-        for t in targets:
-            level, gate = rs.target_groups.get(t, (frozenset(), frozenset()))
-            for reads in (level, gate):
-                open_groups = [g for g in reads if group_status.get(g) is None]
-                if not open_groups:
-                    continue
-                decisive = 2 if len(open_groups) == 1 else 1
-                for cr in rs.criteria:
-                    if status[cr.id] is None and cr.group in open_groups:
-                        for f in cr.facts:
-                            for name in inputs(f):
-                                if name not in values:
-                                    weight[name] = max(weight.get(name, 0), decisive)
+        found = (library.digest, rs.key, key, tuple(r.criteria.items()), tuple(r.groups.items()))
+        candidates = _CANDIDATES.get(found)
+        if candidates is None:
+            if len(_CANDIDATES) >= 8192:
+                _CANDIDATES.clear()
+            candidates = _CANDIDATES[found] = _candidates(library, rs, key, r)
+        for name, decisive in candidates:
+            if name not in values and weight.get(name, 0) < decisive:
+                weight[name] = decisive
     return sorted(weight, key=lambda name: -weight[name])  # stable: rule-file order within a rank
+
+
+# (library digest, rule set, targets, its results) -> _candidates: a batch meets the same few patterns of results
+# again and again. The digest keeps a reloaded library's answers apart.
+_CANDIDATES: dict[tuple[object, ...], tuple[tuple[str, int], ...]] = {}
+
+
+def _candidates(library: Library, rs: RuleSet, targets: tuple[str, ...],
+                r: RulesetResult) -> tuple[tuple[str, int], ...]:
+    """(fact, 2 or 1) for the inputs of a rule set's unknown criteria in groups a still-unknown target reads: 2
+    when that group is the only one still open for the target."""
+    status, group_status = r.criteria, r.groups
+    unknown = [cr for cr in rs.criteria if status[cr.id] is None]
+    out: dict[str, int] = {}
+    for t in targets:
+        level, gate = rs.target_groups.get(t, (frozenset(), frozenset()))
+        for reads in (level, gate):
+            open_groups = [g for g in reads if group_status.get(g) is None]
+            if not open_groups:
+                continue
+            decisive = 2 if len(open_groups) == 1 else 1
+            for cr in unknown:
+                if cr.group in open_groups:
+                    for f in cr.facts:
+                        for name in library.facts.inputs(f):
+                            out[name] = max(out.get(name, 0), decisive)
+    return tuple(out.items())
 
 
 STAT_WORDS = {"min": "lowest", "max": "highest", "first": "first", "last": "latest", "count": "number of readings"}
@@ -314,7 +337,15 @@ STAT_WORDS = {"min": "lowest", "max": "highest", "first": "first", "last": "late
 def missing_words(library: Library, review_type: str, names: list[str]) -> list[dict[str, object]]:
     """The missing facts in words a nurse acts on, one entry per thing to document: a lab or vital sign with the
     time window it is read in (its lowest and highest merged into one line), a finding, a treatment, a field."""
-    catalog, window = library.facts.catalog, library.facts.windows.get(review_type, {})
+    # A batch pends many stays for the same few lists of missing facts: their words are worked out once.
+    # Fresh dicts each time: the cached words are shared by every decision that asks for them.
+    return [{"facts": list(facts), "text": text} for facts, text in _words(library.facts, review_type, tuple(names))]
+
+
+@lru_cache(maxsize=4096)
+def _words(facts: FactDictionary, review_type: str,
+           names: tuple[str, ...]) -> tuple[tuple[tuple[str, ...], str], ...]:
+    catalog, window = facts.catalog, facts.windows.get(review_type, {})
     span = ""
     if window:
         span = (f"in the first {window['end_hours']:g} h after arrival" if window["anchor"] == "arrival" else
@@ -332,7 +363,7 @@ def missing_words(library: Library, review_type: str, names: list[str]) -> list[
         facts_of[key].append(name)
         if key == base:
             stats_of[key].append(STAT_WORDS[stat])
-    words: list[dict[str, object]] = []
+    words: list[tuple[tuple[str, ...], str]] = []
     for key in order:
         info = catalog.get(facts_of[key][0])
         label = info.text if info is not None else key
@@ -344,8 +375,8 @@ def missing_words(library: Library, review_type: str, names: list[str]) -> list[
             text = f"{label}: given or not {span}".rstrip()
         else:
             text = label
-        words.append({"facts": facts_of[key], "text": text})
-    return words
+        words.append((tuple(facts_of[key]), text))
+    return tuple(words)
 
 
 def _some(names: list[str], limit: int = 6, words: list[dict[str, object]] | None = None) -> str:
