@@ -1,28 +1,25 @@
 """Rule set → evaluation plan → durable-rules ruleset definitions (pure data; no engine calls here).
 
 A plan has three stages, each a list of named boolean nodes over the previous stage's results:
-criteria over facts, groups over criteria (any criterion met), levels and gates over groups. Staging keeps
-every durable-rules condition small: durable-rules rewrites ``$or`` inside ``$and`` into all combinations, so a
-level written directly over criteria would multiply out.
+criteria over facts, groups over criteria (any criterion met), levels and gates over groups. The criteria go to
+durable-rules; the later stages, booleans over booleans, are judged from their results (``evaluator._Upper``).
 
-Each node compiles to two rules: ``m<i>`` fires when the node is met, ``n<i>`` when it is definitely not met;
+Each criterion compiles to two rules: ``m<i>`` fires when the node is met, ``n<i>`` when it is definitely not met;
 neither firing means unknown. A comparison on an absent field is false in durable-rules, which is exactly
 what three-valued logic needs: ``not (hr > 140)`` compiles to ``hr <= 140``, false when ``hr`` is unknown.
 
 A node that is one comparison, or ``any`` of comparisons, gets only ``m<i>``: when every input it compares is
 given, each comparison is true or false, so ``m<i>`` not firing means not met; when one is absent, no
-comparison being true leaves it unknown. Most criteria and every group are such nodes, and most are not met,
-so this spares durable-rules most of its activations.
+comparison being true leaves it unknown. Most criteria are such nodes, and most are not met, so this spares
+durable-rules most of its activations.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Hashable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from functools import cached_property
-from typing import Generic, Literal, TypeVar, overload
 
 from ur_engine import conditions as c
 from ur_engine.rules.library import MAX_ALTERNATIVES, RuleSet
@@ -53,14 +50,13 @@ def plan(rs: RuleSet) -> Plan:
 
 MAX_INPUTS = 200  # durable-rules refuses facts of more than ~252 properties (error 302); markers need room too
 
-Node = tuple[str, str]  # (rule set key, node name): a node of one rule set, and the input it is to the next stage
-N = TypeVar("N", bound=Hashable)  # what a stage's inputs are: fact names (shared), or the nodes of a stage before
+Node = tuple[str, str]  # (rule set key, criterion id)
 Json = dict[str, object]  # a durable-rules condition, as ``dumps`` writes it
 
 
 @dataclass(frozen=True)
-class DurableStage(Generic[N]):
-    """One stage of a bundle of rule sets, ready for durable-rules.
+class DurableStage:
+    """The criteria of a bundle of rule sets, ready for durable-rules.
 
     Rules are named ``m<i>``/``n<i>`` after ``nodes[i]``, a (rule set key, node name) pair. Every rule is
     guarded by a marker of its rule set (``_g<r>_<chunk>``), so a record only meets the rules of the rule
@@ -68,22 +64,13 @@ class DurableStage(Generic[N]):
     """
 
     definition: str
-    keys: dict[N, str]  # input -> short field key
+    keys: dict[str, str]  # fact name -> short field key
     nodes: tuple[Node, ...]  # rule i is nodes[i]
     markers: dict[str, str]  # rule set key -> '"_g0_0":1,"_g0_1":1'
-    inputs: dict[str, tuple[N, ...]]  # rule set key -> the inputs its rules read
-    two_valued: dict[int, tuple[N, ...]]  # rule index -> the inputs of a node without an n<i> rule (module doc)
+    inputs: dict[str, tuple[str, ...]]  # rule set key -> the facts its rules read
+    two_valued: dict[int, tuple[str, ...]]  # rule index -> the facts of a node without an n<i> rule (module doc)
 
-    @cached_property
-    def node_set(self) -> frozenset[Node]:
-        return frozenset(self.nodes)
-
-    @cached_property
-    def booleans(self) -> tuple[dict[N, str], dict[N, str]]:
-        """Input name -> ',"k3":1' and -> ',"k3":0': the inputs of groups and levels are all booleans."""
-        return ({n: f',"{k}":1' for n, k in self.keys.items()}, {n: f',"{k}":0' for n, k in self.keys.items()})
-
-    def prefixes(self, rulesets: tuple[str, ...]) -> tuple[tuple[N, str], ...]:
+    def prefixes(self, rulesets: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
         """(input name, ',"k3":') pairs for the inputs of ``rulesets``: a record pays only for what applies."""
         names = dict.fromkeys(n for k in rulesets for n in self.inputs[k])
         return tuple((n, f',"{self.keys[n]}":') for n in names)
@@ -94,17 +81,15 @@ class DurableStage(Generic[N]):
 
 
 def bundles(plans: list[Plan]) -> list[list[Plan]]:
-    """Group plans so that no stage of a bundle needs more than MAX_INPUTS fields in its fact."""
+    """Group plans so that the criteria of a bundle read no more than MAX_INPUTS facts."""
     out: list[list[Plan]] = []
-    sizes: list[list[set[Hashable]]] = []
+    sizes: list[set[str]] = []
     for p in plans:
-        need: list[set[Hashable]] = [set(p.stages[0].inputs), {(p.ruleset, i) for i in p.stages[1].inputs},
-                                     {(p.ruleset, i) for i in p.stages[2].inputs}]
+        need = set(p.stages[0].inputs)
         for bundle, size in zip(out, sizes):
-            if all(len(a | b) <= MAX_INPUTS for a, b in zip(size, need)):
+            if len(size | need) <= MAX_INPUTS:
                 bundle.append(p)
-                for a, b in zip(size, need):
-                    a |= b
+                size |= need
                 break
         else:
             out.append([p])
@@ -112,45 +97,20 @@ def bundles(plans: list[Plan]) -> list[list[Plan]]:
     return out
 
 
-@overload
-def to_durable(members: list[Plan], stage_index: Literal[0]) -> DurableStage[str]: ...
-
-
-@overload
-def to_durable(members: list[Plan], stage_index: Literal[1, 2]) -> DurableStage[Node]: ...
-
-
-def to_durable(members: list[Plan], stage_index: int) -> DurableStage[str] | DurableStage[Node]:
-    """Stage ``stage_index`` of every plan in a bundle, as one durable-rules ruleset.
-
-    Facts are shared by name; the criteria and groups a later stage reads belong to their rule set.
-    """
-    if stage_index == 0:
-        return _to_durable(members, 0, _shared)
-    return _to_durable(members, stage_index, _own)
-
-
-def _shared(ruleset: str, name: str) -> str:
-    return name
-
-
-def _own(ruleset: str, name: str) -> Node:
-    return ruleset, name
-
-
-def _to_durable(members: list[Plan], stage_index: int, qualify: Callable[[str, str], N]) -> DurableStage[N]:
-    keys: dict[N, str] = {}
+def to_durable(members: list[Plan]) -> DurableStage:
+    """The criteria of every plan in a bundle, as one durable-rules ruleset; facts are shared by name."""
+    keys: dict[str, str] = {}
     rules: dict[str, Json] = {}
     nodes: list[Node] = []
     markers: dict[str, str] = {}
-    inputs: dict[str, tuple[N, ...]] = {}
-    two_valued: dict[int, tuple[N, ...]] = {}
+    inputs: dict[str, tuple[str, ...]] = {}
+    two_valued: dict[int, tuple[str, ...]] = {}
     for r, p in enumerate(members):
-        stage = p.stages[stage_index]
+        stage = p.stages[0]
         local = {}
         for name in stage.inputs:
-            local[name] = keys.setdefault(qualify(p.ruleset, name), f"k{len(keys)}")
-        inputs[p.ruleset] = tuple(qualify(p.ruleset, name) for name in stage.inputs)
+            local[name] = keys.setdefault(name, f"k{len(keys)}")
+        inputs[p.ruleset] = stage.inputs
         chunk, load = 0, 0
         for name, expr in stage.nodes:
             weight = max(c.alternatives(expr), c.alternatives(expr, negated=True))
@@ -164,7 +124,7 @@ def _to_durable(members: list[Plan], stage_index: int, qualify: Callable[[str, s
             parts = (expr,) if isinstance(expr, c.Leaf) else expr.items if isinstance(expr, c.Any) else ()
             leaves = [x for x in parts if isinstance(x, c.Leaf)]
             if parts and len(leaves) == len(parts):
-                two_valued[i] = tuple(dict.fromkeys(qualify(p.ruleset, leaf.fact) for leaf in leaves))
+                two_valued[i] = tuple(dict.fromkeys(leaf.fact for leaf in leaves))
             else:
                 rules[f"n{i}"] = {"all": [{"m": {"$and": [guard, _cond(expr, local, True)]}}]}
         markers[p.ruleset] = ",".join(f'"_g{r}_{k}":1' for k in range(chunk + 1))
@@ -281,12 +241,3 @@ def _string(text: c.Scalar) -> str:
         if len(_STRINGS) < 4096:
             _STRINGS[text] = found
     return found
-
-
-def encode_booleans(fact_id: int, head: str, on: Mapping[int, str], off: Mapping[int, str],
-                    values: Mapping[int, bool]) -> str:
-    """The fact of a later stage: the previous stage's results, all booleans, via ',"k3":1' strings."""
-    parts = ['{"id":"', str(fact_id), '","sid":"0"', head]
-    parts.extend((on if v else off)[n] for n, v in values.items() if n in on)
-    parts.append("}")
-    return "".join(parts)

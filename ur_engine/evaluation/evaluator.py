@@ -5,7 +5,9 @@ each record asserted as a fact, its actions drained, then the fact retracted. So
 ``delete_state``), no ``MessageNotHandledException`` when nothing matches (a status code instead), no timer
 threads. The engine is process-global and not thread-safe: one lock serialises every call.
 
-``ReferenceEvaluator`` evaluates the same plans in plain Python; tests check that both agree.
+``ReferenceEvaluator`` evaluates the same plans in plain Python; tests check that both agree. durable-rules judges
+the criteria, over the record's facts; their groups, levels and gates, booleans over booleans, are judged in
+Python from the criteria's results (a second and third round through durable-rules cost more than the rest).
 """
 
 from __future__ import annotations
@@ -24,10 +26,9 @@ from ur_engine.conditions import Scalar
 from ur_engine.errors import CompileError, EvaluationError
 from ur_engine.evaluation.compiler import (
     DurableStage,
-    Node,
     Plan,
+    Stage,
     bundles,
-    encode_booleans,
     encode_fact,
     plan,
     to_durable,
@@ -67,6 +68,19 @@ def _result(p: Plan, stage_outputs: list[dict[str, bool | None]]) -> RulesetResu
         {k[9:]: v for k, v in tops.items() if k.startswith("requires:")})
 
 
+def _stages(stages: Sequence[Stage], values: Mapping[str, Scalar],
+            waived: frozenset[str]) -> list[dict[str, bool | None]]:
+    """Each stage's three-valued results on the one before; waived criteria count as met for the next stage."""
+    outputs = []
+    for stage in stages:
+        out = {name: conditions.evaluate(expr, values) for name, expr in stage.nodes}
+        outputs.append(out)
+        known: dict[str, Scalar] = {k: v for k, v in out.items() if v is not None}
+        known.update((cid, True) for cid in waived if cid in out)
+        values = known
+    return outputs
+
+
 class ReferenceEvaluator:
     """The same plans, evaluated in plain Python (three-valued)."""
 
@@ -75,14 +89,7 @@ class ReferenceEvaluator:
 
     def evaluate(self, key: str, facts: Mapping[str, Scalar], waived: frozenset[str] = frozenset()) -> RulesetResult:
         p = self.plans[key]
-        values, outputs = facts, []
-        for stage in p.stages:
-            out = {name: conditions.evaluate(expr, values) for name, expr in stage.nodes}
-            outputs.append(out)
-            known: dict[str, Scalar] = {k: v for k, v in out.items() if v is not None}
-            known.update((cid, True) for cid in waived if cid in known or cid in out)
-            values = known
-        return _result(p, outputs)
+        return _result(p, _stages(p.stages, facts, waived))
 
     def evaluate_many(self, keys: Sequence[str], facts: Mapping[str, Scalar],
                       waived: frozenset[str] = frozenset()) -> dict[str, RulesetResult]:
@@ -92,25 +99,53 @@ class ReferenceEvaluator:
         pass
 
 
-class DurableEvaluator:
-    """Evaluates plans inside durable-rules. Safe to share between the threads of one process.
+class _Upper:
+    """A rule set's groups, levels and gates from its criteria's results, for one set of waivers.
 
-    Rule sets are compiled together in bundles (one durable-rules ruleset per stage and bundle), so a record
-    costs three assertions per bundle however many of its rule sets apply.
+    They are booleans over a few dozen booleans, so plain Python judges them; and a batch meets the same few
+    patterns of criteria results again and again (some thousands in 20,000 stays), so each pattern is judged
+    once. The criteria themselves, over the record's facts, are durable-rules' to judge.
+    """
+
+    def __init__(self, p: Plan, waived: frozenset[str]) -> None:
+        self.plan, self.waived = p, waived
+        self.names = tuple(name for name, _ in p.stages[0].nodes)
+        self._seen: dict[tuple[bool | None, ...], tuple[dict[str, bool | None], dict[str, bool | None],
+                                                        dict[str, bool | None]]] = {}
+
+    def __call__(self, statuses: tuple[bool | None, ...]) -> RulesetResult:
+        crit = dict(zip(self.names, statuses))
+        found = self._seen.get(statuses)
+        if found is None:
+            if len(self._seen) >= 65536:
+                self._seen.clear()
+            values: dict[str, Scalar] = {k: v for k, v in crit.items() if v is not None}
+            values.update((cid, True) for cid in self.waived if cid in crit)
+            r = _result(self.plan, [crit, *_stages(self.plan.stages[1:], values, self.waived)])
+            found = self._seen[statuses] = (r.groups, r.levels, r.requires)
+        # Shared between the records of one pattern: read, never written, by the decision.
+        return RulesetResult(self.plan.ruleset, crit, *found)
+
+
+class DurableEvaluator:
+    """Evaluates the criteria of plans inside durable-rules. Safe to share between the threads of one process.
+
+    Rule sets are compiled together in bundles (one durable-rules ruleset per bundle), so a record costs one
+    assertion per bundle however many of its rule sets apply. Groups, levels and gates follow from the
+    criteria's results (``_Upper``).
     """
 
     def __init__(self, library: Library) -> None:
         self.plans: dict[str, Plan] = {rs.key: plan(rs) for rs in library.rulesets}
-        self._bundles: list[_Bundle] = []
+        self._bundles: list[tuple[int, DurableStage]] = []
         self._bundle_of: dict[str, int] = {}
         self._ids = itertools.count()
         self._routes: dict[tuple[tuple[str, ...], frozenset[str]], _Route] = {}
         handles: list[int] = []
         try:
             for b, members in enumerate(bundles(list(self.plans.values()))):
-                ds0, ds1, ds2 = to_durable(members, 0), to_durable(members, 1), to_durable(members, 2)
-                self._bundles.append(((_create(ds0, handles), ds0), (_create(ds1, handles), ds1),
-                                      (_create(ds2, handles), ds2)))
+                ds = to_durable(members)
+                self._bundles.append((_create(ds, handles), ds))
                 self._bundle_of.update((p.ruleset, b) for p in members)
         except _dr.error as exc:
             _delete(handles)
@@ -130,23 +165,14 @@ class DurableEvaluator:
         route = self._routes.get((tuple(keys), waived))
         if route is None:
             route = self._routes[(tuple(keys), waived)] = self._route(tuple(keys), waived)
-        outs = []
         with _LOCK:
             i = next(self._ids)
-            for (h0, head0, inputs, two0), (h1, head1, on1, off1, two1), (h2, head2, on2, off2, two2), waive \
-                    in route.work:
-                met = _not_met(_run(h0, i, encode_fact(i, head0, inputs, facts)), two0, facts)
-                given = {**met, **waive} if waive else met
-                groups = _not_met(_run(h1, i, encode_booleans(i, head1, on1, off1, given)), two1, given)
-                tops = _not_met(_run(h2, i, encode_booleans(i, head2, on2, off2, groups)), two2, groups)
-                outs.append((met, groups, tops))
+            outs = [_not_met(_run(h, i, encode_fact(i, head, inputs, facts)), two, facts)
+                    for h, head, inputs, two in route.work]
         results = {}
-        for k, b, crit, group, levels, requires in route.results:
-            met, groups, tops = outs[b]
-            results[k] = RulesetResult(k, {name: met.get(n) for n, name in crit},
-                                       {name: groups.get(n) for n, name in group},
-                                       {name: tops.get(n) for n, name in levels},
-                                       {name: tops.get(n) for n, name in requires})
+        for k, b, crit, upper in route.results:
+            met = outs[b].get
+            results[k] = upper(tuple([met(n) for n in crit]))
         return results
 
     def _route(self, keys: tuple[str, ...], waived: frozenset[str]) -> _Route:
@@ -155,23 +181,16 @@ class DurableEvaluator:
             by_bundle.setdefault(self._bundle_of[k], []).append(k)
         work: list[_Work] = []
         for b, members in by_bundle.items():
-            (h0, ds0), (h1, ds1), (h2, ds2) = self._bundles[b]
-            # Stages report rule indexes; the next stage's fact keys are looked up by them.
-            index0 = {node: i for i, node in enumerate(ds0.nodes)}
-            waive = {index0[(k, cid)]: True for k in members for cid in waived if (k, cid) in index0}
-            mine = frozenset(members)
-            work.append(((h0, ds0.head(members), ds0.prefixes(tuple(members)), _two_valued_facts(ds0, mine)),
-                         (h1, ds1.head(members), *_booleans(ds1, ds0), _two_valued(ds1, mine, ds0)),
-                         (h2, ds2.head(members), *_booleans(ds2, ds1), _two_valued(ds2, mine, ds1)), waive))
+            h, ds = self._bundles[b]
+            work.append((h, ds.head(members), ds.prefixes(tuple(members)), _two_valued_facts(ds, frozenset(members))))
         position = {b: i for i, b in enumerate(by_bundle)}
         results: list[_Results] = []
         for k in keys:
             b = self._bundle_of[k]
-            crit, group, tops = (tuple((self._bundles[b][s][1].nodes.index((k, name)), name) for name, _ in stage.nodes)
-                                 for s, stage in enumerate(self.plans[k].stages))
-            results.append((k, position[b], crit, group,
-                            tuple((n, name[6:]) for n, name in tops if name.startswith("level:")),
-                            tuple((n, name[9:]) for n, name in tops if name.startswith("requires:"))))
+            p = self.plans[k]
+            index = self._bundles[b][1].nodes.index
+            results.append((k, position[b], tuple(index((k, name)) for name, _ in p.stages[0].nodes),
+                            _Upper(p, waived)))
         return _Route(tuple(work), tuple(results))
 
     def close(self) -> None:
@@ -179,27 +198,20 @@ class DurableEvaluator:
         self._finalizer()
 
 
-def _create(ds: DurableStage[str] | DurableStage[Node], handles: list[int]) -> int:
+def _create(ds: DurableStage, handles: list[int]) -> int:
     with _LOCK:
         h: int = _dr.create_ruleset(f"ur{next(_NAMES)}", ds.definition)
     handles.append(h)
     return h
 
 
-# The three stages of a bundle, each with its durable-rules handle.
-_Bundle = tuple[tuple[int, DurableStage[str]], tuple[int, DurableStage[Node]], tuple[int, DurableStage[Node]]]
-# (rule index, the inputs it reads) of nodes without a not-met rule: fact names, then rule indexes of the stage before.
+# (rule index, the facts it reads) of criteria without a not-met rule.
 _FactTwoValued = tuple[tuple[int, tuple[str, ...]], ...]
-_TwoValued = tuple[tuple[int, tuple[int, ...]], ...]
-# What a record needs of one bundle: (handle, markers, (fact, ',"k3":') pairs, two-valued nodes) for the criteria;
-# (handle, markers, rule index -> ',"k3":1' and -> ',"k3":0', two-valued nodes) for groups and levels; then the
-# waived criteria's rule indexes, met.
-_Work = tuple[tuple[int, str, tuple[tuple[str, str], ...], _FactTwoValued],
-              tuple[int, str, dict[int, str], dict[int, str], _TwoValued],
-              tuple[int, str, dict[int, str], dict[int, str], _TwoValued], dict[int, bool]]
-_Names = tuple[tuple[int, str], ...]  # (rule index, node name) pairs
-# Where a rule set's results are: (key, bundle position in work, criteria, groups, levels, requires).
-_Results = tuple[str, int, _Names, _Names, _Names, _Names]
+# What a record needs of one bundle: its handle, the rule sets' markers, (fact, ',"k3":') pairs, and the
+# two-valued criteria.
+_Work = tuple[int, str, tuple[tuple[str, str], ...], _FactTwoValued]
+# Where a rule set's results are: (key, bundle position in work, its criteria's rule indexes, the rest from them).
+_Results = tuple[str, int, tuple[int, ...], _Upper]
 
 
 @dataclass(frozen=True)
@@ -210,25 +222,9 @@ class _Route:
     results: tuple[_Results, ...]  # per rule set
 
 
-def _booleans(ds: DurableStage[Node], previous: DurableStage[str] | DurableStage[Node]) -> tuple[dict[int, str],
-                                                                                                 dict[int, str]]:
-    """Rule index in ``previous`` -> ',"k3":1' / ',"k3":0', its result as a field of a ``ds`` fact."""
-    on, off = ds.booleans
-    return ({i: on[node] for i, node in enumerate(previous.nodes) if node in on},
-            {i: off[node] for i, node in enumerate(previous.nodes) if node in off})
-
-
-def _two_valued_facts(ds: DurableStage[str], members: frozenset[str]) -> _FactTwoValued:
+def _two_valued_facts(ds: DurableStage, members: frozenset[str]) -> _FactTwoValued:
     """(rule index, the facts it reads) of the criteria of ``members`` without a not-met rule."""
     return tuple((n, needs) for n, needs in ds.two_valued.items() if ds.nodes[n][0] in members)
-
-
-def _two_valued(ds: DurableStage[Node], members: frozenset[str],
-                previous: DurableStage[str] | DurableStage[Node]) -> _TwoValued:
-    """(rule index, its inputs) of the nodes of ``members`` without a not-met rule; the inputs are the previous
-    stage's rule indexes, as its results are keyed."""
-    index = {node: i for i, node in enumerate(previous.nodes)}
-    return tuple((n, tuple(index[x] for x in needs)) for n, needs in ds.two_valued.items() if ds.nodes[n][0] in members)
 
 
 def _not_met(out: dict[int, bool], two_valued: tuple[tuple[int, tuple[K, ...]], ...],
