@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 from functools import cached_property, lru_cache
+from typing import Any, Literal
 
 from ur_engine.evaluation.evaluator import RulesetResult
 from ur_engine.facts import FactDictionary, Facts
@@ -26,6 +26,7 @@ from ur_engine.vocabulary import (
     Status,
 )
 
+Trail = Literal["full", "compact"]
 # Post-acute settings from the most to the least intensive; hospice is judged on its own.
 POST_ACUTE_ORDER: tuple[str, ...] = tuple(s.value for s in Setting if s is not Setting.HOSPICE)
 
@@ -94,17 +95,47 @@ class Decision:
                                 cr.text, cr.source, cr.facts, facts)
                 for rs, r in self._results for cr in rs.criteria]
 
-    def to_dict(self) -> dict[str, object]:
-        """Plain JSON-ready data, in the field order of ``schemas/decision.schema.json``."""
-        return {
+    def to_dict(self, trail: Trail = "full") -> dict[str, object]:
+        """Plain JSON-ready data, in the field order of ``schemas/decision.schema.json``.
+
+        ``trail="compact"`` gives, instead of ``criteria``, each criterion's id under its status (``trail``) and
+        each fact they read once (``evidence``): a tenth of the size, and the full trail is rebuilt from it and
+        the rules of ``rules.digest`` exactly (``ur_engine.output.trail.expand``).
+        """
+        head: dict[str, object] = {
             "review_id": self.review_id, "record_id": self.record_id, "review_type": self.review_type,
             "outcome": self.outcome, "requested": self.requested, "supported": self.supported,
             "recommended": self.recommended, "reasons": self.reasons, "missing": self.missing,
             "missing_info": self.missing_info,
             "notices": self.notices, "data_notices": [n.as_dict() for n in self.data_notices],
-            "levels": self.levels, "payment": self.payment, "criteria": self._trail_dicts(),
-            "rules": self.rules, "review_action": self.review_action,
-        }
+            "levels": self.levels, "payment": self.payment}
+        if trail == "compact":
+            head["trail"], head["evidence"] = self._compact_trail()
+        else:
+            head["criteria"] = self._trail_dicts()
+        head["rules"], head["review_action"] = self.rules, self.review_action
+        return head
+
+    def _compact_trail(self) -> tuple[dict[str, list[str]], dict[str, dict[str, object]]]:
+        by: dict[Status, list[str]] = {s: [] for s in Status}
+        waived = self._waived
+        facts: dict[str, None] = {}
+        for rs, r in self._results:
+            status = r.criteria
+            for cr in rs.criteria:
+                by[Status.WAIVED if cr.id in waived else _STATUS[status[cr.id]]].append(cr.id)
+                facts.update(dict.fromkeys(cr.facts))
+        vget, tget, bounds = self._facts.values.get, self._facts.times.get, self._facts.bounds
+        evidence: dict[str, dict[str, object]] = {}
+        for f in facts:
+            v, t = vget(f), tget(f)
+            if v is None and t is None:
+                continue  # what no entry names is unknown: absent here, null when rebuilt
+            e: dict[str, object] = {"value": v} if t is None else {"value": v, "time": t}
+            if bounds and f in bounds:
+                e["comparator"], e["value"] = bounds[f]
+            evidence[f] = e
+        return {s.value: ids for s, ids in by.items() if ids}, evidence
 
     def _trail_dicts(self) -> list[dict[str, object]]:
         """``criteria`` as dicts, straight from the rule set results (the same data as CriterionResult)."""
@@ -130,6 +161,7 @@ class Decision:
 
 
 Results = list[tuple[RuleSet, RulesetResult]]
+_STATUS = {True: Status.MET, False: Status.NOT_MET, None: Status.UNKNOWN}
 
 
 def _and(values: Iterable[bool | None]) -> bool | None:

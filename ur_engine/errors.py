@@ -37,7 +37,8 @@
     ├── InputError                  UR121  an input file that cannot be read (format, compression, a missing library)
     ├── BatchError                  UR300  a batch run cannot start or resume
     │   ├── ResumeMismatchError     UR301  resuming with other inputs or rules than the run began with
-    │   └── OutputExistsError       UR302  the output exists and --resume was not given
+    │   ├── OutputExistsError       UR302  the output exists and --resume was not given
+    │   └── TrailRulesError         UR303  a compact decision line judged by other rules than those given
     └── EngineError                 UR990  the evaluation engine failed (never raised for "no rule matched")
         ├── CompileError            UR900  durable-rules could not compile the rules
         ├── EvaluationError         UR901  durable-rules failed on a stage
@@ -381,6 +382,12 @@ class OutputExistsError(BatchError):
     """The output exists and --resume was not given."""
 
     code = "UR302"
+
+
+class TrailRulesError(BatchError):
+    """A compact decision line's trail is rebuilt only from the rules that judged it (its ``rules.digest``)."""
+
+    code = "UR303"
 
 
 class CompileError(EngineError):

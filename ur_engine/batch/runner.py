@@ -27,6 +27,7 @@ from typing import TypeVar
 import orjson
 
 from ur_engine import record as records
+from ur_engine.decision import Trail
 from ur_engine.engine import Engine
 from ur_engine.errors import (
     OutputExistsError,
@@ -39,23 +40,25 @@ from ur_engine.intake.normalise import admit
 from ur_engine.intake.readers import Item, ndjson_segments, read_items, read_segment
 from ur_engine.rules.library import Library, Source, load
 
-STATE_VERSION = 2
+STATE_VERSION = 3
 _NUMBERS = re.compile(r"\d+(\.\d+)?")
 T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class ReviewOptions:
-    """How each record is judged: the evaluator, strict intake (reject any invalid field), and the day whose rules
-    apply (None: each stay's arrival)."""
+    """How each record is judged and written: the evaluator, strict intake (reject any invalid field), the day
+    whose rules apply (None: each stay's arrival), and the trail's form (compact: ids by status and each fact
+    once, rebuilt in full by ``ur expand``)."""
 
     evaluator: str = "durable"
     strict: bool = False
     as_of: date | None = None
+    trail: Trail = "compact"
 
     def state(self) -> dict:
         return {"evaluator": self.evaluator, "strict": self.strict,
-                "as_of": self.as_of.isoformat() if self.as_of else None}
+                "as_of": self.as_of.isoformat() if self.as_of else None, "trail": self.trail}
 
 
 @dataclass
@@ -98,7 +101,10 @@ class BatchSummary:
             if counts is None:
                 counts = self.by_ruleset[rs] = Counter()
             counts[outcome] += 1
-        self.not_met.update([c["id"] for c in d["criteria"] if c["status"] == "not_met"])
+        if "trail" in d:
+            self.not_met.update(d["trail"].get("not_met", ()))
+        else:
+            self.not_met.update([c["id"] for c in d["criteria"] if c["status"] == "not_met"])
         if outcome == "pend":
             for r in d["reasons"]:
                 # Reasons that list a record's missing facts are grouped by their stem.
@@ -215,15 +221,17 @@ def _done_lines(out: Path) -> int:
 
 def run_batch(paths: list[str], out: str, sources: list[Source], workers: int | None = None,
               resume: bool = False, chunk: int = 500, progress: Callable[[int], None] | None = None,
-              evaluator: str = "durable", strict: bool = False, as_of: date | None = None) -> BatchSummary:
+              evaluator: str = "durable", strict: bool = False, as_of: date | None = None,
+              trail: Trail = "compact") -> BatchSummary:
     """Review every record of ``paths`` into ``out`` (NDJSON) and write ``out.summary.json``.
 
     ``as_of`` judges every stay by the rules in effect that day (history replayed under today's rules, or the
-    rules of a past day); ``strict`` rejects a record with any invalid field instead of setting the field aside.
+    rules of a past day); ``strict`` rejects a record with any invalid field instead of setting the field aside;
+    ``trail="full"`` writes every criterion's text, source and evidence on each line.
     """
     out_path = Path(out)
     workers = workers or os.cpu_count() or 1
-    options = ReviewOptions(evaluator, strict, as_of)
+    options = ReviewOptions(evaluator, strict, as_of, trail)
     with _Workers(workers, options) as pool:
         library = load(sources)  # refuse broken rules before any record is read
         pool.start(library)
@@ -451,7 +459,7 @@ def _one(engine: Engine, item: Item, options: ReviewOptions) -> dict:
                 raise UnreadableRecordError("the input gave no record here", path="$")
             data = records.loads(item.raw)
         adm = admit(data, engine.library.facts, strict=options.strict)
-        d = engine.review(adm, as_of=options.as_of).to_dict()
+        d = engine.review(adm, as_of=options.as_of).to_dict(options.trail)
         d["position"] = item.position
         d["stay"] = _stay(adm.encounter)
         return d

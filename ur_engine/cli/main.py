@@ -29,6 +29,8 @@ from ur_engine.intake.rule_files import default_sources, read_sources
 
 STRICT_HELP = "Reject a record with any invalid value, instead of setting the value aside with a notice."
 AS_OF_HELP = "Judge every stay by the rules in effect on this day (default: each stay's arrival date)."
+TRAIL_HELP = ("full: every criterion with its text, source and evidence; compact: criterion ids by status and "
+              "each fact once, rebuilt in full by `ur expand`.")
 
 
 @cache
@@ -63,7 +65,8 @@ def main() -> None:
 @click.option("--summary", is_flag=True, help="One readable line per decision instead of JSON.")
 @click.option("--strict", is_flag=True, help=STRICT_HELP)
 @click.option("--as-of", type=click.DateTime(["%Y-%m-%d"]), default=None, help=AS_OF_HELP)
-def review(source, rules, evaluator, summary, strict, as_of) -> None:
+@click.option("--trail", type=click.Choice(["full", "compact"]), default="full", show_default=True, help=TRAIL_HELP)
+def review(source, rules, evaluator, summary, strict, as_of, trail) -> None:
     """Review admission records from SOURCE (a file, or - for standard input).
 
     One JSON record gives one JSON decision; NDJSON (a record per line) gives one NDJSON line per input line,
@@ -90,7 +93,7 @@ def review(source, rules, evaluator, summary, strict, as_of) -> None:
         pass
     failed = 0
     out = sys.stdout.buffer
-    emit = _summary_line if summary else (lambda d: orjson.dumps(d.to_dict(), option=orjson.OPT_APPEND_NEWLINE))
+    emit = _summary_line if summary else (lambda d: orjson.dumps(d.to_dict(trail), option=orjson.OPT_APPEND_NEWLINE))
     if single is None:  # one pretty-printed JSON document
         text = first + source.read()
         try:
@@ -106,7 +109,7 @@ def review(source, rules, evaluator, summary, strict, as_of) -> None:
             _print_record_error(exc)
             sys.exit(2)
         out.write(_summary_line(decision) if summary else
-                  orjson.dumps(decision.to_dict(), option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE))
+                  orjson.dumps(decision.to_dict(trail), option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE))
         return
     if _is_bundle(single):
         _review_bundle(judge, single, source.name, emit)
@@ -195,7 +198,9 @@ def _print_record_error(exc: UrError) -> None:
 @click.option("--evaluator", type=click.Choice(sorted(EVALUATORS)), default="durable", show_default=True)
 @click.option("--strict", is_flag=True, help=STRICT_HELP)
 @click.option("--as-of", type=click.DateTime(["%Y-%m-%d"]), default=None, help=AS_OF_HELP)
-def batch(inputs, out, rules, workers, resume, report, evaluator, strict, as_of) -> None:
+@click.option("--trail", type=click.Choice(["compact", "full"]), default="compact", show_default=True,
+              help=TRAIL_HELP)
+def batch(inputs, out, rules, workers, resume, report, evaluator, strict, as_of, trail) -> None:
     """Review every record of INPUTS (NDJSON, CSV, Parquet, FHIR Bulk Data) into OUT, in input order.
 
     Writes OUT.summary.json beside OUT. A record with nothing to judge gets an error line, never silence, and
@@ -208,7 +213,7 @@ def batch(inputs, out, rules, workers, resume, report, evaluator, strict, as_of)
     try:
         summary = run_batch(list(inputs), out, sources, workers=workers, resume=resume,
                             progress=bar.update if bar else None, evaluator=evaluator, strict=strict,
-                            as_of=as_of.date() if as_of else None)
+                            as_of=as_of.date() if as_of else None, trail=trail)
     except RuleError as exc:
         print_rule_errors(exc, rules)
         sys.exit(1)
@@ -239,6 +244,36 @@ def batch(inputs, out, rules, workers, resume, report, evaluator, strict, as_of)
                    f"(first: {first[0]}, {first[2]} times)", err=True)
     if summary.errors:
         click.echo(f"{summary.errors} record(s) rejected; see the error lines", err=True)
+        sys.exit(2)
+
+
+@main.command()
+@click.argument("source", type=click.File("rb"), default="-")
+@click.option("--rules", type=click.Path(file_okay=False), help=RULES_HELP)
+def expand(source, rules) -> None:
+    """Rebuild the full trail of compact decision lines from SOURCE (NDJSON, or - for standard input).
+
+    Each line's criteria come back with their text, source and evidence, exactly as `--trail full` writes them,
+    from the rules that judged it: give those rules (the default library, or --rules DIR) — a line whose
+    rules.digest differs is an error line, and the exit code is 2. Full lines and error lines pass unchanged.
+    """
+    from ur_engine.output.trail import expand as expand_line
+
+    library = _library(rules)
+    out, failed = sys.stdout.buffer, 0
+    for number, line in enumerate(source, start=1):
+        if not line.strip():
+            continue
+        try:
+            d = orjson.loads(line)
+            out.write(orjson.dumps(expand_line(d, library), option=orjson.OPT_APPEND_NEWLINE))
+        except (orjson.JSONDecodeError, UrError, KeyError, TypeError, AttributeError) as exc:
+            failed += 1
+            why = str(exc) if isinstance(exc, UrError) else f"not a decision line ({type(exc).__name__}: {exc})"
+            out.write(orjson.dumps({"position": f"{source.name}:{number}", "outcome": "error",
+                                    "errors": [{"message": why}]}, option=orjson.OPT_APPEND_NEWLINE))
+    if failed:
+        click.echo(f"{failed} line(s) could not be expanded; see the error lines", err=True)
         sys.exit(2)
 
 
