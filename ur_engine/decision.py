@@ -9,7 +9,7 @@ information is missing, or when a criterion asks for physician review. A met ``n
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
 from typing import Any, Literal
 
@@ -117,17 +117,14 @@ class Decision:
         return head
 
     def _compact_trail(self) -> tuple[dict[str, list[str]], dict[str, dict[str, object]]]:
-        by: dict[Status, list[str]] = {s: [] for s in Status}
-        waived = self._waived
-        facts: dict[str, None] = {}
-        for rs, r in self._results:
-            status = r.criteria
-            for cr in rs.criteria:
-                by[Status.WAIVED if cr.id in waived else _STATUS[status[cr.id]]].append(cr.id)
-                facts.update(dict.fromkeys(cr.facts))
+        by: dict[bool | None, list[str]] = {True: [], False: [], None: []}
+        waived: list[str] = []
+        for _, r in self._results:
+            for cid, met in r.criteria.items():
+                (waived if cid in self._waived else by[met]).append(cid)
         vget, tget, bounds = self._facts.values.get, self._facts.times.get, self._facts.bounds
         evidence: dict[str, dict[str, object]] = {}
-        for f in facts:
+        for f in _facts_read(self.rules.get("digest"), [rs for rs, _ in self._results]):
             v, t = vget(f), tget(f)
             if v is None and t is None:
                 continue  # what no entry names is unknown: absent here, null when rebuilt
@@ -135,7 +132,8 @@ class Decision:
             if bounds and f in bounds:
                 e["comparator"], e["value"] = bounds[f]
             evidence[f] = e
-        return {s.value: ids for s, ids in by.items() if ids}, evidence
+        trail = {"met": by[True], "not_met": by[False], "unknown": by[None], "waived": waived}
+        return {k: ids for k, ids in trail.items() if ids}, evidence
 
     def _trail_dicts(self) -> list[dict[str, object]]:
         """``criteria`` as dicts, straight from the rule set results (the same data as CriterionResult)."""
@@ -161,7 +159,22 @@ class Decision:
 
 
 Results = list[tuple[RuleSet, RulesetResult]]
-_STATUS = {True: Status.MET, False: Status.NOT_MET, None: Status.UNKNOWN}
+
+
+
+
+def _facts_read(digest: object, rulesets: list[RuleSet]) -> tuple[str, ...]:
+    """The facts the criteria of ``rulesets`` read, each once, in trail order (worked out once per combination)."""
+    key = (digest, tuple([rs.key for rs in rulesets]))
+    found = _FACTS_READ.get(key)
+    if found is None:
+        if len(_FACTS_READ) >= 4096:
+            _FACTS_READ.clear()
+        found = _FACTS_READ[key] = tuple(dict.fromkeys(f for rs in rulesets for cr in rs.criteria for f in cr.facts))
+    return found
+
+
+_FACTS_READ: dict[tuple[object, tuple[str, ...]], tuple[str, ...]] = {}
 
 
 def _and(values: Iterable[bool | None]) -> bool | None:
@@ -194,9 +207,69 @@ def decide(adm: Admission, library: Library, results: Results, facts: Facts, rev
     two-midnight benchmark, 42 CFR 412.3, or the SNF qualifying stay, 42 CFR 409.30) are judged apart: a gate
     decides payment status, never the setting the patient needs. So the engine never offers a lower setting
     than the clinical criteria support; a level supported clinically whose gate fails pends, citing the gate.
+
+    All but the missing facts follows from the pattern of criteria results, and a batch meets a few thousand
+    patterns in millions of stays: each pattern's verdict is worked out once (``_verdict``); which of its
+    candidate facts are missing is the record's own.
     """
-    requested = adm.requested or ""
-    chain = _chain(adm.requested)
+    if not results:
+        verdict = _verdict(adm.requested, adm.review_type, library, results, waived)
+        verdict = replace(verdict, reasons=(
+            f"No rule set applies to this record ({adm.review_type}, age {adm.patient.age:g}, "
+            f"{adm.coverage.line_of_business}, arrival {adm.encounter.arrival_time.date()}); physician review",))
+    else:
+        pattern = (library.digest, adm.requested, adm.review_type, waived,
+                   tuple([(rs.key, r.pattern if r.pattern is not None else tuple(r.criteria.values()))
+                          for rs, r in results]))
+        found = _VERDICTS.get(pattern)
+        if found is None:
+            if len(_VERDICTS) >= 16384:
+                _VERDICTS.clear()
+            found = _VERDICTS[pattern] = _verdict(adm.requested, adm.review_type, library, results, waived)
+        verdict = found
+    values = facts.values
+    missing = [name for name in verdict.candidates if name not in values]
+    missing_info = missing_words(library, adm.review_type, missing) if missing else []
+    return Decision(
+        review_id=review_id, record_id=adm.id, review_type=adm.review_type, outcome=verdict.outcome,
+        requested=adm.requested, supported=verdict.supported, recommended=verdict.recommended,
+        reasons=[r if isinstance(r, str) else r.prefix + _some(missing, words=missing_info) for r in verdict.reasons],
+        missing=missing, missing_info=missing_info, levels=dict(verdict.levels), payment=dict(verdict.payment),
+        rules=dict(verdict.rules), review_action=verdict.review_action, notices=list(verdict.notices),
+        data_notices=adm.data_notices, _results=results, _facts=facts, _waived=waived)
+
+
+@dataclass(frozen=True, slots=True)
+class _Words:
+    """A reason that goes on to name the missing facts: ``prefix`` and then, per record, what is missing."""
+
+    prefix: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Verdict:
+    """What a pattern of criteria results decides, whatever record it came from."""
+
+    outcome: Outcome
+    supported: str | None
+    recommended: str | None
+    reasons: tuple[str | _Words, ...]
+    candidates: tuple[str, ...]  # facts that, absent, are missing: the most decisive first
+    levels: dict[str, Status]
+    payment: dict[str, Status]
+    rules: dict[str, Any]
+    review_action: ReviewAction
+    notices: tuple[str, ...]
+
+
+# (library digest, requested, review type, waivers, each rule set's criteria results) -> its verdict.
+_VERDICTS: dict[tuple[object, ...], _Verdict] = {}
+
+
+def _verdict(requested_level: str | None, review_type: str, library: Library, results: Results,
+             waived: frozenset[str]) -> _Verdict:
+    requested = requested_level or ""
+    chain = _chain(requested_level)
     clinical: dict[str, bool | None] = {}
     payment: dict[str, bool | None] = {}
     for target in chain:
@@ -222,12 +295,11 @@ def decide(adm: Admission, library: Library, results: Results, facts: Facts, rev
                 else:
                     notices.append(f"{cr.id}: {cr.text}")
 
-    reasons: list[str] = []
+    reasons: list[str | _Words] = []
     recommended = None
     unknown = [t for t in judged if status[t] is None]
     approved = not pend_reasons and any(status[t] is True for t in at_or_above)
-    missing = [] if approved else _missing(library, results, facts, unknown)
-    missing_info = missing_words(library, adm.review_type, missing) if missing else []
+    candidates = () if approved else _candidates_ranked(library, results, unknown)
     outcome = Outcome.PEND
     if pend_reasons:
         reasons += pend_reasons
@@ -238,8 +310,7 @@ def decide(adm: Admission, library: Library, results: Results, facts: Facts, rev
             reasons.append(_payment_reason(supported, results))
     elif any(clinical[t] is None for t in at_or_above) or (
             supported is not None and payment.get(supported, True) is None):
-        reasons.append(f"Not enough information to judge {', '.join(t for t in judged if t in unknown)}: "
-                       + _some(missing, words=missing_info))
+        reasons.append(_Words(f"Not enough information to judge {', '.join(t for t in judged if t in unknown)}: "))
     elif supported is not None and payment.get(supported) is False:
         # Supported clinically, refused by a payment rule: a physician decides, the setting is not lowered.
         reasons.append(_support_reason(supported, supported, results))
@@ -254,25 +325,20 @@ def decide(adm: Admission, library: Library, results: Results, facts: Facts, rev
         else:
             reasons += _why_not(requested, results)
         if unknown:
-            reasons.append(f"{', '.join(unknown)} could not be judged: {_some(missing, words=missing_info)}")
-        if adm.review_type == "continued_stay":
+            reasons.append(_Words(f"{', '.join(unknown)} could not be judged: "))
+        if review_type == "continued_stay":
             reasons.append(f"No criterion supports a continued stay at {requested}: review for discharge; "
                            "physician review")
         else:
             reasons.append("No level of care is supported by the criteria; physician review")
-    if not results:
-        reasons = [f"No rule set applies to this record ({adm.review_type}, age {adm.patient.age:g}, "
-                   f"{adm.coverage.line_of_business}, arrival {adm.encounter.arrival_time.date()}); "
-                   "physician review"]
-    return Decision(
-        review_id=review_id, record_id=adm.id, review_type=adm.review_type, outcome=outcome,
-        requested=adm.requested, supported=supported, recommended=recommended, reasons=reasons,
-        missing=missing, missing_info=missing_info, levels={t: Status.of(clinical[t]) for t in judged},
+    return _Verdict(
+        outcome=outcome, supported=supported, recommended=recommended, reasons=tuple(reasons),
+        candidates=candidates, levels={t: Status.of(clinical[t]) for t in judged},
         payment={t: Status.of(v) for t, v in payment.items()},
         rules={"version": library.version, "digest": library.digest,
                "rulesets": {rs.id: rs.version for rs, _ in results}},
         review_action=ReviewAction.CERTIFIED if outcome is Outcome.APPROVE else ReviewAction.PENDED,
-        notices=notices, data_notices=adm.data_notices, _results=results, _facts=facts, _waived=waived)
+        notices=tuple(notices))
 
 
 def _met_ids(results: Results, target: str) -> list[str]:
@@ -315,30 +381,20 @@ def _why_not(target: str, results: Results) -> list[str]:
     return out
 
 
-def _missing(library: Library, results: Results, facts: Facts, targets: list[str]) -> list[str]:
-    """Absent facts that left a criterion unknown in a group that a still-unknown level depends on — only those
-    whose value could change that level — the most decisive first: a fact of the one group still unknown for a
-    level (its value alone settles the level) before a fact of a group that settles it only with others."""
-    weight: dict[str, int] = {}
+def _candidates_ranked(library: Library, results: Results, targets: list[str]) -> tuple[str, ...]:
+    """The facts that, when absent, left a criterion unknown in a group that a still-unknown level depends on —
+    only those whose value could change that level — the most decisive first: a fact of the one group still
+    unknown for a level (its value alone settles the level) before a fact of a group that settles it only with
+    others. A record's missing facts are those of these it does not give."""
     if not targets:
-        return []
-    values, key = facts.values, tuple(targets)
+        return ()
+    weight: dict[str, int] = {}
+    key = tuple(targets)
     for rs, r in results:
-        found = (library.digest, rs.key, key, tuple(r.criteria.items()), tuple(r.groups.items()))
-        candidates = _CANDIDATES.get(found)
-        if candidates is None:
-            if len(_CANDIDATES) >= 8192:
-                _CANDIDATES.clear()
-            candidates = _CANDIDATES[found] = _candidates(library, rs, key, r)
-        for name, decisive in candidates:
-            if name not in values and weight.get(name, 0) < decisive:
+        for name, decisive in _candidates(library, rs, key, r):
+            if weight.get(name, 0) < decisive:
                 weight[name] = decisive
-    return sorted(weight, key=lambda name: -weight[name])  # stable: rule-file order within a rank
-
-
-# (library digest, rule set, targets, its results) -> _candidates: a batch meets the same few patterns of results
-# again and again. The digest keeps a reloaded library's answers apart.
-_CANDIDATES: dict[tuple[object, ...], tuple[tuple[str, int], ...]] = {}
+    return tuple(sorted(weight, key=lambda name: -weight[name]))  # stable: rule-file order within a rank
 
 
 def _candidates(library: Library, rs: RuleSet, targets: tuple[str, ...],

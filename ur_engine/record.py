@@ -201,11 +201,12 @@ def loads(text: str | bytes) -> Any:
                           column=exc.colno) from None
 
 
-def parse(data: object, checked: bool = False) -> Admission:
+def parse(data: object, checked: bool = False, times: dict[str, datetime | None] | None = None) -> Admission:
     """Validate ``data`` against ``schemas/admission.schema.json`` and build the typed record.
 
     Raises RecordErrors listing every bad field, each with its JSON path. ``checked``: the caller has just
-    validated ``data`` against the schema itself.
+    validated ``data`` against the schema itself. ``times``: observation time texts the caller has already read
+    (and found plausible), so they are not read again.
     """
     if not isinstance(data, dict):
         raise RecordErrors([RecordSchemaError("a record must be a JSON object", path="$")])
@@ -215,7 +216,7 @@ def parse(data: object, checked: bool = False) -> Admission:
             for path, msg, hint, _ in schemas.iter_explained("admission", data)
         ])
     errors: list[RecordError] = []
-    adm = _build(data, errors)
+    adm = _build(data, errors, {} if times is None else times)
     if errors:
         raise RecordErrors(errors)
     return adm
@@ -295,7 +296,7 @@ def _diagnosis(x: dict[str, Any]) -> Diagnosis:
                      x.get("display"))
 
 
-def _build(d: dict[str, Any], errors: list[RecordError]) -> Admission:
+def _build(d: dict[str, Any], errors: list[RecordError], seen: dict[str, datetime | None]) -> Admission:
     enc = d["encounter"]
     encounter = Encounter(
         # A bad arrival is in ``errors``, and a record with errors is never used: the placeholder is never read.
@@ -310,7 +311,7 @@ def _build(d: dict[str, Any], errors: list[RecordError]) -> Admission:
     obs = None
     if "observations" in d:
         read: list[Observation] = []
-        seen: dict[str, datetime] = {}  # observations taken together share a time: parse it once
+        # Observations taken together share a time: each is read once (``seen`` may come from the intake).
         for i, o in enumerate(d["observations"]):
             value = o["value"]
             if isinstance(value, float) and not math.isfinite(value):

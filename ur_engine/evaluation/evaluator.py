@@ -16,7 +16,7 @@ import itertools
 import threading
 import weakref
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 import durable_rules_engine as _dr
@@ -49,6 +49,9 @@ class RulesetResult:
     groups: dict[str, bool | None]
     levels: dict[str, bool | None]
     requires: dict[str, bool | None]
+    # The criteria's results in rule-file order (``criteria``'s values), when the evaluator has them at hand:
+    # the key a decision is looked up by.
+    pattern: tuple[bool | None, ...] | None = field(default=None, compare=False, repr=False)
 
 
 class Evaluator(Protocol):
@@ -124,7 +127,7 @@ class _Upper:
             r = _result(self.plan, [crit, *_stages(self.plan.stages[1:], values, self.waived)])
             found = self._seen[statuses] = (r.groups, r.levels, r.requires)
         # Shared between the records of one pattern: read, never written, by the decision.
-        return RulesetResult(self.plan.ruleset, crit, *found)
+        return RulesetResult(self.plan.ruleset, crit, *found, pattern=statuses)
 
 
 class DurableEvaluator:

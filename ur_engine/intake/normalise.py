@@ -74,7 +74,8 @@ class _Intake:
         self.facts = facts
         self.notices: list[DataNotice] = []
         self.unread: Counter[tuple[str, str]] = Counter()  # (system, code) of observations no fact reads
-        self._times: dict[str, bool] = {}  # time text -> plausible
+        # time text -> its time when plausible, else None; the typed record reuses them rather than parse again
+        self._times: dict[str, datetime | None] = {}
 
     def aside(self, what: str, where: str, why: str) -> None:
         self.notices.append(DataNotice(what, where, why))
@@ -200,8 +201,8 @@ class _Intake:
             return False
         if not fast[0] <= value * fast[2] + fast[3] <= fast[1]:  # NaN and infinities fail this too
             return False
-        good = self._times.get(time)
-        return (good or good is None and self._good_time(time)) and None not in item.values()
+        return (time in self._times and self._times[time] is not None or self._good_time(time)) \
+            and None not in item.values()
 
     def _observations(self, item: dict[str, Any], where: str, coded_on: date | None) -> dict[str, Any] | None:
         code, system = item.get("code"), item.get("system", "loinc")
@@ -250,11 +251,12 @@ class _Intake:
 
     def _good_time(self, text: Any) -> bool:
         """A date and time with an offset between 1900 and a year from today; observations share a few times."""
-        good = self._times.get(text) if isinstance(text, str) else False
-        if good is None:
+        if not isinstance(text, str):
+            return False
+        if text not in self._times:
             when = _when(text)
-            good = self._times[text] = when is not None and records.plausible_time(when)
-        return bool(good)
+            self._times[text] = when if when is not None and records.plausible_time(when) else None
+        return self._times[text] is not None
 
     def _unit(self, ob: ObservationDef, value: float, text: Any) -> tuple[str | None, float] | None:
         """(unit the facts accept — None for the canonical one — and the value in it), or None if unreadable."""
@@ -299,7 +301,7 @@ class _Intake:
                             for path, msg, hint, _ in schemas.iter_explained("admission", rec)]
             else:
                 try:
-                    return records.parse(rec, checked=True)
+                    return records.parse(rec, checked=True, times=self._times)
                 except RecordErrors as exc:
                     problems = exc.errors
             fatal = [e for e in problems if _essential(_path(e))]
