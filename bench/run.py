@@ -1,9 +1,11 @@
 """Benchmark of the engine at its limit: one run, baselines measured beside the figures they qualify.
 
-    python bench/run.py [--count 100000] [--repeat 3] [--rss-counts 100000 1000000] [--seed 7]
+    python bench/run.py [--count 100000] [--repeat 3] [--rss-counts 100000 1000000] [--seed 7] [--baseline DIR]
 
-Prints: time to load and compile the default rules; `ur batch` stays/s for one process with durable-rules and
-with the plain-Python reference evaluator of the same compiled plans (the practical limit) and their ratio;
+Prints: time to load and compile the default rules; `ur batch` stays/s for one process with durable-rules (the
+default compact trail, and `--trail full`) and with the plain-Python reference evaluator of the same compiled
+plans, and their ratios; with ``--baseline DIR`` (another checkout, e.g. a ``git worktree`` of an earlier
+commit), the same run of that checkout's `ur batch` alternating with ours, and our throughput over its;
 the floor of one process (JSON in, schema check, durable-rules' calls and JSON out, nothing else) and what
 is left of a record's time for our own code; scaling from 1 to N worker processes; peak RSS of one process at
 growing input sizes; `ur review` likewise.
@@ -66,11 +68,16 @@ def load_and_compile(repeat: int = 5) -> tuple[float, float]:
     return statistics.median(loads), statistics.median(compiles)
 
 
-def batch(path: Path, out: Path, workers: int, evaluator: str = "durable") -> tuple[float, int]:
+def batch(path: Path, out: Path, workers: int, evaluator: str = "durable", trail: str | None = None,
+          checkout: Path | None = None) -> tuple[float, int]:
+    """``ur batch`` of this checkout (or of ``checkout``, with its own defaults) on ``path``."""
     for suffix in ("", ".state.json", ".summary.json"):
         Path(str(out) + suffix).unlink(missing_ok=True)
-    return measure(UR + ["batch", str(path), "--out", str(out), "--workers", str(workers),
-                         "--evaluator", evaluator])
+    extra = ["--trail", trail] if trail else []
+    args = UR + ["batch", str(path), "--out", str(out), "--workers", str(workers), "--evaluator", evaluator, *extra]
+    if checkout is None:
+        return measure(args)
+    return measure(["env", "--chdir", str(checkout), f"PYTHONPATH={checkout}", *args])
 
 
 def floor(data: Path, out: Path, count: int, repeat: int = 3) -> tuple[float, float, float]:
@@ -127,6 +134,7 @@ def main() -> None:
     ap.add_argument("--rss-counts", type=int, nargs="+", default=[100_000, 1_000_000])
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--repeat", type=int, default=3, help="alternating rounds of the throughput runs")
+    ap.add_argument("--baseline", type=Path, help="another checkout whose `ur batch` to measure alongside")
     args = ap.parse_args()
     cores = os.cpu_count() or 1
     print(f"machine: {cores} cores; python {sys.version.split()[0]}")
@@ -138,12 +146,19 @@ def main() -> None:
         out = tmp / "out.ndjson"
         # Runs alternate, round after round: a slow spell of this shared machine then hits every configuration
         # alike rather than one of them. Each figure is the median of its rounds (best in brackets).
-        configs = [("durable", 1), ("reference", 1), *(("durable", w) for w in sorted({2, cores}))]
+        configs = [("durable", 1), ("reference", 1), *(("durable", w) for w in sorted({2, cores})), ("full", 1)]
+        if args.baseline:
+            configs.append(("baseline", 1))
         runs: dict[tuple, list[float]] = {c: [] for c in configs}
         rss: dict[tuple, int] = {}
         for _ in range(args.repeat):
             for evaluator, workers in configs:
-                wall, peak = batch(data, out, workers, evaluator)
+                if evaluator == "full":
+                    wall, peak = batch(data, out, workers, "durable", trail="full")
+                elif evaluator == "baseline":
+                    wall, peak = batch(data, out, workers, checkout=args.baseline.resolve())
+                else:
+                    wall, peak = batch(data, out, workers, evaluator)
                 runs[(evaluator, workers)].append(args.count / wall)
                 rss[(evaluator, workers)] = max(rss.get((evaluator, workers), 0), peak)
         rate = {c: statistics.median(r) for c, r in runs.items()}
@@ -153,8 +168,13 @@ def main() -> None:
         for evaluator in ("durable", "reference"):
             c = (evaluator, 1)
             print(f"  {evaluator:>9}: {rate[c]:8.0f} stays/s  [{best[c]:.0f}]  peak RSS {rss[c] / 1024:.0f} MiB")
-        d, r = ("durable", 1), ("reference", 1)
+        d, r, f = ("durable", 1), ("reference", 1), ("full", 1)
         print(f"  reference / durable: {rate[r] / rate[d]:.2f}×  [{best[r] / best[d]:.2f}×]")
+        print(f"  --trail full: {rate[f]:8.0f} stays/s  [{best[f]:.0f}]  peak RSS {rss[f] / 1024:.0f} MiB")
+        if args.baseline:
+            b = ("baseline", 1)
+            print(f"  baseline {args.baseline}: {rate[b]:8.0f} stays/s  [{best[b]:.0f}]; this checkout / baseline: "
+                  f"{rate[d] / rate[b]:.2f}×  [{best[d] / best[b]:.2f}×]")
         json_in, engine, json_out = floor(data, out, min(args.count, 20_000))
         least = json_in + engine + json_out
         spent = 1e6 / rate[d]
@@ -163,6 +183,7 @@ def main() -> None:
         print(f"  one process spends {spent:.0f} µs a record end to end (start-up included): {spent - least:.0f} µs "
               f"in our code (record, rule-set choice, facts, decision, trail); {BAR:,} stays/s would leave it "
               f"{1e6 / BAR - least:.0f} µs")
+        print(f"  end to end over the floor: {spent / least:.1f}× compact, {1e6 / rate[f] / least:.1f}× --trail full")
         print("scaling (durable):")
         for evaluator, workers in configs:
             if evaluator == "durable":
