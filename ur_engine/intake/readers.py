@@ -180,13 +180,8 @@ class ItemStream:
         self.orphans = 0  # Condition, Observation, Procedure, MedicationAdministration linked to no Encounter
         self.skipped: Counter[str] = Counter()  # FHIR encounters that are not hospital stays, by class
         self.notices: Counter[str] = Counter()  # FHIR values set aside (data notices), by reason
-        # imported here, not at the top: it builds on this module's items and files
-        from ur_engine.intake import fhir_files
-
-        readers = {"ndjson": _ndjson, "csv": _csv, "parquet": _parquet, "fhir": fhir_files.export_reader,
-                   "bundle": fhir_files.bundle_reader}
         # Every path is checked now, so a bad one stops the batch before any item is out.
-        sources = [readers[detect_format(path)](path, self) for path in paths]
+        sources = [_reader(detect_format(path))(path, self) for path in paths]
         self._items = (item for source in sources for item in source())
 
     def __iter__(self) -> ItemStream:
@@ -194,6 +189,16 @@ class ItemStream:
 
     def __next__(self) -> Item:
         return next(self._items)
+
+
+def _reader(kind: str) -> Callable[[str, ItemStream], Callable[[], Iterator[Item]]]:
+    if kind in ("fhir", "bundle"):
+        # Imported only for FHIR input: it builds on this module, and the FHIR models take longer to import
+        # (~0.15 s) than a small batch of NDJSON takes to review.
+        from ur_engine.intake import fhir_files
+
+        return fhir_files.export_reader if kind == "fhir" else fhir_files.bundle_reader
+    return {"ndjson": _ndjson, "csv": _csv, "parquet": _parquet}[kind]
 
 
 def read_items(paths: list[str]) -> ItemStream:
