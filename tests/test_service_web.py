@@ -63,14 +63,18 @@ def test_a_reviewer_submits_pasted_json_and_sees_every_criterion(app, live, brow
     shot(page, "1-submit")
     page.click("[data-testid=submit-json]")
     page.wait_for_selector("[data-testid=outcome]")
-    assert page.inner_text("[data-testid=outcome]") == "approve"
-    rows = page.locator("[data-testid=criteria] tr[data-criterion]")
-    assert rows.count() > 5
-    statuses = set(rows.evaluate_all("rs => rs.map(r => r.dataset.status)"))
-    assert statuses <= {"met", "not_met", "unknown", "waived"} and "met" in statuses
-    met = page.locator("[data-testid=criteria] tr[data-status=met]").first
-    assert "=" in met.locator("td").nth(3).inner_text()  # evidence: fact = value
-    assert met.locator("td").nth(4).inner_text().strip()  # source
+    assert page.inner_text("[data-testid=outcome]") == "Approved: inpatient"
+    assert page.get_attribute("[data-testid=outcome]", "data-outcome") == "approve"
+    assert page.inner_text("[data-testid=verdict-text]").startswith("Inpatient approved: inpatient criteria met")
+    met = page.locator("[data-testid=criteria-met] [data-criterion]")
+    assert met.count() >= 2 and set(met.evaluate_all("rs => rs.map(r => r.dataset.status)")) == {"met"}
+    rest = page.locator("[data-testid=criteria-rest] [data-criterion]")
+    assert rest.count() > 5 and not rest.first.is_visible()  # folded until asked for
+    assert set(rest.evaluate_all("rs => rs.map(r => r.dataset.status)")) <= {"not_met", "unknown"}
+    bp = page.locator("[data-criterion=SI-BP]").first
+    assert "Systolic blood pressure, lowest and highest in the first 24 h after arrival: 86 mm Hg at 2 Mar 10:10" \
+        in bp.inner_text()
+    assert "405 IAC 5-33-1" in bp.locator(".source").inner_text()
     assert "inpatient" in page.inner_text("[data-testid=levels]")
     shot(page, "2-review")
 
@@ -251,3 +255,81 @@ def test_behind_a_trusted_proxy_the_limit_counts_the_forwarded_address(tmp_path)
     finally:
         app.extensions["ur_engine"].close()
         app.extensions["ur_store"].close()
+
+
+# An engine name where a person's words belong: `total_co2.min`, `score.curb65.lo`, `finding.active_bleeding`.
+RAW_NAME = re.compile(r"\b[a-z][a-z0-9_]*\.(?:min|max|first|last|count|lo|hi)\b|\b(?:finding|treatment|score|dx|"
+                      r"procedure)\.[a-z]")
+# Every element's computed colours, as [r, g, b] triples (transparent ones left out).
+COLOURS = """() => [...document.querySelectorAll('*')].flatMap(e => {
+  const s = getComputedStyle(e);
+  return [s.backgroundColor, s.color, s.borderLeftColor].filter(c => !c.endsWith(', 0)') && c !== 'transparent')
+    .map(c => c.match(/\\d+/g).slice(0, 3).map(Number));
+})"""
+
+
+def submit_json(page, base, record):
+    page.goto(f"{base}/ui/")
+    page.fill("[data-testid=record-json]", json.dumps(record))
+    page.click("[data-testid=submit-json]")
+    page.wait_for_selector("[data-testid=verdict]")
+
+
+def reddish(rgb) -> bool:
+    r, g, b = rgb
+    return r > 150 and r - g > 70 and r - b > 70
+
+
+def test_a_pend_page_says_every_fact_in_words_and_nothing_in_red(app, live, browser):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    sign_in(page, live, app.config["TEST_KEYS"]["reviewer"])
+    rec = make_record(observations=[{"code": "8867-4", "value": 88, "unit": "/min", "time": "2026-03-02T10:00:00Z"}],
+                      findings={"active_bleeding": False}, complete=None)  # lists incomplete: much is unknown
+    submit_json(page, live, rec)
+    assert page.get_attribute("[data-testid=outcome]", "data-outcome") == "pend"
+    assert page.inner_text("[data-testid=outcome]") == "Pended: physician review"
+    missing = page.inner_text("[data-testid=missing]")
+    assert "Systolic blood pressure (lowest and highest) in the first 24 h after arrival" in missing
+    page.click("[data-testid=criteria-rest] summary")
+    text = page.evaluate("document.body.textContent")  # folded parts included
+    assert "Active bleeding: documented absent" in text
+    assert not RAW_NAME.findall(text), RAW_NAME.findall(text)[:10]
+    assert not [c for c in page.evaluate(COLOURS) if reddish(c)]
+    badge = page.eval_on_selector("[data-testid=outcome]", "e => getComputedStyle(e).backgroundColor")
+    assert badge == "rgb(255, 240, 199)"  # amber: a person decides
+    shot(page, "8-pend-in-words")
+
+
+def test_a_stay_that_meets_inpatient_but_not_two_midnights_reads_observation_supported(app, live, browser):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    sign_in(page, live, app.config["TEST_KEYS"]["reviewer"])
+    stay = json.loads((ROOT / "examples" / "admissions.ndjson").read_text().splitlines()[1])
+    submit_json(page, live, stay)
+    assert page.inner_text("[data-testid=verdict-text]") == (
+        "Observation supported: inpatient criteria met, Medicare two-midnight benchmark and the Inpatient Only list "
+        "not met — physician review for inpatient")
+    inpatient = page.locator("[data-testid=levels] tr[data-level=inpatient] td")
+    assert inpatient.nth(1).inner_text() == "met"  # the clinical finding …
+    assert inpatient.nth(2).inner_text().endswith("not met")  # … apart from the payment status
+    chart = page.locator("[data-testid=chart][data-fact=heart_rate] svg")
+    assert chart.locator("circle.point").count() == 1
+    assert sorted(chart.locator("line.threshold").evaluate_all("ls => ls.map(l => l.dataset.threshold)")) == \
+        ["140", "50"]
+    assert chart.locator("circle.point.beyond").count() == 1  # 44/min is below 50
+    shot(page, "9-payment-pend")
+
+
+@pytest.mark.parametrize("name,record", [
+    ("pneumonia", json.loads((ROOT / "examples" / "pneumonia.json").read_text())),
+    ("pend", make_record(observations=[{"code": "8867-4", "value": 88, "time": "2026-03-02T10:00:00Z"}],
+                         complete=None)),
+])
+def test_the_decision_page_fits_a_phone(app, live, browser, name, record):
+    page = browser.new_page(viewport={"width": 375, "height": 740}, device_scale_factor=1)
+    sign_in(page, live, app.config["TEST_KEYS"]["reviewer"])
+    submit_json(page, live, record)
+    page.click("[data-testid=criteria-rest] summary")
+    page.click("text=Admission record as submitted")
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 375, f"the page is {width} px wide on a 375 px screen"
+    shot(page, f"10-phone-{name}")

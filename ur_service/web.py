@@ -23,7 +23,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from ur_engine.errors import RecordError
 
-from . import openapi, reviews
+from . import openapi, reviews, web_views
 from .auth import authenticate
 from .inputs import clip_errors
 from .store import Conflict, NotFound
@@ -59,6 +59,10 @@ def rulesets_view(library) -> dict:
 
 def _store():
     return current_app.extensions["ur_store"]
+
+
+def _library():
+    return current_app.extensions["ur_engine"].library
 
 
 def _actor():
@@ -220,7 +224,34 @@ def review_page(review_id):
     found = _store().get_review(review_id)
     if found is None:
         return render_template("message.html", title="Not found", text="No review with that id."), 404
-    return render_template("review.html", r=reviews.stored(*found), reasons=openapi.REASON_CODES, errors=None)
+    return _review(reviews.stored(*found))
+
+
+def _review(r: dict, errors: dict | None = None, form=None, status: int = 200):
+    others, _ = _store().list_reviews(record_id=r["record_id"], limit=20)
+    view = web_views.review_view(r, _library(), others)
+    return render_template("review.html", r=r, v=view, reasons=openapi.REASON_CODES, errors=errors,
+                           form=form or {}), status
+
+
+def determination_errors(form) -> dict[str, str]:
+    """The form's mistakes in words, each keyed by the field it belongs beside."""
+    errors: dict[str, str] = {}
+    decision = form.get("decision", "")
+    if decision not in ("approve", "deny"):
+        errors["decision"] = "Choose approve or deny."
+    reason = form.get("reason_code", "").strip()
+    if reason and reason not in openapi.REASON_CODES:
+        errors["reason_code"] = "Choose a reason from the list."
+    if decision == "deny":
+        if not reason:
+            errors["reason_code"] = "A denial needs a reason: choose the one that applies."
+        if not form.get("text", "").strip():
+            errors["text"] = ("A denial needs the reason in words, specific to this patient; the provider "
+                              "receives it (CMS-0057-F).")
+    if len(form.get("text", "")) > 4000:
+        errors["text"] = "Keep the reason under 4,000 characters."
+    return errors
 
 
 @blueprint.post("/ui/reviews/<review_id>/determination")
@@ -230,7 +261,10 @@ def determination_form(review_id):
     for name in ("reason_code", "text"):
         if request.form.get(name, "").strip():
             body[name] = request.form[name].strip()
-    errors = openapi.body_errors("DeterminationRequest", body)
+    errors = determination_errors(request.form)
+    if not errors and openapi.body_errors("DeterminationRequest", body):  # the API's schema has the last word
+        errors = {"form": "This determination could not be read: " + "; ".join(
+            e["message"] for e in openapi.body_errors("DeterminationRequest", body))}
     if not errors:
         try:
             reviews.decide(_store(), review_id, body, g.actor)
@@ -238,9 +272,11 @@ def determination_form(review_id):
         except NotFound:
             return render_template("message.html", title="Not found", text="No review with that id."), 404
         except Conflict:
-            errors = [{"path": "$", "message": "this review has a determination already"}]
+            errors = {"form": "This review has a determination already: it is shown above."}
     found = _store().get_review(review_id)
-    return render_template("review.html", r=reviews.stored(*found), reasons=openapi.REASON_CODES, errors=errors), 400
+    if found is None:
+        return render_template("message.html", title="Not found", text="No review with that id."), 404
+    return _review(reviews.stored(*found), errors, request.form, 400)
 
 
 @blueprint.get("/ui/worklist")
