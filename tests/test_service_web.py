@@ -104,7 +104,7 @@ def test_a_bad_record_shows_each_error_with_its_path(app, live, browser):
     shot(page, "3-errors")
 
 
-def test_the_short_form_worklist_determination_and_rule_browser(app, live, browser):
+def test_the_short_form_then_a_physician_determination_heads_the_page(app, live, browser):
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     sign_in(page, live, app.config["TEST_KEYS"]["reviewer"])
     page.click("details summary")
@@ -114,31 +114,36 @@ def test_the_short_form_worklist_determination_and_rule_browser(app, live, brows
     page.fill("input[name=heart_rate]", "88")
     page.click("[data-testid=submit-form]")
     page.wait_for_selector("[data-testid=outcome]")
-    assert page.inner_text("[data-testid=outcome]") == "pend"  # vitals alone, lists incomplete: a physician decides
-    assert page.locator("[data-testid=criteria] tr[data-status=unknown]").count() > 0
-
-    page.goto(f"{live}/ui/worklist")
-    assert "stay-form-1" in page.inner_text("[data-testid=worklist]")
-    shot(page, "4-worklist")
-
-    page.goto(f"{live}/ui/rules")
-    assert page.locator("[data-testid=ruleset]").count() >= 3 and "SI-PULSE" in page.content()
-    shot(page, "5-rules")
+    # vitals alone, lists incomplete: a physician decides
+    assert page.get_attribute("[data-testid=outcome]", "data-outcome") == "pend"
+    assert page.locator("[data-testid=criteria-rest] [data-status=unknown]").count() > 0
 
     page.click("text=Sign out")
     sign_in(page, live, app.config["TEST_KEYS"]["physician"])
     assert page.url.endswith("/ui/worklist")
     page.click("text=stay-form-1")
     page.check("input[name=decision][value=deny]")
-    page.click("[data-testid=determination-form] button")  # no reason yet: refused, with the field named
-    assert "reason_code" in page.inner_text("[data-testid=errors]")
-    page.check("input[name=decision][value=deny]")
+    page.click("[data-testid=determination-form] button")  # no reason yet: refused, beside each field
+    beside = page.locator("#reason_code + [data-testid=error-reason_code]")
+    assert beside.inner_text() == "A denial needs a reason: choose the one that applies."
+    assert "in words" in page.inner_text("#text + [data-testid=error-text]")
+    assert "required property" not in page.content() and "$" not in page.inner_text("[data-testid=determination-form]")
+    assert page.is_checked("input[name=decision][value=deny]")  # what was chosen is kept
+    shot(page, "6-determination-errors")
     page.select_option("select[name=reason_code]", "not_medically_necessary")
     page.fill("textarea[name=text]", "Heart rate normal; no severity criterion met on the chart.")
     page.click("[data-testid=determination-form] button")
+    head = page.inner_text("[data-testid=verdict-text]")
+    assert head.startswith("Physician determination: inpatient denied by test-physician on")
+    assert page.inner_text("[data-testid=outcome]") == "Physician: denied"
+    assert page.get_attribute("[data-testid=outcome]", "data-outcome") == "pend"  # the engine's decision is untouched
+    assert "Pended: physician review" in page.inner_text("[data-testid=engine-verdict]")
     text = page.inner_text("[data-testid=determination]")
-    assert "deny" in text and "not_medically_necessary" in text
-    assert page.inner_text("[data-testid=outcome]") == "pend"  # the engine's decision is untouched
+    assert "Denied" in text and "does not show the requested level of care is medically necessary" in text
+    order = page.evaluate("""() => ['verdict', 'determination', 'levels'].map(
+        id => document.querySelector(`[data-testid=${id}]`).getBoundingClientRect().top)""")
+    assert order == sorted(order)  # the determination above the levels and criteria
+    assert page.locator("[data-testid=determination-form]").count() == 0
     shot(page, "6-determination")
 
     page.goto(f"{live}/docs")

@@ -152,3 +152,10 @@ def test_a_chart_reads_celsius_on_the_fahrenheit_scale_the_rule_uses(engine, lib
     assert [p.value for p in points] == [101.3]
     svg = str(chart(words, "temperature_oral", points, [("gte", 100.0)]))
     assert 'data-threshold="100"' in svg and "101.3 °F (38.5 °C)" in svg
+
+
+def test_missing_treatments_are_named_as_a_nurse_charts_them(engine, library, words):
+    d = decision(engine, observations=[obs("8867-4", 88)], complete=None)
+    lines = web_views.missing_lines(d, words)
+    assert "IV medication: given or not in the first 24 h after arrival" in lines
+    assert not [x for x in lines if x.startswith("Treatment:")]

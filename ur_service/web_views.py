@@ -80,7 +80,10 @@ def determination_line(det: dict, requested: str | None) -> dict:
 def missing_lines(d: dict, words: Words) -> list[str]:
     """What to document: the decision's own words when it has them (older decisions only name facts)."""
     if d.get("missing_info"):
-        return [m["text"] for m in d["missing_info"]]
+        # The decision's words, except a treatment's, which the catalogue names by its type ("iv medication")
+        return [f"{words.label(m['facts'][0])}: given or not {words.window}".rstrip()
+                if m.get("facts") and all(f.startswith("treatment.") for f in m["facts"]) else m["text"]
+                for m in d["missing_info"]]
     lines: list[str] = []
     for name in d.get("missing") or []:
         found = words.observation(name)
@@ -174,6 +177,7 @@ def review_view(r: dict, library, others: list[dict]) -> dict:
         "levels": level_rows(d, gate),
         "met": met, "rest": rest, "rest_count": sum(len(g["items"]) for g in rest),
         "charts": chart_list(d, r["record"], library, words),
+        "decided": any(c["status"] == "met" for c in d.get("criteria", [])),
         "duplicates": [o for o in others if o["review_id"] != r["review_id"]],
         "level": level,
     }
