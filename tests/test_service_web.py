@@ -338,3 +338,65 @@ def test_the_decision_page_fits_a_phone(app, live, browser, name, record):
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 375, f"the page is {width} px wide on a 375 px screen"
     shot(page, f"10-phone-{name}")
+
+
+def stays():
+    """A payment pend (expedited), an information pend sent twice, an alternative setting and an approval."""
+    first = json.loads((ROOT / "examples" / "admissions.ndjson").read_text().splitlines()[1])  # two-midnight pend
+    missing = make_record(id="stay-missing", observations=[{"code": "8867-4", "value": 88,
+                                                            "time": "2026-03-02T10:00:00Z"}], complete=None)
+    lower = make_record(id="stay-lower", observations=[{"code": "8867-4", "value": 150,
+                                                        "time": "2026-03-02T10:00:00Z"}])
+    approve = make_record(id="stay-approve", observations=[{"code": "2951-2", "value": 118,
+                                                            "time": "2026-03-02T10:00:00Z"}],
+                          treatments=[{"type": "iv_fluids"}])
+    return [(first, "expedited"), (missing, "standard"), (missing, "standard"), (lower, "standard"),
+            (approve, "standard")]
+
+
+def test_the_worklist_triages_with_reasons_missing_information_levels_filters_and_duplicates(app, client, live,
+                                                                                           browser):
+    for record, urgency in stays():
+        assert client.post(f"/v1/reviews?urgency={urgency}", json=record).status_code == 200
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    sign_in(page, live, app.config["TEST_KEYS"]["reviewer"])
+    page.goto(f"{live}/ui/worklist")
+    rows = page.locator("[data-testid=worklist] tr[data-review]")
+    listed = rows.evaluate_all("rs => rs.map(r => [r.cells[1].querySelector('a').textContent, r.dataset.outcome])")
+    assert listed == [["stay-0002", "pend"], ["stay-missing", "pend"], ["stay-missing", "pend"],
+                      ["stay-lower", "alternative_setting"]]  # soonest due first; the approval is not waiting
+    payment = rows.nth(0)
+    assert "Observation supported: inpatient criteria met, Medicare two-midnight" in payment.inner_text()
+    assert payment.locator("[data-testid=supported]").inner_text() == "inpatient"
+    gap = rows.nth(1)
+    assert "Systolic blood pressure (lowest and highest) in the first 24 h after arrival" in \
+        gap.locator("[data-testid=missing]").inner_text()
+    assert gap.locator("[data-testid=supported]").inner_text() == "none"
+    assert gap.locator("[data-testid=duplicate]").inner_text() == "duplicate: submitted 2 times"
+    assert payment.locator("[data-testid=duplicate]").count() == 0
+    assert rows.nth(3).locator("[data-testid=supported]").inner_text() == "observation"
+    assert not RAW_NAME.findall(page.evaluate("document.body.textContent"))
+    shot(page, "4-worklist")
+
+    for query, expect in [("outcome=alternative_setting", ["stay-lower"]), ("urgency=expedited", ["stay-0002"]),
+                          ("supported=none", ["stay-missing", "stay-missing"]),
+                          ("level=observation", []), ("outcome=pend&supported=inpatient", ["stay-0002"])]:
+        page.goto(f"{live}/ui/worklist?{query}")
+        got = page.locator("[data-testid=worklist] tr[data-review] td:nth-child(2) > a:first-child").all_inner_texts()
+        assert got == expect, query
+    page.goto(f"{live}/ui/worklist")
+    page.select_option("select[name=urgency]", "expedited")  # the form sets the same filters
+    page.click("[data-testid=filters] button")
+    assert "urgency=expedited" in page.url and page.locator("[data-testid=worklist] tr[data-review]").count() == 1
+
+    page.goto(f"{live}/ui/worklist")
+    page.click("[data-testid=duplicate] >> nth=0")
+    assert page.locator("[data-testid=reviews] tr").count() == 3  # the header and both submissions
+    page.click("[data-testid=reviews] a >> nth=0")
+    assert "submitted more than once" in page.inner_text("[data-testid=duplicate]")
+
+    phone = browser.new_page(viewport={"width": 375, "height": 740})
+    sign_in(phone, live, app.config["TEST_KEYS"]["reviewer"])
+    phone.goto(f"{live}/ui/worklist")
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 375
+    shot(phone, "4b-worklist-phone")

@@ -23,7 +23,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from ur_engine.errors import RecordError
 
-from . import openapi, reviews, web_views
+from . import openapi, reviews, web_views, words
 from .auth import authenticate
 from .inputs import clip_errors
 from .store import Conflict, NotFound
@@ -32,6 +32,8 @@ blueprint = Blueprint("web", __name__, template_folder="templates")
 csrf = CSRFProtect()  # checks only the web pages' posts (below): the JSON API takes bearer keys, not cookies
 COOKIE = "ur_key"
 LEVELS = ("critical", "intermediate", "inpatient", "observation", "outpatient")
+OPEN_OUTCOMES = ("pend", "alternative_setting")  # what waits for a person: the engine approved the rest
+URGENCIES = ("standard", "expedited")
 VITALS = [  # (form field, LOINC, unit, label)
     ("heart_rate", "8867-4", "/min", "Heart rate (/min)"),
     ("systolic", "8480-6", "mm[Hg]", "Systolic BP (mm Hg)"),
@@ -213,9 +215,11 @@ def submit_review():
 @page("reviewer", "physician")
 def reviews_page():
     outcome = request.args.get("outcome") or None
+    record_id = request.args.get("record_id") or None
     rows, _ = _store().list_reviews(outcome=outcome if outcome in ("approve", "pend", "alternative_setting") else None,
-                                    limit=100)
-    return render_template("reviews.html", items=[reviews.list_item(r) for r in rows], outcome=outcome)
+                                    record_id=record_id, limit=100)
+    return render_template("reviews.html", items=[reviews.list_item(r) for r in rows], outcome=outcome,
+                           record_id=record_id)
 
 
 @blueprint.get("/ui/reviews/<review_id>")
@@ -282,7 +286,23 @@ def determination_form(review_id):
 @blueprint.get("/ui/worklist")
 @page("reviewer", "physician")
 def worklist_page():
-    return render_template("worklist.html", w=reviews.worklist(_store(), limit=500))
+    """Reviews awaiting a person, each with why it waits, what is missing and the level the criteria support;
+    filtered by outcome, urgency, requested or supported level; a stay submitted more than once is flagged."""
+    f = {k: request.args.get(k, "") for k in ("outcome", "urgency", "level", "supported")}
+    outcomes = (f["outcome"],) if f["outcome"] in OPEN_OUTCOMES else OPEN_OUTCOMES
+    store, library = _store(), _library()
+    rows = store.open_reviews(outcomes=outcomes, urgency=f["urgency"] if f["urgency"] in URGENCIES else None,
+                              requested=f["level"] if f["level"] in words.LEVELS else None, limit=300)
+    counts = store.record_counts(r["record_id"] for r in rows)
+    now = datetime.now(timezone.utc)
+    items = []
+    for row in rows:
+        decision = orjson.loads(row.pop("decision"))
+        if f["supported"] and (decision.get("supported") or "none") != f["supported"]:
+            continue
+        items.append({**web_views.triage(row, decision, library, now), "submitted": counts.get(row["record_id"], 1)})
+    return render_template("worklist.html", w=reviews.worklist(store, limit=1), items=items, f=f,
+                           levels=words.LEVELS, outcomes=OPEN_OUTCOMES)
 
 
 @blueprint.get("/ui/rules")

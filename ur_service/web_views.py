@@ -4,7 +4,7 @@ grouped by rule set, the charts, the worklist's triage columns and the rule brow
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from ur_engine.errors import RecordError
 from ur_engine.intake.normalise import admit
@@ -190,7 +190,6 @@ def triage(row: dict, decision: dict, library, now) -> dict:
     missing = missing_lines(decision, words)
     left = None
     if row.get("due_at"):
-        from datetime import datetime
         left = int((datetime.fromisoformat(row["due_at"].replace("Z", "+00:00")) - now) / timedelta(seconds=1))
     return {**row, "verdict": verdict(decision, gate), "missing": missing,
             "supported_words": level(decision.get("supported")) if decision.get("supported") else "none",
