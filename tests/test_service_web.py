@@ -400,3 +400,41 @@ def test_the_worklist_triages_with_reasons_missing_information_levels_filters_an
     phone.goto(f"{live}/ui/worklist")
     assert phone.evaluate("document.documentElement.scrollWidth") <= 375
     shot(phone, "4b-worklist-phone")
+
+
+def test_the_rule_browser_gives_each_rule_set_a_page_with_thresholds_sources_and_a_search(app, live, browser):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(f"{live}/ui/rules")  # public: no key needed
+    assert page.locator("[data-testid=ruleset]").count() == len(app.extensions["ur_engine"].library.rulesets)
+    shot(page, "5-rules")
+    page.fill("input[name=q]", "sodium 405 IAC")
+    page.click("[data-testid=rule-search] button")
+    assert "q=sodium+405+IAC" in page.url
+    hits = page.locator("[data-testid=search-results] tr[data-criterion]")
+    assert hits.evaluate_all("rs => rs.map(r => r.dataset.criterion)") == ["SI-SODIUM", "PED-SI-SODIUM"]
+    shot(page, "5b-rules-search")
+    hits.first.locator("a").click()
+    assert page.url.endswith("/ui/rules/adult-admission#SI-SODIUM")
+    sodium = page.locator("article#SI-SODIUM")
+    assert "Sodium, lowest in the first 24 h after arrival: below 123 mmol/L" in sodium.inner_text()
+    assert "Sodium, highest in the first 24 h after arrival: above 156 mmol/L" in sodium.inner_text()
+    assert sodium.locator("[data-testid=source]").inner_text() == "Source: 405 IAC 5-33-1(1)(H)(i)"
+    assert "inpatient: criteria met in (severity or severity with intensity) and intensity" in \
+        page.inner_text("[data-testid=levels]")
+    text = page.evaluate("document.body.textContent")
+    assert "at or above 100 °F (37.8 °C)" in text  # SI-FEVER, in the unit of the rule and the one charted
+    assert not RAW_NAME.findall(text), RAW_NAME.findall(text)[:5]
+    shot(page, "5c-ruleset")
+
+    page.goto(f"{live}/ui/rules/pneumonia")
+    page.click("[data-testid=score] summary >> nth=0")
+    assert "1 point: Age 65 years or more" in page.inner_text("[data-testid=score] >> nth=0")
+    page.goto(f"{live}/ui/rules?q=no-such-criterion-anywhere")
+    assert "No criterion holds every word" in page.inner_text("[data-testid=search-results]")
+    assert page.goto(f"{live}/ui/rules/no-such-rule-set").status == 404
+
+    phone = browser.new_page(viewport={"width": 375, "height": 740})
+    for path in ("/ui/rules", "/ui/rules/adult-admission", "/ui/rules?q=pulse"):
+        phone.goto(f"{live}{path}")
+        assert phone.evaluate("document.documentElement.scrollWidth") <= 375, path
+    shot(phone, "5d-ruleset-phone")

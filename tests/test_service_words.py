@@ -159,3 +159,21 @@ def test_missing_treatments_are_named_as_a_nurse_charts_them(engine, library, wo
     lines = web_views.missing_lines(d, words)
     assert "IV medication: given or not in the first 24 h after arrival" in lines
     assert not [x for x in lines if x.startswith("Treatment:")]
+
+
+@pytest.mark.parametrize("query,expect", [
+    ("sodium", ["SI-SODIUM", "PED-SI-SODIUM"]),
+    ("SODIUM 5-33-2", ["PED-SI-SODIUM"]),  # every word must match, in any case
+    ("si-pulse", ["SI-PULSE", "PED-SI-PULSE"]),
+    ("", []),
+    ("no-such-thing", []),
+])
+def test_the_rule_search_matches_ids_texts_and_sources(library, query, expect):
+    assert [h["id"] for h in web_views.search(library, query)] == expect
+
+
+def test_a_rule_set_page_says_how_each_level_is_met(library):
+    rs = next(r for r in library.rulesets if r.id == "two-midnight")
+    shown = web_views.ruleset_page(rs, library)
+    assert shown["requires"] and all(r["rule"] for r in shown["requires"])
+    assert not RAW_NAME.search(str(shown["criteria"]))

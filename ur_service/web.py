@@ -307,7 +307,20 @@ def worklist_page():
 
 @blueprint.get("/ui/rules")
 def rules_page():
-    return render_template("rules.html", lib=rulesets_view(current_app.extensions["ur_engine"].library))
+    """The rule sets serving, and a search over criteria ids, texts and sources (public, as CMS-4201-F asks)."""
+    library = _library()
+    query = request.args.get("q", "").strip()[:200]
+    return render_template("rules.html", lib=rulesets_view(library), q=query,
+                           hits=web_views.search(library, query) if query else None)
+
+
+@blueprint.get("/ui/rules/<ruleset_id>")
+def ruleset_page(ruleset_id):
+    library = _library()
+    found = [web_views.ruleset_page(rs, library) for rs in library.rulesets if rs.id == ruleset_id]
+    if not found:
+        return render_template("message.html", title="Not found", text="No rule set with that id."), 404
+    return render_template("ruleset.html", versions=found, lib=library)
 
 
 @blueprint.get("/docs")

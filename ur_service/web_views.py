@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from ur_engine.conditions import Any as AnyOf
+from ur_engine.conditions import Leaf, Not
 from ur_engine.errors import RecordError
 from ur_engine.intake.normalise import admit
 
 from . import charts
-from .words import LEVELS, Words, level, when
+from .words import LEVELS, Words, level, number, when
 
 STATUS = {"met": "met", "not_met": "not met", "unknown": "unknown — information missing", "waived": "waived"}
 ORDER = tuple(LEVELS)  # the highest level first, then the post-acute settings
@@ -195,3 +197,70 @@ def triage(row: dict, decision: dict, library, now) -> dict:
             "supported_words": level(decision.get("supported")) if decision.get("supported") else "none",
             "requested_words": level(decision.get("requested")), "seconds_left": left,
             "overdue": left is not None and left < 0}
+
+
+# --- the rule browser -------------------------------------------------------------------------------------------
+
+def _groups(expr) -> str:
+    """A level's rule over criteria groups in words: ``(severity or severity with intensity) and intensity``."""
+    if isinstance(expr, Leaf):
+        return expr.fact.replace("_", " ")
+    if isinstance(expr, Not):
+        return f"not {_groups(expr.item)}"
+    parts = [_groups(x) if isinstance(x, Leaf) else f"({_groups(x)})" for x in expr.items]
+    return (" or " if isinstance(expr, AnyOf) else " and ").join(parts)
+
+
+def applies_words(a) -> str:
+    parts = []
+    if a.age_min is not None or a.age_max is not None:
+        parts.append("age " + (f"{a.age_min:g} to {a.age_max:g}" if a.age_min is not None and a.age_max is not None
+                               else f"{a.age_min:g} or over" if a.age_min is not None else f"under {a.age_max:g}"))
+    parts.append(" or ".join(sorted(t.replace("_", " ") for t in a.review_types)) + " review")
+    if a.lines:
+        parts.append("coverage: " + ", ".join(sorted(x.replace("_", " ") for x in a.lines)))
+    if a.requested:
+        parts.append("requested: " + ", ".join(level(x) for x in sorted(a.requested)))
+    if a.diagnoses:
+        parts.append("diagnosis in: " + ", ".join(a.diagnoses))
+    if a.plans:
+        parts.append("plan: " + ", ".join(sorted(a.plans)))
+    return "; ".join(parts)
+
+
+def ruleset_page(rs, library) -> dict:
+    """One rule set as its page shows it: what it applies to, how each level is met, each criterion's test in
+    words with its thresholds and units, and its source."""
+    words = Words(library.facts, sorted(rs.applies.review_types)[0] if rs.applies.review_types else "admission")
+    return {
+        "id": rs.id, "version": rs.version, "title": rs.title, "source": rs.source, "file": rs.file,
+        "effective": f"from {rs.effective_from or 'always'}" + (f" to {rs.effective_to}" if rs.effective_to else ""),
+        "applies": applies_words(rs.applies),
+        "levels": [{"level": level(t), "rule": _groups(e)} for t, e in rs.levels.items()],
+        "requires": [{"level": level(t), "rule": _groups(e)} for t, e in rs.requires.items()],
+        "criteria": [{"id": c.id, "group": c.group.replace("_", " "), "text": c.text, "source": c.source,
+                      "action": {"pend": "sends the case to a physician when met",
+                                 "notify": "adds a notice when met"}.get(c.action, ""),
+                      "test": words.tree(c.condition)} for c in rs.criteria],
+        "tests": len(rs.tests),
+        "scores": [{"name": sc["text"], "source": sc.get("source", ""),
+                    "components": [(number(x["points"]), x["text"]) for x in sc.get("components", [])]}
+                   for name, sc in library.facts.spec.get("scores", {}).items()
+                   if any(f.startswith(f"score.{name}.") or f == f"score.{name}" for f in rs.facts)],
+    }
+
+
+def search(library, query: str, limit: int = 200) -> list[dict]:
+    """Criteria whose id, text or source (or their rule set's id or title) hold every word of ``query``."""
+    terms = [t for t in query.lower().split() if t][:12]
+    if not terms:
+        return []
+    hits = []
+    for rs in library.rulesets:
+        for c in rs.criteria:
+            hay = " ".join((c.id, c.text, c.source or "", rs.id, rs.title)).lower()
+            if all(t in hay for t in terms):
+                hits.append({"ruleset": rs.id, "title": rs.title, "id": c.id, "text": c.text, "source": c.source})
+                if len(hits) >= limit:
+                    return hits
+    return hits
