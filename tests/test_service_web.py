@@ -438,3 +438,13 @@ def test_the_rule_browser_gives_each_rule_set_a_page_with_thresholds_sources_and
         phone.goto(f"{live}{path}")
         assert phone.evaluate("document.documentElement.scrollWidth") <= 375, path
     shot(phone, "5d-ruleset-phone")
+
+
+def test_a_value_the_intake_set_aside_is_shown_in_words_on_the_review(app, client):
+    rec = make_record(observations=[{"code": "8867-4", "value": 950, "unit": "/min", "time": "2026-03-02T10:00:00Z"}])
+    review_id = client.post("/v1/reviews", json=rec).get_json()["review_id"]
+    web = app.test_client()
+    web.set_cookie("ur_key", app.config["TEST_KEYS"]["reviewer"])
+    page = web.get(f"/ui/reviews/{review_id}").get_data(as_text=True)
+    notices = page[page.index('data-testid="data-notices"'):]
+    assert "Heart rate (LOINC 8867-4) 950 /min: set aside, counted as unknown — outside the plausible range" in notices

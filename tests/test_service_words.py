@@ -177,3 +177,9 @@ def test_a_rule_set_page_says_how_each_level_is_met(library):
     shown = web_views.ruleset_page(rs, library)
     assert shown["requires"] and all(r["rule"] for r in shown["requires"])
     assert not RAW_NAME.search(str(shown["criteria"]))
+
+
+def test_a_stay_no_rule_set_judges_says_so_rather_than_no_level_supported(engine, library):
+    d = decision(engine, encounter={"arrival_time": "2020-01-01T00:00:00Z"})  # before every rule set's effect
+    assert d["levels"] == {} and d["outcome"] == "pend"
+    assert web_views.verdict(d, {})["text"] == "Physician review: no rule set judges inpatient for this stay"

@@ -64,9 +64,13 @@ def verdict(d: dict, gate: dict[str, str]) -> dict:
     if pend_criteria:
         text = "Physician review asked by a criterion: " + pend_criteria[0].split(": ", 1)[-1].removesuffix(
             " — physician review")
+    elif not levels:
+        text = f"Physician review: no rule set judges {level(req)} for this stay"
     elif unknown and missing:
         text = (f"Physician review: not enough information to judge {', '.join(unknown)} — "
                 f"{missing} item{'s' if missing != 1 else ''} to document")
+    elif d.get("review_type") == "continued_stay":
+        text = f"Physician review: no criterion supports a continued stay at {level(req)} — review for discharge"
     else:
         text = "Physician review: no level of care is supported by the criteria"
     return {**label, "text": text}
