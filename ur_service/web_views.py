@@ -160,7 +160,8 @@ def chart_list(d: dict, record: dict, library, words: Words, limit: int = 8) -> 
         if not points:
             continue
         svg = charts.chart(words, base, points, [(op, t) for t, op in limits.items()], (start, end))
-        out.append({"fact": base, "title": words.obs_text(base), "criteria": why[base], "svg": svg,
+        out.append({"fact": base, "title": words.obs_text(base), "loinc": words.codes(base), "criteria": why[base],
+                    "svg": svg,
                     "readings": len(points)})
         if len(out) >= limit:
             break
