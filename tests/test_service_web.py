@@ -448,3 +448,27 @@ def test_a_value_the_intake_set_aside_is_shown_in_words_on_the_review(app, clien
     page = web.get(f"/ui/reviews/{review_id}").get_data(as_text=True)
     notices = page[page.index('data-testid="data-notices"'):]
     assert "Heart rate (LOINC 8867-4) 950 /min: set aside, counted as unknown — outside the plausible range" in notices
+
+
+def test_a_stay_charted_over_two_days_shows_every_reading_against_the_threshold(app, live, browser):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    sign_in(page, live, app.config["TEST_KEYS"]["reviewer"])
+    pulses = [(0, 128), (2, 146), (5, 152), (9, 138), (14, 121), (20, 112), (30, 98), (40, 90)]  # hours, /min
+    rec = make_record(observations=[
+        {"code": "8867-4", "value": v, "unit": "/min", "time": f"2026-03-{2 + (9 + h) // 24:02d}T{(9 + h) % 24:02d}:40:00Z"}
+        for h, v in pulses], treatments=[{"type": "iv_fluids", "start": "2026-03-02T10:00:00Z"}])
+    submit_json(page, live, rec)
+    chart = page.locator("[data-testid=chart][data-fact=heart_rate] svg")
+    values = chart.locator("circle.point").evaluate_all("cs => cs.map(c => Number(c.dataset.value))")
+    assert values == [v for _, v in pulses]  # the whole stay, past the 24 h the criteria read
+    assert chart.locator("circle.point.beyond").evaluate_all("cs => cs.map(c => Number(c.dataset.value))") == \
+        [146, 152]
+    assert chart.locator("line.threshold[data-threshold='140']").count() == 1
+    assert chart.locator("polyline.series").get_attribute("points").count(",") == len(pulses)
+    xs = chart.locator("circle.point").evaluate_all("cs => cs.map(c => Number(c.getAttribute('cx')))")
+    assert xs == sorted(xs) and len(set(xs)) == len(xs)  # in time order, spread over the stay
+    window = chart.locator("rect.window")
+    assert float(window.get_attribute("x")) <= xs[0] and float(window.get_attribute("x")) + \
+        float(window.get_attribute("width")) < xs[-1]  # the first 24 h shaded, the rest of the stay beyond it
+    assert "LOINC 8867-4" in page.inner_text("[data-testid=chart][data-fact=heart_rate] figcaption")
+    page.locator("[data-testid=charts]").screenshot(path=str(ARTIFACTS / "ui-11-chart.png"))

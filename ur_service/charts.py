@@ -14,7 +14,7 @@ from markupsafe import Markup, escape
 from .words import OPS, Words, number, when
 
 W, H = 640, 220
-LEFT, RIGHT, TOP, BOTTOM = 56, 16, 14, 36
+LEFT, RIGHT, TOP, BOTTOM = 56, 16, 26, 30
 
 
 @dataclass
@@ -100,5 +100,5 @@ def chart(words: Words, base: str, points: list[Point], thresholds: list[tuple[s
     if len(points) > 1:
         out.append(f'<text class="tick" x="{W - RIGHT}" y="{base_y}" text-anchor="end">'
                    f'{escape(when(points[-1].time_text))}</text>')
-    out.append(f'<text class="tick" x="{LEFT}" y="{H - 4}">{escape(unit or "value")}</text></svg>')
+    out.append(f'<text class="tick unit" x="4" y="14">{escape(unit or "value")}</text></svg>')
     return Markup("".join(out))

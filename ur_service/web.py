@@ -338,6 +338,12 @@ def when(text: str | None) -> str:
     return text[:10] + " " + text[11:16] + " UTC"
 
 
+@blueprint.app_template_filter("level")
+def level_words(name: str | None) -> str:
+    """``home_health`` → ``home health``, ``snf`` → ``skilled nursing facility``."""
+    return words.level(name)
+
+
 @blueprint.app_template_filter("left")
 def left(seconds: int) -> str:
     sign, seconds = ("overdue by " if seconds < 0 else ""), abs(seconds)
