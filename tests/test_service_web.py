@@ -207,7 +207,8 @@ def test_a_token_from_another_session_is_refused(app):
     assert res.status_code == 400
 
 
-@pytest.mark.parametrize("path", ["/ui/login", "/ui/rules", "/docs", "/healthz", "/v1/rulesets"])
+@pytest.mark.parametrize("path", ["/ui/login", "/ui/rules", "/ui/rules?q=sodium", "/ui/rules/adult-admission", "/docs",
+                                  "/healthz", "/v1/rulesets"])
 def test_every_page_forbids_framing_sniffing_and_foreign_content(app, path):
     res = app.test_client().get(path)
     csp = res.headers["Content-Security-Policy"]
@@ -441,11 +442,15 @@ def test_the_rule_browser_gives_each_rule_set_a_page_with_thresholds_sources_and
 
 
 def test_a_value_the_intake_set_aside_is_shown_in_words_on_the_review(app, client):
-    rec = make_record(observations=[{"code": "8867-4", "value": 950, "unit": "/min", "time": "2026-03-02T10:00:00Z"}])
+    rec = make_record(observations=[{"code": "8867-4", "value": 950, "unit": "/min", "time": "2026-03-02T10:00:00Z"},
+                                    {"code": "8867-4", "value": 150, "unit": "/min", "time": "2026-03-02T11:00:00Z"}])
     review_id = client.post("/v1/reviews", json=rec).get_json()["review_id"]
     web = app.test_client()
     web.set_cookie("ur_key", app.config["TEST_KEYS"]["reviewer"])
-    page = web.get(f"/ui/reviews/{review_id}").get_data(as_text=True)
+    res = web.get(f"/ui/reviews/{review_id}")
+    page = res.get_data(as_text=True)
+    assert "<svg" in page and "style=" not in page and "<style" not in page and "<script" not in page
+    assert "style-src 'self'" in res.headers["Content-Security-Policy"]  # the charts need no inline style
     notices = page[page.index('data-testid="data-notices"'):]
     assert "Heart rate (LOINC 8867-4) 950 /min: set aside, counted as unknown — outside the plausible range" in notices
 
