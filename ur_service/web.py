@@ -2,9 +2,15 @@
 
     /ui/login          paste an API key; it is kept in an HttpOnly, SameSite=Strict cookie
     /ui/               submit an admission (paste JSON or fill the short form)
-    /ui/reviews/<id>   the outcome, levels and each criterion with its evidence and source; a physician decides
-    /ui/reviews        recent reviews;   /ui/worklist   pended reviews by due time
-    /ui/rules          the rule browser (public);   /docs   the API reference from the OpenAPI document
+    /ui/reviews/<id>   the verdict in one sentence (or the physician's determination once recorded), the levels with
+                       the clinical finding apart from the payment status, charts of the labs and vital signs that
+                       decided, the criteria met first by rule set with their evidence in words; a physician decides
+    /ui/reviews        recent reviews (?record_id= one stay's)
+    /ui/worklist       what waits for a person: why, what is missing, the level supported; filters; duplicates
+    /ui/rules          the rule browser (public) with a search;  /ui/rules/<id>  one rule set, thresholds in words
+    /docs              the API reference from the OpenAPI document
+
+Words, charts and the pages' view of a decision live in words.py, charts.py and web_views.py.
 
 No JavaScript is needed. Every form carries a CSRF token (Flask-WTF) tied to the browser's session cookie, and a
 post without a valid one is refused; posts naming another origin are refused as well, on top of the SameSite

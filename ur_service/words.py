@@ -29,7 +29,7 @@ TREATMENTS = {"iv_medication": "IV medication", "iv_antibiotic": "IV antibiotic"
               "noninvasive_ventilation": "Non-invasive ventilation", "high_flow_oxygen": "High-flow oxygen",
               "oxygen": "Oxygen", "transfusion": "Transfusion", "dialysis": "Dialysis"}
 FIELDS = {"sex": "Sex", "line_of_business": "Line of business", "plan": "Plan", "requested_level": "Requested level",
-          "admit_source": "Admitted from", "age": "Age"}
+          "admit_source": "Admitted from"}
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 # A dotted or snake_case engine name inside a sentence (a reason written for the trail).
 _NAME = re.compile(r"\b[a-z][a-z0-9]*(?:_[a-z0-9]+)*(?:\.[a-z0-9_]+)+\b|\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b")
