@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import html
 import re
 from xml.etree import ElementTree
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from conftest import make_record, obs
+from conftest import examples, make_record, obs
+from strategies import records
 from ur_engine.intake.normalise import review
 from ur_service import web_views
 from ur_service.charts import chart, readings
@@ -183,3 +187,18 @@ def test_a_stay_no_rule_set_judges_says_so_rather_than_no_level_supported(engine
     d = decision(engine, encounter={"arrival_time": "2020-01-01T00:00:00Z"})  # before every rule set's effect
     assert d["levels"] == {} and d["outcome"] == "pend"
     assert web_views.verdict(d, {})["text"] == "Physician review: no rule set judges inpatient for this stay"
+
+
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_no_review_page_of_any_stay_shows_an_engine_name(app, client, library, data):
+    """Any stay the engine can judge, pended or not, acute or post-acute: its page says every fact in words."""
+    record = data.draw(records(library))
+    res = client.post("/v1/reviews", json=record)
+    assert res.status_code == 200, res.get_json()
+    web = app.test_client()
+    web.set_cookie("ur_key", app.config["TEST_KEYS"]["reviewer"])
+    page = web.get(f"/ui/reviews/{res.get_json()['review_id']}")
+    assert page.status_code == 200
+    text = html.unescape(re.sub(r"<[^>]+>", " ", page.get_data(as_text=True)))
+    assert not RAW_NAME.findall(text), RAW_NAME.findall(text)[:5]
