@@ -202,3 +202,14 @@ def test_no_review_page_of_any_stay_shows_an_engine_name(app, client, library, d
     assert page.status_code == 200
     text = html.unescape(re.sub(r"<[^>]+>", " ", page.get_data(as_text=True)))
     assert not RAW_NAME.findall(text), RAW_NAME.findall(text)[:5]
+
+
+def test_a_discharge_no_setting_fits_reads_as_no_post_acute_setting(engine, library):
+    rec = make_record(review_type="discharge", coverage={"line_of_business": "medicare"},
+                      encounter={"review_time": "2026-03-06T10:00:00Z"},
+                      discharge_plan={"requested_setting": "snf", "inpatient_midnights": 4, "planned_date": "2026-03-06"})
+    rec["encounter"].pop("requested_level")
+    d = review(engine, rec).to_dict()
+    assert d["outcome"] == "pend" and d["supported"] is None
+    assert web_views.verdict(d, web_views.gates(d, library))["text"] == \
+        "Physician review: no post-acute setting is supported by the criteria"

@@ -10,6 +10,7 @@ from ur_engine.conditions import Any as AnyOf
 from ur_engine.conditions import Leaf, Not
 from ur_engine.errors import RecordError
 from ur_engine.intake.normalise import admit
+from ur_engine.vocabulary import POST_ACUTE_SETTINGS
 
 from . import charts
 from .words import LEVELS, Words, level, number, when
@@ -72,7 +73,8 @@ def verdict(d: dict, gate: dict[str, str]) -> dict:
     elif d.get("review_type") == "continued_stay":
         text = f"Physician review: no criterion supports a continued stay at {level(req)} — review for discharge"
     else:
-        text = "Physician review: no level of care is supported by the criteria"
+        what = "post-acute setting" if req in POST_ACUTE_SETTINGS else "level of care"
+        text = f"Physician review: no {what} is supported by the criteria"
     return {**label, "text": text}
 
 
