@@ -127,7 +127,8 @@ def test_the_short_form_then_a_physician_determination_heads_the_page(app, live,
     beside = page.locator("#reason_code + [data-testid=error-reason_code]")
     assert beside.inner_text() == "A denial needs a reason: choose the one that applies."
     assert "in words" in page.inner_text("#text + [data-testid=error-text]")
-    assert "required property" not in page.content() and "$" not in page.inner_text("[data-testid=determination-form]")
+    assert "required property" not in page.content()
+    assert "$" not in page.inner_text("[data-testid=determination-form]")
     assert page.is_checked("input[name=decision][value=deny]")  # what was chosen is kept
     shot(page, "6-determination-errors")
     page.select_option("select[name=reason_code]", "not_medically_necessary")
@@ -290,7 +291,7 @@ def test_a_pend_page_says_every_fact_in_words_and_nothing_in_red(app, live, brow
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     sign_in(page, live, app.config["TEST_KEYS"]["reviewer"])
     rec = make_record(observations=[{"code": "8867-4", "value": 88, "unit": "/min", "time": "2026-03-02T10:00:00Z"}],
-                      findings={"active_bleeding": False}, complete=None)  # lists incomplete: much is unknown
+                      findings={"active_bleeding": False}, complete=None)  # lists incomplete: much unknown
     submit_json(page, live, rec)
     assert page.get_attribute("[data-testid=outcome]", "data-outcome") == "pend"
     assert page.inner_text("[data-testid=outcome]") == "Pended: physician review"
@@ -442,8 +443,9 @@ def test_the_rule_browser_gives_each_rule_set_a_page_with_thresholds_sources_and
 
 
 def test_a_value_the_intake_set_aside_is_shown_in_words_on_the_review(app, client):
-    rec = make_record(observations=[{"code": "8867-4", "value": 950, "unit": "/min", "time": "2026-03-02T10:00:00Z"},
-                                    {"code": "8867-4", "value": 150, "unit": "/min", "time": "2026-03-02T11:00:00Z"}])
+    rec = make_record(observations=[
+        {"code": "8867-4", "value": 950, "unit": "/min", "time": "2026-03-02T10:00:00Z"},
+        {"code": "8867-4", "value": 150, "unit": "/min", "time": "2026-03-02T11:00:00Z"}])
     review_id = client.post("/v1/reviews", json=rec).get_json()["review_id"]
     web = app.test_client()
     web.set_cookie("ur_key", app.config["TEST_KEYS"]["reviewer"])
@@ -452,7 +454,8 @@ def test_a_value_the_intake_set_aside_is_shown_in_words_on_the_review(app, clien
     assert "<svg" in page and "style=" not in page and "<style" not in page and "<script" not in page
     assert "style-src 'self'" in res.headers["Content-Security-Policy"]  # the charts need no inline style
     notices = page[page.index('data-testid="data-notices"'):]
-    assert "Heart rate (LOINC 8867-4) 950 /min: set aside, counted as unknown — outside the plausible range" in notices
+    assert "Heart rate (LOINC 8867-4) 950 /min: set aside, counted as unknown — outside the plausible range" \
+        in notices
 
 
 def test_a_stay_charted_over_two_days_shows_every_reading_against_the_threshold(app, live, browser):
@@ -460,8 +463,9 @@ def test_a_stay_charted_over_two_days_shows_every_reading_against_the_threshold(
     sign_in(page, live, app.config["TEST_KEYS"]["reviewer"])
     pulses = [(0, 128), (2, 146), (5, 152), (9, 138), (14, 121), (20, 112), (30, 98), (40, 90)]  # hours, /min
     rec = make_record(observations=[
-        {"code": "8867-4", "value": v, "unit": "/min", "time": f"2026-03-{2 + (9 + h) // 24:02d}T{(9 + h) % 24:02d}:40:00Z"}
-        for h, v in pulses], treatments=[{"type": "iv_fluids", "start": "2026-03-02T10:00:00Z"}])
+        {"code": "8867-4", "value": v, "unit": "/min",
+         "time": f"2026-03-{2 + (9 + h) // 24:02d}T{(9 + h) % 24:02d}:40:00Z"} for h, v in pulses],
+        treatments=[{"type": "iv_fluids", "start": "2026-03-02T10:00:00Z"}])
     submit_json(page, live, rec)
     chart = page.locator("[data-testid=chart][data-fact=heart_rate] svg")
     values = chart.locator("circle.point").evaluate_all("cs => cs.map(c => Number(c.dataset.value))")

@@ -30,7 +30,8 @@ def words(library):
 @pytest.mark.parametrize("evidence,line", [
     ([{"fact": "sodium.min", "value": 128, "time": "2026-03-02T03:10:00Z"},
       {"fact": "sodium.max", "value": 131, "time": "2026-03-02T09:00:00Z"}],
-     "Sodium, lowest in the first 24 h after arrival: 128 mmol/L at 2 Mar 03:10; highest: 131 mmol/L at 2 Mar 09:00"),
+     "Sodium, lowest in the first 24 h after arrival: 128 mmol/L at 2 Mar 03:10; "
+     "highest: 131 mmol/L at 2 Mar 09:00"),
     ([{"fact": "heart_rate.min", "value": 44, "time": "2026-03-02T22:20:00Z"},
       {"fact": "heart_rate.max", "value": 44, "time": "2026-03-02T22:20:00Z"}],
      "Heart rate, lowest and highest in the first 24 h after arrival: 44/min at 2 Mar 22:20"),
@@ -207,7 +208,8 @@ def test_no_review_page_of_any_stay_shows_an_engine_name(app, client, library, d
 def test_a_discharge_no_setting_fits_reads_as_no_post_acute_setting(engine, library):
     rec = make_record(review_type="discharge", coverage={"line_of_business": "medicare"},
                       encounter={"review_time": "2026-03-06T10:00:00Z"},
-                      discharge_plan={"requested_setting": "snf", "inpatient_midnights": 4, "planned_date": "2026-03-06"})
+                      discharge_plan={"requested_setting": "snf", "inpatient_midnights": 4,
+                                      "planned_date": "2026-03-06"})
     rec["encounter"].pop("requested_level")
     d = review(engine, rec).to_dict()
     assert d["outcome"] == "pend" and d["supported"] is None

@@ -80,7 +80,8 @@ def chart(words: Words, base: str, points: list[Point], thresholds: list[tuple[s
                        f'height="{H - TOP - BOTTOM}"><title>{escape(words.window)}</title></rect>')
     for v in (lo + pad, (lo + hi) / 2, hi - pad):  # three value ticks
         out.append(f'<line class="grid" x1="{LEFT}" x2="{W - RIGHT}" y1="{y(v)}" y2="{y(v)}"/>'
-                   f'<text class="tick" x="{LEFT - 6}" y="{y(v) + 4}" text-anchor="end">{escape(number(round(v, 1)))}</text>')
+                   f'<text class="tick" x="{LEFT - 6}" y="{y(v) + 4}" text-anchor="end">'
+                   f'{escape(number(round(v, 1)))}</text>')
     for op, t in thresholds:
         label = f"{OPS[op]} {words.value(base + '.max', t)}"
         out.append(f'<line class="threshold" data-threshold="{number(t)}" x1="{LEFT}" x2="{W - RIGHT}" '
@@ -92,9 +93,9 @@ def chart(words: Words, base: str, points: list[Point], thresholds: list[tuple[s
                    + '"/>')
     for p in points:
         cls = "point beyond" if beyond(p.value) else "point"
-        out.append(f'<circle class="{cls}" cx="{x(p.time)}" cy="{y(p.value)}" r="4.5" data-value="{number(p.value)}" '
-                   f'data-time="{escape(p.time_text)}"><title>{escape(words.value(base + ".max", p.value))} at '
-                   f'{escape(when(p.time_text))}</title></circle>')
+        out.append(f'<circle class="{cls}" cx="{x(p.time)}" cy="{y(p.value)}" r="4.5" '
+                   f'data-value="{number(p.value)}" data-time="{escape(p.time_text)}"><title>'
+                   f'{escape(words.value(base + ".max", p.value))} at {escape(when(p.time_text))}</title></circle>')
     base_y = H - BOTTOM + 16
     out.append(f'<text class="tick" x="{LEFT}" y="{base_y}">{escape(when(points[0].time_text))}</text>')
     if len(points) > 1:

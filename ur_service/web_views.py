@@ -56,7 +56,8 @@ def verdict(d: dict, gate: dict[str, str]) -> dict:
         chain = [t for t in ORDER if t in levels]
         lower = next((t for t in chain[chain.index(sup) + 1:] if levels[t] == "met" and payment.get(t) != "not_met"),
                      None) if sup in chain else None
-        because = f"{level(sup)} criteria met, {gate.get(sup, 'a payment rule')} not met — physician review for {level(sup)}"
+        because = (f"{level(sup)} criteria met, {gate.get(sup, 'a payment rule')} not met — "
+                   f"physician review for {level(sup)}")
         text = f"{cap(level(lower))} supported: {because}" if lower else f"Physician review: {because}"
         return {**label, "text": text}
     unknown = [level(t) for t, s in levels.items() if s == "unknown"]
@@ -125,9 +126,8 @@ def criteria_groups(d: dict, library, words: Words) -> tuple[list[dict], list[di
         into = met if c["status"] in ("met", "waived") else rest
         into.setdefault(c["ruleset"], {"id": c["ruleset"], "title": titles.get(c["ruleset"], c["ruleset"]),
                                        "items": []})["items"].append(item)
-    for groups in (rest,):
-        for g in groups.values():  # unknown (what to document) before not met
-            g["items"].sort(key=lambda i: i["status"] != "unknown")
+    for g in rest.values():  # unknown (what to document) before not met
+        g["items"].sort(key=lambda i: i["status"] != "unknown")
     return list(met.values()), list(rest.values())
 
 

@@ -23,7 +23,8 @@ LEVELS = {"critical": "critical care", "intermediate": "intermediate care", "inp
           "home_health": "home health", "hospice": "hospice", "home": "home"}
 # The catalogue names a treatment by its type ("Treatment: iv medication"): these read as a nurse writes them.
 TREATMENTS = {"iv_medication": "IV medication", "iv_antibiotic": "IV antibiotic", "iv_fluids": "IV fluids",
-              "iv_insulin_infusion": "IV insulin infusion", "frequent_vital_signs": "Vital signs every 2 h or telemetry",
+              "iv_insulin_infusion": "IV insulin infusion",
+              "frequent_vital_signs": "Vital signs every 2 h or telemetry",
               "neuro_checks_q2h": "Neurological checks every 2 h", "chemotherapy": "Chemotherapy",
               "icu_care": "ICU care", "vasopressor": "Vasopressor", "mechanical_ventilation": "Mechanical ventilation",
               "noninvasive_ventilation": "Non-invasive ventilation", "high_flow_oxygen": "High-flow oxygen",
@@ -195,8 +196,8 @@ class Words:
             return f"{text}: not known"
         if lo == hi:
             return f"{text}: {number(lo)} points"  # type: ignore[arg-type]
-        return (f"{text}: between {number(lo)} and {number(hi)} points ({number(lo)} surely scored; "  # type: ignore[arg-type]
-                "the items not documented could add the rest)")
+        return (f"{text}: between {number(lo)} and {number(hi)} points "  # type: ignore[arg-type]
+                f"({number(lo)} surely scored; the items not documented could add the rest)")
 
     def sentence(self, text: str) -> str:
         """A reason written for the trail, with any engine name in it said in words."""
