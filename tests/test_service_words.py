@@ -215,3 +215,9 @@ def test_a_discharge_no_setting_fits_reads_as_no_post_acute_setting(engine, libr
     assert d["outcome"] == "pend" and d["supported"] is None
     assert web_views.verdict(d, web_views.gates(d, library))["text"] == \
         "Physician review: no post-acute setting is supported by the criteria"
+
+
+def test_a_reason_naming_a_rule_set_by_its_id_reads_with_its_title(engine, library):
+    d = decision(engine, observations=[obs("8867-4", 96)], treatments=[])
+    said = web_views._titled(next(r for r in d["reasons"] if r.startswith("adult-admission: ")), library)
+    assert said.startswith("Adult acute admission — severity of illness and intensity of service: inpatient not")

@@ -170,6 +170,13 @@ def chart_list(d: dict, record: dict, library, words: Words, limit: int = 8) -> 
     return out
 
 
+def _titled(reason: str, library) -> str:
+    """``adult-admission: inpatient not supported …`` → the rule set's title in place of its id."""
+    head, sep, rest = reason.partition(": ")
+    title = next((rs.title for rs in library.rulesets if rs.id == head), None) if sep else None
+    return f"{title}: {rest}" if title else reason
+
+
 def review_view(r: dict, library, others: list[dict]) -> dict:
     d = r["decision"]
     words = Words(library.facts, d.get("review_type") or "admission")
@@ -180,7 +187,7 @@ def review_view(r: dict, library, others: list[dict]) -> dict:
     return {
         "verdict": engine_says,
         "headline": determination_line(det, d.get("requested")) if det else engine_says,
-        "reasons": [words.sentence(x) for x in d.get("reasons", [])],
+        "reasons": [words.sentence(_titled(x, library)) for x in d.get("reasons", [])],
         "notices": [words.sentence(x) for x in d.get("notices", [])],
         "missing": missing_lines(d, words),
         "levels": level_rows(d, gate),
