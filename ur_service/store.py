@@ -204,6 +204,31 @@ class Store:
                                   .select_from(joined).where(*conds)).one()
         return [dict(r) for r in rows], counts[0], counts[1] or 0
 
+    def open_reviews(self, *, outcomes: tuple[str, ...] = ("pend", "alternative_setting"),
+                     urgency: str | None = None, requested: str | None = None, limit: int = 200):
+        """Reviews awaiting a person (no determination yet), with their decisions: the pended ones soonest due
+        first, then the rest oldest first. For the triage worklist, which shows why each one waits."""
+        cols = [c for c in reviews.c if c.name not in ("record", "prev_hash", "hash")]
+        joined = reviews.outerjoin(determinations, determinations.c.review_id == reviews.c.review_id)
+        conds = [reviews.c.outcome.in_(outcomes), determinations.c.review_id.is_(None)]
+        if urgency:
+            conds.append(reviews.c.urgency == urgency)
+        if requested:
+            conds.append(reviews.c.requested == requested)
+        query = (select(*cols).select_from(joined).where(*conds)
+                 .order_by(reviews.c.due_at.is_(None), reviews.c.due_at, reviews.c.seq).limit(limit))
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    def record_counts(self, record_ids) -> dict[str, int]:
+        """How many reviews each stay id has had (a stay submitted twice shows 2)."""
+        ids = sorted(set(record_ids))
+        if not ids:
+            return {}
+        with self.engine.connect() as conn:
+            return dict(conn.execute(select(reviews.c.record_id, func.count()).where(reviews.c.record_id.in_(ids))
+                                     .group_by(reviews.c.record_id)).all())
+
     # -- determinations -----------------------------------------------------------------------------------
 
     def add_determination(self, review_id: str, *, decision: str, reason_code: str | None, text: str | None,

@@ -2,9 +2,15 @@
 
     /ui/login          paste an API key; it is kept in an HttpOnly, SameSite=Strict cookie
     /ui/               submit an admission (paste JSON or fill the short form)
-    /ui/reviews/<id>   the outcome, levels and each criterion with its evidence and source; a physician decides
-    /ui/reviews        recent reviews;   /ui/worklist   pended reviews by due time
-    /ui/rules          the rule browser (public);   /docs   the API reference from the OpenAPI document
+    /ui/reviews/<id>   the verdict in one sentence (or the physician's determination once recorded), the levels with
+                       the clinical finding apart from the payment status, charts of the labs and vital signs that
+                       decided, the criteria met first by rule set with their evidence in words; a physician decides
+    /ui/reviews        recent reviews (?record_id= one stay's)
+    /ui/worklist       what waits for a person: why, what is missing, the level supported; filters; duplicates
+    /ui/rules          the rule browser (public) with a search;  /ui/rules/<id>  one rule set, thresholds in words
+    /docs              the API reference from the OpenAPI document
+
+Words, charts and the pages' view of a decision live in words.py, charts.py and web_views.py.
 
 No JavaScript is needed. Every form carries a CSRF token (Flask-WTF) tied to the browser's session cookie, and a
 post without a valid one is refused; posts naming another origin are refused as well, on top of the SameSite
@@ -23,7 +29,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from ur_engine.errors import RecordError
 
-from . import openapi, reviews
+from . import openapi, reviews, web_views, words
 from .auth import authenticate
 from .inputs import clip_errors
 from .store import Conflict, NotFound
@@ -32,6 +38,8 @@ blueprint = Blueprint("web", __name__, template_folder="templates")
 csrf = CSRFProtect()  # checks only the web pages' posts (below): the JSON API takes bearer keys, not cookies
 COOKIE = "ur_key"
 LEVELS = ("critical", "intermediate", "inpatient", "observation", "outpatient")
+OPEN_OUTCOMES = ("pend", "alternative_setting")  # what waits for a person: the engine approved the rest
+URGENCIES = ("standard", "expedited")
 VITALS = [  # (form field, LOINC, unit, label)
     ("heart_rate", "8867-4", "/min", "Heart rate (/min)"),
     ("systolic", "8480-6", "mm[Hg]", "Systolic BP (mm Hg)"),
@@ -59,6 +67,10 @@ def rulesets_view(library) -> dict:
 
 def _store():
     return current_app.extensions["ur_store"]
+
+
+def _library():
+    return current_app.extensions["ur_engine"].library
 
 
 def _actor():
@@ -209,9 +221,11 @@ def submit_review():
 @page("reviewer", "physician")
 def reviews_page():
     outcome = request.args.get("outcome") or None
+    record_id = request.args.get("record_id") or None
     rows, _ = _store().list_reviews(outcome=outcome if outcome in ("approve", "pend", "alternative_setting") else None,
-                                    limit=100)
-    return render_template("reviews.html", items=[reviews.list_item(r) for r in rows], outcome=outcome)
+                                    record_id=record_id, limit=100)
+    return render_template("reviews.html", items=[reviews.list_item(r) for r in rows], outcome=outcome,
+                           record_id=record_id)
 
 
 @blueprint.get("/ui/reviews/<review_id>")
@@ -220,7 +234,34 @@ def review_page(review_id):
     found = _store().get_review(review_id)
     if found is None:
         return render_template("message.html", title="Not found", text="No review with that id."), 404
-    return render_template("review.html", r=reviews.stored(*found), reasons=openapi.REASON_CODES, errors=None)
+    return _review(reviews.stored(*found))
+
+
+def _review(r: dict, errors: dict | None = None, form=None, status: int = 200):
+    others, _ = _store().list_reviews(record_id=r["record_id"], limit=20)
+    view = web_views.review_view(r, _library(), others)
+    return render_template("review.html", r=r, v=view, reasons=openapi.REASON_CODES, errors=errors,
+                           form=form or {}), status
+
+
+def determination_errors(form) -> dict[str, str]:
+    """The form's mistakes in words, each keyed by the field it belongs beside."""
+    errors: dict[str, str] = {}
+    decision = form.get("decision", "")
+    if decision not in ("approve", "deny"):
+        errors["decision"] = "Choose approve or deny."
+    reason = form.get("reason_code", "").strip()
+    if reason and reason not in openapi.REASON_CODES:
+        errors["reason_code"] = "Choose a reason from the list."
+    if decision == "deny":
+        if not reason:
+            errors["reason_code"] = "A denial needs a reason: choose the one that applies."
+        if not form.get("text", "").strip():
+            errors["text"] = ("A denial needs the reason in words, specific to this patient; the provider "
+                              "receives it (CMS-0057-F).")
+    if len(form.get("text", "")) > 4000:
+        errors["text"] = "Keep the reason under 4,000 characters."
+    return errors
 
 
 @blueprint.post("/ui/reviews/<review_id>/determination")
@@ -230,7 +271,10 @@ def determination_form(review_id):
     for name in ("reason_code", "text"):
         if request.form.get(name, "").strip():
             body[name] = request.form[name].strip()
-    errors = openapi.body_errors("DeterminationRequest", body)
+    errors = determination_errors(request.form)
+    if not errors and openapi.body_errors("DeterminationRequest", body):  # the API's schema has the last word
+        errors = {"form": "This determination could not be read: " + "; ".join(
+            e["message"] for e in openapi.body_errors("DeterminationRequest", body))}
     if not errors:
         try:
             reviews.decide(_store(), review_id, body, g.actor)
@@ -238,20 +282,51 @@ def determination_form(review_id):
         except NotFound:
             return render_template("message.html", title="Not found", text="No review with that id."), 404
         except Conflict:
-            errors = [{"path": "$", "message": "this review has a determination already"}]
+            errors = {"form": "This review has a determination already: it is shown above."}
     found = _store().get_review(review_id)
-    return render_template("review.html", r=reviews.stored(*found), reasons=openapi.REASON_CODES, errors=errors), 400
+    if found is None:
+        return render_template("message.html", title="Not found", text="No review with that id."), 404
+    return _review(reviews.stored(*found), errors, request.form, 400)
 
 
 @blueprint.get("/ui/worklist")
 @page("reviewer", "physician")
 def worklist_page():
-    return render_template("worklist.html", w=reviews.worklist(_store(), limit=500))
+    """Reviews awaiting a person, each with why it waits, what is missing and the level the criteria support;
+    filtered by outcome, urgency, requested or supported level; a stay submitted more than once is flagged."""
+    f = {k: request.args.get(k, "") for k in ("outcome", "urgency", "level", "supported")}
+    outcomes = (f["outcome"],) if f["outcome"] in OPEN_OUTCOMES else OPEN_OUTCOMES
+    store, library = _store(), _library()
+    rows = store.open_reviews(outcomes=outcomes, urgency=f["urgency"] if f["urgency"] in URGENCIES else None,
+                              requested=f["level"] if f["level"] in words.LEVELS else None, limit=300)
+    counts = store.record_counts(r["record_id"] for r in rows)
+    now = datetime.now(timezone.utc)
+    items = []
+    for row in rows:
+        decision = orjson.loads(row.pop("decision"))
+        if f["supported"] and (decision.get("supported") or "none") != f["supported"]:
+            continue
+        items.append({**web_views.triage(row, decision, library, now), "submitted": counts.get(row["record_id"], 1)})
+    return render_template("worklist.html", w=reviews.worklist(store, limit=1), items=items, f=f,
+                           levels=words.LEVELS, outcomes=OPEN_OUTCOMES)
 
 
 @blueprint.get("/ui/rules")
 def rules_page():
-    return render_template("rules.html", lib=rulesets_view(current_app.extensions["ur_engine"].library))
+    """The rule sets serving, and a search over criteria ids, texts and sources (public, as CMS-4201-F asks)."""
+    library = _library()
+    query = request.args.get("q", "").strip()[:200]
+    return render_template("rules.html", lib=rulesets_view(library), q=query,
+                           hits=web_views.search(library, query) if query else None)
+
+
+@blueprint.get("/ui/rules/<ruleset_id>")
+def ruleset_page(ruleset_id):
+    library = _library()
+    found = [web_views.ruleset_page(rs, library) for rs in library.rulesets if rs.id == ruleset_id]
+    if not found:
+        return render_template("message.html", title="Not found", text="No rule set with that id."), 404
+    return render_template("ruleset.html", versions=found, lib=library)
 
 
 @blueprint.get("/docs")
@@ -267,6 +342,12 @@ def when(text: str | None) -> str:
     if not text:
         return "—"
     return text[:10] + " " + text[11:16] + " UTC"
+
+
+@blueprint.app_template_filter("level")
+def level_words(name: str | None) -> str:
+    """``home_health`` → ``home health``, ``snf`` → ``skilled nursing facility``."""
+    return words.level(name)
 
 
 @blueprint.app_template_filter("left")
