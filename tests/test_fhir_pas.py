@@ -1,0 +1,178 @@
+"""Da Vinci PAS: a prior-authorization request Bundle becomes a reviewable stay (its arrival, requested level and
+age read from what the request says, and what it leaves out pending the review, named), and a decision becomes a
+PAS ClaimResponse."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import make_record
+from pas_support import (
+    POS,
+    corpus_requests,
+    encounter,
+    load,
+    patient,
+    request,
+    septic_request,
+)
+
+from ur_engine.intake.fhir_files import bundle_items
+from ur_engine.intake.normalise import admit, review
+
+X12_1365 = "https://codesystem.x12.org/005010/1365"
+X12_1525 = "https://codesystem.x12.org/005010/1525"
+NUBC = "https://www.nubc.org/CodeSystem/RevenueCodes"
+HCPCS = "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
+
+
+def stay(doc: dict) -> dict:
+    items = list(bundle_items(doc, "request.json"))
+    assert [i.error for i in items] == [None]
+    return items[0].record
+
+
+def notice_at(rec: dict, where: str) -> dict:
+    return next(n for n in rec["data_notices"] if n["where"] == where)
+
+
+# --- 1. intake: arrival, requested level, age -----------------------------------------------------------------
+
+ARRIVALS = [
+    # (what the request says, the arrival read, where the notice points — None: no notice, the Encounter says it)
+    ({"encounter": {"period": {"start": "2026-03-02T08:10:00-05:00"}}}, "2026-03-02T08:10:00-05:00", None),
+    ({"encounter": {"period": {"start": "2026-03-03"}}}, "2026-03-03T00:00:00+00:00", "Encounter/enc-1.period.start"),
+    ({"supportingInfo": [{"sequence": 1, "category": {"coding": [{"code": "admissionDates"}]},
+                          "timingPeriod": {"start": "2026-03-04", "end": "2026-03-06"}}], "item": [{"sequence": 1}]},
+     "2026-03-04T00:00:00+00:00", "Claim/req-1.supportingInfo[0].timing[x]"),
+    ({"item": [{"sequence": 1, "servicedDate": "2026-03-05"}]}, "2026-03-05T00:00:00+00:00",
+     "Claim/req-1.item[0].servicedDate"),
+    ({"item": [{"sequence": 1, "servicedPeriod": {"start": "2026-03-06T07:00:00+00:00"}}]},
+     "2026-03-06T07:00:00+00:00", "Claim/req-1.item[0].servicedPeriod.start"),
+    ({"item": [{"sequence": 1}]}, "2026-03-02T09:30:00+00:00", "Claim/req-1.created"),
+    ({"item": None, "created": "2026-03-07"}, "2026-03-07T00:00:00+00:00", "Claim/req-1.created"),
+]
+
+
+@pytest.mark.parametrize("says, arrival, where", ARRIVALS)
+def test_a_pas_stay_arrives_when_the_encounter_else_the_request_says_and_a_notice_names_the_stand_in(says, arrival,
+                                                                                                    where):
+    extra = []
+    if "encounter" in says:
+        says = dict(says)
+        extra.append(encounter(**says.pop("encounter")))
+        says["extension"] = [{"url": "http://hl7.org/fhir/5.0/StructureDefinition/extension-Claim.encounter",
+                              "valueReference": {"reference": "Encounter/enc-1"}}]
+    rec = stay(request(*extra, **says))
+    assert rec["encounter"]["arrival_time"] == arrival
+    mapped = [n for n in rec.get("data_notices", []) if "arrival time is taken from" in n["why"]]
+    if where is None:
+        assert mapped == []
+    else:
+        assert [(n["where"], n["kind"]) for n in mapped] == [(where, "mapped")]
+        assert ("00:00 UTC" in mapped[0]["why"]) == arrival.endswith("T00:00:00+00:00")
+
+
+def _item(**codes) -> dict:
+    item = {"sequence": 1, "servicedDate": "2026-03-02"}
+    for element, (system, code) in codes.items():
+        concept = {"coding": [{"system": system, "code": code}]}
+        if element == "requestType":
+            item["extension"] = [{"url": "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/"
+                                         "extension-serviceItemRequestType", "valueCodeableConcept": concept}]
+        else:
+            item[element] = concept
+    return item
+
+
+LEVELS = [
+    # the mapping table of docs/inputs.md, row by row
+    ({"requestType": (X12_1525, "AR")}, "inpatient"),
+    ({"category": (X12_1365, "48")}, "inpatient"),
+    ({"productOrService": (X12_1365, "48")}, "inpatient"),
+    ({"category": (X12_1365, "50")}, "outpatient"),
+    ({"locationCodeableConcept": (POS, "21")}, "inpatient"),
+    ({"locationCodeableConcept": (POS, "22")}, "outpatient"),
+    ({"productOrService": (HCPCS, "G0378")}, "observation"),
+    ({"revenue": (NUBC, "0762")}, "observation"),
+    ({"revenue": (NUBC, "0206")}, "intermediate"),
+    ({"revenue": (NUBC, "0214")}, "intermediate"),
+    ({"revenue": (NUBC, "0200")}, "critical"),
+    ({"revenue": (NUBC, "0211")}, "critical"),
+    ({"revenue": (NUBC, "0120")}, "inpatient"),
+    # the most specific code first: observation hours billed at an outpatient place of service are observation
+    ({"productOrService": (HCPCS, "G0378"), "locationCodeableConcept": (POS, "22")}, "observation"),
+    # codes that name a service, not where it is given, tell no level
+    ({"productOrService": (HCPCS, "33510")}, None),
+    ({"category": (X12_1365, "42"), "locationCodeableConcept": (POS, "11")}, None),
+]
+
+
+@pytest.mark.parametrize("codes, level", LEVELS)
+def test_the_requested_level_is_read_from_the_items_codes(codes, level):
+    rec = stay(request(item=[_item(**codes)]))
+    assert rec["encounter"].get("requested_level") == level
+    if level is None:
+        assert "no requested level of care" in notice_at(rec, "Claim/req-1.item")["why"]
+
+
+def test_the_encounter_class_names_the_level_before_the_items():
+    enc = encounter(**{"class": {"code": "OBSENC"}}, period={"start": "2026-03-02T09:40:00+00:00"})
+    rec = stay(request(enc, extension=[{"url": "http://hl7.org/fhir/5.0/StructureDefinition/extension-Claim.encounter",
+                                        "valueReference": {"reference": "Encounter/enc-1"}}]))
+    assert rec["encounter"]["requested_level"] == "observation"
+
+
+@pytest.mark.parametrize("born, age", [("1959-05-01", 66), ("1959-03-02", 67), ("1959-03-03", 66),
+                                       ("2010-01-01", 16)])
+def test_the_age_is_whole_years_from_the_birth_date_to_the_arrival(born, age):
+    assert stay(request(with_patient=patient(birthDate=born)))["patient"]["age"] == age
+
+
+def test_an_inpatient_request_meeting_the_criteria_is_approved(engine):
+    decision = review(engine, stay(septic_request()))
+    assert (decision.outcome, decision.requested, decision.review_action) == ("approve", "inpatient", "A1")
+
+
+UNKNOWN = [
+    # (what the request leaves out, what the decision names missing)
+    ({"with_patient": patient(birthDate=None)}, ["age"]),
+    ({"item": [{"sequence": 1, "servicedDate": "2026-03-02"}]}, ["requested_level"]),
+    ({"with_patient": patient(birthDate=None), "item": [{"sequence": 1}]}, ["age", "requested_level"]),
+]
+
+
+@pytest.mark.parametrize("leaves_out, missing", UNKNOWN)
+def test_a_request_without_a_birth_date_or_a_level_pends_naming_them_never_an_error(engine, leaves_out, missing):
+    rec = stay(septic_request(**leaves_out))  # criteria met: only the unknown basics stop it
+    decision = review(engine, rec)
+    assert (decision.outcome, decision.review_action, decision.missing) == ("pend", "A4", missing)
+    assert decision.recommended is None and "physician review" in decision.reasons[0]
+    words = [w["text"] for w in decision.missing_info]
+    assert ("Patient's age at arrival (the birth date): it decides which criteria apply" in words) == ("age" in missing)
+
+
+@pytest.mark.parametrize("leaves_out, path", [({"patient": {}}, "$.patient.age"),
+                                               ({"encounter": {"arrival_time": "2026-03-02T09:40:00Z"}},
+                                                "$.encounter.requested_level")])
+def test_a_json_record_leaving_out_age_or_level_pends_with_a_notice(engine, leaves_out, path):
+    rec = {**make_record(), **leaves_out}  # the section replaced, not merged
+    decision = review(engine, rec)
+    assert (decision.outcome, decision.review_action) == ("pend", "A4")
+    assert path in [n.where for n in decision.data_notices]
+
+
+@pytest.mark.parametrize("bad, path", [({"patient": {"age": -3}}, "$.patient.age"),
+                                       ({"encounter": {"requested_level": "inpatiant"}}, "$.encounter.requested_level")])
+def test_an_age_or_level_given_wrong_is_still_an_error_naming_the_field(library, bad, path):
+    from ur_engine.errors import RecordErrors
+
+    with pytest.raises(RecordErrors) as caught:
+        admit(make_record(**bad), library.facts)
+    assert path in [e.path for e in caught.value.errors]
+
+
+@pytest.mark.parametrize("path", corpus_requests(), ids=lambda p: p.name)
+def test_every_corpus_request_is_a_reviewable_stay(engine, path):
+    decision = review(engine, stay(load(path)))
+    assert decision.outcome in ("approve", "pend", "alternative_setting")
+    assert decision.review_action in ("A1", "A4")
