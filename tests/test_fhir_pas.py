@@ -5,14 +5,16 @@ PAS ClaimResponse."""
 from __future__ import annotations
 
 import pytest
-from conftest import make_record
+from conftest import make_record, obs
 from pas_support import (
     POS,
+    claim,
     corpus_requests,
     encounter,
     load,
     patient,
     request,
+    review_actions,
     septic_request,
 )
 
@@ -176,3 +178,156 @@ def test_every_corpus_request_is_a_reviewable_stay(engine, path):
     decision = review(engine, stay(load(path)))
     assert decision.outcome in ("approve", "pend", "alternative_setting")
     assert decision.review_action in ("A1", "A4")
+
+
+# --- 2. decision → PAS ClaimResponse --------------------------------------------------------------------------
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from ur_engine.output.claim_response import (  # noqa: E402
+    Determination,
+    PasRequest,
+    claim_response,
+    response_bundle,
+)
+
+CREATED = "2026-03-02T10:00:00+00:00"
+
+
+def answer(engine, doc: dict, determination: Determination | None = None) -> tuple[dict, dict]:
+    """(decision, ClaimResponse) of a request Bundle."""
+    decision = review(engine, stay(doc)).to_dict()
+    return decision, respond(engine, decision, determination, doc["entry"][0]["resource"])
+
+
+def respond(engine, decision: dict, determination: Determination | None = None, asked: dict | None = None) -> dict:
+    return claim_response(decision, CREATED, PasRequest.of_claim(asked or claim()), facts=engine.library.facts,
+                          determination=determination)
+
+
+def observation_only(engine) -> tuple[dict, dict]:
+    """A stay asked for as inpatient whose criteria support observation: a tachycardia, nothing given for it (a
+    record declaring its treatments complete: a FHIR request cannot say that no treatment was given)."""
+    decision = review(engine, make_record(observations=[obs("8867-4", 150)])).to_dict()
+    return decision, respond(engine, decision)
+
+
+def valid(resource: dict) -> dict:
+    from fhir.resources.R4B import get_fhir_model_class
+
+    get_fhir_model_class(resource["resourceType"]).model_validate(resource)
+    return resource
+
+
+SCREENS = [
+    # (how the stay is screened, outcome, review action, reason code)
+    (lambda engine: answer(engine, septic_request()), "approve", "A1", "criteria-met"),
+    (observation_only, "alternative_setting", "A4", "alternative-setting"),
+    (lambda engine: answer(engine, septic_request(with_patient=patient(birthDate=None))), "pend", "A4",
+     "information-missing"),
+]
+
+
+@pytest.mark.parametrize("screen, outcome, action, reason", SCREENS, ids=[s[1] for s in SCREENS])
+def test_each_item_carries_the_review_action_of_the_screen(engine, screen, outcome, action, reason):
+    decision, response = screen(engine)
+    assert decision["outcome"] == outcome
+    valid(response)
+    assert review_actions(response) == [action]  # one item asked about, one adjudication
+    adjudication = response["item"][0]["adjudication"][0]
+    assert adjudication["category"]["coding"][0]["code"] == "submitted"
+    assert adjudication["reason"]["coding"][0]["code"] == reason
+    assert response["identifier"] == claim()["identifier"]  # the Claim's, echoed
+    assert response["request"] == {"reference": "Claim/req-1"}
+    assert ("preAuthRef" in response) == (action == "A1")
+
+
+def test_an_alternative_setting_is_pended_with_the_recommended_setting_stated(engine):
+    decision, response = observation_only(engine)
+    assert decision["recommended"] == "observation"
+    assert response["disposition"] == ("Pended for physician review: the criteria support observation rather than "
+                                       "acute inpatient care; recommended setting: observation")
+    assert response["processNote"][0]["text"] == response["disposition"]
+
+
+def test_the_criteria_trail_and_the_rule_version_are_notes_in_words(engine):
+    decision, response = answer(engine, septic_request())
+    notes = [n["text"] for n in response["processNote"]]
+    pulse = next(n for n in notes if n.startswith("SI-PULSE"))
+    assert pulse.startswith("SI-PULSE (adult-admission) — met: Pulse below 50 or above 140")
+    assert "Heart rate, highest in the first 24 h after arrival: 150 /min (at 2026-03-02T09:45:00+00:00)" in pulse
+    assert "Source: 405 IAC 5-33-1" in pulse
+    assert "heart_rate.max" not in " ".join(notes)  # fact names are for machines
+    assert notes[-1].startswith(f"Rules: version {decision['rules']['version']} ")
+    assert response["item"][0]["noteNumber"] == list(range(1, len(notes) + 1))
+
+
+def test_what_is_still_missing_is_asked_for_in_a_communication_request(engine):
+    _, response = answer(engine, septic_request(with_patient=patient(birthDate=None)))
+    asked = response["contained"][0]
+    assert asked["resourceType"] == "CommunicationRequest"
+    assert response["communicationRequest"] == [{"reference": "#missing-information"}]
+    assert [p["contentString"] for p in asked["payload"]] == [
+        "Please send: Patient's age at arrival (the birth date): it decides which criteria apply"]
+    assert asked["about"] == [{"reference": "Claim/req-1"}] and asked["subject"] == {"reference": "Patient/p1"}
+
+
+def test_an_approval_asks_for_nothing(engine):
+    _, response = answer(engine, septic_request())
+    assert "contained" not in response and "communicationRequest" not in response
+
+
+def test_a_request_without_items_is_adjudicated_as_a_whole(engine):
+    _, response = answer(engine, septic_request(item=None))
+    assert "item" not in response and review_actions(response) == ["A4"]  # no level asked for: pended
+
+
+def test_a_response_bundle_puts_the_claim_response_first_and_echoes_the_transaction(engine):
+    doc = septic_request()
+    _, response = answer(engine, doc)
+    out = valid(response_bundle(response, CREATED, "https://ur.example/fhir/", doc["identifier"],
+                                also=((doc["entry"][1]["fullUrl"], doc["entry"][1]["resource"]),)))
+    assert out["type"] == "collection" and out["identifier"] == doc["identifier"]
+    assert out["entry"][0]["fullUrl"] == f"https://ur.example/fhir/ClaimResponse/{response['id']}"
+    assert [e["resource"]["resourceType"] for e in out["entry"]] == ["ClaimResponse", "Patient"]
+
+
+@pytest.mark.parametrize("action", ["A3", "A6", "A1", "A2"])
+def test_a_physicians_determination_alone_gives_its_action(engine, action):
+    who = Determination(action, "2026-03-03T08:00:00+00:00", physician="Dr Rivera", reason="not_medically_necessary",
+                        text="Observation suffices")
+    _, response = answer(engine, septic_request(), determination=who)
+    assert review_actions(valid(response)) == [action]
+    assert response["extension"][1]["extension"][0] == {"url": "wasHumanReviewedFlag", "valueBoolean": True}
+    assert "Observation suffices" in response["disposition"]
+
+
+@pytest.mark.parametrize("action", ["A4", "A5", "", "deny"])
+def test_a_determination_cannot_carry_anything_but_a_physicians_action(action):
+    with pytest.raises(ValueError):
+        Determination(action, "2026-03-03T08:00:00+00:00")
+
+
+decisions = st.fixed_dictionaries({
+    "review_id": st.from_regex(r"[0-9A-Z]{26}", fullmatch=True), "record_id": st.text(min_size=1, max_size=20),
+    "review_type": st.sampled_from(["admission", "continued_stay", "discharge"]),
+    "outcome": st.sampled_from(["approve", "pend", "alternative_setting"]),
+    "requested": st.sampled_from([None, "inpatient", "observation", "snf"]),
+    "recommended": st.sampled_from([None, "observation", "home_health"]),
+    # whatever a stored or hand-made decision claims its action is, the response is worked out afresh
+    "review_action": st.sampled_from(["A1", "A3", "A4", "A6", "", "deny"]),
+    "reasons": st.lists(st.text(max_size=40), max_size=3),
+    "missing": st.lists(st.sampled_from(["age", "heart_rate.max"]), max_size=2),
+    "missing_info": st.lists(st.fixed_dictionaries({"facts": st.just(["age"]), "text": st.text(min_size=1,
+                                                                                                max_size=30)}),
+                             max_size=2),
+    "criteria": st.just([]), "rules": st.just({"version": "2026.11.0", "digest": "sha256:0", "rulesets": {}}),
+})
+
+
+@given(decision=decisions, items=st.lists(st.integers(1, 9), max_size=3, unique=True))
+def test_no_screen_ever_yields_a_not_certified_or_modified_action(decision, items):
+    response = claim_response(decision, CREATED, PasRequest(claim_id="c1", items=tuple(items)))
+    actions = review_actions(response)
+    assert actions == [("A1" if decision["outcome"] == "approve" else "A4")] * max(len(items), 1)
