@@ -331,3 +331,35 @@ def test_no_screen_ever_yields_a_not_certified_or_modified_action(decision, item
     response = claim_response(decision, CREATED, PasRequest(claim_id="c1", items=tuple(items)))
     actions = review_actions(response)
     assert actions == [("A1" if decision["outcome"] == "approve" else "A4")] * max(len(items), 1)
+
+
+# --- 4. ur batch --format fhir ----------------------------------------------------------------------------------
+
+def test_batch_writes_bulk_ndjson_claim_responses_one_per_stay_and_outcomes_for_the_rest(runner, tmp_path):
+    import json as _json
+
+    from fhir.resources.R4B.claimresponse import ClaimResponse
+    from fhir.resources.R4B.operationoutcome import OperationOutcome
+    from pas_support import CORPUS, PAS_RI
+
+    from ur_engine.cli import main
+
+    inputs = [str(p) for p in sorted((CORPUS / "synthea").glob("*.json*"))] + \
+        [str(p) for p in corpus_requests()] + [str(PAS_RI / "bundle-minimal.json")]  # a searchset: nothing to review
+    out = tmp_path / "ClaimResponse.ndjson"
+    res = runner.invoke(main, ["batch", *inputs, "--out", str(out), "--workers", "1", "--format", "fhir"])
+    assert res.exit_code == 2, res.output  # the searchset's error line, as in every batch
+    decisions = [_json.loads(x) for x in (tmp_path / "ClaimResponse.ndjson.decisions.ndjson").read_text().splitlines()]
+    responses = [_json.loads(x) for x in out.read_text().splitlines()]
+    reviewed = [d for d in decisions if d["outcome"] != "error"]
+    assert len(reviewed) == 3 + len(corpus_requests()) and len(responses) == len(reviewed)
+    for decision, response in zip(reviewed, responses):  # in input order
+        ClaimResponse.model_validate(response)
+        assert response["id"] == decision["review_id"]
+        assert response["request"]["identifier"]["value"] == decision["record_id"]
+        assert review_actions(response) == [{"approve": "A1"}.get(decision["outcome"], "A4")]
+    outcomes = [_json.loads(x) for x in (tmp_path / "ClaimResponse.OperationOutcome.ndjson").read_text().splitlines()]
+    assert len(outcomes) == 1 and "nothing to review" in OperationOutcome.model_validate(outcomes[0]).issue[0].diagnostics
+    assert (tmp_path / "ClaimResponse.ndjson.summary.json").exists()
+    again = runner.invoke(main, ["batch", *inputs, "--out", str(out), "--workers", "1", "--format", "fhir"])
+    assert again.exit_code == 2 and "exists" in again.output  # never overwritten without --resume

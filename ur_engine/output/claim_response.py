@@ -22,8 +22,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.claimresponse import ClaimResponse
+from fhir.resources.R4B.operationoutcome import OperationOutcome
 
 from ur_engine.decision import STAT_WORDS
 from ur_engine.facts import FactDictionary
@@ -233,6 +235,23 @@ def response_bundle(claim_response: Mapping[str, Any], timestamp: str, base: str
     model = Bundle.model_validate(body)
     out: dict[str, Any] = model.model_dump(mode="json", by_alias=True, exclude_none=True)
     return out
+
+
+def bulk_resource(line: str | bytes, created: str, facts: FactDictionary | None = None) -> tuple[str, dict[str, Any]]:
+    """One line of ``ur batch`` output as a FHIR Bulk Data resource: ``("ClaimResponse", …)`` for a decision,
+    ``("OperationOutcome", …)`` for a record that could not be reviewed (its errors, each named)."""
+    data = orjson.loads(line)
+    if data.get("outcome") != "error":
+        return "ClaimResponse", claim_response(data, created, facts=facts)
+    where = data.get("position") or data.get("line")
+    issues = [{"severity": "error", "code": "invalid",
+               "diagnostics": f"{data.get('record_id') or 'record'} ({where}): {e.get('code', '')} "
+                              f"{e.get('path', '')} {e.get('message', '')}".replace("  ", " ").strip()}
+              for e in data.get("errors") or () if isinstance(e, Mapping)]
+    outcome = OperationOutcome.model_validate({"resourceType": "OperationOutcome", "issue": issues or [
+        {"severity": "error", "code": "invalid", "diagnostics": f"record at {where} could not be reviewed"}]})
+    out: dict[str, Any] = outcome.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return "OperationOutcome", out
 
 
 def checked(body: dict[str, Any]) -> dict[str, Any]:
