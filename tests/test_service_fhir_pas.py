@@ -191,3 +191,16 @@ def test_the_capability_statement_lists_every_fhir_endpoint(app):
     assert offered == {(e.resource, e.operation or e.interaction) for e in ENDPOINTS if e.resource}
     doc = app.test_client().get("/openapi.json").get_json()
     assert {e.path for e in ENDPOINTS} <= set(doc["paths"])
+
+
+def test_the_pas_guides_inquiry_example_finds_its_homecare_request(app, client):
+    from pas_support import PAS_IG
+
+    submitted = claim_response_of(post(client, SUBMIT, load(PAS_IG / "homecare-request-bundle.json")))
+    assert review_actions(submitted) == ["A4", "A4"]  # home health is no level of hospital care: pended
+    inquiry = load(PAS_IG / "inquiry-bundle.json")  # another Claim id, the same identifier 111099
+    out = post(client, INQUIRE, inquiry, headers=auth(app, "physician"))
+    found = claim_response_of(out)
+    assert found["id"] == submitted["id"] and found["request"] == {"reference": "Claim/HomecareAuthorizationExample"}
+    assert out["identifier"] == inquiry["identifier"]  # the inquiry's transaction id
+    assert [i["itemSequence"] for i in found["item"]] == [1, 2]
