@@ -54,6 +54,10 @@ def test_every_corpus_request_submitted_gets_a_valid_response_bundle_certified_o
     assert response["request"] == {"reference": f"Claim/{asked['id']}"}
     assert set(review_actions(response)) <= {"A1", "A4"} and review_actions(response)
     assert len(response.get("item", [])) == len(asked.get("item", []))
+    # read back and inquired about: still the engine's action, no physician having decided
+    read = client.get(f"/fhir/ClaimResponse/{response['id']}").get_json()
+    inquired = claim_response_of(post(client, INQUIRE, asked))
+    assert review_actions(read) == review_actions(inquired) == review_actions(response)
 
 
 def test_a_request_meeting_the_criteria_is_certified_and_stored_as_a_review(app, client):
@@ -191,6 +195,10 @@ def test_the_capability_statement_lists_every_fhir_endpoint(app):
     assert offered == {(e.resource, e.operation or e.interaction) for e in ENDPOINTS if e.resource}
     doc = app.test_client().get("/openapi.json").get_json()
     assert {e.path for e in ENDPOINTS} <= set(doc["paths"])
+    # each registered endpoint is the route it says it is
+    routes = {r.endpoint: (r.rule.replace("<review_id>", "{review_id}"), r.methods) for r in app.url_map.iter_rules()}
+    for e in ENDPOINTS:
+        assert routes[e.endpoint][0] == e.path and e.method.upper() in routes[e.endpoint][1], e.endpoint
 
 
 def test_the_pas_guides_inquiry_example_finds_its_homecare_request(app, client):

@@ -107,7 +107,7 @@ def submit():
         return operation_outcome(400, [("", f"{e.path or ''} {e.message}".strip())
                                        for e in getattr(exc, "errors", [exc])][:20])
     g.review_id = decision["review_id"]
-    response = _claim_response(decision, pas, None, utc_text(), doc)
+    response = _response_bundle(decision, pas, None, utc_text(), doc)
     return fhir_response(response)
 
 
@@ -136,7 +136,7 @@ def inquire():
     pas = store.pas_request(review_id)
     decision = orjson.loads(row["decision"])
     determination = _determination(det)
-    response = _claim_response(decision, pas, determination, _when(row, det),
+    response = _response_bundle(decision, pas, determination, _when(row, det),
                                doc if isinstance(doc, dict) and doc.get("resourceType") == "Bundle" else None)
     return fhir_response(response)
 
@@ -259,7 +259,7 @@ def _when(row: dict, det: dict | None) -> str:
     return det["decided_at"] if det else row["received_at"]
 
 
-def _claim_response(decision: dict, pas: dict | None, determination: Determination | None, created: str,
+def _response_bundle(decision: dict, pas: dict | None, determination: Determination | None, created: str,
                     doc: dict | None) -> dict:
     """The PAS response Bundle: the ClaimResponse, then the resources of ``doc`` (the request) it refers to."""
     asked = PasRequest.of_claim(pas["claim"]) if pas else None
