@@ -121,8 +121,6 @@ def _encounter(**changes) -> dict:
     ({"period": None}, "arrival_time", "Encounter/e1.period.start", "arrival time is unknown"),
     ({"period": {"start": "2026-03-02"}}, "arrival_time", "Encounter/e1.period.start", "UTC offset"),
     ({"period": {"start": "2026-03-02T09:40:00"}}, "arrival_time", "Encounter/e1.period.start", "regex"),
-    ({"subject": {"reference": "Patient/p9"}}, "age", "Encounter/e1.subject", "not in the source"),
-    ({"period": {"start": "1950-01-01T00:00:00Z"}}, "age", "Patient/p1.birthDate", "after arrival"),
 ])
 def test_fhir_value_that_cannot_be_read_is_a_notice_and_the_stay_still_comes(tmp_path, changes, field, where,
                                                                              why):
@@ -135,6 +133,22 @@ def test_fhir_value_that_cannot_be_read_is_a_notice_and_the_stay_still_comes(tmp
     assert any(e.path.endswith(field) for e in exc.value.errors)
     assert "data_notices" not in items[1].record
     record.parse(items[1].record)
+
+
+@pytest.mark.parametrize("changes, where, why", [
+    ({"subject": {"reference": "Patient/p9"}}, "Encounter/e1.subject", "not in the source"),
+    ({"period": {"start": "1950-01-01T00:00:00Z"}}, "Patient/p1.birthDate", "after arrival"),
+])
+def test_a_fhir_stay_whose_age_cannot_be_known_is_reviewed_and_pends_naming_it(tmp_path, engine, changes, where,
+                                                                                why):
+    from ur_engine.intake.normalise import review
+
+    items = list(read_items([_export(tmp_path, [_encounter(**changes), _encounter(id="e2")])]))
+    first = items[0].record
+    assert any(n["where"] == where and why in n["why"] for n in first["data_notices"])
+    assert record.parse(first).patient.age is None
+    decision = review(engine, first)
+    assert (decision.outcome, decision.missing) == ("pend", ["age"])
 
 
 def test_fhir_bad_lines_and_repeated_ids_are_error_items(tmp_path):

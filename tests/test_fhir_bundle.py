@@ -415,8 +415,11 @@ def test_every_pas_reference_request_bundle_is_read_into_a_record(path):
     rec = items[0].record
     claim = json.loads(path.read_text())["entry"][0]["resource"]
     assert rec["id"] == claim["id"]
-    # What the request does not say (its dates, often the birth date or the level) is named, never guessed.
-    assert {n["where"] for n in rec["data_notices"]} >= {f"Claim/{claim['id']}.item.serviced[x]"}
+    # None of them names an admission or service date: the arrival is the day the request was made, and a notice
+    # says so (the time of day is not guessed: 00:00 UTC, said too).
+    assert rec["encounter"]["arrival_time"] == f"{claim['created'][:10]}T00:00:00+00:00"
+    arrival = next(n for n in rec["data_notices"] if n["where"] == f"Claim/{claim['id']}.created")
+    assert arrival["kind"] == "mapped" and "date without a time of day" in arrival["why"]
 
 
 def test_pas_request_codes_of_every_system_are_kept():
@@ -459,13 +462,16 @@ def test_ur_review_gives_one_decision_per_stay_of_a_bundle(runner, tmp_path):
     assert all(d["outcome"] in ("approve", "pend", "alternative_setting") for d in lines)
 
 
-def test_ur_review_names_what_a_pas_request_leaves_unknown(runner):
+def test_ur_review_pends_a_pas_request_naming_what_it_leaves_unknown(runner):
     from ur_engine.cli import main
 
     res = runner.invoke(main, ["review", str(PAS_RI / "bundle-request.json")])
-    assert res.exit_code == 2
+    assert res.exit_code == 0, res.output
     line = json.loads(res.output.splitlines()[0])
-    assert line["outcome"] == "error" and {e["path"] for e in line["errors"]} >= {"$.patient.age"}
+    # No birth date and no level of care: reviewed all the same, pended for both, never refused nor guessed.
+    assert (line["outcome"], line["review_action"], line["missing"]) == ("pend", "A4", ["age", "requested_level"])
+    assert line["requested"] is None and line["recommended"] is None
+    assert "Patient's age" in line["reasons"][0] and "Level of care requested" in line["reasons"][0]
     assert any(n["where"] == "Patient/1.birthDate" for n in line["data_notices"])
 
 
@@ -487,12 +493,12 @@ def test_the_corpus_figures_count_stays_skips_codes_and_notices():
     corpus = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(corpus)
     figures = corpus.measure(corpus.inputs_of(SYNTHEA) + corpus.inputs_of(PAS_RI))
-    assert (figures["stays"], figures["stays_valid"], figures["skipped_total"]) == (3 + 5, 3, 7)
+    # Every PAS request is a valid record now: what it leaves out (age, level) pends the review, not the record.
+    assert (figures["stays"], figures["stays_valid"], figures["skipped_total"]) == (3 + 5, 3 + 5, 7)
     assert figures["codes"]["diagnoses"] == {"snomed": 5, "icd10cm": 3, "icd9cm": 1}
-    assert figures["stays_invalid_by_field"]["$.patient.age"] == 5
-    assert figures["notices_in_records"]["no requested level of care (Encounter class, the requested-level "
-                                         "extension, X12 request type AR, service type 48/50 or place of service "
-                                         "21/22)"] == 5
+    assert figures["stays_invalid_by_field"] == {}
+    assert figures["notices_in_records"]["no requested level of care"] == 5
+    assert figures["notices_in_records"]["the arrival time is taken from the day the request was made"] == 5
 
 
 def test_a_stay_with_thousands_of_values_set_aside_still_fits_the_contract(monkeypatch):

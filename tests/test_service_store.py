@@ -199,3 +199,32 @@ def test_keys_are_stored_hashed_and_can_be_revoked(store):
     assert auth.authenticate(store, key) is None
     with pytest.raises(ValueError, match="unknown role"):
         auth.create_key(store, "admin")
+
+
+PAS_CLAIM = {"resourceType": "Claim", "id": "req-1", "use": "preauthorization",
+             "identifier": [{"system": "urn:trnorg:1234567890", "value": "TRN-0001"}]}
+
+
+def test_a_pas_request_is_kept_with_its_review_and_found_by_identifier_or_claim_id(store, engine):
+    first = store.add_review(record=make_record(), decision=pended(engine).to_dict(), actor=ALICE,
+                             pas_request={"claim": PAS_CLAIM, "bundle_identifier": {"value": "A12345"}})
+    again = store.add_review(record=make_record(), decision=pended(engine).to_dict(), actor=ALICE,
+                             pas_request={"claim": PAS_CLAIM, "bundle_identifier": None})
+    plain = add(store, engine)
+    assert store.pas_request(first["review_id"]) == {"claim": PAS_CLAIM, "bundle_identifier": {"value": "A12345"}}
+    assert store.pas_request(plain["review_id"]) is None
+    # the newest request of that identifier: a resubmission answers for it
+    assert store.find_pas_request([("urn:trnorg:1234567890", "TRN-0001")]) == again["review_id"]
+    assert store.find_pas_request([(None, "TRN-0001")]) == again["review_id"]
+    assert store.find_pas_request([("urn:other", "TRN-0001")]) is None
+    assert store.find_pas_request([("urn:other", "TRN-0001")], "req-1") == again["review_id"]
+    assert store.find_pas_request([], "nope") is None
+
+
+@pytest.mark.parametrize("statement", ["UPDATE pas_requests SET claim_id = 'x'", "DELETE FROM pas_requests"])
+def test_the_database_refuses_to_change_or_remove_a_pas_request(store, engine, statement):
+    store.add_review(record=make_record(), decision=pended(engine).to_dict(), actor=ALICE,
+                     pas_request={"claim": PAS_CLAIM, "bundle_identifier": None})
+    with pytest.raises(DBAPIError, match="append-only"):
+        with store.engine.begin() as conn:
+            conn.execute(text(statement))

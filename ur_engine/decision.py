@@ -212,6 +212,9 @@ def decide(adm: Admission, library: Library, results: Results, facts: Facts, rev
     patterns in millions of stays: each pattern's verdict is worked out once (``_verdict``); which of its
     candidate facts are missing is the record's own.
     """
+    basics = unknown_basics(adm)
+    if basics:
+        return _pend_without_basics(adm, library, results, facts, review_id, waived, basics)
     if not results:
         verdict = _verdict(adm.requested, adm.review_type, library, results, waived)
         verdict = replace(verdict, reasons=(
@@ -476,3 +479,30 @@ def _some(names: list[str], limit: int = 6, words: list[dict[str, object]] | Non
         return "criteria unknown"
     more = f" and {len(names) - limit} more (see missing)" if len(names) > limit else ""
     return ", ".join(names[:limit]) + more
+
+
+# What a review cannot start without. A record may leave them out (a prior-authorization request without a birth
+# date or a level of care): the stay then pends, naming them, instead of being refused or judged on a guess.
+BASICS = (("age", "Patient's age at arrival (the birth date): it decides which criteria apply"),
+          ("requested_level", "Level of care requested (inpatient, observation, critical care…)"))
+
+
+def unknown_basics(adm: Admission) -> list[tuple[str, str]]:
+    """(name, words) of each basic the record does not give."""
+    unknown = {"age": adm.patient.age is None, "requested_level": adm.requested is None}
+    return [(name, text) for name, text in BASICS if unknown[name]]
+
+
+def _pend_without_basics(adm: Admission, library: Library, results: Results, facts: Facts, review_id: str,
+                         waived: frozenset[str], basics: list[tuple[str, str]]) -> Decision:
+    words = "; ".join(text for _, text in basics)
+    return Decision(
+        review_id=review_id, record_id=adm.id, review_type=adm.review_type, outcome=Outcome.PEND,
+        requested=adm.requested, supported=None, recommended=None,
+        reasons=[f"The review cannot start without: {words}; physician review"],
+        missing=[name for name, _ in basics], missing_info=[{"facts": [name], "text": text} for name, text in basics],
+        levels={}, payment={},
+        rules={"version": library.version, "digest": library.digest,
+               "rulesets": {rs.id: rs.version for rs, _ in results}},
+        review_action=ReviewAction.PENDED, data_notices=adm.data_notices, _results=results, _facts=facts,
+        _waived=waived)

@@ -58,7 +58,7 @@ class DataNotice:
 
 @dataclass(slots=True)
 class Patient:
-    age: float
+    age: float | None  # None: not known; the review pends naming it (it chooses the rule sets)
     sex: str | None = None
 
 
@@ -365,7 +365,7 @@ def _build(d: dict[str, Any], errors: list[RecordError], seen: dict[str, datetim
     pat, cov = d["patient"], d["coverage"]
     return Admission(
         id=d["id"], review_type=ReviewType(d.get("review_type", "admission")),
-        patient=Patient(pat["age"], pat.get("sex")),
+        patient=Patient(pat.get("age"), pat.get("sex")),
         coverage=Coverage(cov["line_of_business"], cov.get("plan")),
         encounter=encounter, diagnoses=diagnoses, procedures=procedures, observations=obs,
         treatments=treatments, findings=dict(d["findings"]) if "findings" in d else None,

@@ -8,6 +8,8 @@
     POST /v1/admin/reload                     rules_admin  re-read the rule directory (serves only if it passes)
     GET  /v1/admin/reloads                    rules_admin  the reload log, with the reasons of refused reloads
     GET  /v1/rulesets, /healthz, /metrics, /openapi.json, /docs, /ui/…   public (the web pages ask for a key)
+    POST /fhir/Claim/$submit, /fhir/Claim/$inquire, GET /fhir/ClaimResponse/{id}, /fhir/metadata   Da Vinci PAS
+                                              in FHIR (``fhir_pas``): the same reviews, answered as ClaimResponses
 
 Errors are ``application/problem+json`` (RFC 9457); a bad record's errors name each field by its JSON path.
 The OpenAPI document (``ur_service/openapi.py``) describes every endpoint and checks requests and responses.
@@ -28,7 +30,7 @@ from werkzeug.exceptions import HTTPException
 from ur_engine.errors import RecordError
 from ur_engine.intake.rule_files import default_sources, read_sources
 
-from . import inputs, logs, metrics, openapi, reviews, web
+from . import fhir_pas, inputs, logs, metrics, openapi, reviews, web
 from .auth import ROLES, require
 from .db import DEFAULT_URL
 from .http import json_response, problem
@@ -92,6 +94,7 @@ def create_app(config: dict | None = None) -> Flask:
         raise
     app.extensions["ur_engine"] = service
     app.register_blueprint(web.blueprint)
+    app.register_blueprint(fhir_pas.blueprint)
     web.csrf.init_app(app)
     reloads = Reloads(service, store, sources, app.config["RELOAD_POLL_SECONDS"])
     app.extensions["ur_reloads"] = reloads

@@ -16,6 +16,7 @@ from jsonschema import Draft202012Validator
 
 from ur_engine import schemas as engine_schemas
 
+from . import fhir_common, fhir_pas  # noqa: F401  (fhir_pas registers its endpoints in fhir_common)
 from .auth import ROLES
 from .inputs import DATE_PATTERN, TIME_PATTERN
 
@@ -292,12 +293,13 @@ def _submission() -> dict:
             "id": admission["id"],
             # A null is read as not given, as everywhere in a submission: here, the default (admission).
             "review_type": {**admission["review_type"], "enum": [*admission["review_type"]["enum"], None]},
-            "patient": {"type": "object", "required": ["age"], "properties": {"age": admission["patient"][
-                "properties"]["age"]}},
+            # Without an age or a level (or with a null: not given) the stay is reviewed and pends, naming them.
+            "patient": {"type": "object", "properties": {"age": {"anyOf": [
+                admission["patient"]["properties"]["age"], {"type": "null"}]}}},
             "coverage": {"type": "object", "required": ["line_of_business"], "properties": {
                 "line_of_business": admission["coverage"]["properties"]["line_of_business"]}},
             "encounter": {"type": "object", "required": ["arrival_time"], "properties": {
-                "arrival_time": ref("time"), "requested_level": ref("level")}},
+                "arrival_time": ref("time"), "requested_level": {"anyOf": [ref("level"), {"type": "null"}]}}},
         },
     }
 
@@ -341,6 +343,13 @@ def document() -> dict:
                                  "parameters": {"review_id": "$response.body#/review_id"}}}
         paths.setdefault(path, {})[method] = op
     paths.update(EXTRA_PATHS)
+    for e in fhir_common.ENDPOINTS:
+        op = paths.setdefault(e.path, {})[e.method] = _fhir_operation(e)
+        if e.body is not None:  # a named component, as every request body of the document is
+            components[f"{op['operationId'][0].upper()}{op['operationId'][1:]}Body"] = e.body
+    components["FhirResource"] = {"type": "object", "required": ["resourceType"],
+                                  "properties": {"resourceType": {"type": "string"}},
+                                  "description": "A FHIR R4 resource (checked by the FHIR model library)."}
     return {
         "openapi": "3.1.0",
         "info": {"title": "ur-engine review service", "version": "1",
@@ -354,6 +363,33 @@ def document() -> dict:
             "type": "http", "scheme": "bearer",
             "description": "An API key from `ur keys create --role ROLE`: `Authorization: Bearer ur_…`."}}},
     }
+
+
+def _fhir_operation(e: fhir_common.FhirEndpoint) -> dict:
+    """A FHIR endpoint's operation: FHIR JSON in and out; the service's own 401, 403 and 413 are problems."""
+    name = e.endpoint.rsplit(".", 1)[-1]
+    responses = {str(status): {"description": text, "content": {fhir_common.FHIR_JSON: {"schema": _ref(
+        "FhirResource")}}} for status, text in e.statuses.items()}
+    if e.method == "post":
+        responses.update(_responses({413: None}))
+    op: dict = {"summary": e.summary, "operationId": "fhir" + "".join(w.title() for w in name.split("_")),
+                "tags": ["FHIR"], "responses": responses}
+    if e.description:
+        op["description"] = e.description
+    if e.parameters:
+        op["parameters"] = list(e.parameters)
+    if e.body is not None:
+        body = _ref(f"{op['operationId'][0].upper()}{op['operationId'][1:]}Body")
+        op["requestBody"] = {"required": True, "content": {fhir_common.FHIR_JSON: {"schema": body},
+                                                             "application/json": {"schema": body}}}
+    if e.roles:
+        responses.update(_responses({401: None, 403: None}))
+        responses["401"]["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}}}
+        op["security"] = [{"apiKey": []}]
+        op["description"] = (op.get("description", "") + f"\n\nRoles: {', '.join(e.roles)}.").strip()
+    else:
+        op["security"] = []
+    return op
 
 
 def operation(endpoint: str) -> tuple[str, str, dict] | None:

@@ -17,12 +17,13 @@ AGREES = {("met", "approve"), ("waived", "approve"), ("not_met", "deny")}
 
 
 def submit(app, body: bytes | str | dict, actor: Actor, urgency: str = "standard",
-           as_of: date | None = None) -> dict:
+           as_of: date | None = None, pas_request: dict | None = None) -> dict:
     """Judge one record on the serving rules and store the review; committed when this returns.
 
     Raises ``RecordError`` (with JSON paths) for a record with nothing to judge; nothing is stored then. The
     service's own checks (strict JSON, plausible encounter dates) come first; then the intake sets aside any
     other value it cannot read, with a notice in the decision, so one bad value never loses the stay.
+    ``pas_request``: the Da Vinci PAS request the record was read from, stored with the review.
     """
     started = time.perf_counter()
     data = body if isinstance(body, dict) else inputs.loads(body)
@@ -31,7 +32,8 @@ def submit(app, body: bytes | str | dict, actor: Actor, urgency: str = "standard
     service = app.extensions["ur_engine"]
     with service.engine() as engine, service.turn:
         decision = review(engine, data, as_of=as_of).to_dict()
-    row = app.extensions["ur_store"].add_review(record=data, decision=decision, actor=actor, urgency=urgency)
+    row = app.extensions["ur_store"].add_review(record=data, decision=decision, actor=actor, urgency=urgency,
+                                                pas_request=pas_request)
     metrics.REVIEWS.labels(decision["outcome"]).inc()
     metrics.REVIEW_SECONDS.observe(time.perf_counter() - started)
     # Ids, outcome and chain position only: the hash logged here also anchors the chain outside the database.

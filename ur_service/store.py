@@ -20,7 +20,7 @@ import weakref
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import and_, delete, func, insert, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from ulid import ULID
 
@@ -29,8 +29,8 @@ from ur_engine.rules.library import digest as library_digest
 
 from . import migrate
 from .db import create_db_engine, write_transaction
-from .tables import (CHAINS, api_keys, audit_heads, determinations, login_failures, reviews, rule_reloads,
-                     rule_snapshots)
+from .tables import (CHAINS, api_keys, audit_heads, determinations, login_failures, pas_requests, reviews,
+                     rule_reloads, rule_snapshots)
 
 GENESIS = "0" * 64
 TABLES = {"reviews": reviews, "determinations": determinations, "api_keys": api_keys, "rule_reloads": rule_reloads}
@@ -131,8 +131,9 @@ class Store:
     # -- reviews ------------------------------------------------------------------------------------------
 
     def add_review(self, *, record: dict, decision: dict, actor: Actor, urgency: str = "standard",
-                   received: datetime | None = None) -> dict:
-        """Append one review and commit; returns the stored row."""
+                   received: datetime | None = None, pas_request: dict | None = None) -> dict:
+        """Append one review and commit; returns the stored row. ``pas_request`` (``{"claim": …,
+        "bundle_identifier": …}``): the Da Vinci PAS request it answers, stored in the same transaction."""
         received = received or datetime.now(timezone.utc)
         requested = decision.get("requested") or ""
         row = {
@@ -146,7 +147,31 @@ class Store:
         }
         with write_transaction(self.engine, REVIEW_CHAIN) as conn:
             _append(conn, "reviews", row)
+            if pas_request is not None:
+                conn.execute(insert(pas_requests).values(**_pas_row(row["review_id"], pas_request)))
         return row
+
+    def pas_request(self, review_id: str) -> dict | None:
+        """The PAS request a review answers (``{"claim": …, "bundle_identifier": …}``), or None."""
+        with self.engine.connect() as conn:
+            text = conn.execute(select(pas_requests.c.request).where(pas_requests.c.review_id == review_id)).scalar()
+        return json.loads(text) if text is not None else None
+
+    def find_pas_request(self, identifiers: list[tuple[str | None, str]], claim_id: str | None = None) -> str | None:
+        """The review id of the newest PAS request whose Claim has one of ``identifiers`` ((system, value); a
+        None system matches any), else whose Claim id is ``claim_id``; None when nothing matches."""
+        conds = [and_(pas_requests.c.identifier_value == value,
+                      *([pas_requests.c.identifier_system == system] if system else []))
+                 for system, value in identifiers if value]
+        with self.engine.connect() as conn:
+            for cond in ([or_(*conds)] if conds else []) + ([pas_requests.c.claim_id == claim_id] if claim_id else []):
+                found = conn.execute(
+                    select(pas_requests.c.review_id).select_from(
+                        pas_requests.join(reviews, reviews.c.review_id == pas_requests.c.review_id))
+                    .where(cond).order_by(reviews.c.seq.desc()).limit(1)).scalar()
+                if found is not None:
+                    return str(found)
+        return None
 
     def get_review(self, review_id: str) -> tuple[dict, dict | None] | None:
         """The review row and its determination row (or None); None when there is no such review."""
@@ -406,3 +431,13 @@ class Store:
         with write_transaction(self.engine, LOGINS) as conn:
             conn.execute(delete(login_failures).where(login_failures.c.at < utc_text(now - keep)))
             conn.execute(insert(login_failures), {"client": client[:64], "at": utc_text(now)})
+
+
+def _pas_row(review_id: str, request: dict) -> dict:
+    claim = request.get("claim") or {}
+    first = next((i for i in claim.get("identifier") or () if isinstance(i, dict) and i.get("value")), {})
+    claim_id = claim.get("id")
+    return {"review_id": review_id, "claim_id": claim_id[:64] if isinstance(claim_id, str) else None,
+            "identifier_system": str(first["system"])[:255] if first.get("system") else None,
+            "identifier_value": str(first["value"])[:255] if first.get("value") else None,
+            "request": canonical(request)}

@@ -107,6 +107,19 @@ audit_heads = Table(
     Column("hash", String(64), nullable=False),
 )
 
+# The Da Vinci PAS Claim a review answers (as JSON, with the request Bundle's identifier), found again by the
+# Claim's first identifier or its id when the submitter inquires.
+pas_requests = Table(
+    "pas_requests", metadata,
+    Column("review_id", String(40), ForeignKey("reviews.review_id"), primary_key=True),
+    Column("claim_id", String(64)),
+    Column("identifier_system", String(255)),
+    Column("identifier_value", String(255)),
+    Column("request", Text, nullable=False),  # {"claim": …, "bundle_identifier": …}
+    Index("ix_pas_requests_identifier", "identifier_value", "identifier_system"),
+    Index("ix_pas_requests_claim_id", "claim_id"),
+)
+
 # Failed sign-ins by client address, for the login rate limit shared by every worker; old rows are deleted.
 login_failures = Table(
     "login_failures", metadata,
@@ -117,6 +130,6 @@ login_failures = Table(
 )
 
 # Tables whose rows may never change or go: the migrations add triggers refusing UPDATE and DELETE.
-APPEND_ONLY = ("reviews", "determinations", "api_keys", "rule_reloads", "rule_snapshots")
+APPEND_ONLY = ("reviews", "determinations", "api_keys", "rule_reloads", "rule_snapshots", "pas_requests")
 # The hash chains, in the order verification walks them.
 CHAINS = ("reviews", "determinations", "api_keys", "rule_reloads")

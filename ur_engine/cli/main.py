@@ -200,7 +200,10 @@ def _print_record_error(exc: UrError) -> None:
 @click.option("--as-of", type=click.DateTime(["%Y-%m-%d"]), default=None, help=AS_OF_HELP)
 @click.option("--trail", type=click.Choice(["compact", "full"]), default="compact", show_default=True,
               help=TRAIL_HELP)
-def batch(inputs, out, rules, workers, resume, report, evaluator, strict, as_of, trail) -> None:
+@click.option("--format", "fmt", type=click.Choice(["decisions", "fhir"]), default="decisions", show_default=True,
+              help="fhir: OUT holds FHIR Bulk Data NDJSON, one PAS ClaimResponse per stay, and records that could "
+                   "not be reviewed go to OUT's OperationOutcome file; the decisions stay in OUT.decisions.ndjson.")
+def batch(inputs, out, rules, workers, resume, report, evaluator, strict, as_of, trail, fmt) -> None:
     """Review every record of INPUTS (NDJSON, CSV, Parquet, FHIR Bulk Data) into OUT, in input order.
 
     Writes OUT.summary.json beside OUT. A record with nothing to judge gets an error line, never silence, and
@@ -209,9 +212,13 @@ def batch(inputs, out, rules, workers, resume, report, evaluator, strict, as_of,
     from ur_engine.batch.runner import run_batch
 
     sources = read_sources(rules) if rules else default_sources()
+    decisions = out if fmt == "decisions" else out + ".decisions.ndjson"
+    if fmt == "fhir" and not resume and Path(out).exists() and Path(out).stat().st_size:
+        click.echo(f"{out} exists: pass --resume to continue it, or remove it", err=True)
+        sys.exit(2)
     bar = _progress_bar(inputs, resume)
     try:
-        summary = run_batch(list(inputs), out, sources, workers=workers, resume=resume,
+        summary = run_batch(list(inputs), decisions, sources, workers=workers, resume=resume,
                             progress=bar.update if bar else None, evaluator=evaluator, strict=strict,
                             as_of=as_of.date() if as_of else None, trail=trail)
     except RuleError as exc:
@@ -223,6 +230,11 @@ def batch(inputs, out, rules, workers, resume, report, evaluator, strict, as_of,
     finally:
         if bar:
             bar.close()
+    if fmt == "fhir":
+        os.replace(decisions + ".summary.json", out + ".summary.json")  # where the summary always is
+        written = _write_fhir(decisions, out, rules)
+        click.echo(", ".join(f"{n} {kind}" for kind, n in written.items()) + f" written to {out}"
+                   + (f" and {_outcomes_path(out)}" if written.get("OperationOutcome") else ""), err=True)
     if report:
         from ur_engine.batch.report import to_html
 
@@ -275,6 +287,47 @@ def expand(source, rules) -> None:
     if failed:
         click.echo(f"{failed} line(s) could not be expanded; see the error lines", err=True)
         sys.exit(2)
+
+
+def _outcomes_path(out: str) -> str:
+    """Bulk Data keeps one resource type per file: the OperationOutcomes go beside OUT."""
+    path = Path(out)
+    stem = path.name[:-len(".ndjson")] if path.name.endswith(".ndjson") else path.name
+    return str(path.with_name(f"{stem}.OperationOutcome.ndjson"))
+
+
+def _write_fhir(decisions: str, out: str, rules: str | None) -> dict[str, int]:
+    """OUT as Bulk Data NDJSON of ClaimResponses (one per stay, in input order) from the decisions file; the
+    records that could not be reviewed as OperationOutcomes beside it. Each file is written whole, then moved
+    into place: a killed run leaves the last complete one."""
+    from datetime import datetime, timezone
+
+    from ur_engine.output.claim_response import bulk_resource
+    from ur_engine.output.trail import expand as expand_line
+
+    library = _library(rules)
+    facts = library.facts  # the evidence in words
+    created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    targets = {"ClaimResponse": out, "OperationOutcome": _outcomes_path(out)}
+    counts = {kind: 0 for kind in targets}
+    files = {kind: open(path + ".part", "wb") for kind, path in targets.items()}
+    try:
+        with open(decisions, "rb") as lines:
+            for line in lines:
+                if line.strip():  # a compact line's trail comes back in full for the processNote
+                    kind, resource = bulk_resource(orjson.dumps(expand_line(orjson.loads(line), library)), created,
+                                                   facts)
+                    files[kind].write(orjson.dumps(resource) + b"\n")
+                    counts[kind] += 1
+    finally:
+        for f in files.values():
+            f.close()
+    for kind, path in targets.items():
+        if counts[kind] or kind == "ClaimResponse":
+            os.replace(path + ".part", path)
+        else:
+            os.remove(path + ".part")
+    return {kind: n for kind, n in counts.items() if n or kind == "ClaimResponse"}
 
 
 def _progress_bar(inputs, resume: bool):

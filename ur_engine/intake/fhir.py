@@ -302,19 +302,16 @@ class Source(Sections):
             start = when(begun)
             if start and begun is not None:  # when() gives text only for a datetime
                 starts.append((begun, start))
-            elif enc is stay.encounters[0]:
+            elif enc is stay.encounters[0] and claim is None:
                 stay.note(str(begun) if begun else None, f"{enc.label}.period.start",
                           "no date and time with a UTC offset: the arrival time is unknown")
-        if claim is not None and not stay.encounters:
-            start, where = _claim_start(claim)
-            if start:
-                starts.append((datetime.fromisoformat(start), start))
-            else:
-                stay.note(where[0], where[1], "no requested date and time with a UTC offset: the arrival time "
-                          "is unknown")
         if starts:
             # Time in the emergency department before the inpatient order counts toward the stay (42 CFR 412.3).
             out["arrival_time"] = min(starts, key=lambda s: s[0])[1]
+        elif claim is not None:
+            found = _requested_start(stay, claim)
+            if found is not None:
+                out["arrival_time"] = found
         level = self._level(stay, claim)
         if level:
             out["requested_level"] = level
@@ -357,13 +354,15 @@ class Source(Sections):
         if found in LEVELS:
             return found
         for item in asked.item or []:
-            concepts = [extension(item, codes.REQUEST_TYPE), item.category, item.locationCodeableConcept]
-            for c in codings(concepts):
-                level = codes.PAS_LEVELS.get((c.system, c.code))
-                if level:
-                    return level
-        stay.note(None, f"{claim.label}.item", "no requested level of care (Encounter class, the requested-level "
-                  "extension, X12 request type AR, service type 48/50 or place of service 21/22)")
+            for concept in (extension(item, codes.REQUEST_TYPE), item.revenue, item.productOrService, item.category,
+                            item.locationCodeableConcept):  # codes.PAS_LEVEL_ELEMENTS
+                for c in codings(concept):
+                    level = codes.pas_level(c.system, c.code)
+                    if level:
+                        return level
+        stay.note(None, f"{claim.label}.item", "no requested level of care: neither the Encounter's class nor the "
+                  "items' request type, revenue code, service, category or place of service names one; the review "
+                  "pends until it is given")
         return None
 
 def _class(enc) -> str | None:
@@ -384,14 +383,36 @@ def _preadmission(enc) -> tuple | None:
     return (ident.system, ident.value) if ident is not None and ident.value else None
 
 
-def _claim_start(claim: Read) -> tuple[str | None, tuple]:
-    """The requested start of a PAS Claim's service: item serviced date or period, or PAS requested date."""
-    for n, item in enumerate(cast("Claim", claim.model).item or []):
-        for value, where in ((item.servicedDate, "servicedDate"),
-                             (item.servicedPeriod.start if item.servicedPeriod else None, "servicedPeriod.start")):
-            t = when(value)
-            if t:
-                return t, ()
-            if value is not None:
-                return None, (str(value), f"{claim.label}.item[{n}].{where}")
-    return None, (None, f"{claim.label}.item.serviced[x]")
+def _requested_start(stay: Stay, claim: Read) -> str | None:
+    """The arrival of a stay a PAS request asks about whose Encounter gives no start with a time and offset: the
+    Encounter's start date, the request's admission dates, an item's serviced date or period, else the day the
+    request was made (a Claim always has one). What stands in for the arrival is said in a notice; a date
+    without a time is read as 00:00 UTC that day, and the notice says so."""
+    asked = cast("Claim", claim.model)
+    candidates: list[tuple[object, str, str]] = []
+    for enc in stay.encounters:
+        period = cast("Encounter", enc.model).period
+        candidates.append((period.start if period else None, f"{enc.label}.period.start", "the Encounter's start"))
+    for n, info in enumerate(asked.supportingInfo or []):
+        if {c.code for c in codings(info.category)} & {"admissionDates", "patientEvent"}:
+            start = info.timingPeriod.start if info.timingPeriod else None
+            candidates.append((info.timingDate or start, f"{claim.label}.supportingInfo[{n}].timing[x]",
+                               "the requested admission date"))
+    for n, item in enumerate(asked.item or []):
+        candidates.append((item.servicedDate, f"{claim.label}.item[{n}].servicedDate", "the requested service date"))
+        candidates.append((item.servicedPeriod.start if item.servicedPeriod else None,
+                           f"{claim.label}.item[{n}].servicedPeriod.start", "the requested service date"))
+    candidates.append((asked.created, f"{claim.label}.created",
+                       "the day the request was made: it names no admission or service date"))
+    for value, where, what in candidates:
+        exact, on = when(value), day(value)
+        if exact is None and on is None:
+            continue
+        why = f"the arrival time is taken from {what}"
+        if exact is None:
+            why += ", a date without a time of day: read as 00:00 UTC, so the hours after arrival count from then"
+        # "mapped": a value read as something else (the arrival), the original shown
+        stay.notices.append({**notice(str(value), where, why), "kind": "mapped"})
+        return exact or f"{on}T00:00:00+00:00"
+    stay.note(None, f"{claim.label}.created", "no date the stay is asked for: the arrival time is unknown")
+    return None

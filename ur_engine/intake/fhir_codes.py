@@ -64,14 +64,33 @@ REQUEST_TYPE = PAS + "extension-serviceItemRequestType"
 X12_REQUEST_TYPE = "https://codesystem.x12.org/005010/1525"  # UM request category: AR admission review
 X12_SERVICE_TYPE = "https://codesystem.x12.org/005010/1365"  # service type code
 PLACE_OF_SERVICE = "https://www.cms.gov/Medicare/Coding/place-of-service-codes/Place_of_Service_Code_Set"
-# (system, code) of item.extension[requestType], item.category or item.location → requested level.
+NUBC_REVENUE = "https://www.nubc.org/CodeSystem/RevenueCodes"
+# (system, code) of a PAS Claim item's codes → the level of care they ask for; the one table of docs/inputs.md
+# ("Da Vinci PAS requests"). Systems are the record's short names where SYSTEMS has one (hcpcs), else the URI.
+# Codes that name a service but not where it is given (a CPT procedure, a consultation) tell no level.
 PAS_LEVELS = {
     (X12_REQUEST_TYPE, "AR"): "inpatient",   # Admission Review
     (X12_SERVICE_TYPE, "48"): "inpatient",   # Hospital - Inpatient
     (X12_SERVICE_TYPE, "50"): "outpatient",  # Hospital - Outpatient
     (PLACE_OF_SERVICE, "21"): "inpatient",   # Inpatient Hospital
     (PLACE_OF_SERVICE, "22"): "outpatient",  # On Campus-Outpatient Hospital
+    ("hcpcs", "G0378"): "observation",       # Hospital observation service, per hour
+    (NUBC_REVENUE, "0762"): "observation",   # Observation room
+    (NUBC_REVENUE, "0206"): "intermediate",  # Intensive care: intermediate ICU
+    (NUBC_REVENUE, "0214"): "intermediate",  # Coronary care: intermediate CCU
+    **{(NUBC_REVENUE, f"02{n:02d}"): "critical" for n in range(20) if n not in (6, 14)},  # 020x ICU, 021x CCU
+    **{(NUBC_REVENUE, f"01{n:02d}"): "inpatient" for n in range(70)},  # 010x-016x room and board
 }
+# Which of an item's codes are read for the level, most specific first: what is asked for (request type, revenue
+# code, service), then its category, then where (place of service: observation is billed as outpatient).
+PAS_LEVEL_ELEMENTS = ("extension[requestType]", "revenue", "productOrService", "category", "location[x]")
+
+
+def pas_level(system: str | None, code: str | None) -> str | None:
+    if system is None or code is None:
+        return None
+    return PAS_LEVELS.get((SYSTEMS.get(system, system), code))
+
 
 # --- Coverage → line of business ----------------------------------------------------------------------------
 LINES_OF_BUSINESS = ("medicare", "medicare_advantage", "medicaid", "commercial")

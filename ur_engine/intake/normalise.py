@@ -15,7 +15,9 @@ code map or a unit conversion is read through one, the original kept in the noti
 - a section emptied because all its entries were set aside, or sent empty without being declared ``complete``,
   is unknown, never "none given".
 
-A record is an error only when it has no identity, no arrival time, no patient age or no coverage to judge it by.
+A record is an error only when it has no identity, no arrival time or no coverage to judge it by. A record that
+leaves out the patient's age or the requested level is reviewed and pends, naming them (``decision.BASICS``); one
+that gives them wrong (an age of -3, a level of ``inpatiant``) is an error naming the field, to be corrected.
 ``strict=True`` keeps the reject-on-any-error behaviour for submitters who want it.
 """
 
@@ -91,6 +93,15 @@ class _Intake:
         enc = rec.get("encounter")
         if isinstance(enc, dict):
             rec["encounter"] = enc = {k: v for k, v in enc.items() if v is not None}
+        pat = rec.get("patient")
+        if isinstance(pat, dict):
+            rec["patient"] = pat = {k: v for k, v in pat.items() if v is not None}
+            if "age" not in pat:
+                self.aside("patient age", "$.patient.age", "not given: the review pends until it is known (the age "
+                           "decides which criteria apply)")
+        if isinstance(enc, dict) and "requested_level" not in enc and rec.get("review_type") != "discharge":
+            self.aside("requested level of care", "$.encounter.requested_level", "not given: the review pends "
+                       "until it is known")
         arrival = _when(enc.get("arrival_time")) if isinstance(enc, dict) else None
         if isinstance(enc, dict) and arrival is not None:
             self._encounter_times(enc, arrival)

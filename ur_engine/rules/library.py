@@ -168,7 +168,9 @@ class Library:
         return version
 
     def applicable(self, adm: Admission, as_of: date | None = None) -> list[RuleSet]:
-        """The rule sets that judge this record: in effect on its arrival date (or ``as_of``), matching ``applies``."""
+        """The rule sets that judge this record: in effect on its arrival date (or ``as_of``), matching ``applies``.
+
+        A rule set for an age range never applies to a record whose age is unknown (its decision pends for it)."""
         on = as_of or adm.encounter.arrival_time.date()
         age, line, plan = adm.patient.age, adm.coverage.line_of_business, adm.coverage.plan
         requested = adm.requested
@@ -176,7 +178,8 @@ class Library:
         out = []
         for rs, start, end, age_min, age_max, lines, plans, wanted, dx in self._tests.get(adm.review_type, ()):
             if (start is not None and on < start) or (end is not None and on > end) or \
-                    (age_min is not None and age < age_min) or (age_max is not None and age > age_max) or \
+                    (age_min is not None and (age is None or age < age_min)) or \
+                    (age_max is not None and (age is None or age > age_max)) or \
                     (lines is not None and line not in lines) or (plans is not None and plan not in plans) or \
                     (wanted is not None and requested not in wanted):
                 continue
