@@ -84,6 +84,12 @@ class Decision:
     _results: list[tuple[RuleSet, RulesetResult]] = field(default_factory=list, repr=False, compare=False)
     _facts: Facts = field(default_factory=Facts, repr=False, compare=False)
     _waived: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
+    # The stay day by day (stay_days.StayDays.to_dict()), set only when a day-by-day review was asked for.
+    by_day: dict[str, object] | None = None
+
+    def met_for(self, level: str) -> list[str]:
+        """The ids of the criteria met that support ``level`` (through a rule set whose groups support it)."""
+        return _met_ids(self._results, level)
 
     @cached_property
     def criteria(self) -> list[CriterionResult]:
@@ -96,6 +102,11 @@ class Decision:
 
     def to_dict(self) -> dict[str, object]:
         """Plain JSON-ready data, in the field order of ``schemas/decision.schema.json``."""
+        if self.by_day is not None:
+            return {**self._to_dict(), "by_day": self.by_day}
+        return self._to_dict()
+
+    def _to_dict(self) -> dict[str, object]:
         return {
             "review_id": self.review_id, "record_id": self.record_id, "review_type": self.review_type,
             "outcome": self.outcome, "requested": self.requested, "supported": self.supported,
@@ -349,6 +360,7 @@ def _words(facts: FactDictionary, review_type: str,
     span = ""
     if window:
         span = (f"in the first {window['end_hours']:g} h after arrival" if window["anchor"] == "arrival" else
+                "on that day of care" if window["anchor"] == "day_start" else
                 f"in the {-window['start_hours']:g} h before the review")
     order: list[str] = []  # one entry per observation (its statistics merged) or per other fact
     facts_of: dict[str, list[str]] = {}

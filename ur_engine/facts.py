@@ -88,6 +88,11 @@ class ObservationDef:
         return (low is None or value >= low) and (high is None or value <= high)
 
 
+_DAY = timedelta(hours=24)
+# The day-of-care window of a library whose facts.yaml names none: the day that ends at the review time.
+DAY_OF_CARE_WINDOW = {"anchor": "day_start", "start_hours": 0, "end_hours": 24}
+
+
 def _day(x: date) -> date:
     return x.date() if isinstance(x, datetime) else x
 
@@ -131,7 +136,7 @@ class FactDictionary:
         self.spec = spec
         self.library: str = spec.get("library", "ur-engine rules")
         self.version: str = spec.get("version", "0.0.0")
-        self.windows: dict[str, dict[str, Any]] = spec["windows"]
+        self.windows: dict[str, dict[str, Any]] = {"day_of_care": DAY_OF_CARE_WINDOW, **spec["windows"]}
         self.valuesets = valuesets
         self.catalog: dict[str, FactInfo] = {}
         self._obs_by_code: dict[str, list[ObservationDef]] = {}
@@ -249,8 +254,10 @@ class FactDictionary:
         """(anchor, start, end) of the window that counts for this review type."""
         kind, start, end = self._windows[adm.review_type]
         anchor = adm.encounter.arrival_time
-        if kind == "review" and adm.encounter.review_time is not None:
+        if kind != "arrival" and adm.encounter.review_time is not None:
             anchor = adm.encounter.review_time
+            if kind == "day_start":  # the day of care that ends at the review time: procedures "that day" too
+                anchor -= _DAY
         return anchor, anchor + start, anchor + end
 
     def check(self, adm: Admission) -> None:

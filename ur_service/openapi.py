@@ -55,7 +55,7 @@ URGENCY = {"enum": ["standard", "expedited"],
            "description": "CMS-0057-F: a pended case is due within 7 calendar days (standard) or 72 hours (expedited)."}
 SUMMARY = {
     "review_id": {"type": "string"}, "record_id": {"type": "string"}, "received_at": TIME,
-    "submitted_by": _ref("Actor"), "review_type": {"enum": ["admission", "continued_stay", "discharge"]},
+    "submitted_by": _ref("Actor"), "review_type": {"enum": ["admission", "continued_stay", "discharge", "day_of_care"]},
     "outcome": OUTCOME, "requested": {"type": "string"}, "urgency": URGENCY, "due_at": NULLABLE_TIME,
     "rules": _ref("Rules"),
 }

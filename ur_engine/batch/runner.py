@@ -38,6 +38,7 @@ from ur_engine.errors import (
 from ur_engine.intake.normalise import admit
 from ur_engine.intake.readers import Item, ndjson_segments, read_items, read_segment
 from ur_engine.rules.library import Library, Source, load
+from ur_engine.stay_days import review_by_day
 
 STATE_VERSION = 2
 _NUMBERS = re.compile(r"\d+(\.\d+)?")
@@ -52,10 +53,11 @@ class ReviewOptions:
     evaluator: str = "durable"
     strict: bool = False
     as_of: date | None = None
+    by_day: bool = False  # also judge each day of care (stay_days)
 
     def state(self) -> dict:
         return {"evaluator": self.evaluator, "strict": self.strict,
-                "as_of": self.as_of.isoformat() if self.as_of else None}
+                "as_of": self.as_of.isoformat() if self.as_of else None, "by_day": self.by_day}
 
 
 @dataclass
@@ -215,7 +217,8 @@ def _done_lines(out: Path) -> int:
 
 def run_batch(paths: list[str], out: str, sources: list[Source], workers: int | None = None,
               resume: bool = False, chunk: int = 500, progress: Callable[[int], None] | None = None,
-              evaluator: str = "durable", strict: bool = False, as_of: date | None = None) -> BatchSummary:
+              evaluator: str = "durable", strict: bool = False, as_of: date | None = None,
+              by_day: bool = False) -> BatchSummary:
     """Review every record of ``paths`` into ``out`` (NDJSON) and write ``out.summary.json``.
 
     ``as_of`` judges every stay by the rules in effect that day (history replayed under today's rules, or the
@@ -223,7 +226,7 @@ def run_batch(paths: list[str], out: str, sources: list[Source], workers: int | 
     """
     out_path = Path(out)
     workers = workers or os.cpu_count() or 1
-    options = ReviewOptions(evaluator, strict, as_of)
+    options = ReviewOptions(evaluator, strict, as_of, by_day)
     with _Workers(workers, options) as pool:
         library = load(sources)  # refuse broken rules before any record is read
         pool.start(library)
@@ -451,7 +454,8 @@ def _one(engine: Engine, item: Item, options: ReviewOptions) -> dict:
                 raise UnreadableRecordError("the input gave no record here", path="$")
             data = records.loads(item.raw)
         adm = admit(data, engine.library.facts, strict=options.strict)
-        d = engine.review(adm, as_of=options.as_of).to_dict()
+        d = (review_by_day(engine, adm, as_of=options.as_of) if options.by_day else
+             engine.review(adm, as_of=options.as_of)).to_dict()
         d["position"] = item.position
         d["stay"] = _stay(adm.encounter)
         return d

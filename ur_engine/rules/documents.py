@@ -10,7 +10,7 @@ the rest of the engine sees.
 
 from __future__ import annotations
 
-from typing import TypedDict, final
+from typing import NotRequired, TypedDict, final
 
 # --- valuesets/*.yaml ------------------------------------------------------------------------------------
 
@@ -36,7 +36,7 @@ class ValuesetDoc(_ValuesetRequired, total=False):
 # --- facts.yaml (the loader checks its references; facts.FactDictionary still takes it as a dict) --------
 
 class WindowDoc(TypedDict):
-    anchor: str  # arrival | review
+    anchor: str  # arrival | review | day_start
     start_hours: float
     end_hours: float
 
@@ -45,6 +45,7 @@ class WindowsDoc(TypedDict):
     admission: WindowDoc
     continued_stay: WindowDoc
     discharge: WindowDoc
+    day_of_care: NotRequired[WindowDoc]
 
 
 class WhereDoc(TypedDict, total=False):
