@@ -210,3 +210,52 @@ def test_a_list_field_gives_its_count_and_each_member(library, disciplines, expe
 def test_a_list_the_record_does_not_give_leaves_its_members_unknown(library):
     values = facts(library, function={"therapy_hours_per_day": 3}).values
     assert not any(k.startswith("therapy_disciplines.") for k in values)
+
+
+# Arrival 2026-03-02T09:40Z (conftest); bypass surgery under general anesthesia at 11:00.
+SURGERY = {"code": "33533", "system": "cpt", "status": "completed", "anesthesia": "general",
+           "time": "2026-03-02T11:00:00Z"}
+
+
+def _vent(start, end=None):
+    t = {"type": "mechanical_ventilation", "start": start}
+    return {**t, "end": end} if end else t
+
+
+@pytest.mark.parametrize(("procedures", "treatments", "discharge", "expected"), [
+    # ventilated from 13:00 to 21:00 after the surgery: ventilation for surgery
+    ([SURGERY], [_vent("2026-03-02T13:00:00Z", "2026-03-02T21:00:00Z")], None, True),
+    # ... for 30 hours: not under 24 h
+    ([SURGERY], [_vent("2026-03-02T13:00:00Z", "2026-03-03T19:00:00Z")], None, False),
+    # ... started 9 h after the surgery: outside the perioperative window
+    ([SURGERY], [_vent("2026-03-02T20:00:00Z", "2026-03-02T23:00:00Z")], None, False),
+    # ... still ventilated, no discharge yet: how long it lasts is not known
+    ([SURGERY], [_vent("2026-03-02T13:00:00Z")], None, None),
+    # ... still ventilated at a discharge 6 h later: it lasted 6 h
+    ([SURGERY], [_vent("2026-03-02T13:00:00Z")], "2026-03-02T19:00:00Z", True),
+    # no surgery in a procedure list given in full: not ventilation for surgery
+    ([], [_vent("2026-03-02T13:00:00Z", "2026-03-02T21:00:00Z")], None, False),
+    # no ventilation at all
+    ([SURGERY], [{"type": "iv_fluids", "start": "2026-03-02T13:00:00Z"}], None, False),
+])
+def test_ventilation_for_surgery_is_read_against_the_procedure_and_its_length(library, procedures, treatments,
+                                                                               discharge, expected):
+    enc = {"discharge_time": discharge} if discharge else {}
+    f = facts(library, procedures=procedures, treatments=treatments, encounter=enc)
+    assert f.values.get("perioperative.ventilation_under_24h") is expected
+
+
+@pytest.mark.parametrize("procedures", [None, []])
+def test_ventilation_is_life_support_when_the_record_shows_no_surgery(library, procedures):
+    # The exception rests on a surgery the record shows; an extract without procedures cannot show one.
+    rec = make_record(treatments=[_vent("2026-03-02T13:00:00Z", "2026-03-02T21:00:00Z")], procedures=procedures,
+                      complete=["treatments"])
+    adm = records.parse(rec)
+    assert library.facts.derive(adm).values["perioperative.ventilation_under_24h"] is False
+
+
+def test_a_procedure_without_anesthesia_is_not_surgery_the_ventilation_was_for(library):
+    # An intubation (CPT 31500) at the start of ventilation is a procedure, not a surgery.
+    intubation = {"code": "31500", "system": "cpt", "status": "completed", "time": "2026-03-02T13:00:00Z"}
+    f = facts(library, procedures=[intubation], treatments=[_vent("2026-03-02T13:00:00Z", "2026-03-02T21:00:00Z")])
+    assert f.values["perioperative.ventilation_under_24h"] is False

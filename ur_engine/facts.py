@@ -62,6 +62,7 @@ class _Plan:
     findings: tuple[tuple[str, str, bool], ...]  # (key in the record, fact, boolean?)
     scores: tuple[tuple[str, str, str, tuple[tuple[float, Expr], ...]], ...]  # (fact, lo, hi fact, components)
     sets: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = ()  # (name, path split at dots, members)
+    perioperative: tuple[tuple[str, dict[str, Any]], ...] = ()  # (fact, spec)
 
 
 @dataclass(frozen=True)
@@ -195,6 +196,11 @@ class FactDictionary:
         self.intervals: dict[str, dict[str, Any]] = spec.get("intervals", {})
         for name, i in self.intervals.items():
             self._add(name, "number", "interval", i.get("text", name), i["count"])
+        # Treatment episodes read against the record's surgery: perioperative.NAME, true when every episode in the
+        # window started in the perioperative window of a surgical procedure and lasted under the hours given.
+        self.perioperative: dict[str, dict[str, Any]] = spec.get("perioperative", {})
+        for name, p in self.perioperative.items():
+            self._add(f"perioperative.{name}", "boolean", "perioperative", p["text"])
         self.findings: dict[str, dict[str, Any]] = spec.get("findings", {})
         for name, f in self.findings.items():
             self._add(f"finding.{name}", f["type"], "finding", f["text"], f.get("unit"))
@@ -366,6 +372,12 @@ class FactDictionary:
             value = self._interval(adm, spec)
             if value is not None:
                 values[name] = value
+        for name, spec in plan.perioperative:
+            found, when = self._perioperative(adm, spec, start, end)
+            if found is not None:
+                values[name] = found
+                if when:
+                    times[name] = when
         if adm.findings is not None and plan.findings:
             given, complete = adm.findings, "findings" in adm.complete
             for key, fact, boolean in plan.findings:
@@ -409,7 +421,9 @@ class FactDictionary:
                 tuple((name, f"{name}.lo", f"{name}.hi", components) for name, components in self.scores.items()
                       if wanted(name) or wanted(f"{name}.lo")),
                 tuple((name, tuple(s["path"].split(".")), tuple(s["members"])) for name, s in self.sets.items()
-                      if wanted(f"{name}.count") or any(wanted(f"{name}.{m}") for m in s["members"])))
+                      if wanted(f"{name}.count") or any(wanted(f"{name}.{m}") for m in s["members"])),
+                tuple((f"perioperative.{name}", spec) for name, spec in self.perioperative.items()
+                      if wanted(f"perioperative.{name}")))
         return plan
 
     def _observations(self, observed: tuple[Observation, ...], start: datetime, end: datetime,
@@ -502,6 +516,47 @@ class FactDictionary:
         if "hospital_only" in spec and proc.hospital_only is not spec["hospital_only"]:
             return False
         return True
+
+    @staticmethod
+    def _perioperative(adm: Admission, spec: dict[str, Any], start: datetime,
+                       end: datetime) -> tuple[bool | None, str | None]:
+        """Whether every episode of the treatments in the window started in the perioperative window of a surgical
+        procedure and lasted under ``under_hours`` (False when none was given, or no surgery is listed); None when
+        the record cannot say: an episode without a start, or with a duration it leaves open under the bound, beside
+        a listed surgery. A surgery is a procedure the record gives with general or regional anesthesia (an
+        intubation, or a procedure whose anesthesia it does not give, is not)."""
+        if adm.treatments is None:
+            return None, None
+        episodes = [t for t in adm.treatments if t.type in spec["treatments"]
+                    and (t.start is None or t.start <= end) and (t.end is None or t.end >= start)]
+        if not episodes:
+            return (None if "treatments" in adm.incomplete else False), None
+        before, after = timedelta(hours=spec["start_hours_before"]), timedelta(hours=spec["start_hours_after"])
+        under = timedelta(hours=spec["under_hours"])
+        stay_end = adm.encounter.discharge_time or adm.encounter.review_time
+        surgery = [p for p in adm.procedures or () if p.status in spec["status"] and p.time is not None
+                   and p.anesthesia in spec["anesthesia"]]
+        # The exception rests on a surgery the record shows: one that lists none (or no procedures at all) cannot
+        # show ventilation was for surgery, and ventilation counts as it does without the exception. Reading it as
+        # unknown would pend every ventilated patient whose extract leaves procedures out.
+        if not surgery:
+            return False, episodes[0].start_text
+        found: bool | None = True
+        for t in episodes:
+            if t.start is None:
+                found = None
+                continue
+            # how long it lasted: to its end, else at least to the discharge or review (ongoing then)
+            lasted = (t.end or stay_end or t.start) - t.start
+            short = lasted < under if t.end is not None or adm.encounter.discharge_time is not None else \
+                (False if lasted >= under else None)
+            near = [p for p in surgery if p.time - before <= t.start <= p.time + after]  # type: ignore[operator]
+            periop = bool(near)
+            if short is False or periop is False:
+                return False, t.start_text
+            if short is None or periop is None:
+                found = None
+        return found, episodes[0].start_text if found else None
 
     @staticmethod
     def _interval(adm: Admission, spec: dict[str, Any]) -> float | None:

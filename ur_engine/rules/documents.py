@@ -140,6 +140,17 @@ class SetDoc(_SetRequired, total=False):
     source: str
 
 
+class PerioperativeDoc(TypedDict):
+    text: str
+    source: NotRequired[str]
+    treatments: list[str]
+    status: list[str]
+    anesthesia: list[str]
+    start_hours_before: float
+    start_hours_after: float
+    under_hours: float
+
+
 class FactsDoc(_FactsRequired, total=False):
     library: str
     version: str
@@ -152,6 +163,7 @@ class FactsDoc(_FactsRequired, total=False):
     sets: dict[str, SetDoc]
     intervals: dict[str, IntervalDoc]
     scores: dict[str, ScoreDoc]
+    perioperative: dict[str, PerioperativeDoc]
 
 
 # --- rule files ------------------------------------------------------------------------------------------
