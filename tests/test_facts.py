@@ -259,3 +259,34 @@ def test_a_procedure_without_anesthesia_is_not_surgery_the_ventilation_was_for(l
     intubation = {"code": "31500", "system": "cpt", "status": "completed", "time": "2026-03-02T13:00:00Z"}
     f = facts(library, procedures=[intubation], treatments=[_vent("2026-03-02T13:00:00Z", "2026-03-02T21:00:00Z")])
     assert f.values["perioperative.ventilation_under_24h"] is False
+
+
+def _k(value, minutes):
+    return obs("2823-3", value, minutes, unit="mmol/L")
+
+
+@pytest.mark.parametrize(("results", "max_k", "disputed"), [
+    # 7.2 at 0.2 h, 3.8 on the repeat at 1.8 h: the 7.2 decides nothing, the highest potassium is unknown
+    ([_k(7.2, 12), _k(3.8, 108)], None, ["Potassium 7.2 mmol/L at 2026-03-02T09:52:00Z"]),
+    # the repeat confirms it
+    ([_k(7.2, 12), _k(6.9, 108)], 7.2, []),
+    # the next result comes after the 4 h in which a repeat verifies: both stand
+    ([_k(7.2, 12), _k(3.8, 12 + 5 * 60)], 7.2, []),
+    # a rising potassium: the earlier, normal result is not what the rules decide on; nothing changes
+    ([_k(3.8, 12), _k(7.2, 108)], 7.2, []),
+    # the repeat is itself contradicted by a third result: the latest verifies
+    ([_k(7.2, 12), _k(3.8, 60), _k(7.1, 108)], 7.2, []),
+])
+def test_a_result_its_repeat_contradicts_decides_nothing(library, results, max_k, disputed):
+    f = facts(library, observations=results)
+    assert f.values.get("potassium.max") == max_k
+    assert [n.what for n in f.notices] == disputed
+    assert all(n.kind == "disputed" and "repeat" in n.why for n in f.notices)
+
+
+def test_the_decision_shows_the_disputed_result_as_a_data_notice(engine):
+    decision = engine.review(make_record(observations=[_k(7.2, 12), _k(3.8, 108)],
+                                         treatments=[{"type": "iv_fluids"}]))
+    assert [(n.kind, n.where) for n in decision.data_notices] == [("disputed", "$.observations[0]")]
+    potassium = next(c for c in decision.criteria if c.id == "SI-POTASSIUM")
+    assert potassium.status == "unknown"

@@ -251,7 +251,8 @@ def decide(adm: Admission, library: Library, results: Results, facts: Facts, rev
         rules={"version": library.version, "digest": library.digest,
                "rulesets": {rs.id: rs.version for rs, _ in results}},
         review_action=ReviewAction.CERTIFIED if outcome is Outcome.APPROVE else ReviewAction.PENDED,
-        notices=notices, data_notices=adm.data_notices, _results=results, _facts=facts, _waived=waived)
+        notices=notices, data_notices=adm.data_notices + tuple(facts.notices) if facts.notices else adm.data_notices,
+        _results=results, _facts=facts, _waived=waived)
 
 
 def _met_ids(results: Results, target: str) -> list[str]:

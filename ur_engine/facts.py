@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from ur_engine import context
 from ur_engine.conditions import Expr, Scalar, evaluate, leaves
 from ur_engine.errors import (
     FindingError,
@@ -20,7 +21,7 @@ from ur_engine.errors import (
     UnitError,
     did_you_mean,
 )
-from ur_engine.record import Admission, Observation, Procedure
+from ur_engine.record import Admission, DataNotice, Observation, Procedure
 from ur_engine.terminology.valuesets import Valueset
 
 OBSERVATION_STATS = ("min", "max", "first", "last", "count")
@@ -48,6 +49,8 @@ class Facts:
     values: dict[str, Scalar] = field(default_factory=dict)
     times: dict[str, str] = field(default_factory=dict)
     bounds: dict[str, tuple[str, float]] = field(default_factory=dict)
+    # What deriving found in the values themselves (a result its repeat contradicts), for the decision to show.
+    notices: list[DataNotice] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -160,6 +163,10 @@ class FactDictionary:
         self._plausible: dict[str, tuple[float | None, float | None]] = {
             f"{name}.{stat}": tuple(o["plausible"]) for name, o in spec.get("observations", {}).items()
             if "plausible" in o for stat in OBSERVATION_STATS if stat != "count"}
+        # observation name -> the time within which a later result verifies an earlier one (see _disputes)
+        self._repeats: dict[str, timedelta] = {name: timedelta(hours=o["repeat_within_hours"])
+                                               for name, o in spec.get("observations", {}).items()
+                                               if "repeat_within_hours" in o}
         self._obs_names = tuple(dict.fromkeys(ob.name for defs in self._obs_by_code.values() for ob in defs))
         # Units every definition of a code accepts: ``check`` looks further only at a unit outside this set.
         self._units_ok = {code: frozenset.intersection(*(frozenset((ob.unit, *ob.convert)) for ob in defs))
@@ -324,6 +331,8 @@ class FactDictionary:
         if adm.observations is not None and plan.observations:
             self._observations(adm.observations, start, end, values, times, out.bounds,
                                "observations" in adm.incomplete, plan.obs_by_code, plan.observations)
+            if self._repeats:
+                self._disputes(adm.observations, start, end, plan.obs_by_code, values, times, out.notices)
         if adm.treatments is not None and (families is None or "treatment" in families):
             if "treatments" not in adm.incomplete:
                 values.update(self._no_treatment)
@@ -373,7 +382,7 @@ class FactDictionary:
             if value is not None:
                 values[name] = value
         for name, spec in plan.perioperative:
-            found, when = self._perioperative(adm, spec, start, end)
+            found, when = context.perioperative(adm, spec, start, end)
             if found is not None:
                 values[name] = found
                 if when:
@@ -474,6 +483,46 @@ class FactDictionary:
             values[last], times[last] = s[6], s[7].time_text
             values[count] = s[8]
 
+    def _disputes(self, observed: tuple[Observation, ...], start: datetime, end: datetime,
+                  obs_by_code: dict[str, tuple[ObservationDef, ...]], values: dict[str, Scalar],
+                  times: dict[str, str], notices: list[DataNotice]) -> None:
+        """A result that its repeat contradicts (context.contradicted) decides nothing: a statistic it alone puts on
+        the other side of a threshold becomes unknown, and a notice names the result and its repeat."""
+        for name, within in self._repeats.items():
+            series = [(ob.to_unit(o.value, o.unit), o) for o in observed
+                      if o.comparator is None and start <= o.time <= end
+                      for ob in obs_by_code.get(o.code, ()) if ob.name == name
+                      and (not ob.where or all(getattr(o, k) in allowed for k, allowed in ob.where.items()))]
+            if len(series) < 2:
+                continue
+            stats = ("min", "max", "first", "last")
+            facts = [f"{name}.{s}" for s in stats]
+            found = context.contradicted(series, within, [t for f in facts for t in self.thresholds.get(f, ())])
+            disputed = {id(d[1]) for d in found}
+            kept = sorted((vo for vo in series if id(vo[1]) not in disputed), key=lambda vo: vo[1].time)
+            if not found or not kept:
+                continue
+            # each statistic without the disputed results: unsettled where the rules would judge it apart
+            without = (min(v for v, _ in kept), max(v for v, _ in kept), kept[0][0], kept[-1][0])
+            unsettled = [f for f, b in zip(facts, without) if isinstance(value := values.get(f), float | int)
+                         and context.judged_apart(float(value), b, self.thresholds.get(f, ()))]
+            for fact in unsettled:
+                del values[fact]
+                times.pop(fact, None)
+            if unsettled:
+                info = self.catalog[f"{name}.max"]
+                label, unit = info.text.rsplit(" (", 1)[0], info.unit or ""
+                words = {"min": "lowest", "max": "highest", "first": "first", "last": "latest"}
+                open_ = " and ".join(words[f.rsplit(".", 1)[1]] for f in unsettled)
+                for value, result, again, repeat in found:
+                    hours = (repeat.time - result.time).total_seconds() / 3600
+                    notices.append(DataNotice(
+                        f"{label} {value:g} {unit} at {result.time_text}", f"$.observations[{result.index}]",
+                        f"contradicted by a repeat {hours:.1f} h later ({again:g} {unit}), within the "
+                        f"{within.total_seconds() / 3600:g} h in which a repeat verifies a result: it decides nothing, "
+                        f"and the {open_} {label.lower()} of the window, which it alone would settle, is unknown",
+                        kind="disputed"))
+
     def _bounded(self, name: str, s: list[Any] | None, given: list[tuple[float, str, Observation]],
                  values: dict[str, Scalar], times: dict[str, str], bounds: dict[str, tuple[str, float]]) -> None:
         """Statistics of an observation some of whose results are bounds (``>15``): each statistic is an interval;
@@ -516,47 +565,6 @@ class FactDictionary:
         if "hospital_only" in spec and proc.hospital_only is not spec["hospital_only"]:
             return False
         return True
-
-    @staticmethod
-    def _perioperative(adm: Admission, spec: dict[str, Any], start: datetime,
-                       end: datetime) -> tuple[bool | None, str | None]:
-        """Whether every episode of the treatments in the window started in the perioperative window of a surgical
-        procedure and lasted under ``under_hours`` (False when none was given, or no surgery is listed); None when
-        the record cannot say: an episode without a start, or with a duration it leaves open under the bound, beside
-        a listed surgery. A surgery is a procedure the record gives with general or regional anesthesia (an
-        intubation, or a procedure whose anesthesia it does not give, is not)."""
-        if adm.treatments is None:
-            return None, None
-        episodes = [t for t in adm.treatments if t.type in spec["treatments"]
-                    and (t.start is None or t.start <= end) and (t.end is None or t.end >= start)]
-        if not episodes:
-            return (None if "treatments" in adm.incomplete else False), None
-        before, after = timedelta(hours=spec["start_hours_before"]), timedelta(hours=spec["start_hours_after"])
-        under = timedelta(hours=spec["under_hours"])
-        stay_end = adm.encounter.discharge_time or adm.encounter.review_time
-        surgery = [p for p in adm.procedures or () if p.status in spec["status"] and p.time is not None
-                   and p.anesthesia in spec["anesthesia"]]
-        # The exception rests on a surgery the record shows: one that lists none (or no procedures at all) cannot
-        # show ventilation was for surgery, and ventilation counts as it does without the exception. Reading it as
-        # unknown would pend every ventilated patient whose extract leaves procedures out.
-        if not surgery:
-            return False, episodes[0].start_text
-        found: bool | None = True
-        for t in episodes:
-            if t.start is None:
-                found = None
-                continue
-            # how long it lasted: to its end, else at least to the discharge or review (ongoing then)
-            lasted = (t.end or stay_end or t.start) - t.start
-            short = lasted < under if t.end is not None or adm.encounter.discharge_time is not None else \
-                (False if lasted >= under else None)
-            near = [p for p in surgery if p.time - before <= t.start <= p.time + after]  # type: ignore[operator]
-            periop = bool(near)
-            if short is False or periop is False:
-                return False, t.start_text
-            if short is None or periop is None:
-                found = None
-        return found, episodes[0].start_text if found else None
 
     @staticmethod
     def _interval(adm: Admission, spec: dict[str, Any]) -> float | None:

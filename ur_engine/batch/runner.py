@@ -113,7 +113,7 @@ class BatchSummary:
             self.with_notices += 1
             for n in notices:
                 kind, count = n["kind"], n.get("count", 1)
-                if kind == "set_aside":
+                if kind in ("set_aside", "disputed"):  # values the rules did not use
                     self.set_aside[_NUMBERS.sub("#", n["why"])] += count
                 else:
                     (self.mapped if kind == "mapped" else self.unread)[n.get("system", "other")] += count

@@ -63,6 +63,7 @@ class ObservationDoc(_ObservationRequired, total=False):
     convert: dict[str, list[float]]  # another unit -> [scale, offset]
     where: WhereDoc
     source: str
+    repeat_within_hours: float
 
 
 class _FindingRequired(TypedDict):
