@@ -290,3 +290,20 @@ def test_the_decision_shows_the_disputed_result_as_a_data_notice(engine):
     assert [(n.kind, n.where) for n in decision.data_notices] == [("disputed", "$.observations[0]")]
     potassium = next(c for c in decision.criteria if c.id == "SI-POTASSIUM")
     assert potassium.status == "unknown"
+
+
+@pytest.mark.parametrize(("diagnoses", "findings", "expected"), [
+    # chronic hypercapnic respiratory failure coded beside the COPD exacerbation: the CO2 is chronically abnormal
+    ([{"code": "J44.1", "principal": True}, {"code": "J96.12"}], {}, True),
+    # obesity with alveolar hypoventilation likewise
+    ([{"code": "E66.2"}], None, True),
+    # a stated finding wins over the code
+    ([{"code": "J96.12"}], {"chronic_co2_abnormality": False}, False),
+    # chronic respiratory failure with hypoxia only says nothing of the CO2: unknown when findings are not complete
+    ([{"code": "J96.11"}], None, None),
+    # chronic kidney disease is not mapped
+    ([{"code": "N18.5"}], None, None),
+])
+def test_chronic_conditions_are_read_from_coded_diagnoses(library, diagnoses, findings, expected):
+    f = facts(library, diagnoses=diagnoses, findings=findings, complete=["diagnoses"])
+    assert f.values.get("finding.chronic_co2_abnormality") is expected

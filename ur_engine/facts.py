@@ -66,6 +66,7 @@ class _Plan:
     scores: tuple[tuple[str, str, str, tuple[tuple[float, Expr], ...]], ...]  # (fact, lo, hi fact, components)
     sets: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = ()  # (name, path split at dots, members)
     perioperative: tuple[tuple[str, dict[str, Any]], ...] = ()  # (fact, spec)
+    inferred: tuple[tuple[str, str, str], ...] = ()  # (key in the record, fact, valueset) of findings diagnoses give
 
 
 @dataclass(frozen=True)
@@ -394,6 +395,12 @@ class FactDictionary:
                     values[fact] = given[key]
                 elif boolean and complete:
                     values[fact] = False
+        if plan.inferred and adm.diagnoses:
+            # A coded diagnosis documents a finding the record does not state (a stated value wins).
+            for key, fact, vs_name in plan.inferred:
+                if (adm.findings is None or key not in adm.findings) and any(
+                        self.valuesets[vs_name].contains(x.code, on) for x in adm.diagnoses):
+                    values[fact] = True
         for name, lo_name, hi_name, components in plan.scores:
             lo: float = 0
             hi: float = 0
@@ -432,7 +439,9 @@ class FactDictionary:
                 tuple((name, tuple(s["path"].split(".")), tuple(s["members"])) for name, s in self.sets.items()
                       if wanted(f"{name}.count") or any(wanted(f"{name}.{m}") for m in s["members"])),
                 tuple((f"perioperative.{name}", spec) for name, spec in self.perioperative.items()
-                      if wanted(f"perioperative.{name}")))
+                      if wanted(f"perioperative.{name}")),
+                tuple((name, f"finding.{name}", spec["from_diagnoses"]) for name, spec in self.findings.items()
+                      if "from_diagnoses" in spec and wanted(f"finding.{name}")))
         return plan
 
     def _observations(self, observed: tuple[Observation, ...], start: datetime, end: datetime,

@@ -73,6 +73,8 @@ class _FindingRequired(TypedDict):
 
 class FindingDoc(_FindingRequired, total=False):
     unit: str
+    from_diagnoses: str  # a valueset: a diagnosis in it documents the finding
+    source: str
 
 
 class _DiagnosisRequired(TypedDict):
