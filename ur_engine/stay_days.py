@@ -61,7 +61,7 @@ class Day:
     def to_dict(self) -> dict[str, object]:
         return {"day": self.number, "start": self.start.isoformat(), "end": self.end.isoformat(),
                 "data": self.data, "status": self.status, "supported": self.supported,
-                "levels": dict(self.levels) if self.data else {}, "criteria": list(self.met)}
+                "levels": dict(self.levels), "criteria": list(self.met)}
 
 
 @dataclass(frozen=True)
@@ -118,14 +118,16 @@ def judge_days(engine: Engine, adm: Admission, as_of: date | None = None, review
     for i in range(min(count, MAX_DAYS)):
         start = arrival + i * DAY
         end = start + DAY
+        if not _has_data(adm, start, end):  # nothing to judge the day by: unknown, and no review is asked
+            days.append(Day(i + 1, start, min(end, last), False, None, {}, (), frozenset()))
+            continue
         one = replace(adm, review_type=ReviewType.DAY_OF_CARE,
                       encounter=replace(enc, review_time=end, requested_level=requested),
                       findings=adm.findings if i == 0 else None)
-        data = _has_data(adm, start, end)
         d = engine.review(one, review_id=f"{review_id}:day{i + 1}", as_of=day_rules)
-        supported = d.supported if data else None
-        all_met = frozenset(c.id for c in d.criteria if c.status is Status.MET) if data else frozenset()
-        days.append(Day(i + 1, start, min(end, last), data, supported, dict(d.levels),
+        supported = d.supported
+        all_met = frozenset(c.id for c in d.criteria if c.status is Status.MET)
+        days.append(Day(i + 1, start, min(end, last), True, supported, dict(d.levels),
                         tuple(d.met_for(supported)) if supported else (), all_met - acting))
     return StayDays(tuple(days), tuple(_changes(days)), until, truncated)
 
