@@ -189,7 +189,10 @@ OPERATIONS = [
                        "by its urgency. The decision is never a denial.",
         "parameters": [_param("urgency", {**URGENCY, "default": "standard"}, "How soon a pend must be decided."),
                        _param("as_of", DATE, "Judge the stay by the rules in effect on this day (default: its "
-                                             "arrival date), e.g. a past stay under today's rules.")],
+                                             "arrival date), e.g. a past stay under today's rules."),
+                       _param("by_day", {"enum": ["true", "false"], "default": "false"},
+                              "Also judge every day of care of the stay (24 h each from arrival, up to the discharge) "
+                              "and report where the supported level rises or falls: the decision's by_day.")],
         "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("AdmissionSubmission")}}},
     }, {200: "Decision", 400: None, 401: None, 403: None, 413: None, 415: None}),
     ("list_reviews", "get", "/v1/reviews", ("reviewer", "physician"), {
