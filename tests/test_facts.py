@@ -276,6 +276,8 @@ def _k(value, minutes):
     ([_k(3.8, 12), _k(7.2, 108)], 7.2, []),
     # the repeat is itself contradicted by a third result: the latest verifies
     ([_k(7.2, 12), _k(3.8, 60), _k(7.1, 108)], 7.2, []),
+    # the repeat comes after the first 24 h: it still verifies the result, which was the window's only one
+    ([_k(7.2, 23 * 60), _k(3.8, 25 * 60)], None, ["Potassium 7.2 mmol/L at 2026-03-03T08:40:00Z"]),
 ])
 def test_a_result_its_repeat_contradicts_decides_nothing(library, results, max_k, disputed):
     f = facts(library, observations=results)

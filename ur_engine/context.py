@@ -11,7 +11,11 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from ur_engine.record import Admission, Observation
+from ur_engine.record import Admission, DataNotice, Observation
+
+STATS = ("min", "max", "first", "last")
+STAT_WORDS = {"min": "lowest", "max": "highest", "first": "first", "last": "latest"}
+Dispute = tuple[float, Observation, float, Observation]  # value, result, repeat value, repeat
 
 
 def perioperative(adm: Admission, spec: dict[str, Any], start: datetime,
@@ -54,8 +58,41 @@ def perioperative(adm: Admission, spec: dict[str, Any], start: datetime,
     return found, episodes[0].start_text if found else None
 
 
+def disputed(series: Sequence[tuple[float, Observation]], end: datetime, within: timedelta, name: str,
+             values: dict[str, Any], thresholds: dict[str, tuple[float, ...]]) -> tuple[list[str], list[Dispute]]:
+    """The statistics of observation ``name`` that results of the window (up to ``end``) contradicted by a repeat
+    leave unsettled — those that, without them, the rules would judge apart — and those results. ``series`` holds
+    the window's results and those up to ``within`` after it: a repeat after the window still verifies."""
+    facts = [f"{name}.{s}" for s in STATS]
+    found = [d for d in contradicted(series, within, [t for f in facts for t in thresholds.get(f, ())])
+             if d[1].time <= end]
+    if not found:
+        return [], []
+    gone = {id(d[1]) for d in found}
+    kept = sorted((vo for vo in series if vo[1].time <= end and id(vo[1]) not in gone), key=lambda vo: vo[1].time)
+    if not kept:  # every result of the window is disputed: none of its statistics is known
+        return [f for f in facts if f in values], found
+    without = (min(v for v, _ in kept), max(v for v, _ in kept), kept[0][0], kept[-1][0])
+    return [f for f, b in zip(facts, without) if isinstance(value := values.get(f), float | int)
+            and judged_apart(float(value), b, thresholds.get(f, ()))], found
+
+
+def dispute_notices(found: list[Dispute], unsettled: list[str], label: str, unit: str,
+                    within: timedelta) -> list[DataNotice]:
+    """A notice for each disputed result, when it left something unsettled."""
+    if not unsettled:
+        return []
+    open_ = " and ".join(STAT_WORDS[f.rsplit(".", 1)[1]] for f in unsettled)
+    return [DataNotice(
+        f"{label} {value:g} {unit} at {result.time_text}", f"$.observations[{result.index}]",
+        f"contradicted by a repeat {(repeat.time - result.time).total_seconds() / 3600:.1f} h later ({again:g} "
+        f"{unit}), within the {within.total_seconds() / 3600:g} h in which a repeat verifies a result: it decides "
+        f"nothing, and the {open_} {label.lower()} of the window, which it alone would settle, is unknown",
+        kind="disputed") for value, result, again, repeat in found]
+
+
 def contradicted(series: Sequence[tuple[float, Observation]], within: timedelta,
-                 thresholds: Sequence[float]) -> list[tuple[float, Observation, float, Observation]]:
+                 thresholds: Sequence[float]) -> list[Dispute]:
     """(value, result, repeat value, repeat) for each result that a later result of the same fact, within
     ``within``, contradicts: a number the rules compare the fact with lies between the two, so they would judge
     them differently. The repeat verifies the result, never the reverse, so the latest result is never disputed."""

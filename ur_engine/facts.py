@@ -496,41 +496,22 @@ class FactDictionary:
                   obs_by_code: dict[str, tuple[ObservationDef, ...]], values: dict[str, Scalar],
                   times: dict[str, str], notices: list[DataNotice]) -> None:
         """A result that its repeat contradicts (context.contradicted) decides nothing: a statistic it alone puts on
-        the other side of a threshold becomes unknown, and a notice names the result and its repeat."""
+        the other side of a threshold becomes unknown, and a notice names the result and its repeat. The repeat may
+        come after the window: it still verifies a result inside it."""
         for name, within in self._repeats.items():
             series = [(ob.to_unit(o.value, o.unit), o) for o in observed
-                      if o.comparator is None and start <= o.time <= end
+                      if o.comparator is None and start <= o.time <= end + within
                       for ob in obs_by_code.get(o.code, ()) if ob.name == name
                       and (not ob.where or all(getattr(o, k) in allowed for k, allowed in ob.where.items()))]
             if len(series) < 2:
                 continue
-            stats = ("min", "max", "first", "last")
-            facts = [f"{name}.{s}" for s in stats]
-            found = context.contradicted(series, within, [t for f in facts for t in self.thresholds.get(f, ())])
-            disputed = {id(d[1]) for d in found}
-            kept = sorted((vo for vo in series if id(vo[1]) not in disputed), key=lambda vo: vo[1].time)
-            if not found or not kept:
-                continue
-            # each statistic without the disputed results: unsettled where the rules would judge it apart
-            without = (min(v for v, _ in kept), max(v for v, _ in kept), kept[0][0], kept[-1][0])
-            unsettled = [f for f, b in zip(facts, without) if isinstance(value := values.get(f), float | int)
-                         and context.judged_apart(float(value), b, self.thresholds.get(f, ()))]
+            info = self.catalog[f"{name}.max"]
+            unsettled, found = context.disputed(series, end, within, name, values, self.thresholds)
             for fact in unsettled:
                 del values[fact]
                 times.pop(fact, None)
-            if unsettled:
-                info = self.catalog[f"{name}.max"]
-                label, unit = info.text.rsplit(" (", 1)[0], info.unit or ""
-                words = {"min": "lowest", "max": "highest", "first": "first", "last": "latest"}
-                open_ = " and ".join(words[f.rsplit(".", 1)[1]] for f in unsettled)
-                for value, result, again, repeat in found:
-                    hours = (repeat.time - result.time).total_seconds() / 3600
-                    notices.append(DataNotice(
-                        f"{label} {value:g} {unit} at {result.time_text}", f"$.observations[{result.index}]",
-                        f"contradicted by a repeat {hours:.1f} h later ({again:g} {unit}), within the "
-                        f"{within.total_seconds() / 3600:g} h in which a repeat verifies a result: it decides nothing, "
-                        f"and the {open_} {label.lower()} of the window, which it alone would settle, is unknown",
-                        kind="disputed"))
+            notices += context.dispute_notices(found, unsettled, info.text.rsplit(" (", 1)[0], info.unit or "",
+                                               within)
 
     def _bounded(self, name: str, s: list[Any] | None, given: list[tuple[float, str, Observation]],
                  values: dict[str, Scalar], times: dict[str, str], bounds: dict[str, tuple[str, float]]) -> None:
