@@ -210,3 +210,102 @@ def test_a_list_field_gives_its_count_and_each_member(library, disciplines, expe
 def test_a_list_the_record_does_not_give_leaves_its_members_unknown(library):
     values = facts(library, function={"therapy_hours_per_day": 3}).values
     assert not any(k.startswith("therapy_disciplines.") for k in values)
+
+
+# Arrival 2026-03-02T09:40Z (conftest); bypass surgery under general anesthesia at 11:00.
+SURGERY = {"code": "33533", "system": "cpt", "status": "completed", "anesthesia": "general",
+           "time": "2026-03-02T11:00:00Z"}
+
+
+def _vent(start, end=None):
+    t = {"type": "mechanical_ventilation", "start": start}
+    return {**t, "end": end} if end else t
+
+
+@pytest.mark.parametrize(("procedures", "treatments", "discharge", "expected"), [
+    # ventilated from 13:00 to 21:00 after the surgery: ventilation for surgery
+    ([SURGERY], [_vent("2026-03-02T13:00:00Z", "2026-03-02T21:00:00Z")], None, True),
+    # ... for 30 hours: not under 24 h
+    ([SURGERY], [_vent("2026-03-02T13:00:00Z", "2026-03-03T19:00:00Z")], None, False),
+    # ... started 9 h after the surgery: outside the perioperative window
+    ([SURGERY], [_vent("2026-03-02T20:00:00Z", "2026-03-02T23:00:00Z")], None, False),
+    # ... still ventilated, no discharge yet: how long it lasts is not known
+    ([SURGERY], [_vent("2026-03-02T13:00:00Z")], None, None),
+    # ... still ventilated at a discharge 6 h later: it lasted 6 h
+    ([SURGERY], [_vent("2026-03-02T13:00:00Z")], "2026-03-02T19:00:00Z", True),
+    # no surgery in a procedure list given in full: not ventilation for surgery
+    ([], [_vent("2026-03-02T13:00:00Z", "2026-03-02T21:00:00Z")], None, False),
+    # no ventilation at all
+    ([SURGERY], [{"type": "iv_fluids", "start": "2026-03-02T13:00:00Z"}], None, False),
+])
+def test_ventilation_for_surgery_is_read_against_the_procedure_and_its_length(library, procedures, treatments,
+                                                                               discharge, expected):
+    enc = {"discharge_time": discharge} if discharge else {}
+    f = facts(library, procedures=procedures, treatments=treatments, encounter=enc)
+    assert f.values.get("perioperative.ventilation_under_24h") is expected
+
+
+@pytest.mark.parametrize("procedures", [None, []])
+def test_ventilation_is_life_support_when_the_record_shows_no_surgery(library, procedures):
+    # The exception rests on a surgery the record shows; an extract without procedures cannot show one.
+    rec = make_record(treatments=[_vent("2026-03-02T13:00:00Z", "2026-03-02T21:00:00Z")], procedures=procedures,
+                      complete=["treatments"])
+    adm = records.parse(rec)
+    assert library.facts.derive(adm).values["perioperative.ventilation_under_24h"] is False
+
+
+def test_a_procedure_without_anesthesia_is_not_surgery_the_ventilation_was_for(library):
+    # An intubation (CPT 31500) at the start of ventilation is a procedure, not a surgery.
+    intubation = {"code": "31500", "system": "cpt", "status": "completed", "time": "2026-03-02T13:00:00Z"}
+    f = facts(library, procedures=[intubation], treatments=[_vent("2026-03-02T13:00:00Z", "2026-03-02T21:00:00Z")])
+    assert f.values["perioperative.ventilation_under_24h"] is False
+
+
+def _k(value, minutes):
+    return obs("2823-3", value, minutes, unit="mmol/L")
+
+
+@pytest.mark.parametrize(("results", "max_k", "disputed"), [
+    # 7.2 at 0.2 h, 3.8 on the repeat at 1.8 h: the 7.2 decides nothing, the highest potassium is unknown
+    ([_k(7.2, 12), _k(3.8, 108)], None, ["Potassium 7.2 mmol/L at 2026-03-02T09:52:00Z"]),
+    # the repeat confirms it
+    ([_k(7.2, 12), _k(6.9, 108)], 7.2, []),
+    # the next result comes after the 4 h in which a repeat verifies: both stand
+    ([_k(7.2, 12), _k(3.8, 12 + 5 * 60)], 7.2, []),
+    # a rising potassium: the earlier, normal result is not what the rules decide on; nothing changes
+    ([_k(3.8, 12), _k(7.2, 108)], 7.2, []),
+    # the repeat is itself contradicted by a third result: the latest verifies
+    ([_k(7.2, 12), _k(3.8, 60), _k(7.1, 108)], 7.2, []),
+    # the repeat comes after the first 24 h: it still verifies the result, which was the window's only one
+    ([_k(7.2, 23 * 60), _k(3.8, 25 * 60)], None, ["Potassium 7.2 mmol/L at 2026-03-03T08:40:00Z"]),
+])
+def test_a_result_its_repeat_contradicts_decides_nothing(library, results, max_k, disputed):
+    f = facts(library, observations=results)
+    assert f.values.get("potassium.max") == max_k
+    assert [n.what for n in f.notices] == disputed
+    assert all(n.kind == "disputed" and "repeat" in n.why for n in f.notices)
+
+
+def test_the_decision_shows_the_disputed_result_as_a_data_notice(engine):
+    decision = engine.review(make_record(observations=[_k(7.2, 12), _k(3.8, 108)],
+                                         treatments=[{"type": "iv_fluids"}]))
+    assert [(n.kind, n.where) for n in decision.data_notices] == [("disputed", "$.observations[0]")]
+    potassium = next(c for c in decision.criteria if c.id == "SI-POTASSIUM")
+    assert potassium.status == "unknown"
+
+
+@pytest.mark.parametrize(("diagnoses", "findings", "expected"), [
+    # chronic hypercapnic respiratory failure coded beside the COPD exacerbation: the CO2 is chronically abnormal
+    ([{"code": "J44.1", "principal": True}, {"code": "J96.12"}], {}, True),
+    # obesity with alveolar hypoventilation likewise
+    ([{"code": "E66.2"}], None, True),
+    # a stated finding wins over the code
+    ([{"code": "J96.12"}], {"chronic_co2_abnormality": False}, False),
+    # chronic respiratory failure with hypoxia only says nothing of the CO2: unknown when findings are not complete
+    ([{"code": "J96.11"}], None, None),
+    # chronic kidney disease is not mapped
+    ([{"code": "N18.5"}], None, None),
+])
+def test_chronic_conditions_are_read_from_coded_diagnoses(library, diagnoses, findings, expected):
+    f = facts(library, diagnoses=diagnoses, findings=findings, complete=["diagnoses"])
+    assert f.values.get("finding.chronic_co2_abnormality") is expected

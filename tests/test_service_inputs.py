@@ -126,3 +126,29 @@ def test_made_up_methods_share_one_metrics_label(client):
     methods = {line.split('method="')[1].split('"')[0] for line in text.splitlines()
                if line.startswith("ur_http_requests_total{")}
     assert methods <= {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "other"} and "other" in methods
+
+
+def _hours_after_arrival(hours: float) -> str:
+    from datetime import datetime, timedelta, timezone
+
+    return (datetime(2026, 3, 2, 9, 40, tzinfo=timezone.utc) + timedelta(hours=hours)).isoformat()
+
+
+def test_by_day_reports_a_late_escalation_and_is_stored_with_the_review(client):
+    at = _hours_after_arrival
+    rec = make_record(encounter={"discharge_time": at(60)},
+                      observations=[{"code": "8867-4", "value": 146, "time": at(1)},
+                                    {"code": "8480-6", "value": 78, "time": at(52)}],
+                      treatments=[{"type": "iv_antibiotic", "start": at(2)}, {"type": "vasopressor", "start": at(50)}])
+    res = client.post("/v1/reviews?by_day=true", json=rec)
+    assert res.status_code == 200, res.get_json()
+    changes = res.get_json()["by_day"]["changes"]
+    assert [(c["day"], c["kind"], c["to"]) for c in changes] == [(3, "escalation", "critical")]
+    stored = client.get(res.headers["Location"]).get_json()
+    assert stored["decision"]["by_day"]["changes"] == changes
+    assert "by_day" not in client.post("/v1/reviews", json=rec).get_json()
+
+
+def test_by_day_takes_true_or_false_only(client):
+    res = client.post("/v1/reviews?by_day=yes", json=make_record())
+    assert res.status_code == 400 and res.get_json()["errors"][0]["parameter"] == "by_day"

@@ -85,6 +85,12 @@ class Decision:
     _results: list[tuple[RuleSet, RulesetResult]] = field(default_factory=list, repr=False, compare=False)
     _facts: Facts = field(default_factory=Facts, repr=False, compare=False)
     _waived: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
+    # The stay day by day (stay_days.StayDays.to_dict()), set only when a day-by-day review was asked for.
+    by_day: dict[str, object] | None = None
+
+    def met_for(self, level: str) -> list[str]:
+        """The ids of the criteria met that support ``level`` (through a rule set whose groups support it)."""
+        return _met_ids(self._results, level)
 
     @cached_property
     def criteria(self) -> list[CriterionResult]:
@@ -114,6 +120,8 @@ class Decision:
         else:
             head["criteria"] = self._trail_dicts()
         head["rules"], head["review_action"] = self.rules, self.review_action
+        if self.by_day is not None:
+            head["by_day"] = self.by_day
         return head
 
     def _compact_trail(self) -> tuple[dict[str, list[str]], dict[str, dict[str, object]]]:
@@ -239,7 +247,8 @@ def decide(adm: Admission, library: Library, results: Results, facts: Facts, rev
         reasons=[r if isinstance(r, str) else r.prefix + _some(missing, words=missing_info) for r in verdict.reasons],
         missing=missing, missing_info=missing_info, levels=dict(verdict.levels), payment=dict(verdict.payment),
         rules=dict(verdict.rules), review_action=verdict.review_action, notices=list(verdict.notices),
-        data_notices=adm.data_notices, _results=results, _facts=facts, _waived=waived)
+        data_notices=adm.data_notices + tuple(facts.notices) if facts.notices else adm.data_notices,
+        _results=results, _facts=facts, _waived=waived)
 
 
 @dataclass(frozen=True, slots=True)
@@ -440,6 +449,7 @@ def _words(facts: FactDictionary, review_type: str,
     span = ""
     if window:
         span = (f"in the first {window['end_hours']:g} h after arrival" if window["anchor"] == "arrival" else
+                "on that day of care" if window["anchor"] == "day_start" else
                 f"in the {-window['start_hours']:g} h before the review")
     order: list[str] = []  # one entry per observation (its statistics merged) or per other fact
     facts_of: dict[str, list[str]] = {}

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from ur_engine import context
 from ur_engine.conditions import Expr, Scalar, evaluate, leaves
 from ur_engine.errors import (
     FindingError,
@@ -20,7 +21,7 @@ from ur_engine.errors import (
     UnitError,
     did_you_mean,
 )
-from ur_engine.record import Admission, Observation, Procedure
+from ur_engine.record import Admission, DataNotice, Observation, Procedure
 from ur_engine.terminology.valuesets import Valueset
 
 OBSERVATION_STATS = ("min", "max", "first", "last", "count")
@@ -48,6 +49,8 @@ class Facts:
     values: dict[str, Scalar] = field(default_factory=dict)
     times: dict[str, str] = field(default_factory=dict)
     bounds: dict[str, tuple[str, float]] = field(default_factory=dict)
+    # What deriving found in the values themselves (a result its repeat contradicts), for the decision to show.
+    notices: list[DataNotice] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,8 @@ class _Plan:
     findings: tuple[tuple[str, str, bool], ...]  # (key in the record, fact, boolean?)
     scores: tuple[tuple[str, str, str, tuple[tuple[float, Expr], ...]], ...]  # (fact, lo, hi fact, components)
     sets: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = ()  # (name, path split at dots, members)
+    perioperative: tuple[tuple[str, dict[str, Any]], ...] = ()  # (fact, spec)
+    inferred: tuple[tuple[str, str, str], ...] = ()  # (key in the record, fact, valueset) of findings diagnoses give
 
 
 @dataclass(frozen=True)
@@ -86,6 +91,11 @@ class ObservationDef:
     def plausible_value(self, value: float) -> bool:
         low, high = self.plausible
         return (low is None or value >= low) and (high is None or value <= high)
+
+
+_DAY = timedelta(hours=24)
+# The day-of-care window of a library whose facts.yaml names none: the day that ends at the review time.
+DAY_OF_CARE_WINDOW = {"anchor": "day_start", "start_hours": 0, "end_hours": 24}
 
 
 def _day(x: date) -> date:
@@ -131,7 +141,7 @@ class FactDictionary:
         self.spec = spec
         self.library: str = spec.get("library", "ur-engine rules")
         self.version: str = spec.get("version", "0.0.0")
-        self.windows: dict[str, dict[str, Any]] = spec["windows"]
+        self.windows: dict[str, dict[str, Any]] = {"day_of_care": DAY_OF_CARE_WINDOW, **spec["windows"]}
         self.valuesets = valuesets
         self.catalog: dict[str, FactInfo] = {}
         self._obs_by_code: dict[str, list[ObservationDef]] = {}
@@ -154,6 +164,10 @@ class FactDictionary:
         self._plausible: dict[str, tuple[float | None, float | None]] = {
             f"{name}.{stat}": tuple(o["plausible"]) for name, o in spec.get("observations", {}).items()
             if "plausible" in o for stat in OBSERVATION_STATS if stat != "count"}
+        # observation name -> the time within which a later result verifies an earlier one (see _disputes)
+        self._repeats: dict[str, timedelta] = {name: timedelta(hours=o["repeat_within_hours"])
+                                               for name, o in spec.get("observations", {}).items()
+                                               if "repeat_within_hours" in o}
         self._obs_names = tuple(dict.fromkeys(ob.name for defs in self._obs_by_code.values() for ob in defs))
         # Units every definition of a code accepts: ``check`` looks further only at a unit outside this set.
         self._units_ok = {code: frozenset.intersection(*(frozenset((ob.unit, *ob.convert)) for ob in defs))
@@ -190,6 +204,11 @@ class FactDictionary:
         self.intervals: dict[str, dict[str, Any]] = spec.get("intervals", {})
         for name, i in self.intervals.items():
             self._add(name, "number", "interval", i.get("text", name), i["count"])
+        # Treatment episodes read against the record's surgery: perioperative.NAME, true when every episode in the
+        # window started in the perioperative window of a surgical procedure and lasted under the hours given.
+        self.perioperative: dict[str, dict[str, Any]] = spec.get("perioperative", {})
+        for name, p in self.perioperative.items():
+            self._add(f"perioperative.{name}", "boolean", "perioperative", p["text"])
         self.findings: dict[str, dict[str, Any]] = spec.get("findings", {})
         for name, f in self.findings.items():
             self._add(f"finding.{name}", f["type"], "finding", f["text"], f.get("unit"))
@@ -249,8 +268,10 @@ class FactDictionary:
         """(anchor, start, end) of the window that counts for this review type."""
         kind, start, end = self._windows[adm.review_type]
         anchor = adm.encounter.arrival_time
-        if kind == "review" and adm.encounter.review_time is not None:
+        if kind != "arrival" and adm.encounter.review_time is not None:
             anchor = adm.encounter.review_time
+            if kind == "day_start":  # the day of care that ends at the review time: procedures "that day" too
+                anchor -= _DAY
         return anchor, anchor + start, anchor + end
 
     def check(self, adm: Admission) -> None:
@@ -311,6 +332,8 @@ class FactDictionary:
         if adm.observations is not None and plan.observations:
             self._observations(adm.observations, start, end, values, times, out.bounds,
                                "observations" in adm.incomplete, plan.obs_by_code, plan.observations)
+            if self._repeats:
+                self._disputes(adm.observations, start, end, plan.obs_by_code, values, times, out.notices)
         if adm.treatments is not None and (families is None or "treatment" in families):
             if "treatments" not in adm.incomplete:
                 values.update(self._no_treatment)
@@ -359,6 +382,12 @@ class FactDictionary:
             value = self._interval(adm, spec)
             if value is not None:
                 values[name] = value
+        for name, spec in plan.perioperative:
+            found, when = context.perioperative(adm, spec, start, end)
+            if found is not None:
+                values[name] = found
+                if when:
+                    times[name] = when
         if adm.findings is not None and plan.findings:
             given, complete = adm.findings, "findings" in adm.complete
             for key, fact, boolean in plan.findings:
@@ -366,6 +395,12 @@ class FactDictionary:
                     values[fact] = given[key]
                 elif boolean and complete:
                     values[fact] = False
+        if plan.inferred and adm.diagnoses:
+            # A coded diagnosis documents a finding the record does not state (a stated value wins).
+            for key, fact, vs_name in plan.inferred:
+                if (adm.findings is None or key not in adm.findings) and any(
+                        self.valuesets[vs_name].contains(x.code, on) for x in adm.diagnoses):
+                    values[fact] = True
         for name, lo_name, hi_name, components in plan.scores:
             lo: float = 0
             hi: float = 0
@@ -402,7 +437,11 @@ class FactDictionary:
                 tuple((name, f"{name}.lo", f"{name}.hi", components) for name, components in self.scores.items()
                       if wanted(name) or wanted(f"{name}.lo")),
                 tuple((name, tuple(s["path"].split(".")), tuple(s["members"])) for name, s in self.sets.items()
-                      if wanted(f"{name}.count") or any(wanted(f"{name}.{m}") for m in s["members"])))
+                      if wanted(f"{name}.count") or any(wanted(f"{name}.{m}") for m in s["members"])),
+                tuple((f"perioperative.{name}", spec) for name, spec in self.perioperative.items()
+                      if wanted(f"perioperative.{name}")),
+                tuple((name, f"finding.{name}", spec["from_diagnoses"]) for name, spec in self.findings.items()
+                      if "from_diagnoses" in spec and wanted(f"finding.{name}")))
         return plan
 
     def _observations(self, observed: tuple[Observation, ...], start: datetime, end: datetime,
@@ -452,6 +491,27 @@ class FactDictionary:
             values[first], times[first] = s[4], s[5].time_text
             values[last], times[last] = s[6], s[7].time_text
             values[count] = s[8]
+
+    def _disputes(self, observed: tuple[Observation, ...], start: datetime, end: datetime,
+                  obs_by_code: dict[str, tuple[ObservationDef, ...]], values: dict[str, Scalar],
+                  times: dict[str, str], notices: list[DataNotice]) -> None:
+        """A result that its repeat contradicts (context.contradicted) decides nothing: a statistic it alone puts on
+        the other side of a threshold becomes unknown, and a notice names the result and its repeat. The repeat may
+        come after the window: it still verifies a result inside it."""
+        for name, within in self._repeats.items():
+            series = [(ob.to_unit(o.value, o.unit), o) for o in observed
+                      if o.comparator is None and start <= o.time <= end + within
+                      for ob in obs_by_code.get(o.code, ()) if ob.name == name
+                      and (not ob.where or all(getattr(o, k) in allowed for k, allowed in ob.where.items()))]
+            if len(series) < 2:
+                continue
+            info = self.catalog[f"{name}.max"]
+            unsettled, found = context.disputed(series, end, within, name, values, self.thresholds)
+            for fact in unsettled:
+                del values[fact]
+                times.pop(fact, None)
+            notices += context.dispute_notices(found, unsettled, info.text.rsplit(" (", 1)[0], info.unit or "",
+                                               within)
 
     def _bounded(self, name: str, s: list[Any] | None, given: list[tuple[float, str, Observation]],
                  values: dict[str, Scalar], times: dict[str, str], bounds: dict[str, tuple[str, float]]) -> None:

@@ -38,7 +38,8 @@ EARLIEST = datetime(1900, 1, 1, tzinfo=timezone.utc)
 class DataNotice:
     """What the intake did with a value that did not come as the rules read it: what, where (a JSON path or a
     FHIR element), why, and its kind — ``set_aside`` (counted as unknown), ``mapped`` (read through a code map,
-    the original shown), ``unread`` (codes no rule reads, kept but not used)."""
+    the original shown), ``unread`` (codes no rule reads, kept but not used), ``disputed`` (a result its repeat
+    contradicts: what it alone would settle is unknown)."""
 
     what: str
     where: str

@@ -66,6 +66,9 @@ class ReviewType(Word):
     ADMISSION = "admission"
     CONTINUED_STAY = "continued_stay"
     DISCHARGE = "discharge"
+    # One day of care (the 24 h ending at the review time) judged by day-of-care criteria and the level criteria
+    # applied to that day's data: the unit of the day-by-day review of a whole stay (stay_days.py).
+    DAY_OF_CARE = "day_of_care"
 
 
 class ReviewAction(Word):

@@ -134,7 +134,8 @@ def create_app(config: dict | None = None) -> Flask:
             return problem(400, "Invalid query parameters",
                            errors=[{"parameter": "as_of", "message": f"{args['as_of']!r} is not a date"}])
         try:
-            decision = reviews.submit(app, request.get_data(), g.actor, args["urgency"], as_of)
+            decision = reviews.submit(app, request.get_data(), g.actor, args["urgency"], as_of,
+                                      by_day=args["by_day"] == "true")
         except RecordError as exc:
             return problem(400, "Invalid admission record", str(exc), errors=_record_errors(exc))
         g.review_id = decision["review_id"]

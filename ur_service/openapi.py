@@ -56,7 +56,7 @@ URGENCY = {"enum": ["standard", "expedited"],
            "description": "CMS-0057-F: a pended case is due within 7 calendar days (standard) or 72 hours (expedited)."}
 SUMMARY = {
     "review_id": {"type": "string"}, "record_id": {"type": "string"}, "received_at": TIME,
-    "submitted_by": _ref("Actor"), "review_type": {"enum": ["admission", "continued_stay", "discharge"]},
+    "submitted_by": _ref("Actor"), "review_type": {"enum": ["admission", "continued_stay", "discharge", "day_of_care"]},
     "outcome": OUTCOME, "requested": {"type": "string"}, "urgency": URGENCY, "due_at": NULLABLE_TIME,
     "rules": _ref("Rules"),
 }
@@ -190,7 +190,10 @@ OPERATIONS = [
                        "by its urgency. The decision is never a denial.",
         "parameters": [_param("urgency", {**URGENCY, "default": "standard"}, "How soon a pend must be decided."),
                        _param("as_of", DATE, "Judge the stay by the rules in effect on this day (default: its "
-                                             "arrival date), e.g. a past stay under today's rules.")],
+                                             "arrival date), e.g. a past stay under today's rules."),
+                       _param("by_day", {"enum": ["true", "false"], "default": "false"},
+                              "Also judge every day of care of the stay (24 h each from arrival, up to the discharge) "
+                              "and report where the supported level rises or falls: the decision's by_day.")],
         "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("AdmissionSubmission")}}},
     }, {200: "Decision", 400: None, 401: None, 403: None, 413: None, 415: None}),
     ("list_reviews", "get", "/v1/reviews", ("reviewer", "physician"), {

@@ -7,7 +7,8 @@ from datetime import date, datetime, timezone
 
 import orjson
 
-from ur_engine.intake.normalise import review
+from ur_engine.intake.normalise import admit, review
+from ur_engine.stay_days import review_by_day
 
 from . import inputs, logs, metrics
 from .store import Actor, Store, utc_text
@@ -17,7 +18,7 @@ AGREES = {("met", "approve"), ("waived", "approve"), ("not_met", "deny")}
 
 
 def submit(app, body: bytes | str | dict, actor: Actor, urgency: str = "standard",
-           as_of: date | None = None, pas_request: dict | None = None) -> dict:
+           as_of: date | None = None, pas_request: dict | None = None, by_day: bool = False) -> dict:
     """Judge one record on the serving rules and store the review; committed when this returns.
 
     Raises ``RecordError`` (with JSON paths) for a record with nothing to judge; nothing is stored then. The
@@ -31,7 +32,10 @@ def submit(app, body: bytes | str | dict, actor: Actor, urgency: str = "standard
         inputs.check_record_times({"encounter": data.get("encounter")})
     service = app.extensions["ur_engine"]
     with service.engine() as engine, service.turn:
-        decision = review(engine, data, as_of=as_of).to_dict()
+        if by_day:
+            decision = review_by_day(engine, admit(data, engine.library.facts), as_of=as_of).to_dict()
+        else:
+            decision = review(engine, data, as_of=as_of).to_dict()
     row = app.extensions["ur_store"].add_review(record=data, decision=decision, actor=actor, urgency=urgency,
                                                 pas_request=pas_request)
     metrics.REVIEWS.labels(decision["outcome"]).inc()

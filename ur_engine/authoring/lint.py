@@ -353,6 +353,7 @@ def unused_valuesets(lib):
     used = {spec["valueset"] for section in ("diagnoses", "procedures")
             for spec in (lib.facts.spec.get(section) or {}).values() if "valueset" in spec}
     used |= {v for rs in lib.rulesets for v in rs.applies.diagnoses or ()}
+    used |= {f["from_diagnoses"] for f in (lib.facts.spec.get("findings") or {}).values() if "from_diagnoses" in f}
     for name in sorted(set(lib.valuesets) - used):
         yield _finding("L006", f"valueset '{name}' is not used by any fact or rule set")
 

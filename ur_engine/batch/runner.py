@@ -39,6 +39,7 @@ from ur_engine.errors import (
 from ur_engine.intake.normalise import admit
 from ur_engine.intake.readers import Item, ndjson_segments, read_items, read_segment
 from ur_engine.rules.library import Library, Source, load
+from ur_engine.stay_days import review_by_day
 
 STATE_VERSION = 3
 _NUMBERS = re.compile(r"\d+(\.\d+)?")
@@ -55,10 +56,11 @@ class ReviewOptions:
     strict: bool = False
     as_of: date | None = None
     trail: Trail = "compact"
+    by_day: bool = False  # also judge each day of care (stay_days)
 
     def state(self) -> dict:
         return {"evaluator": self.evaluator, "strict": self.strict,
-                "as_of": self.as_of.isoformat() if self.as_of else None, "trail": self.trail}
+                "as_of": self.as_of.isoformat() if self.as_of else None, "trail": self.trail, "by_day": self.by_day}
 
 
 @dataclass
@@ -117,7 +119,7 @@ class BatchSummary:
             self.with_notices += 1
             for n in notices:
                 kind, count = n["kind"], n.get("count", 1)
-                if kind == "set_aside":
+                if kind in ("set_aside", "disputed"):  # values the rules did not use
                     self.set_aside[_NUMBERS.sub("#", n["why"])] += count
                 else:
                     (self.mapped if kind == "mapped" else self.unread)[n.get("system", "other")] += count
@@ -222,7 +224,7 @@ def _done_lines(out: Path) -> int:
 def run_batch(paths: list[str], out: str, sources: list[Source], workers: int | None = None,
               resume: bool = False, chunk: int = 500, progress: Callable[[int], None] | None = None,
               evaluator: str = "durable", strict: bool = False, as_of: date | None = None,
-              trail: Trail = "compact") -> BatchSummary:
+              trail: Trail = "compact", by_day: bool = False) -> BatchSummary:
     """Review every record of ``paths`` into ``out`` (NDJSON) and write ``out.summary.json``.
 
     ``as_of`` judges every stay by the rules in effect that day (history replayed under today's rules, or the
@@ -231,7 +233,7 @@ def run_batch(paths: list[str], out: str, sources: list[Source], workers: int | 
     """
     out_path = Path(out)
     workers = workers or os.cpu_count() or 1
-    options = ReviewOptions(evaluator, strict, as_of, trail)
+    options = ReviewOptions(evaluator, strict, as_of, trail, by_day)
     with _Workers(workers, options) as pool:
         library = load(sources)  # refuse broken rules before any record is read
         pool.start(library)
@@ -459,7 +461,8 @@ def _one(engine: Engine, item: Item, options: ReviewOptions) -> dict:
                 raise UnreadableRecordError("the input gave no record here", path="$")
             data = records.loads(item.raw)
         adm = admit(data, engine.library.facts, strict=options.strict)
-        d = engine.review(adm, as_of=options.as_of).to_dict(options.trail)
+        d = (review_by_day(engine, adm, as_of=options.as_of) if options.by_day else
+             engine.review(adm, as_of=options.as_of)).to_dict(options.trail)
         d["position"] = item.position
         d["stay"] = _stay(adm.encounter)
         return d

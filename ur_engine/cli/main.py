@@ -24,13 +24,17 @@ from ur_engine.cli.common import library_or_exit as _library
 from ur_engine.cli.rules import rules
 from ur_engine.engine import EVALUATORS, Engine
 from ur_engine.errors import RuleError, UrError
+from ur_engine.intake.normalise import admit
 from ur_engine.intake.normalise import review as review_record
+from ur_engine.stay_days import review_by_day
 from ur_engine.intake.rule_files import default_sources, read_sources
 
 STRICT_HELP = "Reject a record with any invalid value, instead of setting the value aside with a notice."
 AS_OF_HELP = "Judge every stay by the rules in effect on this day (default: each stay's arrival date)."
 TRAIL_HELP = ("full: every criterion with its text, source and evidence; compact: criterion ids by status and "
               "each fact once, rebuilt in full by `ur expand`.")
+BY_DAY_HELP = ("Also judge every day of care of the stay (24 h from arrival, up to discharge) and report where the "
+               "supported level rises or falls (the decision's by_day).")
 
 
 @cache
@@ -66,7 +70,8 @@ def main() -> None:
 @click.option("--strict", is_flag=True, help=STRICT_HELP)
 @click.option("--as-of", type=click.DateTime(["%Y-%m-%d"]), default=None, help=AS_OF_HELP)
 @click.option("--trail", type=click.Choice(["full", "compact"]), default="full", show_default=True, help=TRAIL_HELP)
-def review(source, rules, evaluator, summary, strict, as_of, trail) -> None:
+@click.option("--by-day", is_flag=True, help=BY_DAY_HELP)
+def review(source, rules, evaluator, summary, strict, as_of, trail, by_day) -> None:
     """Review admission records from SOURCE (a file, or - for standard input).
 
     One JSON record gives one JSON decision; NDJSON (a record per line) gives one NDJSON line per input line,
@@ -78,8 +83,10 @@ def review(source, rules, evaluator, summary, strict, as_of, trail) -> None:
     day = as_of.date() if as_of else None
 
     def judge(record):
-        return review_record(engine, records.loads(record) if isinstance(record, str) else record,
-                             strict=strict, as_of=day)
+        data = records.loads(record) if isinstance(record, str) else record
+        if by_day:
+            return review_by_day(engine, admit(data, engine.library.facts, strict=strict), as_of=day)
+        return review_record(engine, data, strict=strict, as_of=day)
 
     first = source.readline()
     while first and not first.strip():
@@ -203,7 +210,8 @@ def _print_record_error(exc: UrError) -> None:
 @click.option("--format", "fmt", type=click.Choice(["decisions", "fhir"]), default="decisions", show_default=True,
               help="fhir: OUT holds FHIR Bulk Data NDJSON, one PAS ClaimResponse per stay, and records that could "
                    "not be reviewed go to OUT's OperationOutcome file; the decisions stay in OUT.decisions.ndjson.")
-def batch(inputs, out, rules, workers, resume, report, evaluator, strict, as_of, trail, fmt) -> None:
+@click.option("--by-day", is_flag=True, help=BY_DAY_HELP)
+def batch(inputs, out, rules, workers, resume, report, evaluator, strict, as_of, trail, fmt, by_day) -> None:
     """Review every record of INPUTS (NDJSON, CSV, Parquet, FHIR Bulk Data) into OUT, in input order.
 
     Writes OUT.summary.json beside OUT. A record with nothing to judge gets an error line, never silence, and
@@ -220,7 +228,7 @@ def batch(inputs, out, rules, workers, resume, report, evaluator, strict, as_of,
     try:
         summary = run_batch(list(inputs), decisions, sources, workers=workers, resume=resume,
                             progress=bar.update if bar else None, evaluator=evaluator, strict=strict,
-                            as_of=as_of.date() if as_of else None, trail=trail)
+                            as_of=as_of.date() if as_of else None, trail=trail, by_day=by_day)
     except RuleError as exc:
         print_rule_errors(exc, rules)
         sys.exit(1)

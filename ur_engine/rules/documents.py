@@ -10,7 +10,7 @@ the rest of the engine sees.
 
 from __future__ import annotations
 
-from typing import TypedDict, final
+from typing import NotRequired, TypedDict, final
 
 # --- valuesets/*.yaml ------------------------------------------------------------------------------------
 
@@ -36,7 +36,7 @@ class ValuesetDoc(_ValuesetRequired, total=False):
 # --- facts.yaml (the loader checks its references; facts.FactDictionary still takes it as a dict) --------
 
 class WindowDoc(TypedDict):
-    anchor: str  # arrival | review
+    anchor: str  # arrival | review | day_start
     start_hours: float
     end_hours: float
 
@@ -45,6 +45,7 @@ class WindowsDoc(TypedDict):
     admission: WindowDoc
     continued_stay: WindowDoc
     discharge: WindowDoc
+    day_of_care: NotRequired[WindowDoc]
 
 
 class WhereDoc(TypedDict, total=False):
@@ -62,6 +63,7 @@ class ObservationDoc(_ObservationRequired, total=False):
     convert: dict[str, list[float]]  # another unit -> [scale, offset]
     where: WhereDoc
     source: str
+    repeat_within_hours: float
 
 
 class _FindingRequired(TypedDict):
@@ -71,6 +73,8 @@ class _FindingRequired(TypedDict):
 
 class FindingDoc(_FindingRequired, total=False):
     unit: str
+    from_diagnoses: str  # a valueset: a diagnosis in it documents the finding
+    source: str
 
 
 class _DiagnosisRequired(TypedDict):
@@ -139,6 +143,17 @@ class SetDoc(_SetRequired, total=False):
     source: str
 
 
+class PerioperativeDoc(TypedDict):
+    text: str
+    source: NotRequired[str]
+    treatments: list[str]
+    status: list[str]
+    anesthesia: list[str]
+    start_hours_before: float
+    start_hours_after: float
+    under_hours: float
+
+
 class FactsDoc(_FactsRequired, total=False):
     library: str
     version: str
@@ -151,6 +166,7 @@ class FactsDoc(_FactsRequired, total=False):
     sets: dict[str, SetDoc]
     intervals: dict[str, IntervalDoc]
     scores: dict[str, ScoreDoc]
+    perioperative: dict[str, PerioperativeDoc]
 
 
 # --- rule files ------------------------------------------------------------------------------------------

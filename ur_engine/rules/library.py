@@ -270,6 +270,11 @@ def load(sources: Iterable[Source]) -> Library:
                 if ref is not None and ref not in valuesets:
                     errors.append(facts_doc.error((kind, name, "valueset"), f"unknown valueset '{ref}'",
                                                   UnknownValuesetError, suggestion=did_you_mean(ref, valuesets)))
+        for name, finding in (facts.get("findings") or {}).items():
+            ref = finding.get("from_diagnoses")
+            if ref is not None and ref not in valuesets:
+                errors.append(facts_doc.error(("findings", name, "from_diagnoses"), f"unknown valueset '{ref}'",
+                                              UnknownValuesetError, suggestion=did_you_mean(ref, valuesets)))
         _check_paths(facts_doc, facts, errors)
         fact_dict = FactDictionary(spec, valuesets)
         fact_dict.scores = _scores(facts_doc, facts, fact_dict, errors)

@@ -3,7 +3,8 @@ record it stands for.
 
 Defaults a test record gets when it leaves them out: ``id`` (the rule set and test number), ``patient.age``
 50 (or the nearest age the rule set applies to), ``coverage.line_of_business`` (the first the rule set
-names, else commercial), ``review_type`` (the rule set's, if it names one), ``encounter.arrival_time``
+names, else commercial), ``review_type`` (the rule set's when it judges no admission: continued stay before day of
+care), ``encounter.arrival_time``
 (08:00 UTC the day the rule set takes effect, else 2026-01-05), ``encounter.review_time`` 24 h after arrival
 for continued-stay and discharge reviews, one hour after arrival for observations without a time, and
 ``complete`` for every section (what the test does not state is absent; give ``complete: []`` to test unknowns).
@@ -49,8 +50,8 @@ def complete_record(rs: RuleSet, partial: Mapping[str, object]) -> dict[str, obj
     rec = copy.deepcopy(dict(partial))
     index = next((i for i, t in enumerate(rs.tests) if t.record is partial), 0)
     rec.setdefault("id", f"{rs.id}:test-{index + 1}")
-    if len(rs.applies.review_types) == 1:
-        rec.setdefault("review_type", next(iter(rs.applies.review_types)))
+    if "admission" not in rs.applies.review_types:  # the rule set's own review type (continued stay first)
+        rec.setdefault("review_type", sorted(rs.applies.review_types)[0])
     review_type = rec.get("review_type", "admission")
     age: float = 50
     if rs.applies.age_min is not None:
