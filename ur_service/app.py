@@ -28,7 +28,7 @@ from werkzeug.exceptions import HTTPException
 from ur_engine.errors import RecordError
 from ur_engine.intake.rule_files import default_sources, read_sources
 
-from . import inputs, logs, metrics, openapi, reviews, web
+from . import fhir_dtr, inputs, logs, metrics, openapi, reviews, web
 from .auth import ROLES, require
 from .db import DEFAULT_URL
 from .http import json_response, problem
@@ -92,6 +92,7 @@ def create_app(config: dict | None = None) -> Flask:
         raise
     app.extensions["ur_engine"] = service
     app.register_blueprint(web.blueprint)
+    app.register_blueprint(fhir_dtr.blueprint)
     web.csrf.init_app(app)
     reloads = Reloads(service, store, sources, app.config["RELOAD_POLL_SECONDS"])
     app.extensions["ur_reloads"] = reloads
@@ -309,7 +310,7 @@ def _validate_response(app: Flask, res):
     if component is None:
         errors = [f"status {res.status_code} is not declared"]
     else:
-        expected = "application/problem+json" if component == "Problem" else "application/json"
+        expected = openapi.response_media(request.endpoint, res.status_code)
         if res.mimetype != expected:
             errors = [f"content type {res.mimetype}, expected {expected}"]
         else:

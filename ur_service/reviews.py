@@ -8,6 +8,7 @@ from datetime import date, datetime, timezone
 import orjson
 
 from ur_engine.intake.normalise import review
+from ur_engine.output.questionnaire import has_sources, name_sources
 
 from . import inputs, logs, metrics
 from .store import Actor, Store, utc_text
@@ -17,12 +18,13 @@ AGREES = {("met", "approve"), ("waived", "approve"), ("not_met", "deny")}
 
 
 def submit(app, body: bytes | str | dict, actor: Actor, urgency: str = "standard",
-           as_of: date | None = None) -> dict:
+           as_of: date | None = None, follows: dict | None = None) -> dict:
     """Judge one record on the serving rules and store the review; committed when this returns.
 
     Raises ``RecordError`` (with JSON paths) for a record with nothing to judge; nothing is stored then. The
     service's own checks (strict JSON, plausible encounter dates) come first; then the intake sets aside any
     other value it cannot read, with a notice in the decision, so one bad value never loses the stay.
+    ``follows`` links a re-review to the review it follows (``review_id``, and the ``source`` of what was added).
     """
     started = time.perf_counter()
     data = body if isinstance(body, dict) else inputs.loads(body)
@@ -31,6 +33,11 @@ def submit(app, body: bytes | str | dict, actor: Actor, urgency: str = "standard
     service = app.extensions["ur_engine"]
     with service.engine() as engine, service.turn:
         decision = review(engine, data, as_of=as_of).to_dict()
+        facts = engine.library.facts
+    if isinstance(data, dict) and has_sources(data):  # values from answers, not the chart: say so in the trail
+        name_sources(decision, data, facts)
+    if follows:
+        decision["follows"] = follows
     row = app.extensions["ur_store"].add_review(record=data, decision=decision, actor=actor, urgency=urgency)
     metrics.REVIEWS.labels(decision["outcome"]).inc()
     metrics.REVIEW_SECONDS.observe(time.perf_counter() - started)

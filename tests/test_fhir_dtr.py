@@ -1,0 +1,192 @@
+"""DTR, open: a pended review's questionnaire, pre-filled from the chart, answered, and the stay reviewed again."""
+
+from __future__ import annotations
+
+import pytest
+from fhir.resources.R4B.parameters import Parameters
+from fhir.resources.R4B.questionnaire import Questionnaire
+
+from conftest import auth, make_record, obs
+from ur_engine.errors import RecordErrors
+from ur_engine.intake.answers import add_answers, read_response
+from ur_engine.output.questionnaire import questionnaire
+
+FHIR = "application/fhir+json"
+# IV fluids (intensity met), a normal pulse, a systolic pressure without its diastolic, no labs: the observations
+# sent are not the whole chart, so sodium and the rest are unknown and the stay pends for them.
+PENDS = make_record(id="stay-dtr", treatments=[{"type": "iv_fluids", "start": "2026-03-02T10:00:00Z"}],
+                    observations=[obs("8867-4", 95), obs("8480-6", 120, minutes=40)],
+                    complete=["diagnoses", "procedures", "treatments"])
+SODIUM_TIME = "2026-03-02T11:00:00Z"
+
+
+def pended(client) -> dict:
+    res = client.post("/v1/reviews", json=PENDS)
+    assert res.status_code == 200
+    decision = res.get_json()
+    assert decision["outcome"] == "pend" and "sodium.min" in decision["missing"]
+    return decision
+
+
+def package(client, review_id: str) -> tuple[dict, dict]:
+    res = client.get(f"/fhir/Questionnaire/review-{review_id}/$questionnaire-package")
+    assert res.status_code == 200 and res.mimetype == FHIR
+    body = res.get_json()
+    Parameters.model_validate(body)
+    (param,) = body["parameter"]
+    assert param["name"] == "PackageBundle"
+    q, response = (e["resource"] for e in param["resource"]["entry"])
+    return q, response
+
+
+def answer(item_id: str, value, unit: str, time: str) -> dict:
+    return {"linkId": item_id, "item": [
+        {"linkId": f"{item_id}.value", "answer": [{"valueQuantity": {"value": value, "code": unit,
+                                                                       "system": "http://unitsofmeasure.org"}}]},
+        {"linkId": f"{item_id}.time", "answer": [{"valueDateTime": time}]}]}
+
+
+def test_answering_the_questionnaire_of_a_pended_stay_with_a_low_sodium_approves_it(client, app):
+    first = pended(client)
+    q, response = package(client, first["review_id"])
+    sodium = next(i for i in q["item"] if i["linkId"] == "sodium")
+    assert sodium["text"] == "Sodium (lowest and highest) in the first 24 h after arrival"
+    assert {"system": "http://loinc.org", "code": "2951-2", "display": "Sodium"} in sodium["code"]
+    assert sodium["item"][0]["extension"][0]["valueCoding"]["code"] == "mmol/L"
+    # What the chart says for a criterion still unknown is pre-filled: the systolic pressure beside the missing
+    # diastolic one.
+    prefilled = {i["linkId"]: i for i in response["item"]}
+    assert prefilled["systolic_bp"]["item"][0]["answer"][0]["valueQuantity"]["value"] == 120
+    assert response["status"] == "in-progress" and response["questionnaire"].startswith(q["url"] + "|")
+
+    response = {**response, "id": "qr-sodium", "status": "completed",
+                "item": [*response["item"], answer("sodium", 120, "mmol/L", SODIUM_TIME)]}
+    res = client.post("/fhir/QuestionnaireResponse", json=response, headers={"Content-Type": FHIR})
+    assert res.status_code == 201, res.get_json()
+    second = res.get_json()
+    assert second["outcome"] == "approve" and second["review_action"] == "A1"
+    assert second["follows"] == {"review_id": first["review_id"], "source": "QuestionnaireResponse/qr-sodium"}
+    met = {c["id"]: c for c in second["criteria"] if c["status"] == "met"}
+    assert met["SI-SODIUM"]["evidence"][0] == {"fact": "sodium.min", "value": 120, "time": SODIUM_TIME,
+                                               "source": "QuestionnaireResponse/qr-sodium"}
+    assert "source" not in met["IS-IV"]["evidence"][0]  # the chart's own evidence stays the chart's
+
+    stored = client.get(res.headers["Location"]).get_json()
+    assert stored["decision"] == second
+    systolic = [o for o in stored["record"]["observations"] if o["code"] == "8480-6"]
+    assert systolic == [obs("8480-6", 120, minutes=40)]  # the pre-filled reading sent back is not a new one
+    assert client.get(f"/v1/reviews/{first['review_id']}").get_json()["decision"]["outcome"] == "pend"
+
+
+def test_the_questionnaire_is_a_fhir_questionnaire_of_the_missing_information(client):
+    first = pended(client)
+    res = client.get(f"/fhir/Questionnaire/review-{first['review_id']}", headers={"Authorization": auth(
+        client.application, "physician")["Authorization"]})
+    assert res.status_code == 200 and res.mimetype == FHIR
+    q = res.get_json()
+    Questionnaire.model_validate(q)
+    asked = [i["text"] for i in q["item"][:len(first["missing_info"])]]
+    assert asked == [m["text"] for m in first["missing_info"]]
+    bleeding = next(i for i in q["item"] if i["linkId"] == "finding.active_bleeding")
+    assert bleeding["type"] == "boolean"
+
+
+@pytest.mark.parametrize("change,status,where", [
+    ({"status": "in-progress"}, 400, "QuestionnaireResponse.status"),
+    ({"questionnaire": "http://elsewhere.example/Questionnaire/abc"}, 400, "QuestionnaireResponse.questionnaire"),
+    ({"item": [answer("sodium", "many", "mmol/L", SODIUM_TIME)]}, 400,
+     "QuestionnaireResponse.item[0].item[0].answer[0].valueQuantity.value"),
+    ({"item": [answer("sodium", 120, "mmol/L", "2026-03-02")]}, 400,
+     "QuestionnaireResponse.item[0].item[1].answer[0].valueDateTime"),
+    ({"item": [{"linkId": "shoe_size", "answer": [{"valueDecimal": 9}]}]}, 400, "QuestionnaireResponse.item[0].linkId"),
+    ({"resourceType": "Patient"}, 400, "QuestionnaireResponse.resourceType"),
+])
+def test_an_answer_that_cannot_be_read_is_refused_naming_the_element_and_nothing_is_stored(client, change, status,
+                                                                                           where):
+    first = pended(client)
+    q, _ = package(client, first["review_id"])
+    body = {"resourceType": "QuestionnaireResponse", "status": "completed", "questionnaire": q["url"],
+            "item": [answer("sodium", 120, "mmol/L", SODIUM_TIME)], **change}
+    res = client.post("/fhir/QuestionnaireResponse", json=body, headers={"Content-Type": FHIR})
+    assert res.status_code == status and res.mimetype == FHIR
+    issue = res.get_json()["issue"][0]
+    assert issue["severity"] == "error" and issue["expression"] == [where]
+    assert len(client.get("/v1/reviews").get_json()["items"]) == 1
+
+
+def test_answers_to_a_review_that_does_not_exist_are_404(client):
+    body = {"resourceType": "QuestionnaireResponse", "status": "completed",
+            "questionnaire": "http://localhost/fhir/Questionnaire/review-01NOSUCHREVIEW"}
+    res = client.post("/fhir/QuestionnaireResponse", json=body, headers={"Content-Type": FHIR})
+    assert res.status_code == 404 and res.get_json()["issue"][0]["code"] == "not-found"
+
+
+def test_a_physician_reads_the_questionnaire_but_only_a_reviewer_answers_it(app, client):
+    first = pended(client)
+    physician = auth(app, "physician")
+    assert client.get(f"/fhir/Questionnaire/review-{first['review_id']}", headers=physician).status_code == 200
+    body = {"resourceType": "QuestionnaireResponse", "status": "completed",
+            "questionnaire": f"http://localhost/fhir/Questionnaire/review-{first['review_id']}"}
+    assert client.post("/fhir/QuestionnaireResponse", json=body, headers=physician).status_code == 403
+
+
+def test_the_documentation_questionnaire_asks_for_named_facts_in_the_librarys_words(client):
+    res = client.get("/fhir/Questionnaire/documentation?fact=lactate.max&fact=finding.active_bleeding")
+    assert res.status_code == 200
+    items = {i["linkId"]: i for i in res.get_json()["item"]}
+    assert items["lactate"]["text"] == "Lactate (highest) in the first 24 h after arrival"
+    assert items["finding.active_bleeding"]["type"] == "boolean"
+    res = client.get("/fhir/Questionnaire/documentation?fact=lactate.maxx")
+    assert res.status_code == 400 and "lactate.maxx" in res.get_json()["issue"][0]["diagnostics"]
+
+
+# --- the intake of answers, on its own -------------------------------------------------------------------------
+
+def response_with(*items) -> dict:
+    return {"resourceType": "QuestionnaireResponse", "status": "completed", "item": list(items)}
+
+
+@pytest.mark.parametrize("item,added", [
+    (answer("temperature_oral", 101.5, "[degF]", SODIUM_TIME),
+     {"code": "8310-5", "value": 101.5, "unit": "[degF]", "time": SODIUM_TIME, "method": "oral", "source": "QR/1"}),
+    (answer("spo2_room_air", 86, "%", SODIUM_TIME),
+     {"code": "59408-5", "value": 86, "unit": "%", "time": SODIUM_TIME, "o2_device": "room_air", "source": "QR/1"}),
+    (answer("arterial_ph", 7.21, "[pH]", SODIUM_TIME),
+     {"code": "2744-1", "value": 7.21, "unit": "[pH]", "time": SODIUM_TIME, "source": "QR/1"}),
+])
+def test_a_reading_is_added_with_what_its_fact_reads_it_by(library, item, added):
+    record = make_record(observations=None, complete=["diagnoses"])
+    out = add_answers(record, read_response(response_with(item)), library.facts, "QR/1")
+    assert out["observations"] == [added]
+    assert "observations" in out["incomplete"]  # the rest of the chart's readings are still unknown
+    assert record == make_record(observations=None, complete=["diagnoses"])  # the stored record is not touched
+
+
+def test_a_finding_answered_names_its_source_and_one_the_chart_already_had_does_not(library):
+    record = make_record(findings={"active_bleeding": False})
+    out = add_answers(record, read_response(response_with(
+        {"linkId": "finding.active_bleeding", "answer": [{"valueBoolean": False}]},
+        {"linkId": "finding.ecg_acute_ischemia", "answer": [{"valueBoolean": True}]})), library.facts, "QR/2")
+    assert out["findings"] == {"active_bleeding": False, "ecg_acute_ischemia": True}
+    assert out["sources"] == {"findings.ecg_acute_ischemia": "QR/2"}
+
+
+def test_a_treatment_answered_is_added_with_its_start(library):
+    item = {"linkId": "treatment.vasopressor", "item": [
+        {"linkId": "treatment.vasopressor.type",
+         "answer": [{"valueCoding": {"code": "vasopressor"}}]},
+        {"linkId": "treatment.vasopressor.start", "answer": [{"valueDateTime": SODIUM_TIME}]}]}
+    out = add_answers(make_record(), read_response(response_with(item)), library.facts, "QR/3")
+    assert out["treatments"] == [{"type": "vasopressor", "start": SODIUM_TIME, "source": "QR/3"}]
+
+
+def test_a_questionnaire_of_nothing_missing_says_so(library):
+    q = questionnaire({"missing_info": [], "criteria": []}, library, qid="review-x", url="http://x/Questionnaire/x",
+                      title="Documentation")
+    assert [i["type"] for i in q["item"]] == ["display"]
+
+
+def test_a_response_still_in_progress_is_not_reviewed():
+    with pytest.raises(RecordErrors) as caught:
+        read_response({**response_with(), "status": "in-progress"})
+    assert caught.value.errors[0].path == "QuestionnaireResponse.status"

@@ -1,0 +1,136 @@
+"""DTR, open: the documentation questionnaire of a pended review, and its answers re-reviewing the stay.
+
+    GET  /fhir/Questionnaire/review-{review_id}                            reviewer, physician
+    GET  /fhir/Questionnaire/review-{review_id}/$questionnaire-package     reviewer, physician
+    GET  /fhir/Questionnaire/documentation?fact=…                          reviewer, physician
+    POST /fhir/QuestionnaireResponse                                       reviewer
+
+The package is DTR's ``$questionnaire-package`` output (a Parameters whose PackageBundle holds the Questionnaire)
+with a QuestionnaireResponse in progress pre-filled from the chart. A completed response posted back adds its
+answers to the review's record, each naming the response as its source; the stay is reviewed again, stored as a new
+review that ``follows`` the first, and the new decision is the answer (its trail names the answers as evidence).
+The ``documentation`` questionnaire asks for a list of facts by name, with nothing pre-filled: the one a CDS Hooks
+card links to, for a screen that is not stored.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from flask import Blueprint, current_app, g, request
+
+from ur_engine.decision import missing_words
+from ur_engine.errors import RecordError
+from ur_engine.intake.answers import add_answers, read_response
+from ur_engine.output.questionnaire import checked, prefilled, questionnaire
+
+from . import inputs, reviews
+from .auth import require
+from .fhir_common import fhir_response, operation_outcome
+from .http import json_response
+
+blueprint = Blueprint("fhir_dtr", __name__)
+REVIEW_QUESTIONNAIRE = re.compile(r"(?:^|/)Questionnaire/review-([0-9A-Za-z]{1,40})(?:\|.*)?$")
+DOCUMENTATION = "documentation"
+
+
+def questionnaire_url(review_id: str) -> str:
+    return f"{request.url_root}fhir/Questionnaire/review-{review_id}"
+
+
+def _stored(review_id: str):
+    found = current_app.extensions["ur_store"].get_review(review_id)
+    if found is None:
+        return None, None, operation_outcome(404, [("", f"no review {review_id}")], "not-found")
+    row = found[0]
+    return inputs.loads(row["record"]), inputs.loads(row["decision"]), None
+
+
+def _review_questionnaire(review_id: str):
+    record, decision, missing = _stored(review_id)
+    if missing is not None:
+        return None, None, missing
+    library = current_app.extensions["ur_engine"].library
+    q = questionnaire(decision, library, qid=f"review-{review_id}", url=questionnaire_url(review_id),
+                      title=f"Documentation still needed for stay {record.get('id')}")
+    return q, decision, None
+
+
+@blueprint.get("/fhir/Questionnaire/review-<review_id>")
+@require("reviewer", "physician")
+def get_questionnaire(review_id):
+    g.review_id = review_id
+    q, _, missing = _review_questionnaire(review_id)
+    return missing or fhir_response(q)
+
+
+@blueprint.get("/fhir/Questionnaire/review-<review_id>/$questionnaire-package")
+@require("reviewer", "physician")
+def questionnaire_package(review_id):
+    g.review_id = review_id
+    q, decision, missing = _review_questionnaire(review_id)
+    if missing is not None:
+        return missing
+    library = current_app.extensions["ur_engine"].library
+    response = prefilled(q, decision.get("criteria") or (), library.facts)
+    bundle = checked({"resourceType": "Bundle", "type": "collection", "entry": [
+        {"fullUrl": q["url"], "resource": q}, {"resource": response}]})
+    return fhir_response(checked({"resourceType": "Parameters", "parameter": [
+        {"name": "PackageBundle", "resource": bundle}]}))
+
+
+@blueprint.get("/fhir/Questionnaire/documentation")
+@require("reviewer", "physician")
+def documentation_questionnaire():
+    """The questions for facts named in ``fact`` (repeated, or comma-separated), in the serving library's words."""
+    library = current_app.extensions["ur_engine"].library
+    names = [n for value in request.args.getlist("fact") for n in value.split(",") if n]
+    unknown = [n for n in names if n not in library.facts.catalog]
+    if not names or unknown:
+        return operation_outcome(400, [("fact", f"unknown fact {n!r}") for n in unknown]
+                                 or [("fact", "name at least one fact")])
+    words = missing_words(library, request.args.get("review_type", "admission"), list(dict.fromkeys(names)))
+    q = questionnaire({"missing_info": words}, library, qid=DOCUMENTATION,
+                      url=f"{request.url_root}fhir/Questionnaire/{DOCUMENTATION}",
+                      title="Documentation the admission criteria need")
+    return fhir_response(q)
+
+
+@blueprint.post("/fhir/QuestionnaireResponse")
+@require("reviewer")
+def answer():
+    if not (request.mimetype == "application/json" or request.mimetype.endswith("+json")):
+        return operation_outcome(415, [("", "send the QuestionnaireResponse as application/fhir+json")],
+                                 "not-supported")
+    try:
+        raw = inputs.loads(request.get_data())
+        response = read_response(raw)
+    except RecordError as exc:
+        return operation_outcome(400, _issues(exc))
+    found = REVIEW_QUESTIONNAIRE.search(str(response.get("questionnaire") or ""))
+    if found is None:
+        return operation_outcome(400, [("QuestionnaireResponse.questionnaire",
+                                        "name the questionnaire of a review: …/fhir/Questionnaire/review-{review_id}")])
+    review_id = found.group(1)
+    record, decision, missing = _stored(review_id)
+    if missing is not None:
+        return missing
+    rid = response.get("id") or uuid.uuid4().hex
+    source = f"QuestionnaireResponse/{rid}"
+    library = current_app.extensions["ur_engine"].library
+    try:
+        merged = add_answers(record, response, library.facts, source)
+        stored = current_app.extensions["ur_store"].get_review(review_id)[0]
+        new = reviews.submit(current_app, merged, g.actor, stored["urgency"],
+                             follows={"review_id": review_id, "source": source})
+    except RecordError as exc:
+        return operation_outcome(400, _issues(exc))
+    g.review_id = new["review_id"]
+    res = json_response(new, 201)
+    res.headers["Location"] = f"/v1/reviews/{new['review_id']}"
+    return res
+
+
+def _issues(exc: RecordError) -> list[tuple[str, str]]:
+    return [(e.path or "", e.message) for e in getattr(exc, "errors", [exc])]
