@@ -8,6 +8,8 @@
     POST /v1/admin/reload                     rules_admin  re-read the rule directory (serves only if it passes)
     GET  /v1/admin/reloads                    rules_admin  the reload log, with the reasons of refused reloads
     GET  /v1/rulesets, /healthz, /metrics, /openapi.json, /docs, /ui/…   public (the web pages ask for a key)
+    GET  /fhir/Questionnaire/…, POST /fhir/QuestionnaireResponse   DTR: a pend's questionnaire, its answers (fhir_dtr)
+    GET  /cds-services, POST /cds-services/{id}       CRD over CDS Hooks: the admission screen as a card (fhir_cds)
 
 Errors are ``application/problem+json`` (RFC 9457); a bad record's errors name each field by its JSON path.
 The OpenAPI document (``ur_service/openapi.py``) describes every endpoint and checks requests and responses.
@@ -28,7 +30,7 @@ from werkzeug.exceptions import HTTPException
 from ur_engine.errors import RecordError
 from ur_engine.intake.rule_files import default_sources, read_sources
 
-from . import fhir_dtr, inputs, logs, metrics, openapi, reviews, web
+from . import fhir_cds, fhir_dtr, inputs, logs, metrics, openapi, reviews, web
 from .auth import ROLES, require
 from .db import DEFAULT_URL
 from .http import json_response, problem
@@ -93,6 +95,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.extensions["ur_engine"] = service
     app.register_blueprint(web.blueprint)
     app.register_blueprint(fhir_dtr.blueprint)
+    app.register_blueprint(fhir_cds.blueprint)
     web.csrf.init_app(app)
     reloads = Reloads(service, store, sources, app.config["RELOAD_POLL_SECONDS"])
     app.extensions["ur_reloads"] = reloads

@@ -37,6 +37,7 @@ def _rewrite(node):
 
 
 FHIR_SCHEMAS = {
+    **_cds_schemas(),
     "OperationOutcome": _resource("OperationOutcome", "FHIR R4 OperationOutcome: each issue names the element "
                                   "(expression, a FHIRPath) and what is wrong with it (diagnostics).",
                                   issue={"type": "array", "minItems": 1, "items": {
@@ -97,4 +98,21 @@ FHIR_OPERATIONS = [
                        "decision names the answers as evidence. Never a denial.",
         "requestBody": {"required": True, "content": {FHIR: {"schema": _ref("QuestionnaireResponse")}}},
     }, {201: "Decision", 400: OUTCOME, 401: None, 403: None, 404: OUTCOME, 413: None, 415: OUTCOME}),
+    ("fhir_cds.discovery", "get", "/cds-services", None, {
+        "summary": "CDS Hooks discovery: the admission screen's services, their hooks and prefetch templates",
+        "operationId": "discoverCdsServices",
+    }, {200: "CdsHooks_discovery"}),
+    ("fhir_cds.call", "post", "/cds-services/{service_id}", ("reviewer",), {
+        "summary": "CRD over CDS Hooks: screen the stay of an encounter-start or order-sign hook",
+        "operationId": "callCdsService",
+        "description": "Reads the prefetched Patient, Encounter, Coverage, Conditions, Observations, Procedures and "
+                       "MedicationAdministrations (and the draft orders) through the FHIR intake, screens the stay "
+                       "on the serving rules without storing it, and answers a card: the outcome in words, the "
+                       "documentation still needed and a link to its questionnaire, and a system action putting Da "
+                       "Vinci CRD coverage information on the order or encounter. Never a denial.",
+        "parameters": [{"name": "service_id", "in": "path", "required": True,
+                        "schema": {"type": "string", "minLength": 1, "maxLength": 100},
+                        "description": "A service id from GET /cds-services."}],
+        "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("CdsHooks_request")}}},
+    }, {200: "CdsHooks_response", 400: None, 401: None, 403: None, 404: None, 413: None, 415: None}),
 ]
