@@ -186,3 +186,10 @@ def test_an_unknown_service_is_404_and_a_body_not_json_is_415(client):
 def test_the_hook_needs_a_reviewer_key(app):
     anonymous = app.test_client()
     assert anonymous.post(START, json=hook_request("enc-pna")).status_code == 401
+
+
+@pytest.mark.parametrize("name,indicator", [("cds-hook-encounter-start.json", "info"),
+                                            ("cds-hook-encounter-start-pend.json", "warning")])
+def test_the_example_hook_requests_screen_as_the_bench_expects(client, name, indicator):
+    body = json.loads((ROOT / "examples" / name).read_text())
+    assert screened(client, START, body)["cards"][0]["indicator"] == indicator
