@@ -6,7 +6,8 @@ import pytest
 from fhir.resources.R4B.parameters import Parameters
 from fhir.resources.R4B.questionnaire import Questionnaire
 
-from conftest import auth, make_record, obs
+from conftest import RULES, auth, make_record, obs
+from service_support import db_url  # noqa: F401  (fixture)
 from ur_engine.errors import RecordErrors
 from ur_engine.intake.answers import add_answers, read_response
 from ur_engine.output.questionnaire import questionnaire
@@ -76,6 +77,22 @@ def test_answering_the_questionnaire_of_a_pended_stay_with_a_low_sodium_approves
     systolic = [o for o in stored["record"]["observations"] if o["code"] == "8480-6"]
     assert systolic == [obs("8480-6", 120, minutes=40)]  # the pre-filled reading sent back is not a new one
     assert client.get(f"/v1/reviews/{first['review_id']}").get_json()["decision"]["outcome"] == "pend"
+    # The pend is closed: answered, it left the worklist, and the approval needs no physician.
+    assert client.get("/v1/worklist").get_json()["open"] == 0
+    assert client.get("/v1/reviews?status=open").get_json()["items"] == []
+
+
+def test_answers_that_still_leave_the_stay_pended_move_the_pend_to_the_new_review(client):
+    first = pended(client)
+    q, response = package(client, first["review_id"])
+    normal = answer("sodium", 140, "mmol/L", SODIUM_TIME)  # known now, and not abnormal: others still missing
+    res = client.post("/fhir/QuestionnaireResponse", json={**response, "status": "completed", "item": [normal]},
+                      headers={"Content-Type": FHIR})
+    second = res.get_json()
+    assert res.status_code == 201 and second["outcome"] == "pend" and "sodium.min" not in second["missing"]
+    assert second["follows"]["source"].startswith("QuestionnaireResponse/")
+    worklist = client.get("/v1/worklist").get_json()
+    assert [i["review_id"] for i in worklist["items"]] == [second["review_id"]]
 
 
 def test_the_questionnaire_is_a_fhir_questionnaire_of_the_missing_information(client):
@@ -138,6 +155,34 @@ def test_the_documentation_questionnaire_asks_for_named_facts_in_the_librarys_wo
     assert items["finding.active_bleeding"]["type"] == "boolean"
     res = client.get("/fhir/Questionnaire/documentation?fact=lactate.maxx")
     assert res.status_code == 400 and "lactate.maxx" in res.get_json()["issue"][0]["diagnostics"]
+
+
+@pytest.fixture()
+def store_app(db_url):  # noqa: F811
+    """The service on each audit store (SQLite, then a real PostgreSQL): closing a pend is a query of the store."""
+    from api import create_app
+    from ur_service.auth import create_key
+
+    app = create_app({"TESTING": True, "RULES_DIR": str(RULES), "DATABASE_URL": db_url,
+                      "RESPONSE_VALIDATION": "strict"})
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {create_key(app.extensions['ur_store'], 'reviewer')}"
+    yield client
+    app.extensions["ur_engine"].close()
+    app.extensions["ur_store"].close()
+
+
+def test_an_answered_pend_leaves_the_worklist_on_each_store(store_app):
+    client = store_app
+    first = pended(client)
+    other = client.post("/v1/reviews", json={**PENDS, "id": "stay-other"}).get_json()  # another stay stays open
+    _, response = package(client, first["review_id"])
+    res = client.post("/fhir/QuestionnaireResponse", headers={"Content-Type": FHIR}, json={
+        **response, "status": "completed", "item": [answer("sodium", 120, "mmol/L", SODIUM_TIME)]})
+    assert res.status_code == 201 and res.get_json()["outcome"] == "approve"
+    worklist = client.get("/v1/worklist").get_json()
+    assert [i["review_id"] for i in worklist["items"]] == [other["review_id"]] and worklist["open"] == 1
+    assert client.get("/v1/stats").get_json()["worklist"]["open"] == 1
 
 
 # --- the intake of answers, on its own -------------------------------------------------------------------------

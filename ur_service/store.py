@@ -20,7 +20,7 @@ import weakref
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import and_, delete, func, insert, select, update
+from sqlalchemy import and_, delete, exists, func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from ulid import ULID
 
@@ -59,6 +59,16 @@ class Actor:
     key_id: str
     name: str
     role: str = ""
+
+
+def _not_followed():
+    """A pend a later review of the same stay follows (its documentation questionnaire answered, see fhir_dtr) is
+    closed: the later review is the one to decide. Looked up among the stay's own reviews (indexed by record_id)."""
+    later = reviews.alias("later")
+    # The stored decision is canonical JSON (sorted keys, no spaces): its link reads "follows":{"review_id":"…",
+    pattern = literal('%"follows":{"review_id":"') + reviews.c.review_id + literal('",%')
+    return ~exists().where(later.c.record_id == reviews.c.record_id, later.c.seq > reviews.c.seq,
+                           later.c.decision.like(pattern))
 
 
 def utc_text(when: datetime | None = None) -> str:
@@ -173,7 +183,7 @@ class Store:
         if urgency:
             conds.append(reviews.c.urgency == urgency)
         if status == "open":
-            conds += [reviews.c.outcome == "pend", determinations.c.review_id.is_(None)]
+            conds += [reviews.c.outcome == "pend", determinations.c.review_id.is_(None), _not_followed()]
         elif status == "decided":
             conds.append(determinations.c.review_id.is_not(None))
         if since:
@@ -190,11 +200,12 @@ class Store:
         return rows, (rows[-1]["seq"] if more else None)
 
     def worklist(self, *, urgency: str | None = None, limit: int = 100, now: datetime | None = None):
-        """Pended reviews without a determination, the soonest due first; returns (rows, open, overdue)."""
+        """Pended reviews without a determination nor a later review following them, the soonest due first;
+        returns (rows, open, overdue)."""
         now_text = utc_text(now)
         cols = [c for c in reviews.c if c.name not in ("record", "decision", "prev_hash", "hash")]
         joined = reviews.outerjoin(determinations, determinations.c.review_id == reviews.c.review_id)
-        conds = [reviews.c.outcome == "pend", determinations.c.review_id.is_(None)]
+        conds = [reviews.c.outcome == "pend", determinations.c.review_id.is_(None), _not_followed()]
         if urgency:
             conds.append(reviews.c.urgency == urgency)
         with self.engine.connect() as conn:
