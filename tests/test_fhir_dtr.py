@@ -77,6 +77,10 @@ def test_answering_the_questionnaire_of_a_pended_stay_with_a_low_sodium_approves
     systolic = [o for o in stored["record"]["observations"] if o["code"] == "8480-6"]
     assert systolic == [obs("8480-6", 120, minutes=40)]  # the pre-filled reading sent back is not a new one
     assert client.get(f"/v1/reviews/{first['review_id']}").get_json()["decision"]["outcome"] == "pend"
+    web = app.test_client()  # the reviewer's page shows where each value came from
+    web.set_cookie("ur_key", app.config["TEST_KEYS"]["reviewer"])
+    page = web.get(f"/ui/reviews/{second['review_id']}").get_data(as_text=True)
+    assert "from QuestionnaireResponse/qr-sodium" in page
     # The pend is closed: answered, it left the worklist, and the approval needs no physician.
     assert client.get("/v1/worklist").get_json()["open"] == 0
     assert client.get("/v1/reviews?status=open").get_json()["items"] == []
@@ -93,6 +97,23 @@ def test_answers_that_still_leave_the_stay_pended_move_the_pend_to_the_new_revie
     assert second["follows"]["source"].startswith("QuestionnaireResponse/")
     worklist = client.get("/v1/worklist").get_json()
     assert [i["review_id"] for i in worklist["items"]] == [second["review_id"]]
+
+
+def test_a_dtr_client_asks_for_the_package_by_the_questionnaires_canonical(client):
+    first = pended(client)
+    canonical = f"http://localhost/fhir/Questionnaire/review-{first['review_id']}"
+    body = {"resourceType": "Parameters", "parameter": [
+        {"name": "coverage", "resource": {"resourceType": "Coverage", "status": "active"}},
+        {"name": "questionnaire", "valueCanonical": canonical}]}
+    res = client.post("/fhir/Questionnaire/$questionnaire-package", json=body, headers={"Content-Type": FHIR})
+    assert res.status_code == 200 and res.mimetype == FHIR
+    (param,) = Parameters.model_validate(res.get_json()).parameter
+    q = param.resource.entry[0].resource
+    assert param.name == "PackageBundle" and q.url == canonical and q.item[0].linkId
+    body["parameter"][1]["valueCanonical"] = "http://elsewhere.example/Questionnaire/x"
+    res = client.post("/fhir/Questionnaire/$questionnaire-package", json=body, headers={"Content-Type": FHIR})
+    assert res.status_code == 400
+    assert res.get_json()["issue"][0]["expression"] == ["Parameters.parameter[1].valueCanonical"]
 
 
 def test_the_questionnaire_is_a_fhir_questionnaire_of_the_missing_information(client):

@@ -2,6 +2,7 @@
 
     GET  /fhir/Questionnaire/review-{review_id}                            reviewer, physician
     GET  /fhir/Questionnaire/review-{review_id}/$questionnaire-package     reviewer, physician
+    POST /fhir/Questionnaire/$questionnaire-package                        reviewer, physician
     GET  /fhir/Questionnaire/documentation?fact=…                          reviewer, physician
     POST /fhir/QuestionnaireResponse                                       reviewer
 
@@ -69,15 +70,55 @@ def get_questionnaire(review_id):
 @require("reviewer", "physician")
 def questionnaire_package(review_id):
     g.review_id = review_id
-    q, decision, missing = _review_questionnaire(review_id)
+    bundle, missing = _package(review_id)
     if missing is not None:
         return missing
-    library = current_app.extensions["ur_engine"].library
-    response = prefilled(q, decision.get("criteria") or (), library.facts)
-    bundle = checked({"resourceType": "Bundle", "type": "collection", "entry": [
-        {"fullUrl": q["url"], "resource": q}, {"resource": response}]})
     return fhir_response(checked({"resourceType": "Parameters", "parameter": [
         {"name": "PackageBundle", "resource": bundle}]}))
+
+
+@blueprint.post("/fhir/Questionnaire/$questionnaire-package")
+@require("reviewer", "physician")
+def questionnaire_packages():
+    """DTR's operation as a DTR client calls it: Parameters naming questionnaires by canonical (a review's, as the
+    coverage information of a pend gives it) → one PackageBundle each. Other inputs (coverage, order) are not
+    needed to build ours and are not read."""
+    if not (request.mimetype == "application/json" or request.mimetype.endswith("+json")):
+        return operation_outcome(415, [("", "send the Parameters as application/fhir+json")], "not-supported")
+    try:
+        body = inputs.loads(request.get_data())
+    except RecordError as exc:
+        return operation_outcome(400, _issues(exc))
+    params = body.get("parameter") if isinstance(body, dict) and body.get("resourceType") == "Parameters" else None
+    if not isinstance(params, list):
+        return operation_outcome(400, [("Parameters", "send a Parameters resource with a parameter list")])
+    asked = [(i, p.get("valueCanonical")) for i, p in enumerate(params)
+             if isinstance(p, dict) and p.get("name") == "questionnaire"]
+    if not asked:
+        return operation_outcome(400, [("Parameters.parameter", "name a questionnaire: a parameter 'questionnaire' "
+                                        "with valueCanonical …/fhir/Questionnaire/review-{review_id}")])
+    out = []
+    for i, canonical in asked:
+        found = REVIEW_QUESTIONNAIRE.search(str(canonical or ""))
+        if found is None:
+            return operation_outcome(400, [(f"Parameters.parameter[{i}].valueCanonical",
+                                            "not the questionnaire of a review: …/fhir/Questionnaire/review-{id}")])
+        bundle, missing = _package(found.group(1))
+        if missing is not None:
+            return missing
+        out.append({"name": "PackageBundle", "resource": bundle})
+    return fhir_response(checked({"resourceType": "Parameters", "parameter": out}))
+
+
+def _package(review_id: str):
+    """The PackageBundle of a review: its Questionnaire and a QuestionnaireResponse pre-filled from the chart."""
+    q, decision, missing = _review_questionnaire(review_id)
+    if missing is not None:
+        return None, missing
+    library = current_app.extensions["ur_engine"].library
+    response = prefilled(q, decision.get("criteria") or (), library.facts)
+    return checked({"resourceType": "Bundle", "type": "collection", "entry": [
+        {"fullUrl": q["url"], "resource": q}, {"resource": response}]}), None
 
 
 @blueprint.get("/fhir/Questionnaire/documentation")

@@ -51,6 +51,10 @@ FHIR_SCHEMAS = {
         "Parameters", "DTR $questionnaire-package output: a PackageBundle holding the Questionnaire and a "
                       "QuestionnaireResponse in progress, pre-filled from the chart.",
         parameter={"type": "array", "minItems": 1, "items": {"type": "object", "required": ["name"]}}),
+    "QuestionnairePackageInput": _resource(
+        "Parameters", "DTR $questionnaire-package input: parameters 'questionnaire' (valueCanonical) name the "
+                      "questionnaires; 'coverage' and 'order' may come too.",
+        parameter={"type": "array", "minItems": 1, "items": {"type": "object", "required": ["name"]}}),
     "QuestionnaireResponse": {
         **_resource("QuestionnaireResponse", "FHIR R4 QuestionnaireResponse to a review's questionnaire, completed.",
                     status={"enum": ["completed", "amended"]},
@@ -78,6 +82,17 @@ FHIR_OPERATIONS = [
                        "the Questionnaire and a QuestionnaireResponse in progress with the chart's values.",
         "parameters": [_REVIEW_ID],
     }, {200: (FHIR, "QuestionnairePackage"), 401: None, 403: None, 404: OUTCOME}),
+    ("fhir_dtr.questionnaire_packages", "post", "/fhir/Questionnaire/$questionnaire-package",
+     ("reviewer", "physician"), {
+        "summary": "DTR $questionnaire-package: the packages of the review questionnaires named by canonical",
+        "operationId": "questionnairePackages",
+        "description": "Takes DTR's input Parameters; each parameter 'questionnaire' (valueCanonical "
+                       "…/fhir/Questionnaire/review-{review_id}) gets a PackageBundle with the Questionnaire and "
+                       "a QuestionnaireResponse in progress pre-filled from the chart. Coverage and order inputs "
+                       "are accepted and not needed.",
+        "requestBody": {"required": True, "content": {FHIR: {"schema": _ref("QuestionnairePackageInput")}}},
+    }, {200: (FHIR, "QuestionnairePackage"), 400: OUTCOME, 401: None, 403: None, 404: OUTCOME, 413: None,
+        415: OUTCOME}),
     ("fhir_dtr.documentation_questionnaire", "get", "/fhir/Questionnaire/documentation", ("reviewer", "physician"), {
         "summary": "DTR: a questionnaire for facts named by the caller (the one a CDS Hooks card links to)",
         "operationId": "getDocumentationQuestionnaire",
