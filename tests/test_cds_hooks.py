@@ -167,7 +167,6 @@ def bad(change):
     (START, bad(lambda b: b["prefetch"].pop("encounter")), "$.prefetch.encounter"),
     (START, bad(lambda b: b.pop("hookInstance")), "$"),
     (START, bad(lambda b: b["context"].update(userId="Nurse/1")), "$.context.userId"),
-    (SIGN, order_sign_request(None), "$.prefetch"),
     (SIGN, hook_request("enc-pna", "order-sign"), "$.context"),  # no draftOrders
     # The Da Vinci reference implementation's own hook call: an STU3 order-review, a hook this service does not take.
     (SIGN, json.loads((DATA / "pas-ri" / "cds-hook-order-review.json").read_text()), "$.hook"),
@@ -176,6 +175,24 @@ def test_a_hook_request_that_cannot_be_screened_is_400_saying_where(client, path
     res = client.post(path, json=body)
     assert res.status_code == 400 and res.mimetype == "application/problem+json"
     assert where in [e["path"] for e in res.get_json()["errors"]], res.get_json()
+
+
+@pytest.mark.parametrize("path,body", [
+    (SIGN, order_sign_request(None)),  # a draft order that asks for no level of care: not an admission order
+    (START, bad(lambda b: b["prefetch"]["encounter"].update(
+        {"class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "EMER"}}))),
+])
+def test_a_hook_with_nothing_for_an_admission_screen_gets_no_card(client, path, body):
+    assert screened(client, path, body) == {"cards": []}
+
+
+def test_a_lab_order_signed_beside_the_admission_order_is_left_alone(client):
+    body = order_sign_request("inpatient")
+    lab = {"resourceType": "ServiceRequest", "id": "lactate-1", "status": "draft", "intent": "order",
+           "code": {"coding": [{"system": "http://loinc.org", "code": "2524-7"}]}, "subject": {"reference": "Patient/p1"}}
+    body["context"]["draftOrders"]["entry"].append({"resource": lab})
+    answer = screened(client, SIGN, body)
+    assert [a["resource"]["id"] for a in answer["systemActions"]] == ["admit-1"]
 
 
 def test_an_unknown_service_is_404_and_a_body_not_json_is_415(client):

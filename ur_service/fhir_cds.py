@@ -6,9 +6,11 @@
 The prefetched resources (Patient, Encounter, Conditions, Observations, Procedures, MedicationAdministrations,
 Coverage) and the draft orders are read by the same FHIR intake as a Bundle, screened on the serving rules and
 answered as one card: the outcome in words, the documentation still needed with a link to its questionnaire, and a
-system action putting Da Vinci CRD coverage information on the order (or the encounter). A screen is not stored
-as a review: the PAS request that follows is. This service does not query the EHR's FHIR server: a request without
-the prefetch it needs is refused (400) saying which.
+system action putting Da Vinci CRD coverage information on the admission order (or the encounter). An admission
+order is a draft order with the requested-level extension; an order-sign without one, or an encounter that is not
+a hospital stay (an emergency or clinic visit), gets no card: nothing for an admission screen to say. A screen is
+not stored as a review: the PAS request that follows is. This service does not query the EHR's FHIR server: a
+request without the prefetch it needs is refused (400) saying which.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ SERVICES = {
         "prefetch": _PREFETCH},
 }
 CONTEXTS = {"encounter-start": "encounterStartContext", "order-sign": "orderSignContext"}
+NO_ADVICE = {"cards": []}  # CDS Hooks: a service with nothing to say answers 200 and no cards
 
 
 def _validator(name: str) -> Draft202012Validator:
@@ -105,12 +108,17 @@ def call(service_id):
     resources = _resources((body.get("prefetch") or {}).values())
     orders = _resources([context["draftOrders"]]) if "draftOrders" in context else []
     encounter_id = context.get("encounterId") or next(
-        (r.get("id") for r in resources if r["resourceType"] == "Encounter"), None)
-    _ask_for_ordered_level(resources, orders, encounter_id)
+        (r.get("id") for r in resources if r.get("resourceType") == "Encounter"), None)
+    admission = _admission_orders(orders)
+    if spec["hook"] == "order-sign" and not admission:
+        return json_response(NO_ADVICE)  # no order asks for a level of care: nothing for this service to say
+    _ask_for_level(resources, admission, encounter_id)
     record, error = _record(resources + orders, encounter_id)
     if error is not None:
         return problem(400, "Nothing to screen", error.message,
                        errors=[{"path": "$.prefetch", "message": error.message}])
+    if record is None:
+        return json_response(NO_ADVICE)  # an emergency or clinic visit is not a stay the criteria judge
     service = current_app.extensions["ur_engine"]
     try:
         with service.engine() as engine, service.turn:
@@ -119,7 +127,7 @@ def call(service_id):
         return problem(400, "Nothing to screen", str(exc),
                        errors=[{"path": "$.prefetch", "message": e.message} for e in getattr(exc, "errors", [exc])])
     metrics.REVIEWS.labels(decision["outcome"]).inc()
-    return json_response(_answer(decision, spec, resources, orders, encounter_id))
+    return json_response(_answer(decision, resources, admission, encounter_id))
 
 
 def _resources(values: Iterable) -> list[dict]:
@@ -136,10 +144,19 @@ def _resources(values: Iterable) -> list[dict]:
     return out
 
 
-def _ask_for_ordered_level(resources: list[dict], orders: list[dict], encounter_id: str | None) -> None:
+def _level(order: dict) -> str | None:
+    return next((e.get("valueCode") or e.get("valueString") for e in order.get("extension") or ()
+                 if isinstance(e, dict) and e.get("url") == REQUESTED_LEVEL), None)
+
+
+def _admission_orders(orders: list[dict]) -> list[dict]:
+    """The draft orders that ask for a level of care (our requested-level extension): the ones a screen is about."""
+    return [o for o in orders if _level(o)]
+
+
+def _ask_for_level(resources: list[dict], admission: list[dict], encounter_id: str | None) -> None:
     """An admission order names the level it asks for: the encounter it belongs to is screened for that level."""
-    level = next((e.get("valueCode") or e.get("valueString") for o in orders for e in o.get("extension") or ()
-                  if isinstance(e, dict) and e.get("url") == REQUESTED_LEVEL), None)
+    level = next((_level(o) for o in admission), None)
     if not level:
         return
     for i, r in enumerate(resources):
@@ -155,13 +172,11 @@ def _record(resources: list[dict], encounter_id: str | None):
     chosen = next((i for i in stays if i.record.get("id") == encounter_id), stays[0] if len(stays) == 1 else None)
     if chosen is not None:
         return chosen.record, None
-    failed = next((i.error for i in items if i.error is not None), None)
-    return None, failed or RecordError(
-        f"Encounter/{encounter_id} is not a hospital stay (class inpatient, observation or short stay) and no draft "
-        "order names a requested level: nothing to screen", code="UR120", path="$.prefetch.encounter")
+    # A stay that cannot be read is bad input; no stay at all (an emergency or clinic visit) is no advice.
+    return None, next((i.error for i in items if i.error is not None), None)
 
 
-def _answer(decision: dict, spec: dict, resources: list[dict], orders: list[dict], encounter_id: str | None) -> dict:
+def _answer(decision: dict, resources: list[dict], admission: list[dict], encounter_id: str | None) -> dict:
     root = request.url_root
     library = current_app.extensions["ur_engine"].library
     questionnaire = None
@@ -171,10 +186,11 @@ def _answer(decision: dict, spec: dict, resources: list[dict], orders: list[dict
                          f"&review_type={decision['review_type']}")
     answer = {"cards": [card(decision, label=f"ur-engine open admission criteria {library.version}",
                              url=f"{root}v1/rulesets", questionnaire_url=questionnaire)], "systemActions": []}
-    coverage = next((r for r in resources if r["resourceType"] == "Coverage" and r.get("id")), None)
+    coverage = next((r for r in resources if r.get("resourceType") == "Coverage" and r.get("id")), None)
     if coverage is not None:  # the extension names the coverage it speaks for; without an id there is none to name
         ext = coverage_information(decision, coverage=f"Coverage/{coverage['id']}", date=date.today().isoformat(),
                                    assertion_id=uuid.uuid4().hex, questionnaire=questionnaire)
-        targets = orders or [r for r in resources if r["resourceType"] == "Encounter" and r.get("id") == encounter_id]
+        targets = admission or [r for r in resources
+                                if r.get("resourceType") == "Encounter" and r.get("id") == encounter_id]
         answer["systemActions"] = updates(targets, ext)
     return answer
