@@ -56,6 +56,8 @@ def test_answering_the_questionnaire_of_a_pended_stay_with_a_low_sodium_approves
     assert sodium["item"][0]["extension"][0]["valueCoding"]["code"] == "mmol/L"
     # What the chart says for a criterion still unknown is pre-filled: the systolic pressure beside the missing
     # diastolic one.
+    systolic = next(i for i in q["item"] if i["linkId"] == "systolic_bp")
+    assert systolic["item"][0]["text"] == "Systolic blood pressure (mm Hg)"
     prefilled = {i["linkId"]: i for i in response["item"]}
     assert prefilled["systolic_bp"]["item"][0]["answer"][0]["valueQuantity"]["value"] == 120
     assert response["status"] == "in-progress" and response["questionnaire"].startswith(q["url"] + "|")

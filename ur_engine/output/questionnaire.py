@@ -29,6 +29,9 @@ LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
 UNIT_EXT = "http://hl7.org/fhir/StructureDefinition/questionnaire-unit"
 TREATMENT_SYSTEM = "https://ur-engine.org/fhir/CodeSystem/treatment-type"
+# UCUM codes as a nurse reads them; a code not listed is shown as it is (mmol/L, mg/dL, ng/L read well already).
+UNIT_WORDS = {"mm[Hg]": "mm Hg", "[degF]": "°F", "Cel": "°C", "[pH]": "pH", "10*3/uL": "thousand per µL",
+              "/min": "per minute", "d": "days", "h": "hours", "min": "minutes"}
 TIME_TEXT = "Date and time measured, with the time zone"
 START_TEXT = "Date and time it was started, with the time zone"
 Json = dict[str, Any]
@@ -76,9 +79,8 @@ def _item(entry: Mapping[str, Any], facts: FactDictionary) -> Json:
         return {"linkId": base, "text": text, "type": "group", "repeats": True, "required": True,
                 "code": [{"system": LOINC, "code": c, "display": spec["text"]} for c in dict.fromkeys(codes)],
                 "item": [
-                    {"linkId": f"{base}.value", "text": f"{spec['text']} ({unit})", "type": "quantity",
-                     "required": True,
-                     "extension": [{"url": UNIT_EXT, "valueCoding": {"system": UCUM, "code": unit}}]},
+                    {"linkId": f"{base}.value", "text": f"{spec['text']} ({UNIT_WORDS.get(unit, unit)})",
+                     "type": "quantity", "required": True, "extension": [_unit(unit)]},
                     {"linkId": f"{base}.time", "text": TIME_TEXT, "type": "dateTime", "required": True}]}
     if kind == "treatment":
         types = sorted(facts.treatments[first.split(".", 1)[1]])
@@ -93,10 +95,14 @@ def _item(entry: Mapping[str, Any], facts: FactDictionary) -> Json:
         item: Json = {"linkId": first, "text": text, "type": {"boolean": "boolean", "number": "decimal"}.get(
             info.type, "string"), "required": True}
         if info.unit and info.type == "number":
-            item["extension"] = [{"url": UNIT_EXT, "valueCoding": {"system": UCUM, "code": info.unit}}]
+            item["extension"] = [_unit(info.unit)]
         return item
     return {"linkId": first, "type": "display",
             "text": f"{text} — cannot be answered here: send it with the stay's record ({', '.join(names)})"}
+
+
+def _unit(code: str) -> Json:
+    return {"url": UNIT_EXT, "valueCoding": {"system": UCUM, "code": code, "display": UNIT_WORDS.get(code, code)}}
 
 
 def _simple_field(facts: FactDictionary, name: str) -> bool:
