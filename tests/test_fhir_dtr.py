@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from fhir.resources.R4B.parameters import Parameters
 from fhir.resources.R4B.questionnaire import Questionnaire
 
-from conftest import RULES, auth, make_record, obs
+from conftest import ROOT, RULES, auth, make_record, obs
 from service_support import db_url  # noqa: F401  (fixture)
 from ur_engine.errors import RecordErrors
 from ur_engine.intake.answers import add_answers, read_response
@@ -152,6 +154,14 @@ def test_an_answer_that_cannot_be_read_is_refused_naming_the_element_and_nothing
     issue = res.get_json()["issue"][0]
     assert issue["severity"] == "error" and issue["expression"] == [where]
     assert len(client.get("/v1/reviews").get_json()["items"]) == 1
+
+
+def test_the_reference_implementations_dtr_response_is_refused_as_not_answering_a_review(client):
+    """The Da Vinci PAS reference implementation's DTR response answers its own questionnaire (no canonical)."""
+    body = json.loads((ROOT / "tests" / "data" / "fhir" / "pas-ri" / "questionnaireresponse-dtr.json").read_text())
+    res = client.post("/fhir/QuestionnaireResponse", json=body, headers={"Content-Type": FHIR})
+    assert res.status_code == 400
+    assert res.get_json()["issue"][0]["expression"] == ["QuestionnaireResponse.questionnaire"]
 
 
 def test_answers_to_a_review_that_does_not_exist_are_404(client):
