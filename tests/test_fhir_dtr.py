@@ -156,11 +156,25 @@ def test_an_answer_that_cannot_be_read_is_refused_naming_the_element_and_nothing
     assert len(client.get("/v1/reviews").get_json()["items"]) == 1
 
 
-def test_the_reference_implementations_dtr_response_is_refused_as_not_answering_a_review(client):
-    """The Da Vinci PAS reference implementation's DTR response answers its own questionnaire (no canonical)."""
+def test_the_reference_implementations_dtr_response_is_refused_naming_each_element_fhir_does_not_have(client):
+    """The Da Vinci PAS reference implementation's DTR response writes ``"integer": "99"`` where FHIR has
+    ``valueInteger``: read through the FHIR model library, each such answer is named, and it is not guessed at."""
     body = json.loads((ROOT / "tests" / "data" / "fhir" / "pas-ri" / "questionnaireresponse-dtr.json").read_text())
     res = client.post("/fhir/QuestionnaireResponse", json=body, headers={"Content-Type": FHIR})
     assert res.status_code == 400
+    issues = res.get_json()["issue"]
+    assert issues[0]["expression"] == ["QuestionnaireResponse.item[3].item[1].answer[0].integer"]
+    assert len(issues) == 5 and all(i["expression"][0].endswith(".answer[0].integer") for i in issues)
+
+
+    def mended(node):  # as the reference implementation meant it: valueInteger, a number
+        if isinstance(node, dict):
+            return {("valueInteger" if k == "integer" else k): (int(v) if k == "integer" else mended(v))
+                    for k, v in node.items()}
+        return [mended(v) for v in node] if isinstance(node, list) else node
+
+    res = client.post("/fhir/QuestionnaireResponse", json=mended(body), headers={"Content-Type": FHIR})
+    assert res.status_code == 400  # valid FHIR now, but it answers the reference implementation's questionnaire
     assert res.get_json()["issue"][0]["expression"] == ["QuestionnaireResponse.questionnaire"]
 
 
