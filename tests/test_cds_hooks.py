@@ -12,12 +12,14 @@ import json
 from urllib.parse import urlsplit
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from fhir.resources.R4B.encounter import Encounter
 from fhir.resources.R4B.questionnaire import Questionnaire
 from fhir.resources.R4B.servicerequest import ServiceRequest
 from jsonschema import Draft202012Validator
 
-from conftest import ROOT
+from conftest import ROOT, examples
 from ur_engine import schemas
 from ur_engine.output.cds_card import COVERAGE_INFORMATION
 
@@ -210,3 +212,49 @@ def test_the_hook_needs_a_reviewer_key(app):
 def test_the_example_hook_requests_screen_as_the_bench_expects(client, name, indicator):
     body = json.loads((ROOT / "examples" / name).read_text())
     assert screened(client, START, body)["cards"][0]["indicator"] == indicator
+
+
+def _paths(node, at=()):
+    """Every place in a JSON document a value could be replaced: each key's value and each list item."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield (*at, k)
+            yield from _paths(v, (*at, k))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield (*at, i)
+            yield from _paths(v, (*at, i))
+
+
+PNEUMONIA = json.loads((ROOT / "examples" / "cds-hook-encounter-start.json").read_text())
+PLACES = sorted(_paths(PNEUMONIA), key=str)
+ODD = [None, "", "x", 0, -1, 1.5, True, [], {}, [None], {"a": 1}, "2020-13-45", "9" * 300, {"reference": 3},
+       [{"resourceType": 7}], {"resourceType": None}, {"resourceType": "Bundle", "entry": "none"}]
+
+
+def _put(doc, path, value) -> None:
+    node = doc
+    for key in path[:-1]:
+        if isinstance(node, dict) and key in node or isinstance(node, list) and isinstance(key, int) and key < len(node):
+            node = node[key]
+        else:
+            return
+    if isinstance(node, dict) or isinstance(node, list) and isinstance(path[-1], int) and path[-1] < len(node):
+        node[path[-1]] = copy.deepcopy(value)  # never one object in two places
+
+
+@settings(max_examples=examples(300), deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.sampled_from(PLACES), st.sampled_from(ODD)), min_size=1, max_size=3))
+def test_an_odd_value_anywhere_in_a_hook_request_gets_a_card_or_a_400_never_a_server_error(client, changes):
+    body = copy.deepcopy(PNEUMONIA)
+    for path, value in changes:
+        _put(body, path, value)
+    res = client.post(START, json=body)
+    assert res.status_code in (200, 400), (changes, res.get_json())
+    answer = res.get_json()
+    if res.status_code == 200:
+        assert list(shape("response").iter_errors(answer)) == []
+        assert "not-covered" not in json.dumps(answer)
+    else:
+        assert answer["errors"] and all(e["path"].startswith("$") for e in answer["errors"])

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from fhir.resources.R4B.parameters import Parameters
 from fhir.resources.R4B.questionnaire import Questionnaire
 
-from conftest import ROOT, RULES, auth, make_record, obs
+from conftest import ROOT, RULES, auth, examples, make_record, obs
 from service_support import db_url  # noqa: F401  (fixture)
 from ur_engine.errors import RecordErrors
 from ur_engine.intake.answers import add_answers, read_response
@@ -282,3 +284,52 @@ def test_a_response_still_in_progress_is_not_reviewed():
     with pytest.raises(RecordErrors) as caught:
         read_response({**response_with(), "status": "in-progress"})
     assert caught.value.errors[0].path == "QuestionnaireResponse.status"
+
+
+def _paths(node, at=()):
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield (*at, k)
+            yield from _paths(v, (*at, k))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield (*at, i)
+            yield from _paths(v, (*at, i))
+
+
+ANSWERED = {"resourceType": "QuestionnaireResponse", "id": "qr-fuzz", "status": "completed",
+            "questionnaire": "http://localhost/fhir/Questionnaire/review-REVIEW",
+            "item": [answer("sodium", 120, "mmol/L", SODIUM_TIME), answer("temperature_oral", 101.5, "[degF]", SODIUM_TIME),
+                     {"linkId": "finding.active_bleeding", "answer": [{"valueBoolean": True}]},
+                     {"linkId": "treatment.vasopressor", "item": [
+                         {"linkId": "treatment.vasopressor.type", "answer": [{"valueCoding": {"code": "vasopressor"}}]},
+                         {"linkId": "treatment.vasopressor.start", "answer": [{"valueDateTime": SODIUM_TIME}]}]}]}
+PLACES = sorted((p for p in _paths(ANSWERED) if p != ("questionnaire",)), key=str)
+ODD = [None, "", "x", 0, -1, 1.5, True, [], {}, [None], {"a": 1}, "2020-13-45", "9" * 300, {"valueQuantity": "x"},
+       [{"linkId": 7}], {"linkId": None, "item": "none"}, {"valueDateTime": "2026-03-02T11:00:00"}]
+
+
+@settings(max_examples=examples(200), deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.sampled_from(PLACES), st.sampled_from(ODD)), min_size=1, max_size=3))
+def test_an_odd_value_anywhere_in_the_answers_gets_a_review_or_an_outcome_naming_it(client, changes):
+    first = client.get("/v1/reviews?limit=500").get_json()["items"]
+    review_id = next((r["review_id"] for r in first if r["record_id"] == "stay-dtr" and r["outcome"] == "pend"),
+                     None) or pended(client)["review_id"]
+    body = json.loads(json.dumps(ANSWERED).replace("review-REVIEW", f"review-{review_id}"))
+    for path, value in changes:
+        node = body
+        for key in path[:-1]:
+            ok = isinstance(node, dict) and key in node or isinstance(node, list) and key < len(node)
+            node = node[key] if ok else None
+            if node is None or isinstance(node, (str, int, float)):
+                break
+        if isinstance(node, dict) or isinstance(node, list) and path[-1] < len(node):
+            node[path[-1]] = json.loads(json.dumps(value))
+    res = client.post("/fhir/QuestionnaireResponse", json=body, headers={"Content-Type": FHIR})
+    assert res.status_code in (201, 400), (changes, res.get_json())
+    if res.status_code == 400:
+        issues = res.get_json()["issue"]
+        assert issues and all(i["expression"][0].startswith("QuestionnaireResponse") for i in issues if "expression" in i)
+    else:
+        assert res.get_json()["follows"]["review_id"] == review_id

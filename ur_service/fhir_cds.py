@@ -137,8 +137,8 @@ def _resources(values: Iterable) -> list[dict]:
         if not isinstance(value, dict):
             continue
         if value.get("resourceType") == "Bundle":
-            out += [e["resource"] for e in value.get("entry") or ()
-                    if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
+            entries = value.get("entry") if isinstance(value.get("entry"), list) else []
+            out += [e["resource"] for e in entries if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
         else:
             out.append(value)
     return out

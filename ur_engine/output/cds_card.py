@@ -13,6 +13,8 @@ import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from pydantic import ValidationError
+
 from ur_engine.output.questionnaire import checked
 
 COVERAGE_INFORMATION = "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-coverage-information"
@@ -100,12 +102,21 @@ def coverage_information(decision: Mapping[str, Any], *, coverage: str, date: st
 
 
 def updates(orders: Sequence[Mapping[str, Any]], ext: Json) -> list[Json]:
-    """CDS Hooks system actions updating each order (or the encounter) with the coverage information."""
+    """CDS Hooks system actions updating each order (or the encounter) with the coverage information.
+
+    Only an order the FHIR model library reads is given back updated: the EHR is never sent a resource that is not
+    FHIR (the card says the same in words either way)."""
     out = []
     for order in orders:
         resource = copy.deepcopy(dict(order))
-        kept = [e for e in resource.get("extension") or () if e.get("url") != COVERAGE_INFORMATION]
-        resource["extension"] = [*kept, ext]
+        given = resource.get("extension") or []
+        if not isinstance(given, list) or not all(isinstance(e, dict) for e in given):
+            continue
+        resource["extension"] = [*(e for e in given if e.get("url") != COVERAGE_INFORMATION), ext]
+        try:
+            checked(resource)
+        except (ValidationError, KeyError, TypeError, ValueError):  # not a resource type, or not one as FHIR says
+            continue
         out.append({"type": "update", "resource": resource,
                     "description": f"Coverage information from the admission screen on "
                                    f"{resource.get('resourceType')}/{resource.get('id')}"})
