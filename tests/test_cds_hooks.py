@@ -19,7 +19,7 @@ from fhir.resources.R4B.questionnaire import Questionnaire
 from fhir.resources.R4B.servicerequest import ServiceRequest
 from jsonschema import Draft202012Validator
 
-from conftest import ROOT, examples
+from conftest import ROOT, examples, make_record, obs
 from ur_engine import schemas
 from ur_engine.output.cds_card import COVERAGE_INFORMATION
 
@@ -258,3 +258,20 @@ def test_an_odd_value_anywhere_in_a_hook_request_gets_a_card_or_a_400_never_a_se
         assert "not-covered" not in json.dumps(answer)
     else:
         assert answer["errors"] and all(e["path"].startswith("$") for e in answer["errors"])
+
+
+def test_a_stay_the_criteria_support_at_a_lower_level_is_conditional_and_names_it(engine):
+    from ur_engine.intake.normalise import review
+    from ur_engine.output.cds_card import card, coverage_information
+
+    decision = review(engine, make_record(observations=[obs("8867-4", 150)])).to_dict()  # severe, no intensity
+    assert decision["outcome"] == "alternative_setting"
+    shown = card(decision, label="ur-engine")
+    assert shown["summary"] == ("Inpatient admission: the criteria support observation stay instead; a physician "
+                                "reviews the request") and shown["indicator"] == "warning"
+    assert list(shape("card").iter_errors(shown)) == []
+    parts = {p["url"]: p for p in coverage_information(decision, coverage="Coverage/c", date="2026-03-02",
+                                                       assertion_id="a1")["extension"]}
+    assert parts["covered"]["valueCode"] == "conditional" and parts["info-needed"]["valueCode"] == "OTH"
+    assert "doc-needed" not in parts and "questionnaire" not in parts  # nothing to document: a physician's call
+    assert "observation" in parts["reason"]["valueCodeableConcept"]["text"]
