@@ -333,3 +333,18 @@ def test_an_odd_value_anywhere_in_the_answers_gets_a_review_or_an_outcome_naming
         assert issues and all(i["expression"][0].startswith("QuestionnaireResponse") for i in issues if "expression" in i)
     else:
         assert res.get_json()["follows"]["review_id"] == review_id
+
+
+def test_a_chart_reading_at_the_same_time_as_an_answer_stays_the_charts(engine, library):
+    from ur_engine.intake.normalise import review
+    from ur_engine.output.questionnaire import name_sources
+
+    chart = make_record(observations=[obs("8867-4", 150, minutes=30)], treatments=[{"type": "iv_fluids"}],
+                        complete=["diagnoses", "procedures", "treatments"])
+    same_time = {"linkId": "heart_rate", "item": [
+        {"linkId": "heart_rate.value", "answer": [{"valueQuantity": {"value": 88, "code": "/min"}}]},
+        {"linkId": "heart_rate.time", "answer": [{"valueDateTime": obs("8867-4", 0, minutes=30)["time"]}]}]}
+    merged = add_answers(chart, read_response(response_with(same_time)), library.facts, "QR/9")
+    decision = name_sources(review(engine, merged).to_dict(), merged, library.facts)
+    pulse = next(c for c in decision["criteria"] if c["id"] == "SI-PULSE")["evidence"]
+    assert {e["fact"]: e.get("source") for e in pulse} == {"heart_rate.min": "QR/9", "heart_rate.max": None}

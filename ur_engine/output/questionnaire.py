@@ -160,16 +160,20 @@ def has_sources(record: Mapping[str, Any]) -> bool:
 def name_sources(decision: Json, record: Mapping[str, Any], facts: FactDictionary) -> Json:
     """``decision`` with each piece of evidence that came from outside the chart naming where it came from: the
     ``source`` of the observation or treatment that gave it, or the record's ``sources`` for a finding or field."""
-    readings: dict[tuple[str, str], str] = {}  # (fact family, time) -> source
+    # (fact family, time, value in the fact's unit) -> source: a chart reading at the same time is not the answer
+    readings: dict[tuple[str, str, object], str] = {}
     for o in record.get("observations") or ():
         if isinstance(o, dict) and o.get("source") and isinstance(o.get("code"), str):
             for d in facts.definitions(o["code"]):
-                readings[(d.name, str(o.get("time")))] = str(o["source"])
+                unit = o.get("unit")
+                if isinstance(o.get("value"), (int, float)) and (unit is None or unit == d.unit or unit in d.convert):
+                    value = d.to_unit(float(o["value"]), unit if unit != d.unit else None)
+                    readings[(d.name, str(o.get("time")), round(value, 4))] = str(o["source"])
     for t in record.get("treatments") or ():
         if isinstance(t, dict) and t.get("source"):
             for name, types in facts.treatments.items():
                 if t.get("type") in types:
-                    readings[(f"treatment.{name}", str(t.get("start")))] = str(t["source"])
+                    readings[(f"treatment.{name}", str(t.get("start")), True)] = str(t["source"])
     given = record.get("sources") if isinstance(record.get("sources"), dict) else {}
     paths = {f"finding.{k}": f"findings.{k}" for k in facts.findings}
     paths.update({name: str(f["path"]) for name, f in facts.fields.items()})
@@ -177,7 +181,9 @@ def name_sources(decision: Json, record: Mapping[str, Any], facts: FactDictionar
         for e in criterion["evidence"]:
             fact = str(e["fact"])
             family = fact if fact.startswith("treatment.") else fact.rpartition(".")[0]
-            found = readings.get((family, str(e.get("time")))) if e.get("time") else None
+            value = e.get("value")
+            key = round(float(value), 4) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+            found = readings.get((family, str(e.get("time")), key)) if e.get("time") else None
             found = found or (given.get(paths[fact]) if fact in paths and given else None)
             if found:
                 e["source"] = found
