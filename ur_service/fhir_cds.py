@@ -30,7 +30,7 @@ from ur_engine.intake.fhir_files import bundle_items
 from ur_engine.intake.normalise import review
 from ur_engine.output.cds_card import card, coverage_information, updates
 
-from . import inputs, metrics
+from . import inputs
 from .auth import require
 from .http import json_response, problem
 
@@ -126,7 +126,6 @@ def call(service_id):
     except RecordError as exc:
         return problem(400, "Nothing to screen", str(exc),
                        errors=[{"path": "$.prefetch", "message": e.message} for e in getattr(exc, "errors", [exc])])
-    metrics.REVIEWS.labels(decision["outcome"]).inc()
     return json_response(_answer(decision, resources, admission, encounter_id))
 
 
