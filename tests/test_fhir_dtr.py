@@ -87,6 +87,7 @@ def test_answering_the_questionnaire_of_a_pended_stay_with_a_low_sodium_approves
     web.set_cookie("ur_key", app.config["TEST_KEYS"]["reviewer"])
     page = web.get(f"/ui/reviews/{second['review_id']}").get_data(as_text=True)
     assert "from QuestionnaireResponse/qr-sodium" in page
+    assert f'href="/ui/reviews/{first["review_id"]}"' in page  # and which review it follows
     # The pend is closed: answered, it left the worklist, and the approval needs no physician.
     assert client.get("/v1/worklist").get_json()["open"] == 0
     assert client.get("/v1/reviews?status=open").get_json()["items"] == []
