@@ -157,12 +157,22 @@ def answer():
     record, decision, missing = _stored(review_id)
     if missing is not None:
         return missing
+    store = current_app.extensions["ur_store"]
+    # Answers re-open nothing a physician has decided, and never fork a stay's reviews into two open ones.
+    if store.get_review(review_id)[1] is not None:
+        return operation_outcome(409, [("QuestionnaireResponse.questionnaire", f"a physician has decided review "
+                                        f"{review_id}: send a new request for the stay")], "conflict")
+    later = store.followed_by(review_id)
+    if later is not None:
+        return operation_outcome(409, [("QuestionnaireResponse.questionnaire", f"review {review_id} was answered "
+                                        f"already; answer the questionnaire of review {later}, which follows it")],
+                                 "conflict")
     rid = response.get("id") or uuid.uuid4().hex
     source = f"QuestionnaireResponse/{rid}"
     library = current_app.extensions["ur_engine"].library
     try:
         merged = add_answers(record, response, library.facts, source)
-        stored = current_app.extensions["ur_store"].get_review(review_id)[0]
+        stored = store.get_review(review_id)[0]
         new = reviews.submit(current_app, merged, g.actor, stored["urgency"],
                              follows={"review_id": review_id, "source": source})
     except RecordError as exc:

@@ -110,9 +110,11 @@ FHIR_OPERATIONS = [
         "operationId": "answerQuestionnaire",
         "description": "Adds each answer to the review's record, naming this response as its source, and reviews "
                        "the stay again: a new review that follows the first, stored before the answer. The new "
-                       "decision names the answers as evidence. Never a denial.",
+                       "decision names the answers as evidence. Never a denial. A review a physician has decided, "
+                       "or one answered already, is not answered again (409).",
         "requestBody": {"required": True, "content": {FHIR: {"schema": _ref("QuestionnaireResponse")}}},
-    }, {201: "Decision", 400: OUTCOME, 401: None, 403: None, 404: OUTCOME, 413: None, 415: OUTCOME}),
+    }, {201: "Decision", 400: OUTCOME, 401: None, 403: None, 404: OUTCOME, 409: OUTCOME, 413: None,
+        415: OUTCOME}),
     ("fhir_cds.discovery", "get", "/cds-services", None, {
         "summary": "CDS Hooks discovery: the admission screen's services, their hooks and prefetch templates",
         "operationId": "discoverCdsServices",

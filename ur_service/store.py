@@ -61,14 +61,18 @@ class Actor:
     role: str = ""
 
 
-def _not_followed():
-    """A pend a later review of the same stay follows (its documentation questionnaire answered, see fhir_dtr) is
-    closed: the later review is the one to decide. Looked up among the stay's own reviews (indexed by record_id)."""
-    later = reviews.alias("later")
+def _follows(later, earlier):
+    """``later`` is a review of the same stay that follows ``earlier`` (its documentation questionnaire answered,
+    see fhir_dtr). Looked up among the stay's own reviews (indexed by record_id)."""
     # The stored decision is canonical JSON (sorted keys, no spaces): its link reads "follows":{"review_id":"…",
-    pattern = literal('%"follows":{"review_id":"') + reviews.c.review_id + literal('",%')
-    return ~exists().where(later.c.record_id == reviews.c.record_id, later.c.seq > reviews.c.seq,
-                           later.c.decision.like(pattern))
+    pattern = literal('%"follows":{"review_id":"') + earlier.c.review_id + literal('",%')
+    return and_(later.c.record_id == earlier.c.record_id, later.c.seq > earlier.c.seq, later.c.decision.like(pattern))
+
+
+def _not_followed():
+    """A pend a later review follows is closed: the later review is the one to decide."""
+    later = reviews.alias("later")
+    return ~exists().where(_follows(later, reviews))
 
 
 def utc_text(when: datetime | None = None) -> str:
@@ -167,6 +171,14 @@ class Store:
             det = conn.execute(select(determinations).where(determinations.c.review_id == review_id)
                                ).mappings().first()
         return dict(found), dict(det) if det else None
+
+    def followed_by(self, review_id: str) -> str | None:
+        """The review_id of the review that follows ``review_id`` (the first, if several), or None."""
+        later = reviews.alias("later")
+        with self.engine.connect() as conn:
+            return conn.execute(select(later.c.review_id).where(reviews.c.review_id == review_id,
+                                                                _follows(later, reviews))
+                                .order_by(later.c.seq).limit(1)).scalar()
 
     def list_reviews(self, *, outcome: str | None = None, record_id: str | None = None,
                      urgency: str | None = None, status: str | None = None, since: str | None = None,
