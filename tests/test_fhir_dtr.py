@@ -263,6 +263,10 @@ def response_with(*items) -> dict:
      {"code": "59408-5", "value": 86, "unit": "%", "time": SODIUM_TIME, "o2_device": "room_air", "source": "QR/1"}),
     (answer("arterial_ph", 7.21, "[pH]", SODIUM_TIME),
      {"code": "2744-1", "value": 7.21, "unit": "[pH]", "time": SODIUM_TIME, "source": "QR/1"}),
+    ({**answer("lactate", 15, "mmol/L", SODIUM_TIME), "item": [
+        {"linkId": "lactate.value", "answer": [{"valueQuantity": {"value": 15, "comparator": ">", "code": "mmol/L"}}]},
+        {"linkId": "lactate.time", "answer": [{"valueDateTime": SODIUM_TIME}]}]},
+     {"code": "2524-7", "value": 15, "unit": "mmol/L", "comparator": ">", "time": SODIUM_TIME, "source": "QR/1"}),
 ])
 def test_a_reading_is_added_with_what_its_fact_reads_it_by(library, item, added):
     record = make_record(observations=None, complete=["diagnoses"])

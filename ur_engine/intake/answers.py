@@ -171,6 +171,9 @@ def _reading(name: str, children: dict[str, tuple[int, dict[str, Any]]], facts: 
     unit = (q.get("code") or q.get("unit")) if isinstance(q, dict) else None
     if unit:
         reading["unit"] = unit  # converted, or set aside with a notice, by the intake like any other unit
+    comparator = q.get("comparator") if isinstance(q, dict) else None
+    if comparator in ("<", "<=", ">", ">="):  # "> 15" is a bound, never exactly 15
+        reading["comparator"] = comparator
     for attribute, allowed in {**spec.get("where", {}),
                                **({} if isinstance(first, str) else first.get("where", {}))}.items():
         if allowed and allowed[0] is not None:  # the oral temperature is read with method oral
