@@ -367,3 +367,10 @@ def test_a_chart_reading_at_the_same_time_as_an_answer_stays_the_charts(engine, 
     decision = name_sources(review(engine, merged).to_dict(), merged, library.facts)
     pulse = next(c for c in decision["criteria"] if c["id"] == "SI-PULSE")["evidence"]
     assert {e["fact"]: e.get("source") for e in pulse} == {"heart_rate.min": "QR/9", "heart_rate.max": None}
+
+
+def test_a_field_answered_sets_it_in_the_record_naming_its_source(library):
+    item = {"linkId": "expected_midnights", "answer": [{"valueDecimal": 2}]}
+    out = add_answers(make_record(), read_response(response_with(item)), library.facts, "QR/4")
+    assert out["encounter"]["expected_midnights"] == 2
+    assert out["sources"] == {"encounter.expected_midnights": "QR/4"}
