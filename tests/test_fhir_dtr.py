@@ -374,3 +374,14 @@ def test_a_field_answered_sets_it_in_the_record_naming_its_source(library):
     out = add_answers(make_record(), read_response(response_with(item)), library.facts, "QR/4")
     assert out["encounter"]["expected_midnights"] == 2
     assert out["sources"] == {"encounter.expected_midnights": "QR/4"}
+
+
+def test_a_finding_the_chart_gives_for_an_unknown_criterion_is_pre_filled(client):
+    record = {**PENDS, "id": "stay-co2", "findings": {"chronic_co2_abnormality": False}}
+    decision = client.post("/v1/reviews", json=record).get_json()
+    assert "total_co2.min" in decision["missing"]  # SI-CO2 is unknown: its CO2 is missing, its finding is not
+    q, response = package(client, decision["review_id"])
+    asked = {i["linkId"]: i for i in q["item"]}
+    assert asked["finding.chronic_co2_abnormality"]["type"] == "boolean"
+    answers = {i["linkId"]: i["answer"] for i in response["item"] if "answer" in i}
+    assert answers["finding.chronic_co2_abnormality"] == [{"valueBoolean": False}]
