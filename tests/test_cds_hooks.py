@@ -139,6 +139,14 @@ def test_an_observation_stay_without_vital_signs_pends_and_the_card_links_its_qu
     Questionnaire.model_validate(q)
     heart = next(i for i in q["item"] if i["linkId"] == "heart_rate")
     assert heart["code"][0]["code"] == "8867-4"
+    assert q["url"] == link["url"]  # the canonical the coverage information names
+    # A DTR client asks for the package by that canonical.
+    body = {"resourceType": "Parameters", "parameter": [{"name": "questionnaire", "valueCanonical": link["url"]}]}
+    res = client.post("/fhir/Questionnaire/$questionnaire-package", json=body,
+                      headers={"Content-Type": "application/fhir+json"})
+    assert res.status_code == 200
+    (package,) = res.get_json()["parameter"]
+    assert package["resource"]["entry"][0]["resource"]["item"] == q["item"]
     assert client.get("/v1/reviews").get_json()["items"] == []  # a screen is not a stored review
 
 

@@ -220,6 +220,8 @@ def test_the_documentation_questionnaire_asks_for_named_facts_in_the_librarys_wo
     assert items["finding.active_bleeding"]["type"] == "boolean"
     res = client.get("/fhir/Questionnaire/documentation?fact=lactate.maxx")
     assert res.status_code == 400 and "lactate.maxx" in res.get_json()["issue"][0]["diagnostics"]
+    res = client.get("/fhir/Questionnaire/documentation?fact=lactate.max&review_type=readmission")
+    assert res.status_code == 400 and res.get_json()["issue"][0]["expression"] == ["review_type"]
 
 
 @pytest.fixture()

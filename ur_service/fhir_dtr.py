@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from urllib.parse import parse_qs, urlsplit
 
 from flask import Blueprint, current_app, g, request
 
@@ -34,6 +35,7 @@ from .http import json_response
 blueprint = Blueprint("fhir_dtr", __name__)
 REVIEW_QUESTIONNAIRE = re.compile(r"(?:^|/)Questionnaire/review-([0-9A-Za-z]{1,40})(?:\|.*)?$")
 DOCUMENTATION = "documentation"
+REVIEW_TYPES = ("admission", "continued_stay", "discharge")
 
 
 def questionnaire_url(review_id: str) -> str:
@@ -99,11 +101,20 @@ def questionnaire_packages():
                                         "with valueCanonical …/fhir/Questionnaire/review-{review_id}")])
     out = []
     for i, canonical in asked:
+        where = f"Parameters.parameter[{i}].valueCanonical"
         found = REVIEW_QUESTIONNAIRE.search(str(canonical or ""))
-        if found is None:
-            return operation_outcome(400, [(f"Parameters.parameter[{i}].valueCanonical",
-                                            "not the questionnaire of a review: …/fhir/Questionnaire/review-{id}")])
-        bundle, missing = _package(found.group(1))
+        parts = urlsplit(str(canonical or ""))
+        if found is not None:
+            bundle, missing = _package(found.group(1))
+        elif parts.path.endswith(f"/Questionnaire/{DOCUMENTATION}"):  # a CDS Hooks card's: nothing to pre-fill
+            query = parse_qs(parts.query)
+            q, missing = _documentation(str(canonical), query.get("fact", []), query.get("review_type", []),
+                                        f"{where}?")
+            bundle = None if missing else checked({"resourceType": "Bundle", "type": "collection",
+                                                   "entry": [{"fullUrl": q["url"], "resource": q}]})
+        else:
+            return operation_outcome(400, [(where, "not a questionnaire of this service: …/fhir/Questionnaire/"
+                                                   "review-{id}, or …/fhir/Questionnaire/documentation?fact=…")])
         if missing is not None:
             return missing
         out.append({"name": "PackageBundle", "resource": bundle})
@@ -125,17 +136,24 @@ def _package(review_id: str):
 @require("reviewer", "physician")
 def documentation_questionnaire():
     """The questions for facts named in ``fact`` (repeated, or comma-separated), in the serving library's words."""
+    q, refused = _documentation(request.url, request.args.getlist("fact"), request.args.getlist("review_type"))
+    return refused or fhir_response(q)
+
+
+def _documentation(url: str, facts: list[str], review_type: list[str], where: str = ""):
+    """(the documentation Questionnaire at ``url``, None), or (None, an OperationOutcome saying what is wrong)."""
     library = current_app.extensions["ur_engine"].library
-    names = [n for value in request.args.getlist("fact") for n in value.split(",") if n]
+    names = [n for value in facts for n in value.split(",") if n]
     unknown = [n for n in names if n not in library.facts.catalog]
     if not names or unknown:
-        return operation_outcome(400, [("fact", f"unknown fact {n!r}") for n in unknown]
-                                 or [("fact", "name at least one fact")])
-    words = missing_words(library, request.args.get("review_type", "admission"), list(dict.fromkeys(names)))
-    q = questionnaire({"missing_info": words}, library, qid=DOCUMENTATION,
-                      url=f"{request.url_root}fhir/Questionnaire/{DOCUMENTATION}",
-                      title="Documentation the admission criteria need")
-    return fhir_response(q)
+        return None, operation_outcome(400, [(f"{where}fact", f"unknown fact {n!r}") for n in unknown]
+                                       or [(f"{where}fact", "name at least one fact")])
+    kind = review_type[-1] if review_type else "admission"
+    if kind not in REVIEW_TYPES or len(review_type) > 1:
+        return None, operation_outcome(400, [(f"{where}review_type", f"one of {', '.join(REVIEW_TYPES)}")])
+    words = missing_words(library, kind, list(dict.fromkeys(names)))
+    return questionnaire({"missing_info": words}, library, qid=DOCUMENTATION, url=url,
+                         title="Documentation the admission criteria need"), None
 
 
 @blueprint.post("/fhir/QuestionnaireResponse")

@@ -84,12 +84,13 @@ FHIR_OPERATIONS = [
     }, {200: (FHIR, "QuestionnairePackage"), 401: None, 403: None, 404: OUTCOME}),
     ("fhir_dtr.questionnaire_packages", "post", "/fhir/Questionnaire/$questionnaire-package",
      ("reviewer", "physician"), {
-        "summary": "DTR $questionnaire-package: the packages of the review questionnaires named by canonical",
+        "summary": "DTR $questionnaire-package: the packages of the questionnaires named by canonical",
         "operationId": "questionnairePackages",
-        "description": "Takes DTR's input Parameters; each parameter 'questionnaire' (valueCanonical "
-                       "…/fhir/Questionnaire/review-{review_id}) gets a PackageBundle with the Questionnaire and "
-                       "a QuestionnaireResponse in progress pre-filled from the chart. Coverage and order inputs "
-                       "are accepted and not needed.",
+        "description": "Takes DTR's input Parameters; each parameter 'questionnaire' gets a PackageBundle: a "
+                       "review's (valueCanonical …/fhir/Questionnaire/review-{review_id}) with its Questionnaire "
+                       "and a QuestionnaireResponse in progress pre-filled from the chart; a CDS Hooks card's "
+                       "(…/fhir/Questionnaire/documentation?fact=…) with its Questionnaire alone. Coverage and "
+                       "order inputs are accepted and not needed.",
         "requestBody": {"required": True, "content": {FHIR: {"schema": _ref("QuestionnairePackageInput")}}},
     }, {200: (FHIR, "QuestionnairePackage"), 400: OUTCOME, 401: None, 403: None, 404: OUTCOME, 413: None,
         415: OUTCOME}),
