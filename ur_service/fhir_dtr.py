@@ -172,12 +172,13 @@ def answer():
         return operation_outcome(400, [("QuestionnaireResponse.questionnaire",
                                         "name the questionnaire of a review: …/fhir/Questionnaire/review-{review_id}")])
     review_id = found.group(1)
-    record, decision, missing = _stored(review_id)
-    if missing is not None:
-        return missing
     store = current_app.extensions["ur_store"]
+    stored = store.get_review(review_id)
+    if stored is None:
+        return operation_outcome(404, [("", f"no review {review_id}")], "not-found")
+    row, determination = stored
     # Answers re-open nothing a physician has decided, and never fork a stay's reviews into two open ones.
-    if store.get_review(review_id)[1] is not None:
+    if determination is not None:
         return operation_outcome(409, [("QuestionnaireResponse.questionnaire", f"a physician has decided review "
                                         f"{review_id}: send a new request for the stay")], "conflict")
     later = store.followed_by(review_id)
@@ -189,9 +190,8 @@ def answer():
     source = f"QuestionnaireResponse/{rid}"
     library = current_app.extensions["ur_engine"].library
     try:
-        merged = add_answers(record, response, library.facts, source)
-        stored = store.get_review(review_id)[0]
-        new = reviews.submit(current_app, merged, g.actor, stored["urgency"],
+        merged = add_answers(inputs.loads(row["record"]), response, library.facts, source)
+        new = reviews.submit(current_app, merged, g.actor, row["urgency"],
                              follows={"review_id": review_id, "source": source})
     except RecordError as exc:
         return operation_outcome(400, _issues(exc))
