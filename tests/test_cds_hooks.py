@@ -178,6 +178,8 @@ def bad(change):
     (START, bad(lambda b: b.pop("hookInstance")), "$"),
     (START, bad(lambda b: b["context"].update(userId="Nurse/1")), "$.context.userId"),
     (SIGN, hook_request("enc-pna", "order-sign"), "$.context"),  # no draftOrders
+    (START, bad(lambda b: b["prefetch"]["patient"].pop("birthDate")), "$.prefetch.patient"),  # no age
+    (START, bad(lambda b: b["prefetch"]["encounter"]["period"].update(start="2026-03-02")), "$.prefetch.encounter"),
     # The Da Vinci reference implementation's own hook call: an STU3 order-review, a hook this service does not take.
     (SIGN, json.loads((DATA / "pas-ri" / "cds-hook-order-review.json").read_text()), "$.hook"),
 ])

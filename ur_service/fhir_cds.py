@@ -124,9 +124,21 @@ def call(service_id):
         with service.engine() as engine, service.turn:
             decision = review(engine, record).to_dict()
     except RecordError as exc:
-        return problem(400, "Nothing to screen", str(exc),
-                       errors=[{"path": "$.prefetch", "message": e.message} for e in getattr(exc, "errors", [exc])])
+        errors = [_essential(e) for e in getattr(exc, "errors", [exc])]
+        return problem(400, "Nothing to screen", "; ".join(e["message"] for e in errors), errors=errors)
     return json_response(_answer(decision, resources, admission, encounter_id))
+
+
+# What the screen cannot go without, by the record's field: where in the prefetch it comes from.
+ESSENTIAL = {"$.patient.age": ("$.prefetch.patient", "the patient's age: Patient.birthDate, a full date"),
+             "$.encounter.arrival_time": ("$.prefetch.encounter", "the arrival: Encounter.period.start, a date and "
+                                                                 "time with its UTC offset"),
+             "$.encounter.requested_level": ("$.prefetch.encounter", "the level asked for: Encounter.class")}
+
+
+def _essential(e: RecordError) -> dict:
+    where, needed = ESSENTIAL.get(e.path or "", ("$.prefetch", e.message))
+    return {"path": where, "message": f"the screen needs {needed}" if where != "$.prefetch" else needed}
 
 
 def _resources(values: Iterable) -> list[dict]:
