@@ -10,6 +10,8 @@
     GET  /v1/rulesets, /healthz, /metrics, /openapi.json, /docs, /ui/…   public (the web pages ask for a key)
     POST /fhir/Claim/$submit, /fhir/Claim/$inquire, GET /fhir/ClaimResponse/{id}, /fhir/metadata   Da Vinci PAS
                                               in FHIR (``fhir_pas``): the same reviews, answered as ClaimResponses
+    GET  /fhir/Questionnaire/…, POST /fhir/QuestionnaireResponse   DTR: a pend's questionnaire, its answers (fhir_dtr)
+    GET  /cds-services, POST /cds-services/{id}       CRD over CDS Hooks: the admission screen as a card (fhir_cds)
 
 Errors are ``application/problem+json`` (RFC 9457); a bad record's errors name each field by its JSON path.
 The OpenAPI document (``ur_service/openapi.py``) describes every endpoint and checks requests and responses.
@@ -30,7 +32,7 @@ from werkzeug.exceptions import HTTPException
 from ur_engine.errors import RecordError
 from ur_engine.intake.rule_files import default_sources, read_sources
 
-from . import fhir_pas, inputs, logs, metrics, openapi, reviews, web
+from . import fhir_cds, fhir_dtr, fhir_pas, inputs, logs, metrics, openapi, reviews, web
 from .auth import ROLES, require
 from .db import DEFAULT_URL
 from .http import json_response, problem
@@ -95,6 +97,8 @@ def create_app(config: dict | None = None) -> Flask:
     app.extensions["ur_engine"] = service
     app.register_blueprint(web.blueprint)
     app.register_blueprint(fhir_pas.blueprint)
+    app.register_blueprint(fhir_dtr.blueprint)
+    app.register_blueprint(fhir_cds.blueprint)
     web.csrf.init_app(app)
     reloads = Reloads(service, store, sources, app.config["RELOAD_POLL_SECONDS"])
     app.extensions["ur_reloads"] = reloads
@@ -313,7 +317,7 @@ def _validate_response(app: Flask, res):
     if component is None:
         errors = [f"status {res.status_code} is not declared"]
     else:
-        expected = "application/problem+json" if component == "Problem" else "application/json"
+        expected = openapi.response_media(request.endpoint, res.status_code)
         if res.mimetype != expected:
             errors = [f"content type {res.mimetype}, expected {expected}"]
         else:

@@ -19,6 +19,7 @@ from ur_engine import schemas as engine_schemas
 from . import fhir_common, fhir_pas  # noqa: F401  (fhir_pas registers its endpoints in fhir_common)
 from .auth import ROLES
 from .inputs import DATE_PATTERN, TIME_PATTERN
+from .openapi_fhir import FHIR_OPERATIONS, FHIR_SCHEMAS
 
 RANGE_TEXT = "from 1900-01-01 to one year from now; outside that range the request is refused (400)"
 TIME = {"type": "string", "pattern": TIME_PATTERN,
@@ -161,6 +162,7 @@ SERVICE_SCHEMAS = {
 PROBLEM_TEXT = {400: "Invalid request: each error names the field", 401: "No valid API key",
                 403: "The key's role may not do this", 404: "Not found", 409: "Conflict",
                 413: "Body over the size limit", 415: "Not application/json", 422: "Refused"}
+SUCCESS_TEXT = {200: "OK", 201: "Created"}
 
 
 def _param(name, schema, description, where="query", required=False):
@@ -241,6 +243,7 @@ OPERATIONS = [
     ("healthz", "get", "/healthz", None, {
         "summary": "Liveness, the serving rules, whether the last reload was accepted", "operationId": "getHealth",
     }, {200: "Health"}),
+    *FHIR_OPERATIONS,
 ]
 EXTRA_PATHS = {
     "/metrics": {"get": {"summary": "Prometheus metrics", "operationId": "getMetrics", "responses": {
@@ -313,6 +316,10 @@ def _responses(statuses: dict) -> dict:
         if schema is None:
             out[str(status)] = {"description": PROBLEM_TEXT[status],
                                 "content": {"application/problem+json": {"schema": _ref("Problem")}}}
+        elif isinstance(schema, tuple):  # (media type, component): a FHIR resource, or its OperationOutcome
+            media, component = schema
+            out[str(status)] = {"description": SUCCESS_TEXT.get(status) or PROBLEM_TEXT[status],
+                                "content": {media: {"schema": _ref(component)}}}
         else:
             out[str(status)] = {"description": "OK" if status == 200 else "Created",
                                 "content": {"application/json": {"schema": _ref(schema)}}}
@@ -324,7 +331,8 @@ def _responses(statuses: dict) -> dict:
 @lru_cache(maxsize=1)
 def document() -> dict:
     """The whole OpenAPI 3.1 document (built once; treat it as read-only)."""
-    components = {**_imported("admission", "Admission"), **_imported("decision", "Decision"), **SERVICE_SCHEMAS}
+    components = {**_imported("admission", "Admission"), **_imported("decision", "Decision"), **SERVICE_SCHEMAS,
+                  **FHIR_SCHEMAS}
     # The service takes only plausible dates (ur_service.inputs): say so where the record's times are defined.
     components["Admission_time"] = {**components["Admission_time"], "pattern": TIME_PATTERN,
                                     "description": f"ISO 8601 date and time with a UTC offset, {RANGE_TEXT}."}
@@ -458,3 +466,10 @@ def response_schema(endpoint: str, status: int) -> str | None:
         return None
     (content,) = resp["content"].values()
     return content["schema"]["$ref"].rsplit("/", 1)[1]
+
+
+def response_media(endpoint: str, status: int) -> str | None:
+    """The media type a response of ``endpoint`` with ``status`` must have (application/fhir+json for FHIR)."""
+    found = operation(endpoint)
+    resp = found[2]["responses"].get(str(status)) if found else None
+    return next(iter(resp["content"])) if resp else None

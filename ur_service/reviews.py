@@ -8,6 +8,7 @@ from datetime import date, datetime, timezone
 import orjson
 
 from ur_engine.intake.normalise import admit, review
+from ur_engine.output.questionnaire import has_sources, name_sources
 from ur_engine.stay_days import review_by_day
 
 from . import inputs, logs, metrics
@@ -18,13 +19,15 @@ AGREES = {("met", "approve"), ("waived", "approve"), ("not_met", "deny")}
 
 
 def submit(app, body: bytes | str | dict, actor: Actor, urgency: str = "standard",
-           as_of: date | None = None, pas_request: dict | None = None, by_day: bool = False) -> dict:
+           as_of: date | None = None, pas_request: dict | None = None, by_day: bool = False,
+           follows: dict | None = None) -> dict:
     """Judge one record on the serving rules and store the review; committed when this returns.
 
     Raises ``RecordError`` (with JSON paths) for a record with nothing to judge; nothing is stored then. The
     service's own checks (strict JSON, plausible encounter dates) come first; then the intake sets aside any
     other value it cannot read, with a notice in the decision, so one bad value never loses the stay.
     ``pas_request``: the Da Vinci PAS request the record was read from, stored with the review.
+    ``follows`` links a re-review to the review it follows (``review_id``, and the ``source`` of what was added).
     """
     started = time.perf_counter()
     data = body if isinstance(body, dict) else inputs.loads(body)
@@ -36,6 +39,11 @@ def submit(app, body: bytes | str | dict, actor: Actor, urgency: str = "standard
             decision = review_by_day(engine, admit(data, engine.library.facts), as_of=as_of).to_dict()
         else:
             decision = review(engine, data, as_of=as_of).to_dict()
+        facts = engine.library.facts
+    if isinstance(data, dict) and has_sources(data):  # values from answers, not the chart: say so in the trail
+        name_sources(decision, data, facts)
+    if follows:
+        decision["follows"] = follows
     row = app.extensions["ur_store"].add_review(record=data, decision=decision, actor=actor, urgency=urgency,
                                                 pas_request=pas_request)
     metrics.REVIEWS.labels(decision["outcome"]).inc()

@@ -20,7 +20,7 @@ import weakref
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import and_, delete, exists, func, insert, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from ulid import ULID
 
@@ -59,6 +59,20 @@ class Actor:
     key_id: str
     name: str
     role: str = ""
+
+
+def _follows(later, earlier):
+    """``later`` is a review of the same stay that follows ``earlier`` (its documentation questionnaire answered,
+    see fhir_dtr). Looked up among the stay's own reviews (indexed by record_id)."""
+    # The stored decision is canonical JSON (sorted keys, no spaces): its link reads "follows":{"review_id":"…",
+    pattern = literal('%"follows":{"review_id":"') + earlier.c.review_id + literal('",%')
+    return and_(later.c.record_id == earlier.c.record_id, later.c.seq > earlier.c.seq, later.c.decision.like(pattern))
+
+
+def _not_followed():
+    """A pend a later review follows is closed: the later review is the one to decide."""
+    later = reviews.alias("later")
+    return ~exists().where(_follows(later, reviews))
 
 
 def utc_text(when: datetime | None = None) -> str:
@@ -183,6 +197,14 @@ class Store:
                                ).mappings().first()
         return dict(found), dict(det) if det else None
 
+    def followed_by(self, review_id: str) -> str | None:
+        """The review_id of the review that follows ``review_id`` (the first, if several), or None."""
+        later = reviews.alias("later")
+        with self.engine.connect() as conn:
+            return conn.execute(select(later.c.review_id).where(reviews.c.review_id == review_id,
+                                                                _follows(later, reviews))
+                                .order_by(later.c.seq).limit(1)).scalar()
+
     def list_reviews(self, *, outcome: str | None = None, record_id: str | None = None,
                      urgency: str | None = None, status: str | None = None, since: str | None = None,
                      until: str | None = None, limit: int = 50, before: int | None = None):
@@ -198,7 +220,7 @@ class Store:
         if urgency:
             conds.append(reviews.c.urgency == urgency)
         if status == "open":
-            conds += [reviews.c.outcome == "pend", determinations.c.review_id.is_(None)]
+            conds += [reviews.c.outcome == "pend", determinations.c.review_id.is_(None), _not_followed()]
         elif status == "decided":
             conds.append(determinations.c.review_id.is_not(None))
         if since:
@@ -215,11 +237,12 @@ class Store:
         return rows, (rows[-1]["seq"] if more else None)
 
     def worklist(self, *, urgency: str | None = None, limit: int = 100, now: datetime | None = None):
-        """Pended reviews without a determination, the soonest due first; returns (rows, open, overdue)."""
+        """Pended reviews without a determination nor a later review following them, the soonest due first;
+        returns (rows, open, overdue)."""
         now_text = utc_text(now)
         cols = [c for c in reviews.c if c.name not in ("record", "decision", "prev_hash", "hash")]
         joined = reviews.outerjoin(determinations, determinations.c.review_id == reviews.c.review_id)
-        conds = [reviews.c.outcome == "pend", determinations.c.review_id.is_(None)]
+        conds = [reviews.c.outcome == "pend", determinations.c.review_id.is_(None), _not_followed()]
         if urgency:
             conds.append(reviews.c.urgency == urgency)
         with self.engine.connect() as conn:

@@ -155,7 +155,7 @@ class Words:
             if found:
                 group = [by_fact[f] for f in by_fact if (self.observation(f) or ("",))[0] == found[0]]
                 seen.update(g["fact"] for g in group)
-                lines.append(self._observation_line(found[0], group))
+                lines.append(self._observation_line(found[0], group) + _answered(group))
                 continue
             if name.startswith("score.") and name.endswith((".lo", ".hi")):
                 base = name[:-3]
@@ -167,7 +167,7 @@ class Words:
             line = f"{self.label(name)}: {self.value(name, e.get('value'), e.get('comparator'))}"
             if e.get("time") and e.get("value") not in (None, False):
                 line += f" ({'from ' if name.startswith('treatment.') else 'at '}{when(e['time'])})"
-            lines.append(line)
+            lines.append(line + _answered([e]))
         return lines
 
     def _observation_line(self, base: str, group: list[dict]) -> str:
@@ -264,3 +264,9 @@ class Words:
             for x in expr.items:
                 out += self.thresholds(x, base)
         return out
+
+
+def _answered(evidence: list[dict]) -> str:
+    """Where a value came from when it is not the chart (a QuestionnaireResponse's answer), for the reviewer."""
+    source = next((e["source"] for e in evidence if e.get("source")), None)
+    return f" — answered, from {source}" if source else ""
