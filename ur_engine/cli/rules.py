@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from ur_engine.cli.common import library_or_exit, print_rule_errors
+from ur_engine.cli.common import library_or_exit, print_rule_errors, shown_path
 from ur_engine.engine import Engine
 from ur_engine.errors import LintConfigError, RuleError, RuleErrors
 from ur_engine.intake.rule_files import load_library, read_sources
@@ -49,7 +49,8 @@ def rules_check(directory, fmt) -> None:
               help="YAML file with per-code levels, e.g. {levels: {L005: info}} (default: DIR/.ur-lint.yaml).")
 @click.option("--deny-warnings", is_flag=True, help="Exit 1 on warnings as well as errors.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def rules_lint(directory, config, deny_warnings, fmt) -> None:
+@click.option("-v", "--verbose", is_flag=True, help="Print info findings too (text format; json has them all).")
+def rules_lint(directory, config, deny_warnings, fmt, verbose) -> None:
     """Lint the rule library in DIRECTORY: dead or shadowed criteria, overlapping ranges, unused facts…"""
     import dataclasses
 
@@ -73,10 +74,16 @@ def rules_lint(directory, config, deny_warnings, fmt) -> None:
     if fmt == "json":
         click.echo(json.dumps([dataclasses.asdict(f) for f in findings], indent=2))
     else:
+        # Info findings are hints (a gap between bands, say): above an error they would bury it.
         for f in findings:
+            if f.level == "info" and not verbose:
+                continue
+            f = dataclasses.replace(f, file=shown_path(directory, f.file))
             click.echo(f"{f}  [{CODES[f.code][1]}]" if f.level == "error" else str(f))
     counts = {lvl: sum(f.level == lvl for f in findings) for lvl in ("error", "warning", "info")}
-    click.echo(f"{counts['error']} error(s), {counts['warning']} warning(s), {counts['info']} info", err=True)
+    hidden = "" if verbose or fmt == "json" or not counts["info"] else " (-v shows them)"
+    click.echo(f"{counts['error']} error(s), {counts['warning']} warning(s), {counts['info']} info{hidden}",
+               err=True)
     if counts["error"] or (deny_warnings and counts["warning"]):
         sys.exit(1)
 
@@ -99,7 +106,7 @@ def rules_replay(baseline, candidate, stays, workers, markdown, html, as_of) -> 
         old, new = read_sources(baseline), read_sources(candidate)
         summary = replay(_stream_lines(stays), old, new, workers=workers, as_of=as_of and as_of.date())
     except RuleError as exc:
-        print_rule_errors(exc)
+        print_rule_errors(exc, _broken(baseline, candidate))
         sys.exit(1)
     text = to_markdown(summary)
     if markdown:
@@ -107,6 +114,16 @@ def rules_replay(baseline, candidate, stays, workers, markdown, html, as_of) -> 
     if html:
         Path(html).write_text(to_html(summary), encoding="utf-8")
     click.echo(text)
+
+
+def _broken(*directories):
+    """The first of the libraries that does not load: its errors name files in it."""
+    for directory in directories:
+        try:
+            load_library(directory)
+        except RuleError:
+            return directory
+    return None
 
 
 def _stream_lines(paths):
@@ -132,7 +149,7 @@ def rules_test(directory, fail_under) -> None:
         outcomes = run_tests(engine, lib)
     failed = [o for o in outcomes if not o.passed]
     for o in failed:
-        click.echo(f"FAIL {o.test.file}:{o.test.line} {o.ruleset}: {o.test.name}")
+        click.echo(f"FAIL {shown_path(directory, o.test.file)}:{o.test.line} {o.ruleset}: {o.test.name}")
         for p in o.problems:
             click.echo(f"     {p}")
     cov = coverage(lib, outcomes)
