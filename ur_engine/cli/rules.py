@@ -97,17 +97,30 @@ def rules_lint(directory, config, deny_warnings, fmt, verbose) -> None:
 @click.option("--html", type=click.Path(dir_okay=False), help="Write the HTML report here.")
 @click.option("--as-of", type=click.DateTime(["%Y-%m-%d"]), default=None,
               help="Judge every stay by the rules in effect on this date (default: each stay's arrival date).")
-def rules_replay(baseline, candidate, stays, workers, markdown, html, as_of) -> None:
+@click.option("--progress/--no-progress", default=None,
+              help="A progress bar on stderr (default: when stderr is a terminal).")
+def rules_replay(baseline, candidate, stays, workers, markdown, html, as_of, progress) -> None:
     """Review historical STAYS (NDJSON) under both libraries and report what the edit would change."""
+    from tqdm import tqdm
+
     from ur_engine.authoring.replay import replay
     from ur_engine.authoring.replay_report import to_html, to_markdown
 
+    total = _count_lines(stays)
+    show = sys.stderr.isatty() if progress is None else progress
+    # Chunks small enough that the bar moves: about ten per worker, 100 to 2,000 stays each.
+    chunk = min(2000, max(100, total // (workers * 10)))
+    bar = tqdm(total=total, unit=" stays", desc="replay", file=sys.stderr, disable=not show, mininterval=0.5,
+               dynamic_ncols=True)
     try:
         old, new = read_sources(baseline), read_sources(candidate)
-        summary = replay(_stream_lines(stays), old, new, workers=workers, as_of=as_of and as_of.date())
+        summary = replay(_stream_lines(stays), old, new, workers=workers, chunk=chunk,
+                         as_of=as_of and as_of.date(), progress=bar.update)
     except RuleError as exc:
+        bar.close()
         print_rule_errors(exc, _broken(baseline, candidate))
         sys.exit(1)
+    bar.close()
     text = to_markdown(summary)
     if markdown:
         Path(markdown).write_text(text, encoding="utf-8")
@@ -124,6 +137,15 @@ def _broken(*directories):
         except RuleError:
             return directory
     return None
+
+
+def _count_lines(paths) -> int:
+    """Lines in the input files, for the bar's total: a fast pass over the bytes before the slow one."""
+    n = 0
+    for path in paths:
+        with open(path, "rb") as f:
+            n += sum(block.count(b"\n") for block in iter(lambda: f.read(1 << 20), b""))
+    return n
 
 
 def _stream_lines(paths):
