@@ -75,7 +75,7 @@ def text_chart(s: ReplaySummary) -> str:
     for outcome, a, b in rows:
         for label, n in (("baseline ", a), ("candidate", b)):
             bar = "█" * round(BAR * n / top) or ("▏" if n else "")
-            out.append(f"{outcome if label.startswith('b') else '':<{width}}  {label} {bar} {n:,}".rstrip())
+            out.append(f"{outcome if label.startswith('b') else '':<{width}}  {label} {bar + ' ' if bar else ''}{n:,}")
     return "\n".join(out)
 
 
