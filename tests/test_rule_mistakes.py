@@ -212,3 +212,73 @@ def test_a_key_given_null_or_nothing_in_braces_is_not_taken_for_a_split_value():
     from ur_engine.rules.source import parse
 
     assert parse("demo.yaml", "a: {b: null, c: ~, d: }\n").problems == []
+
+
+# --- no mistake crashes the check -----------------------------------------------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from conftest import examples  # noqa: E402
+from ur_engine.errors import RuleError, RuleErrors  # noqa: E402
+from ur_engine.intake.rule_files import read_sources  # noqa: E402
+from ur_engine.rules.library import Source, load  # noqa: E402
+
+SOURCES = read_sources(RULES)
+EDITED = ("adult-admission.yaml", "pneumonia.yaml", "valuesets/pneumonia.yaml", "facts.yaml")
+TYPED = ["\t", ":", ": ", ",", "'", '"', "[", "]", "{", "}", "#", "-", " ", "\n", "*", "&", "!", "|", ">", "@",
+         "`", "%", "?"]
+
+
+def outcome_of(name: str, text: str) -> list[RuleError]:
+    """The errors of the library with ``name`` replaced by ``text`` (none when it loads)."""
+    try:
+        load([Source(s.name, text) if s.name == name else s for s in SOURCES])
+    except RuleErrors as exc:
+        return exc.errors
+    return []
+
+
+@settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(name=st.sampled_from(EDITED), data=st.data())
+def test_a_stray_character_anywhere_is_an_error_with_a_place_never_a_crash(name, data):
+    text = next(s.text for s in SOURCES if s.name == name)
+    for _ in range(data.draw(st.integers(1, 2))):
+        at = data.draw(st.integers(0, len(text) - 1))
+        if data.draw(st.booleans()):
+            text = text[:at] + data.draw(st.sampled_from(TYPED)) + text[at:]
+        else:
+            text = text[:at] + text[at + data.draw(st.integers(1, 3)):]
+    for e in outcome_of(name, text):
+        assert e.file and e.line, str(e)
+
+
+VALUES = st.one_of(st.none(), st.booleans(), st.integers(-5, 500), st.text(max_size=8),
+                   st.sampled_from(["heart_rate.max", "severity", "2026-13-45", "gt"]),
+                   st.lists(st.one_of(st.integers(), st.text(max_size=3)), max_size=2),
+                   st.dictionaries(st.sampled_from(["fact", "any", "all", "min", "max", "x"]),
+                                   st.one_of(st.integers(0, 99), st.text(max_size=3)), max_size=2))
+
+
+def _paths(node, path=()):
+    yield path
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for key, value in items:
+        yield from _paths(value, path + (key,))
+
+
+@settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(name=st.sampled_from(EDITED[:3]), data=st.data())
+def test_any_part_of_a_rule_file_of_the_wrong_shape_is_an_error_never_a_crash(name, data):
+    import yaml
+
+    doc = yaml.safe_load(next(s.text for s in SOURCES if s.name == name))
+    for _ in range(data.draw(st.integers(1, 3))):
+        path = data.draw(st.sampled_from([p for p in _paths(doc) if p]))
+        parent = doc
+        for part in path[:-1]:
+            parent = parent[part]
+        parent[path[-1]] = data.draw(VALUES)
+    text = yaml.safe_dump(doc, sort_keys=False, default_flow_style=data.draw(st.booleans()))
+    for e in outcome_of(name, text):
+        assert e.file and e.line, str(e)

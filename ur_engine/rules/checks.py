@@ -48,6 +48,7 @@ def schema_errors(doc: yamlsrc.Document, kind: str, errors: list[RuleError]) -> 
     """Add the schema errors of ``doc``, a missing key told with what to write; whether there were any."""
     found = False
     for path, msg, hint, at_key in schemas.iter_explained(kind, doc.data if doc.data is not None else {}):
+        found = True  # a key said once, where it is misspelt, still leaves the file broken
         if msg.endswith("is required") and path:
             missing = str(path[-1])
             if kind == "ruleset" and len(path) == 3 and path[0] == "criteria" and misspelt(doc, path[:-1], missing):
@@ -56,7 +57,6 @@ def schema_errors(doc: yamlsrc.Document, kind: str, errors: list[RuleError]) -> 
             if missing in _REQUIRED_HELP and kind == "ruleset" and path[:1] == ("criteria",):
                 msg += f" to this criterion — {_REQUIRED_HELP[missing]}"
         errors.append(doc.error(path, msg, RuleSchemaError, key=at_key, suggestion=hint))
-        found = True
     return found
 
 
@@ -121,18 +121,26 @@ def overlap(a: RuleSet, b: RuleSet) -> bool:
 
 def applies_errors(doc: yamlsrc.Document, a: AppliesDoc, valuesets: Collection[str],
                    errors: list[RuleError]) -> None:
-    """``applies`` names known code sets, and its bounds leave some patient to judge."""
-    for i, v in enumerate(a.get("diagnoses", ())):
-        if v not in valuesets:
+    """``applies`` names known code sets, and its bounds leave some patient to judge.
+
+    Also run on a file that breaks its schema: a part of the wrong shape is left to the schema's error.
+    """
+    names = a.get("diagnoses", ())
+    for i, v in enumerate(names if isinstance(names, list) else ()):
+        if isinstance(v, str) and v not in valuesets:
             errors.append(doc.error(("applies", "diagnoses", i), f"unknown valueset '{v}'", UnknownValuesetError,
                                     suggestion=did_you_mean(v, valuesets)))
-    age = a.get("age", {})
-    low, high = age.get("min"), age.get("max")
-    if isinstance(low, (int, float)) and isinstance(high, (int, float)) and low > high:
+    age: object = a.get("age", {})
+    low, high = (_number(age.get("min")), _number(age.get("max"))) if isinstance(age, dict) else (None, None)
+    if low is not None and high is not None and low > high:
         # No patient is both: the rule set would silently judge nobody, and its tests fail as "not evaluated".
         errors.append(doc.error(("applies", "age", "max"), f"applies.age has min {low:g} above max {high:g}, so "
                                 f"no patient can match and the rule set never applies: swap them, or remove one",
                                 AppliesBoundsError))
+
+
+def _number(v: object) -> float | None:
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
 
 
 def check_paths(doc: yamlsrc.Document, facts: FactsDoc, errors: list[RuleError]) -> None:

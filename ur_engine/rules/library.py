@@ -259,7 +259,7 @@ def load(sources: Iterable[Source]) -> Library:
     for name, doc in sorted(vs_docs.items()):
         if checks.schema_errors(doc, "valueset", errors):
             given = doc.data.get("valueset") if isinstance(doc.data, dict) else None
-            named.update([given] if isinstance(given, str) else [])
+            named.add(given if isinstance(given, str) else name.removeprefix("valuesets/").rsplit(".", 1)[0])
             continue
         vs = _valueset(doc, cast(ValuesetDoc, doc.data), errors)  # the shape its schema just checked
         if vs.name in valuesets:
@@ -393,7 +393,7 @@ def _ruleset_errors(doc: yamlsrc.Document, facts: FactDictionary, valuesets: Col
     d = cast(dict[str, object], doc.data)
     groups: dict[str, object] = {}
     every_group_known = True
-    seen: dict[object, int] = {}
+    seen: dict[str, int] = {}
     crits = d.get("criteria")
     for i, raw in enumerate(crits if isinstance(crits, list) else []):
         if not isinstance(raw, dict):
@@ -405,7 +405,9 @@ def _ruleset_errors(doc: yamlsrc.Document, facts: FactDictionary, valuesets: Col
             groups[group] = ()
         else:
             every_group_known = False
-        if isinstance(cid, str) and cid in seen:
+        if not isinstance(cid, str):
+            continue
+        if cid in seen:
             errors.append(doc.error(("criteria", i, "id"), f"criterion id '{cid}' is used twice in this rule set "
                                     f"(first at line {seen[cid]}): give each criterion its own id",
                                     DuplicateCriterionError))

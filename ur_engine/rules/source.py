@@ -67,17 +67,16 @@ def parse(name: str, text: str) -> Document:
     """Parse one YAML document; a syntax error becomes a YamlSyntaxError that names the fix, at its line and
     column. Problems that leave the data whole are in ``Document.problems``."""
     loader = _Loader(text)
+    doc = Document(name, None)
     try:
         node = loader.get_single_node()
+        if node is not None:
+            doc.data = _build(node, (), doc, loader, doc.problems)  # builds values: an unknown tag fails here
     except yaml.MarkedYAMLError as exc:
         message, line, column = explain_yaml(exc, text)
         raise YamlSyntaxError(message, file=name, line=line, column=column) from None
     finally:
         loader.dispose()
-    doc = Document(name, None)
-    if node is None:
-        return doc
-    doc.data = _build(node, (), doc, loader, doc.problems)
     return doc
 
 
@@ -114,8 +113,22 @@ def explain_yaml(exc: yaml.MarkedYAMLError, text: str) -> tuple[str, int | None,
                 "(indent with spaces, two per level)"), row + 1, len(line) - len(line.lstrip()) + 1
     if "cannot start any token" in problem and at in "@`%":
         return f"a value cannot start with '{at}': put the value in quotes", *here
-    if "undefined alias" in problem:
+    if "undefined alias" in problem or "scanning an alias" in context:
         return "a value starting with '*' is read as a reference: put the value in quotes", *here
+    if "scanning an anchor" in context:
+        return "a value starting with '&' is read as an anchor: put the value in quotes", *here
+    if "constructor for the tag" in problem or "scanning a tag" in context:
+        return "a value or key starting with '!' is read as a YAML tag: put it in quotes", *here
+    if "scanning a directive" in context or "<document start>" in problem:
+        return "a line starting with '%' is read as a YAML directive: put the value in quotes", *here
+    if "block scalar" in context:
+        return ("'|' or '>' starts a block of text that begins on the next line: put a value that starts with "
+                "one in quotes"), *here
+    if "unhashable key" in problem or "mapping keys are not allowed" in problem:
+        return "'?' starts a complex key: put a value holding '? ' in quotes", *here
+    if "block sequence entries are not allowed" in problem:
+        return ("a '- ' list item where a value belongs: start the list on the next line, indented under its "
+                "key, or put the value in quotes"), *here
     if "quoted scalar" in context and opened is not None:
         return (f"the quote opened at line {opened.line + 1} is never closed: close it, and write a quote inside "
                 f"'…' as '' (or use \"…\")"), opened.line + 1, opened.column + 1
@@ -131,6 +144,11 @@ def explain_yaml(exc: yaml.MarkedYAMLError, text: str) -> tuple[str, int | None,
                     "in quotes"), *here
         return ("inside {…} or […] entries are separated by commas: put a value that holds a comma, colon "
                 "or quote in quotes"), *here
+    if "found unexpected ':'" in problem:
+        return "a ':' inside a value: put the value in quotes", *here
+    if "expected node content" in problem:
+        return ("no value where one was expected (a stray '}', ']' or ','?): remove it, or put the value in "
+                "quotes"), *here
     if "could not find expected ':'" in problem:
         start = opened or mark
         return ("a line that is neither 'key: value' nor a list item '- …': add the missing ':', or indent "
@@ -155,6 +173,12 @@ def _build(node: yaml.Node, path: Path, doc: Document, loader: _Loader, errors: 
             if not isinstance(key, Hashable):
                 errors.append(YamlSyntaxError("YAML syntax: a key must be a single value, not a list or mapping",
                                               file=doc.name, line=key_node.start_mark.line + 1,
+                                              column=key_node.start_mark.column + 1))
+                continue
+            if key is None:  # `: value`, or an anchor (`&x:`) where the key belongs; nothing can read it
+                errors.append(YamlSyntaxError("a value without a key: write the key before the ':' (a key "
+                                              "starting with '&', '*' or '!' needs quotes)", file=doc.name,
+                                              line=key_node.start_mark.line + 1,
                                               column=key_node.start_mark.column + 1))
                 continue
             if key in out:
