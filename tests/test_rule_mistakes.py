@@ -186,8 +186,8 @@ def test_lint_points_a_contradiction_at_the_line_of_the_clashing_test(rules_copy
 
 @pytest.mark.parametrize("text, line, column, fix", [
     ("a:\n  b: 1\n   c: 2\n", 3, 4, "keys of one mapping start at the same column"),
-    ("a: [1, 2\nb: 3\n", 1, 4, "the '[' at line 1 is not closed: add ']'"),
-    ("a: {b: 1 # one}\n", 1, 4, "a '#' inside it starts a comment"),
+    ("a: [1, 2\nb: 3\n", 2, 2, "the '[' at line 1 is not closed: add ']'"),
+    ("a: {b: 1 # one}\n", 2, 1, "a '#' inside it starts a comment"),
     ("a: 'abc\nb: 3\n", 1, 4, "the quote opened at line 1 is never closed"),
     ("a: 'it's'\n", 1, 8, "write it twice ('')"),
     ("a: {text: Time: 5}\n", 1, 15, "a colon followed by a space ends a key"),

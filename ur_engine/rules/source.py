@@ -94,7 +94,7 @@ def explain_yaml(exc: yaml.MarkedYAMLError, text: str) -> tuple[str, int | None,
     at = line[col] if 0 <= col < len(line) else ""
     problem, context = exc.problem or "", exc.context or ""
     opened = exc.context_mark
-    here = (row + 1, col + 1)
+    here = (mark.line + 1, mark.column + 1)  # as the parser counts: past the last line at the end
     # A tab in the indentation of the line the parser stopped on, or of the line before it.
     for r in (row, row - 1):
         if 0 <= r < len(lines):
@@ -138,7 +138,7 @@ def explain_yaml(exc: yaml.MarkedYAMLError, text: str) -> tuple[str, int | None,
         if mark.line > start.line or not at:
             return (f"the '{lines[start.line][start.column] if start.line < len(lines) else close}' at line "
                     f"{start.line + 1} is not closed: add '{close}' at the end of its value (a '#' inside it "
-                    f"starts a comment: quote a value that holds one)"), start.line + 1, start.column + 1
+                    f"starts a comment: quote a value that holds one)"), *here
         if at == ":":
             return ("inside {…} or […] a colon followed by a space ends a key: put the value that holds it "
                     "in quotes"), *here
