@@ -282,3 +282,13 @@ def test_any_part_of_a_rule_file_of_the_wrong_shape_is_an_error_never_a_crash(na
     text = yaml.safe_dump(doc, sort_keys=False, default_flow_style=data.draw(st.booleans()))
     for e in outcome_of(name, text):
         assert e.file and e.line, str(e)
+
+
+def test_a_broken_criterion_does_not_hide_a_broken_rule_test_record(rules_copy):
+    edit(rules_copy, ADULT, "{fact: heart_rate.max, gt: 140}", "{fact: heart_rat.max, gt: 140}")
+    text = edit(rules_copy, ADULT, "observations: [{code: 8867-4, value: 150}]",
+                "observations: [{code: 8867-4, valeu: 150}]")
+    res = check("rules")
+    assert re.search(rf"^rules/adult-admission\.yaml:{where(text, 'heart_rat.max')[0]}:\d+ UR020 ", res.stderr, re.M)
+    assert re.search(rf"^rules/adult-admission\.yaml:{where(text, 'valeu')[0]}:\d+ UR060 .*valeu", res.stderr,
+                     re.M), res.stderr

@@ -295,8 +295,9 @@ def load(sources: Iterable[Source]) -> Library:
         fact_dict.set_thresholds([cr.condition for rs in rulesets for cr in rs.criteria]
                                  + [expr for parts in fact_dict.scores.values() for _, expr in parts])
 
-    if fact_dict is None or errors:  # no facts.yaml, or a broken one, is always among the errors
+    if fact_dict is None:  # no facts.yaml, or a broken one, is always among the errors
         raise RuleErrors(checks.once(errors))
+    # The rule tests' records are checked even when criteria are broken: an error elsewhere hides none of theirs.
     lib = Library(fact_dict, valuesets, tuple(rulesets), digest(sources))
     _check_tests(lib, rule_docs, errors)
     if errors:
