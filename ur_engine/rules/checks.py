@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
@@ -162,3 +163,19 @@ def check_paths(doc: yamlsrc.Document, facts: FactsDoc, errors: list[RuleError])
             if path not in times:
                 errors.append(doc.error(("intervals", name) + where, f"'{path}' is not a date or time of the record",
                                         UnknownRecordPathError, suggestion=did_you_mean(path, times)))
+
+
+def test_lines(node: object, path: yamlsrc.Path,
+               doc: yamlsrc.Document) -> Iterator[tuple[tuple[str, str, object], int]]:
+    """((fact, operator, threshold), line) of every test of a condition that loaded."""
+    if not isinstance(node, dict):
+        return
+    for kind in ("any", "all"):
+        for i, item in enumerate(node.get(kind) or ()):
+            yield from test_lines(item, path + (kind, i), doc)
+    if "not" in node:
+        yield from test_lines(node["not"], path + ("not",), doc)
+    for op in c.OPERATORS:
+        if "fact" in node and op in node:
+            value = node[op]
+            yield (str(node["fact"]), op, tuple(value) if isinstance(value, list) else value), doc.where(path)[0]

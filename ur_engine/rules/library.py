@@ -8,7 +8,7 @@ column, and a did-you-mean for unknown facts, operators, groups and valuesets. A
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
@@ -368,7 +368,7 @@ def _ruleset(doc: yamlsrc.Document, d: RuleSetDoc, facts: FactDictionary, values
                                     TooManyAlternativesError, rule_id=raw["id"]))
         criteria.append(Criterion(raw["id"], rid, raw["group"], raw["text"], raw["source"],
                                   Action(raw.get("action", "support")), expr, expr.facts(), doc.name,
-                                  doc.where(path)[0], tuple(_test_lines(cond_node, path, doc))))
+                                  doc.where(path)[0], tuple(checks.test_lines(cond_node, path, doc))))
         groups[raw["group"]].append(raw["id"])
     levels = {t: _group_expr(e, ("levels", t), doc, groups, errors) for t, e in d.get("levels", {}).items()}
     requires = {t: _group_expr(e, ("requires", t), doc, groups, errors) for t, e in d.get("requires", {}).items()}
@@ -478,22 +478,6 @@ def _expr(node: object, path: yamlsrc.Path, doc: yamlsrc.Document, facts: FactDi
         inner = _expr(node["not"], path + ("not",), doc, facts, errors)
         return None if inner is None else c.Not(inner)
     return _leaf(node, path, doc, facts, errors)
-
-
-def _test_lines(node: object, path: yamlsrc.Path, doc: yamlsrc.Document) -> Iterator[tuple[tuple[str, str, object],
-                                                                                             int]]:
-    """((fact, operator, threshold), line) of every test of a condition that loaded."""
-    if not isinstance(node, dict):
-        return
-    for kind in ("any", "all"):
-        for i, item in enumerate(node.get(kind) or ()):
-            yield from _test_lines(item, path + (kind, i), doc)
-    if "not" in node:
-        yield from _test_lines(node["not"], path + ("not",), doc)
-    for op in c.OPERATORS:
-        if "fact" in node and op in node:
-            value = node[op]
-            yield (str(node["fact"]), op, tuple(value) if isinstance(value, list) else value), doc.where(path)[0]
 
 
 def _leaf(node: dict[object, object], path: yamlsrc.Path, doc: yamlsrc.Document, facts: FactDictionary,
