@@ -292,3 +292,12 @@ def test_a_broken_criterion_does_not_hide_a_broken_rule_test_record(rules_copy):
     assert re.search(rf"^rules/adult-admission\.yaml:{where(text, 'heart_rat.max')[0]}:\d+ UR020 ", res.stderr, re.M)
     assert re.search(rf"^rules/adult-admission\.yaml:{where(text, 'valeu')[0]}:\d+ UR060 .*valeu", res.stderr,
                      re.M), res.stderr
+
+
+def test_two_misspelt_keys_of_one_mapping_are_both_named(rules_copy):
+    edit(rules_copy, ADULT, "title: Adult", "titel: Adult")
+    text = edit(rules_copy, ADULT, "source: Indiana", "sorce: Indiana")
+    res = check("rules")
+    told = re.findall(r"^rules/adult-admission\.yaml:(\d+):1 UR004 (.*)$", res.stderr, re.M)
+    assert told == [(str(where(text, "titel")[0]), "unknown field 'titel' (did you mean 'title'?)"),
+                    (str(where(text, "sorce")[0]), "unknown field 'sorce' (did you mean 'source'?)")], res.stderr

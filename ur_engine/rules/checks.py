@@ -48,7 +48,8 @@ _REQUIRED_HELP = {
 def schema_errors(doc: yamlsrc.Document, kind: str, errors: list[RuleError]) -> bool:
     """Add the schema errors of ``doc``, a missing key told with what to write; whether there were any."""
     found = False
-    for path, msg, hint, at_key in schemas.iter_explained(kind, doc.data if doc.data is not None else {}):
+    data = doc.data if doc.data is not None else {}
+    for path, msg, hint, at_key in schemas.iter_explained(kind, data, every_key=True):
         found = True  # a key said once, where it is misspelt, still leaves the file broken
         if msg.endswith("is required") and path:
             missing = str(path[-1])
