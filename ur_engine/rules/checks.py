@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ur_engine import conditions as c
 from ur_engine import schemas
@@ -18,6 +18,7 @@ from ur_engine.errors import (
     OverlappingVersionsError,
     RuleError,
     RuleSchemaError,
+    UnknownFactError,
     UnknownRecordPathError,
     UnknownValuesetError,
     UnknownWaiverError,
@@ -75,6 +76,44 @@ def misspelt(doc: yamlsrc.Document, path: yamlsrc.Path, missing: str) -> bool:
     known = CRITERION_KEYS + CONDITION_KEYS + c.OPERATORS
     return isinstance(node, dict) and any(
         str(k) not in known and did_you_mean(str(k), [missing]) == missing for k in node)
+
+
+# A section of facts.yaml -> how the facts of its entry NAME are named in rules (prefix, suffix).
+_FACT_NAMES = {"observations": ("", "."), "findings": ("finding.", ""), "treatments": ("treatment.", ""),
+               "diagnoses": ("dx.", ""), "procedures": ("procedure.", ""), "fields": ("", ""), "sets": ("", "."),
+               "intervals": ("", ""), "scores": ("score.", "")}
+
+
+def whole_entries(spec: object) -> tuple[dict[str, Any] | None, tuple[str, ...]]:
+    """facts.yaml without its entries that break the schema, and the names (or name prefixes) of the facts they
+    define: the rule files are then checked against the rest. (None, ()) when nothing whole is left."""
+    if not isinstance(spec, dict):
+        return None, ()
+    kept: dict[str, Any] = {k: dict(v) if isinstance(v, dict) else v for k, v in spec.items()}
+    dropped: list[str] = []
+    for path, *_ in schemas.iter_explained("facts", spec, every_key=True):
+        section = str(path[0]) if path else ""
+        if section not in _FACT_NAMES or section not in kept:
+            if section in ("windows", "") or section not in kept:
+                return None, ()  # the windows every fact reads, or the file itself
+            kept.pop(section)
+            continue
+        if len(path) == 1 or not isinstance(kept[section], dict):
+            return None, ()  # a whole section of facts: every rule would name one
+        prefix, suffix = _FACT_NAMES[section]
+        kept[section].pop(path[1], None)
+        dropped.append(f"{prefix}{path[1]}{suffix}")
+    if any(True for _ in schemas.iter_explained("facts", kept)):
+        return None, ()
+    return kept, tuple(dropped)
+
+
+def without_facts(errors: list[RuleError], dropped: tuple[str, ...]) -> list[RuleError]:
+    """The errors but an unknown fact that a broken entry of facts.yaml would have defined."""
+    def defined(e: RuleError) -> bool:
+        name = e.message.removeprefix("unknown fact '").removesuffix("'")
+        return any(name == d or (d.endswith(".") and name.startswith(d)) for d in dropped)
+    return [e for e in errors if not (isinstance(e, UnknownFactError) and defined(e))]
 
 
 def once(errors: list[RuleError]) -> list[RuleError]:

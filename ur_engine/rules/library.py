@@ -268,8 +268,11 @@ def load(sources: Iterable[Source]) -> Library:
 
     fact_dict = None
     spec = None if facts_doc is None else facts_doc.data
-    if facts_doc is not None and not checks.schema_errors(facts_doc, "facts", errors) and isinstance(spec, dict):
-        facts = cast(FactsDoc, spec)  # the shape its schema just checked
+    dropped: tuple[str, ...] = ()  # facts of broken entries of facts.yaml, left out so the rest is still checked
+    if facts_doc is not None and checks.schema_errors(facts_doc, "facts", errors):
+        spec, dropped = checks.whole_entries(spec)
+    if facts_doc is not None and isinstance(spec, dict):
+        facts = cast(FactsDoc, spec)  # the shape its schema checked (its whole entries, when some are broken)
         for kind, entries in (("diagnoses", facts.get("diagnoses") or {}),
                               ("procedures", facts.get("procedures") or {})):
             for name, entry in entries.items():
@@ -295,7 +298,8 @@ def load(sources: Iterable[Source]) -> Library:
         fact_dict.set_thresholds([cr.condition for rs in rulesets for cr in rs.criteria]
                                  + [expr for parts in fact_dict.scores.values() for _, expr in parts])
 
-    if fact_dict is None:  # no facts.yaml, or a broken one, is always among the errors
+    errors = checks.without_facts(errors, dropped)  # their entry's own error says it
+    if fact_dict is None or dropped:  # no facts.yaml, or a broken one, is always among the errors
         raise RuleErrors(checks.once(errors))
     # The rule tests' records are checked even when criteria are broken: an error elsewhere hides none of theirs.
     lib = Library(fact_dict, valuesets, tuple(rulesets), digest(sources))
