@@ -299,3 +299,19 @@ def test_the_replay_command_shows_totals_chart_diff_and_a_progress_bar(tmp_path,
     assert "<svg" in html.read_text()
     quiet = CliRunner().invoke(main, args + ["--no-progress"])
     assert quiet.stderr == "" and quiet.stdout.split("| Time |")[0] == res.stdout.split("| Time |")[0]
+
+
+def test_a_broken_candidate_is_named_by_its_own_path(tmp_path, stays, monkeypatch):
+    from click.testing import CliRunner
+
+    from ur_engine.cli import main
+
+    shutil.copytree(RULES, tmp_path / "edited")
+    path = tmp_path / "edited" / "adult-admission.yaml"
+    path.write_text(path.read_text().replace("{fact: heart_rate.max, gt: 140}", "{fact: heart_rat.max, gt: 120}"))
+    (tmp_path / "stays.ndjson").write_text(stays[0] + "\n")
+    monkeypatch.chdir(tmp_path)
+    res = CliRunner().invoke(main, ["rules", "replay", "--baseline", str(RULES), "--candidate", "edited",
+                                    "--workers", "1", "stays.ndjson"])
+    assert res.exit_code == 1
+    assert re.search(r"^edited/adult-admission\.yaml:\d+:\d+ UR020 unknown fact 'heart_rat\.max'", res.stderr, re.M)
