@@ -135,7 +135,7 @@ def test_rules_test_reports_a_failure_with_file_and_line(runner, tmp_path):
     path.write_text(path.read_text().replace("met: [CC-VENTILATION], not_met", "met: [CC-VASOPRESSOR], not_met"))
     res = runner.invoke(main, ["rules", "test", str(target)])
     assert res.exit_code == 1
-    assert re.search(r"FAIL critical-care.yaml:\d+ critical-care: intubated patient", res.output)
+    assert re.search(r"FAIL \S*rules/critical-care.yaml:\d+ critical-care: intubated patient", res.output)
     assert "met: expected CC-VASOPRESSOR; actual CC-VASOPRESSOR=not_met" in res.output
 
 

@@ -78,13 +78,45 @@ def ids(found) -> list[str]:
 def test_L001_a_criterion_that_can_never_be_met(tmp_path, condition):
     found = findings(tmp_path, demo(crit("DEMO-A", condition)), "L001")
     assert ids(found) == ["DEMO-A"] and found[0].level == "error"
-    assert "can never be met" in found[0].message and found[0].line == 7
+    # At the criterion (line 7) or at the clashing test below it, never before or past the criterion.
+    assert "can never be met" in found[0].message and 7 <= found[0].line <= 7 + condition.count("fact:") * 2 + 6
+
+
+def test_L001_points_at_the_test_that_clashes_not_at_the_criterion(tmp_path):
+    text = demo("""\
+        - id: DEMO-A
+          group: severity
+          text: Slow and fast at once
+          source: 405 IAC 5-33-1(1)(B)
+          all:
+            - {fact: heart_rate.min, lt: 50}
+            - {fact: respiratory_rate.max, gt: 30}
+            - {fact: heart_rate.min, gt: 60}
+        """)
+    found = findings(tmp_path, text, "L001")
+    line = text.splitlines()[found[0].line - 1]
+    assert (found[0].line, line.strip()) == (14, "- {fact: heart_rate.min, gt: 60}")
+
+
+def test_L003_points_at_the_bound_that_adds_nothing(tmp_path):
+    text = demo("""\
+        - id: DEMO-A
+          group: severity
+          text: Fast pulse
+          source: 405 IAC 5-33-1(1)(B)
+          any:
+            - {fact: heart_rate.max, gt: 140}
+            - {fact: respiratory_rate.max, gt: 30}
+            - {fact: heart_rate.max, gt: 150}
+        """)
+    found = findings(tmp_path, text, "L003")
+    assert text.splitlines()[found[0].line - 1].strip() == "- {fact: heart_rate.max, gt: 150}"
 
 
 def test_L001_names_the_clash(tmp_path):
     found = findings(tmp_path, demo(crit("DEMO-A", "all: [{fact: heart_rate.max, lt: 50}, "
                                                    "{fact: heart_rate.max, gt: 60}]")), "L001")
-    assert str(found[0]) == ("demo.yaml:7 L001 error: DEMO-A can never be met: heart_rate.max lt 50 and "
+    assert str(found[0]) == ("demo.yaml:14 L001 error: DEMO-A can never be met: heart_rate.max lt 50 and "
                              "heart_rate.max gt 60")
 
 

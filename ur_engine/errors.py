@@ -19,6 +19,7 @@
     │   ├── UnknownRecordPathError  UR026  facts.yaml reads a field the record does not have
     │   ├── UnknownGroupError       UR030  a level names a criteria group no criterion belongs to
     │   ├── UnknownWaiverError      UR031  a rule set waives a criterion that does not exist
+    │   ├── AppliesBoundsError      UR032  ``applies`` bounds no record can meet (an age min above its max)
     │   ├── UnknownValuesetError    UR040  a reference to a valueset that does not exist
     │   ├── DuplicateValuesetError  UR041  a valueset defined twice
     │   ├── TooManyAlternativesError UR050 a criterion with more alternatives than durable-rules can hold
@@ -292,6 +293,12 @@ class UnknownWaiverError(RuleError):
     """A waiver of an unknown criterion."""
 
     code = "UR031"
+
+
+class AppliesBoundsError(RuleError):
+    """``applies`` bounds no record can meet: the rule set would silently judge nobody."""
+
+    code = "UR032"
 
 
 class UnknownValuesetError(RuleError):

@@ -96,6 +96,19 @@ def explain(error: ValidationError) -> Explained:
     return path, error.message, None, False
 
 
+def _each_key(error: ValidationError) -> list[Explained]:
+    """``explain``, with an error of unknown keys made one error per key."""
+    first = explain(error)
+    inst, sch = error.instance, error.schema
+    if not (first[1].startswith("unknown field") and error.validator == "additionalProperties"
+            and isinstance(inst, dict) and isinstance(sch, Mapping)):
+        return [first]
+    allowed = list(sch.get("properties", {}))
+    path: tuple[Hashable, ...] = tuple(error.absolute_path)
+    return [(path + (key,), f"unknown field '{key}'", did_you_mean(str(key), allowed + _pattern_words(sch)), True)
+            for key in sorted(k for k in inst if k not in allowed and not _pattern_ok(sch, k))]
+
+
 def _types(t: str | list[str]) -> str:
     return " or ".join(t) if isinstance(t, list) else t
 
@@ -112,10 +125,14 @@ def _pattern_words(sch: Mapping[str, Any]) -> list[str]:
     return words
 
 
-def iter_explained(name: str, instance: object) -> Iterator[Explained]:
-    """Every schema error of ``instance`` as (path, message, suggestion, points_at_key), in document order."""
+def iter_explained(name: str, instance: object, every_key: bool = False) -> Iterator[Explained]:
+    """Every schema error of ``instance`` as (path, message, suggestion, points_at_key), in document order.
+
+    ``every_key``: one error for each unknown key of a mapping, not for its first only (a rule file's author
+    fixes them all in one go).
+    """
     errors = sorted(validator(name).iter_errors(instance), key=lambda e: [str(p) for p in e.absolute_path])
-    explained = [explain(err) for err in errors]
+    explained = [e for err in errors for e in (_each_key(err) if every_key else [explain(err)])]
     # A misspelt key shows as an unknown field *and* a missing one: keep the unknown field, which suggests it.
     suggested = {path[:-1] + (hint,) for path, _, hint, at_key in explained if at_key and hint}
     yield from (e for e in explained if not (e[1].endswith("is required") and e[0] in suggested))

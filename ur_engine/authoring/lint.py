@@ -65,8 +65,9 @@ def _finding(code, message, file=None, line=None, rule_id=None) -> Finding:
     return Finding(code, CODES[code][0], message, file, line, rule_id)
 
 
-def _at(code, message, cr) -> Finding:  # a finding on a criterion
-    return _finding(code, message, cr.file, cr.line, cr.id)
+def _at(code, message, cr, leaf=None) -> Finding:  # a finding on a criterion, at one of its tests if given
+    line = cr.line if leaf is None else cr.line_of(leaf.fact, leaf.op, leaf.value)
+    return _finding(code, message, cr.file, line, cr.id)
 
 
 # --- values a conjunction of tests allows, per fact ------------------------------------------------------
@@ -197,6 +198,18 @@ def _conflict(conj) -> str | None:
     return None if fact is None else " and ".join(_show(x) for x in conj if x.fact == fact)
 
 
+def _culprit(expr: c.Expr) -> c.Leaf | None:
+    """The test that leaves a fact no value in the first dead conjunction of ``expr``: the later of the two
+    that clash, where the author looks."""
+    for conj in _dnf(expr):
+        ranges: dict[str, _Range] = {}
+        for leaf in conj:
+            ranges[leaf.fact] = ranges.get(leaf.fact, _Range()).narrow(leaf)
+            if ranges[leaf.fact].empty():
+                return leaf
+    return None
+
+
 def satisfiable(expr: c.Expr) -> bool:
     """Whether some set of facts makes ``expr`` true."""
     return any(_ranges(conj)[1] is None for conj in _dnf(expr))
@@ -232,11 +245,11 @@ def never_met(lib):
     for _, cr in _criteria(lib):
         if not satisfiable(cr.condition):
             why = next(filter(None, map(_conflict, _dnf(cr.condition))))
-            yield _at("L001", f"{cr.id} can never be met: {why}", cr)
+            yield _at("L001", f"{cr.id} can never be met: {why}", cr, _culprit(cr.condition))
             continue
         for part in _dead_alls(cr.condition):
             why = next(filter(None, map(_conflict, _dnf(part))))
-            yield _at("L001", f"part of {cr.id} can never be met: {why}", cr)
+            yield _at("L001", f"part of {cr.id} can never be met: {why}", cr, _culprit(part))
 
 
 def _can_shadow(a, b) -> bool:
@@ -282,7 +295,8 @@ def redundant_bounds(lib):
                 # In an any the narrower test is covered by the wider; in an all the wider one never decides.
                 extra, kept = (narrow, wide) if isinstance(node, c.Any) else (wide, narrow)
                 kind = "any" if isinstance(node, c.Any) else "all"
-                yield _at("L003", f"{cr.id}: '{_show(extra)}' adds nothing to '{_show(kept)}' in the same {kind}", cr)
+                yield _at("L003", f"{cr.id}: '{_show(extra)}' adds nothing to '{_show(kept)}' in the same {kind}",
+                          cr, extra)
 
 
 def _bands(rs: RuleSet) -> dict[str, list[tuple[_Range, Criterion]]]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import os
 import sys
 from pathlib import Path
 
@@ -17,14 +19,24 @@ def library_or_exit(rules: str | None):
     try:
         return load_library(rules)
     except RuleError as exc:
-        print_rule_errors(exc)
+        print_rule_errors(exc, rules)
         sys.exit(1)
+
+
+def shown_path(rules_dir: str | os.PathLike[str] | None, name: str | None) -> str | None:
+    """A file of the library as the user can open it from where the command ran: the library directory as it
+    was given, joined with the file's name in the library."""
+    if not (rules_dir and name) or os.path.isabs(name) or os.path.normpath(name) == os.path.normpath(rules_dir):
+        return name
+    return os.path.normpath(os.path.join(rules_dir, name))
 
 
 def print_rule_errors(exc: RuleError, rules_dir: str | None = None) -> None:
     errors = exc.errors if isinstance(exc, RuleErrors) else [exc]
     for e in errors:
-        click.echo(str(e), err=True)
+        shown = copy.copy(e)
+        shown.file = shown_path(rules_dir, e.file)
+        click.echo(str(shown), err=True)
         line = caret(rules_dir, e)
         if line:
             click.echo(line, err=True)

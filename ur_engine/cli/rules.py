@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from ur_engine.cli.common import library_or_exit, print_rule_errors
+from ur_engine.cli.common import library_or_exit, print_rule_errors, shown_path
 from ur_engine.engine import Engine
 from ur_engine.errors import LintConfigError, RuleError, RuleErrors
 from ur_engine.intake.rule_files import load_library, read_sources
@@ -49,7 +49,8 @@ def rules_check(directory, fmt) -> None:
               help="YAML file with per-code levels, e.g. {levels: {L005: info}} (default: DIR/.ur-lint.yaml).")
 @click.option("--deny-warnings", is_flag=True, help="Exit 1 on warnings as well as errors.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def rules_lint(directory, config, deny_warnings, fmt) -> None:
+@click.option("-v", "--verbose", is_flag=True, help="Print info findings too (text format; json has them all).")
+def rules_lint(directory, config, deny_warnings, fmt, verbose) -> None:
     """Lint the rule library in DIRECTORY: dead or shadowed criteria, overlapping ranges, unused facts…"""
     import dataclasses
 
@@ -73,10 +74,16 @@ def rules_lint(directory, config, deny_warnings, fmt) -> None:
     if fmt == "json":
         click.echo(json.dumps([dataclasses.asdict(f) for f in findings], indent=2))
     else:
+        # Info findings are hints (a gap between bands, say): above an error they would bury it.
         for f in findings:
+            if f.level == "info" and not verbose:
+                continue
+            f = dataclasses.replace(f, file=shown_path(directory, f.file))
             click.echo(f"{f}  [{CODES[f.code][1]}]" if f.level == "error" else str(f))
     counts = {lvl: sum(f.level == lvl for f in findings) for lvl in ("error", "warning", "info")}
-    click.echo(f"{counts['error']} error(s), {counts['warning']} warning(s), {counts['info']} info", err=True)
+    hidden = "" if verbose or fmt == "json" or not counts["info"] else " (-v shows them)"
+    click.echo(f"{counts['error']} error(s), {counts['warning']} warning(s), {counts['info']} info{hidden}",
+               err=True)
     if counts["error"] or (deny_warnings and counts["warning"]):
         sys.exit(1)
 
@@ -90,23 +97,55 @@ def rules_lint(directory, config, deny_warnings, fmt) -> None:
 @click.option("--html", type=click.Path(dir_okay=False), help="Write the HTML report here.")
 @click.option("--as-of", type=click.DateTime(["%Y-%m-%d"]), default=None,
               help="Judge every stay by the rules in effect on this date (default: each stay's arrival date).")
-def rules_replay(baseline, candidate, stays, workers, markdown, html, as_of) -> None:
+@click.option("--progress/--no-progress", default=None,
+              help="A progress bar on stderr (default: when stderr is a terminal).")
+def rules_replay(baseline, candidate, stays, workers, markdown, html, as_of, progress) -> None:
     """Review historical STAYS (NDJSON) under both libraries and report what the edit would change."""
+    from tqdm import tqdm
+
     from ur_engine.authoring.replay import replay
     from ur_engine.authoring.replay_report import to_html, to_markdown
 
+    total = _count_lines(stays)
+    show = sys.stderr.isatty() if progress is None else progress
+    # Chunks small enough that the bar moves: about ten per worker, 100 to 2,000 stays each.
+    chunk = min(2000, max(100, total // (workers * 10)))
+    bar = tqdm(total=total, unit=" stays", desc="replay", file=sys.stderr, disable=not show, mininterval=0.5,
+               dynamic_ncols=True)
     try:
         old, new = read_sources(baseline), read_sources(candidate)
-        summary = replay(_stream_lines(stays), old, new, workers=workers, as_of=as_of and as_of.date())
+        summary = replay(_stream_lines(stays), old, new, workers=workers, chunk=chunk,
+                         as_of=as_of and as_of.date(), progress=bar.update)
     except RuleError as exc:
-        print_rule_errors(exc)
+        bar.close()
+        print_rule_errors(exc, _broken(baseline, candidate))
         sys.exit(1)
+    bar.close()
     text = to_markdown(summary)
     if markdown:
         Path(markdown).write_text(text, encoding="utf-8")
     if html:
         Path(html).write_text(to_html(summary), encoding="utf-8")
     click.echo(text)
+
+
+def _broken(*directories):
+    """The first of the libraries that does not load: its errors name files in it."""
+    for directory in directories:
+        try:
+            load_library(directory)
+        except RuleError:
+            return directory
+    return None
+
+
+def _count_lines(paths) -> int:
+    """Lines in the input files, for the bar's total: a fast pass over the bytes before the slow one."""
+    n = 0
+    for path in paths:
+        with open(path, "rb") as f:
+            n += sum(block.count(b"\n") for block in iter(lambda: f.read(1 << 20), b""))
+    return n
 
 
 def _stream_lines(paths):
@@ -132,7 +171,7 @@ def rules_test(directory, fail_under) -> None:
         outcomes = run_tests(engine, lib)
     failed = [o for o in outcomes if not o.passed]
     for o in failed:
-        click.echo(f"FAIL {o.test.file}:{o.test.line} {o.ruleset}: {o.test.name}")
+        click.echo(f"FAIL {shown_path(directory, o.test.file)}:{o.test.line} {o.ruleset}: {o.test.name}")
         for p in o.problems:
             click.echo(f"     {p}")
     cov = coverage(lib, outcomes)

@@ -1,20 +1,20 @@
 """The rule library: facts.yaml, valuesets and rule files → a checked, typed ``Library``.
 
 Every problem in every file is collected and raised together as ``RuleErrors``, each with file, line and
-column, and a did-you-mean for unknown facts, operators, groups and valuesets.
+column, and a did-you-mean for unknown facts, operators, groups and valuesets. A file that breaks its schema
+(a missing or misspelt key) is still checked through, so that one mistake never hides the others.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from functools import cached_property
 from typing import TypeGuard, cast
 
 from ur_engine import conditions as c
-from ur_engine import schemas
 from ur_engine.errors import (
     ConditionShapeError,
     DuplicateCriterionError,
@@ -22,25 +22,22 @@ from ur_engine.errors import (
     MissingRuleFileError,
     NestedScoreError,
     OperatorError,
-    OverlappingVersionsError,
     RecordErrors,
     RuleDateError,
     RuleError,
     RuleErrors,
-    RuleSchemaError,
     RuleTestRecordError,
     ThresholdRangeError,
     ThresholdTypeError,
     TooManyAlternativesError,
     UnknownFactError,
     UnknownGroupError,
-    UnknownRecordPathError,
     UnknownValuesetError,
-    UnknownWaiverError,
     did_you_mean,
 )
 from ur_engine.facts import FactDictionary
 from ur_engine.record import Admission
+from ur_engine.rules import checks
 from ur_engine.rules import source as yamlsrc
 from ur_engine.rules.documents import (
     AppliesDoc,
@@ -54,8 +51,7 @@ from ur_engine.rules.ruletest import Expectation, complete_record
 from ur_engine.terminology.valuesets import DEFAULT_SYSTEM, Valueset
 from ur_engine.vocabulary import ACUTE_LEVELS, POST_ACUTE_SETTINGS, Action
 
-CRITERION_KEYS = ("id", "group", "text", "source", "note", "action")
-CONDITION_KEYS = ("any", "all", "not", "fact")
+CRITERION_KEYS, CONDITION_KEYS = checks.CRITERION_KEYS, checks.CONDITION_KEYS
 TARGETS = ACUTE_LEVELS + POST_ACUTE_SETTINGS
 MAX_ALTERNATIVES = 48  # durable-rules fails past 64 simultaneous matches under one node; keep a margin
 
@@ -80,6 +76,12 @@ class Criterion:
     facts: tuple[str, ...]
     file: str
     line: int
+    # (fact, operator, threshold) of each test -> its line, so a finding on one test points at it
+    test_lines: tuple[tuple[tuple[str, str, object], int], ...] = field(default=(), compare=False, repr=False)
+
+    def line_of(self, fact: str, op: str, value: object) -> int:
+        """The line of the test ``fact op value`` in this criterion, or the criterion's own line."""
+        return next((line for key, line in self.test_lines if key == (fact, op, value)), self.line)
 
 
 @dataclass(frozen=True)
@@ -244,6 +246,8 @@ def load(sources: Iterable[Source]) -> Library:
             docs[s.name] = yamlsrc.parse(s.name, s.text)
         except RuleError as e:
             errors.append(e)
+        else:
+            errors.extend(docs[s.name].problems)
     facts_doc = docs.pop("facts.yaml", None)
     if facts_doc is None and not any(e.file == "facts.yaml" for e in errors):
         errors.append(MissingRuleFileError("the library has no facts.yaml", file="facts.yaml"))
@@ -251,8 +255,14 @@ def load(sources: Iterable[Source]) -> Library:
     rule_docs = {n: d for n, d in docs.items() if n not in vs_docs}
 
     valuesets: dict[str, Valueset] = {}
+    # Names of valuesets whose file is broken: a reference to one is not another error. A file that is not
+    # even YAML is known by its file name.
+    named = {s.name.removeprefix("valuesets/").rsplit(".", 1)[0] for s in sources
+             if s.name.startswith("valuesets/") and s.name not in docs}
     for name, doc in sorted(vs_docs.items()):
-        if _schema_errors(doc, "valueset", errors):
+        if checks.schema_errors(doc, "valueset", errors):
+            given = doc.data.get("valueset") if isinstance(doc.data, dict) else None
+            named.add(given if isinstance(given, str) else name.removeprefix("valuesets/").rsplit(".", 1)[0])
             continue
         vs = _valueset(doc, cast(ValuesetDoc, doc.data), errors)  # the shape its schema just checked
         if vs.name in valuesets:
@@ -261,62 +271,46 @@ def load(sources: Iterable[Source]) -> Library:
 
     fact_dict = None
     spec = None if facts_doc is None else facts_doc.data
-    if facts_doc is not None and not _schema_errors(facts_doc, "facts", errors) and isinstance(spec, dict):
-        facts = cast(FactsDoc, spec)  # the shape its schema just checked
+    dropped: tuple[str, ...] = ()  # facts of broken entries of facts.yaml, left out so the rest is still checked
+    if facts_doc is not None and checks.schema_errors(facts_doc, "facts", errors):
+        spec, dropped = checks.whole_entries(spec)
+    if facts_doc is not None and isinstance(spec, dict):
+        facts = cast(FactsDoc, spec)  # the shape its schema checked (its whole entries, when some are broken)
         for kind, entries in (("diagnoses", facts.get("diagnoses") or {}),
                               ("procedures", facts.get("procedures") or {})):
             for name, entry in entries.items():
                 ref = entry.get("valueset")
-                if ref is not None and ref not in valuesets:
+                if ref is not None and ref not in valuesets and ref not in named:
                     errors.append(facts_doc.error((kind, name, "valueset"), f"unknown valueset '{ref}'",
                                                   UnknownValuesetError, suggestion=did_you_mean(ref, valuesets)))
-        for name, finding in (facts.get("findings") or {}).items():
-            ref = finding.get("from_diagnoses")
-            if ref is not None and ref not in valuesets:
-                errors.append(facts_doc.error(("findings", name, "from_diagnoses"), f"unknown valueset '{ref}'",
-                                              UnknownValuesetError, suggestion=did_you_mean(ref, valuesets)))
-        _check_paths(facts_doc, facts, errors)
+        checks.check_diagnosis_findings(facts_doc, facts, valuesets, errors)
+        checks.check_paths(facts_doc, facts, errors)
         fact_dict = FactDictionary(spec, valuesets)
         fact_dict.scores = _scores(facts_doc, facts, fact_dict, errors)
 
     rulesets: list[RuleSet] = []
     for name, doc in sorted(rule_docs.items()):
-        if _schema_errors(doc, "ruleset", errors) or fact_dict is None:
+        broken = checks.schema_errors(doc, "ruleset", errors)
+        if fact_dict is None or not isinstance(doc.data, dict):
             continue
-        rulesets.append(_ruleset(doc, cast(RuleSetDoc, doc.data), fact_dict, valuesets, errors))
-    _check_unique(rulesets, rule_docs, errors)
+        if broken:  # checked through for its other errors; the rule set itself cannot be built
+            _ruleset_errors(doc, fact_dict, named | set(valuesets), errors)
+            continue
+        rulesets.append(_ruleset(doc, cast(RuleSetDoc, doc.data), fact_dict, named | set(valuesets), errors))
+    checks.check_unique(rulesets, rule_docs, errors)
     if fact_dict is not None:
         fact_dict.set_thresholds([cr.condition for rs in rulesets for cr in rs.criteria]
                                  + [expr for parts in fact_dict.scores.values() for _, expr in parts])
 
-    if fact_dict is None or errors:  # no facts.yaml, or a broken one, is always among the errors
-        raise RuleErrors(errors)
+    errors = checks.without_facts(errors, dropped)  # their entry's own error says it
+    if fact_dict is None or dropped:  # no facts.yaml, or a broken one, is always among the errors
+        raise RuleErrors(checks.once(errors))
+    # The rule tests' records are checked even when criteria are broken: an error elsewhere hides none of theirs.
     lib = Library(fact_dict, valuesets, tuple(rulesets), digest(sources))
     _check_tests(lib, rule_docs, errors)
     if errors:
-        raise RuleErrors(errors)
+        raise RuleErrors(checks.once(errors))
     return lib
-
-
-def _check_paths(doc: yamlsrc.Document, facts: FactsDoc, errors: list[RuleError]) -> None:
-    """Record paths in facts.yaml must exist: a misspelt path would silently make a fact always unknown."""
-    from ur_engine.record import paths
-
-    known = paths()
-    times = [p for p, t in known.items() if t in (datetime, date)]
-    listed = [("fields", name, f["path"]) for name, f in (facts.get("fields") or {}).items()]
-    listed += [("sets", name, s["path"]) for name, s in (facts.get("sets") or {}).items()]
-    for section, name, path in listed:
-        if path not in known:
-            errors.append(doc.error((section, name, "path"), f"the record has no field '{path}'",
-                                    UnknownRecordPathError, suggestion=did_you_mean(path, known)))
-    for name, interval in (facts.get("intervals") or {}).items():
-        ends: list[tuple[yamlsrc.Path, str]] = [(("from",), interval["from"])]
-        ends += [(("to", i), p) for i, p in enumerate(interval["to"])]
-        for where, path in ends:
-            if path not in times:
-                errors.append(doc.error(("intervals", name) + where, f"'{path}' is not a date or time of the record",
-                                        UnknownRecordPathError, suggestion=did_you_mean(path, times)))
 
 
 Score = tuple[tuple[float, c.Expr], ...]  # (points, condition) of each component of a score
@@ -342,45 +336,6 @@ def _scores(doc: yamlsrc.Document, facts_doc: FactsDoc, facts: FactDictionary,
     return out
 
 
-def _check_unique(rulesets: list[RuleSet], docs: dict[str, yamlsrc.Document], errors: list[RuleError]) -> None:
-    """Criterion ids are unique across rule sets; versions of one rule set may not overlap in time."""
-    owner: dict[str, str] = {}
-    for rs in rulesets:
-        doc = docs[rs.file]
-        for other in rulesets:
-            if other is rs or other.id != rs.id or other.file > rs.file:
-                continue
-            if other.version == rs.version or _overlap(rs, other):
-                errors.append(doc.error(("effective",), f"rule set '{rs.id}' {rs.version} overlaps {other.version} "
-                                        f"in {other.file}: give versions disjoint effective dates",
-                                        OverlappingVersionsError))
-        for i, cr in enumerate(rs.criteria):
-            if owner.get(cr.id, rs.id) != rs.id:
-                errors.append(doc.error(("criteria", i, "id"),
-                                        f"criterion id '{cr.id}' is also used by rule set {owner[cr.id]}",
-                                        DuplicateCriterionError))
-            owner.setdefault(cr.id, rs.id)
-    for rs in rulesets:
-        for i, cid in enumerate(rs.waives):
-            if cid not in owner:
-                errors.append(docs[rs.file].error(("waives", i), f"waives unknown criterion '{cid}'",
-                                                  UnknownWaiverError, suggestion=did_you_mean(cid, owner)))
-
-
-def _overlap(a: RuleSet, b: RuleSet) -> bool:
-    lo = max(a.effective_from or date.min, b.effective_from or date.min)
-    hi = min(a.effective_to or date.max, b.effective_to or date.max)
-    return lo <= hi
-
-
-def _schema_errors(doc: yamlsrc.Document, kind: str, errors: list[RuleError]) -> bool:
-    found = False
-    for path, msg, hint, at_key in schemas.iter_explained(kind, doc.data if doc.data is not None else {}):
-        errors.append(doc.error(path, msg, RuleSchemaError, key=at_key, suggestion=hint))
-        found = True
-    return found
-
-
 def _date(text: str | None, doc: yamlsrc.Document, path: yamlsrc.Path, errors: list[RuleError]) -> date | None:
     if text is None:
         return None
@@ -402,7 +357,7 @@ def _valueset(doc: yamlsrc.Document, d: ValuesetDoc, errors: list[RuleError]) ->
     return vs
 
 
-def _ruleset(doc: yamlsrc.Document, d: RuleSetDoc, facts: FactDictionary, valuesets: dict[str, Valueset],
+def _ruleset(doc: yamlsrc.Document, d: RuleSetDoc, facts: FactDictionary, valuesets: Collection[str],
              errors: list[RuleError]) -> RuleSet:
     rid = d["ruleset"]
     criteria: list[Criterion] = []
@@ -421,7 +376,7 @@ def _ruleset(doc: yamlsrc.Document, d: RuleSetDoc, facts: FactDictionary, values
                                     TooManyAlternativesError, rule_id=raw["id"]))
         criteria.append(Criterion(raw["id"], rid, raw["group"], raw["text"], raw["source"],
                                   Action(raw.get("action", "support")), expr, expr.facts(), doc.name,
-                                  doc.where(path)[0]))
+                                  doc.where(path)[0], tuple(checks.test_lines(cond_node, path, doc))))
         groups[raw["group"]].append(raw["id"])
     levels = {t: _group_expr(e, ("levels", t), doc, groups, errors) for t, e in d.get("levels", {}).items()}
     requires = {t: _group_expr(e, ("requires", t), doc, groups, errors) for t, e in d.get("requires", {}).items()}
@@ -431,16 +386,49 @@ def _ruleset(doc: yamlsrc.Document, d: RuleSetDoc, facts: FactDictionary, values
     if start and end and end < start:
         errors.append(doc.error(("effective", "to"), "'to' is before 'from'", RuleDateError))
     a = d.get("applies", {})
-    for i, v in enumerate(a.get("diagnoses", ())):
-        if v not in valuesets:
-            errors.append(doc.error(("applies", "diagnoses", i), f"unknown valueset '{v}'", UnknownValuesetError,
-                                    suggestion=did_you_mean(v, valuesets)))
+    checks.applies_errors(doc, a, valuesets, errors)
     tests = tuple(RuleTest(t["name"], t["record"], _expectation(t["expect"]), doc.name, doc.where(("tests", i))[0])
                   for i, t in enumerate(d.get("tests", ())))
     return RuleSet(rid, d["version"], d["title"], d["source"], doc.name, start, end, _applies(a), tuple(criteria),
                    {g: tuple(ids) for g, ids in groups.items()},
                    {t: e for t, e in levels.items() if e is not None},
                    {t: e for t, e in requires.items() if e is not None}, tests, tuple(d.get("waives", ())))
+
+
+def _ruleset_errors(doc: yamlsrc.Document, facts: FactDictionary, valuesets: Collection[str],
+                    errors: list[RuleError]) -> None:
+    """The errors of a rule file that breaks its schema, beyond the schema's: its criteria, groups, applies and
+    ids are checked as far as their own shape allows."""
+    d = cast(dict[str, object], doc.data)
+    groups: dict[str, object] = {}
+    every_group_known = True
+    seen: dict[str, int] = {}
+    crits = d.get("criteria")
+    for i, raw in enumerate(crits if isinstance(crits, list) else []):
+        if not isinstance(raw, dict):
+            continue
+        _expr({k: v for k, v in raw.items() if k not in CRITERION_KEYS}, ("criteria", i), doc, facts, errors,
+              top=True)
+        group, cid = raw.get("group"), raw.get("id")
+        if isinstance(group, str):
+            groups[group] = ()
+        else:
+            every_group_known = False
+        if not isinstance(cid, str):
+            continue
+        if cid in seen:
+            errors.append(doc.error(("criteria", i, "id"), f"criterion id '{cid}' is used twice in this rule set "
+                                    f"(first at line {seen[cid]}): give each criterion its own id",
+                                    DuplicateCriterionError))
+        seen.setdefault(cid, doc.where(("criteria", i))[0])
+    for section in ("levels", "requires"):
+        targets = d.get(section)
+        if every_group_known and isinstance(targets, dict):
+            for target, expr in targets.items():
+                _group_expr(expr, (section, target), doc, groups, errors)
+    applies = d.get("applies")
+    if isinstance(applies, dict):
+        checks.applies_errors(doc, cast(AppliesDoc, applies), valuesets, errors)
 
 
 def _applies(a: AppliesDoc) -> Applies:
@@ -468,11 +456,12 @@ def _expr(node: object, path: yamlsrc.Path, doc: yamlsrc.Document, facts: FactDi
         return None
     present = [k for k in CONDITION_KEYS if k in node]
     allowed = CONDITION_KEYS + c.OPERATORS + (CRITERION_KEYS if top else ())
-    for key in node:
-        if key not in allowed:
-            errors.append(doc.error(path + (key,), f"unknown key '{key}'", ConditionShapeError, key=True,
-                                    suggestion=did_you_mean(str(key), allowed)))
-            return None
+    unknown = [key for key in node if key not in allowed]
+    for key in unknown:
+        errors.append(doc.error(path + (key,), f"unknown key '{key}'", ConditionShapeError, key=True,
+                                suggestion=did_you_mean(str(key), allowed)))
+    if unknown:
+        return None
     if len(present) != 1:
         what = "no condition" if not present else "more than one of " + ", ".join(present)
         errors.append(doc.error(path, f"{what}: give exactly one of any, all, not or fact", ConditionShapeError))
@@ -578,6 +567,8 @@ def _group_expr(node: GroupExpr, path: yamlsrc.Path, doc: yamlsrc.Document, grou
                                     suggestion=did_you_mean(node, groups)))
             return None
         return c.Leaf(node, "is", True)
+    if not isinstance(node, dict) or not isinstance(node.get("all", node.get("any")), list):
+        return None  # not a group expression at all: its schema error says so
     kind, items = ("all", node["all"]) if "all" in node else ("any", node["any"])
     parts = [_group_expr(item, path + (kind, i), doc, groups, errors) for i, item in enumerate(items)]
     known = [p for p in parts if p is not None]
