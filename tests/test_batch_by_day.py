@@ -131,13 +131,16 @@ def test_the_summary_json_gives_back_the_same_counts(stays, tmp_path):
     assert again.to_dict()["by_day"]["escalations"]["days"] == {"3": 6}
 
 
-def test_the_closing_lines_say_how_many_late_escalations_were_found(stays, tmp_path, runner):
+def test_the_closing_lines_and_the_report_say_how_many_late_escalations_were_found(stays, tmp_path, runner):
     from ur_engine.cli.main import main
 
     out = tmp_path / "out.ndjson"
-    res = runner.invoke(main, ["batch", stays, "--out", str(out), "--workers", "1", "--by-day"])
+    report = tmp_path / "report.html"
+    res = runner.invoke(main, ["batch", stays, "--out", str(out), "--workers", "1", "--by-day", "--report", str(report)])
     assert res.exit_code == 2  # the unreadable line
     assert ("by day: 3 late escalation(s) in 5 stay(s), the supported level rising after day 1 "
             "(first: late-icu, day 3, inpatient → critical); 3 escalation(s), 2 de-escalation(s) in all") in res.stderr
-    plain = runner.invoke(main, ["batch", stays, "--out", str(tmp_path / "plain.ndjson"), "--workers", "1"])
-    assert "late escalation" not in plain.stderr
+    assert "<h2>Escalations day by day</h2>" in report.read_text()
+    plain = runner.invoke(main, ["batch", stays, "--out", str(tmp_path / "plain.ndjson"), "--workers", "1",
+                                 "--report", str(report)])
+    assert "late escalation" not in plain.stderr and "Escalations day by day" not in report.read_text()
