@@ -180,8 +180,10 @@ def day_by_day(d: dict, library) -> dict | None:
     by_day = d.get("by_day")
     if not by_day:
         return None
-    texts = {c["id"]: c["text"] for c in d.get("criteria", []) if c.get("text")}
-    texts.update({cr.id: cr.text for rs in library.rulesets for cr in rs.criteria})  # day-of-care criteria too
+    # The decision's own words first (the rules it was judged by); the day-of-care criteria it does not list, from
+    # the rules served.
+    texts = {cr.id: cr.text for rs in library.rulesets for cr in rs.criteria}
+    texts.update({c["id"]: c["text"] for c in d.get("criteria", []) if c.get("text")})
 
     def said(ids) -> list[str]:
         return [texts.get(i, f"criterion {i}, no longer in the rules served") for i in ids]
