@@ -280,3 +280,15 @@ def test_a_day_s_level_in_words(day, words_):
 
 def test_a_decision_not_judged_by_day_has_no_day_by_day_section(engine, library):
     assert web_views.day_by_day(decision(engine), library) is None
+
+
+def test_a_change_is_said_in_the_words_of_the_rules_the_decision_was_judged_by(engine, library):
+    from test_batch_by_day import LATE_ICU
+
+    d = by_day_decision(engine, LATE_ICU)
+    for c in d["criteria"]:
+        if c["id"] == "CC-VASOPRESSOR":  # as an earlier version of the rule worded it
+            c["text"] = "Vasopressor drip"
+    (change,) = web_views.day_by_day(d, library)["changes"]
+    assert change["text"].endswith("newly met: Vasopressor drip.")
+    assert "Parenteral therapy" in web_views.day_by_day(d, library)["days"][1]["criteria"][0]  # served rules' words
