@@ -121,3 +121,71 @@ def test_renders_in_headless_chromium(page, tmp_path):
                     f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1100,2600",
                     f"--screenshot={png}", html_file.as_uri()], check=True, capture_output=True, timeout=120)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+
+
+# --- a day-by-day run ---------------------------------------------------------------------------------------------
+
+BY_DAY_PLOTS = 2  # changes by day of care, changes by levels
+
+
+@pytest.fixture(scope="module")
+def by_day_summary(engine) -> dict:
+    from test_batch_by_day import LATE_ICU, OFF_VENT, RELAPSE, STEADY
+    from ur_engine import admit
+    from ur_engine.stay_days import review_by_day
+
+    s = BatchSummary(seconds=0.5)
+    for rec in (LATE_ICU, OFF_VENT, RELAPSE, STEADY, dict(LATE_ICU, id=EVIL)):
+        d = review_by_day(engine, admit(rec, engine.library.facts)).to_dict("compact")
+        d["stay"] = _stay(rec["encounter"])
+        s.add(d)
+    return s.to_dict()
+
+
+def test_a_day_by_day_run_gets_its_escalations_section(by_day_summary):
+    page = to_html(by_day_summary)
+    section = page[page.index("<h2>Escalations day by day</h2>"):]
+    section = section[:section.index("</section>")]
+    svgs = re.findall(r"<svg .*?</svg>", section, flags=re.S)
+    assert len(svgs) == BY_DAY_PLOTS and page.count("<svg") == PLOTS + BY_DAY_PLOTS
+    for svg in svgs:
+        ET.fromstring(svg)
+    assert "<b>5</b><span>stays judged day by day</span>" in section
+    assert "<b>3 (60.0 %)</b><span>late escalations</span>" in section
+    # Day 3: three stays rose to critical care and one fell from it; day 2: the relapse came off the ventilator.
+    assert ">day 2<title>" in section and ">day 3<title>" in section
+    assert "day 3, escalation: 3 (75.0 % of the changes that day)" in section
+    assert ">inpatient → critical<title>" in section and ">critical → inpatient<title>" in section
+    assert ">3 · 60.0 %</text>" in section  # three of the five changes
+    rows = re.findall(r"<tr><td>(.*?)</td><td class=\"n\">(\d+)</td><td>(.*?)</td></tr>", section)
+    assert rows == [("late-icu", "3", "inpatient → critical"), ("relapse", "3", "inpatient → critical"),
+                    (html.escape(EVIL), "3", "inpatient → critical")]
+    assert "<script" not in page.lower()
+
+
+def test_a_run_not_by_day_has_no_escalations_section(page):
+    assert "Escalations day by day" not in page
+
+
+def test_a_day_by_day_run_where_no_level_moved_says_so(by_day_summary):
+    still = dict(by_day_summary, by_day={"stays": 4, "escalations": {"count": 0, "levels": {}, "days": {}},
+                                         "de_escalations": {"count": 0, "levels": {}, "days": {}},
+                                         "late_escalations": {"stays": 0, "examples": []}})
+    page = to_html(still)
+    assert "The supported level never changed from one day of care to the next." in page
+    assert page.count("<svg") == PLOTS
+
+
+@pytest.mark.skipif(not CHROMIUM, reason="headless Chromium is not installed")
+def test_the_escalations_section_renders_in_headless_chromium(by_day_summary, tmp_path):
+    from conftest import ROOT
+
+    artifacts = ROOT / "test-artifacts"
+    artifacts.mkdir(exist_ok=True)
+    html_file, png = tmp_path / "report.html", artifacts / "report-by-day.png"
+    html_file.write_text(to_html(by_day_summary), encoding="utf-8")
+    subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1100,3200",
+                    f"--screenshot={png}", html_file.as_uri()], check=True, capture_output=True, timeout=120)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000

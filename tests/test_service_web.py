@@ -481,3 +481,41 @@ def test_a_stay_charted_over_two_days_shows_every_reading_against_the_threshold(
         float(window.get_attribute("width")) < xs[-1]  # the first 24 h shaded, the rest of the stay beyond it
     assert "LOINC 8867-4" in page.inner_text("[data-testid=chart][data-fact=heart_rate] figcaption")
     page.locator("[data-testid=charts]").screenshot(path=str(ARTIFACTS / "ui-11-chart.png"))
+
+
+def test_a_stay_reviewed_day_by_day_shows_each_day_and_the_late_escalation_in_words(app, client, live, browser):
+    from test_batch_by_day import LATE_ICU, RELAPSE
+
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    sign_in(page, live, app.config["TEST_KEYS"]["reviewer"])
+    review_id = client.post("/v1/reviews?by_day=true", json=LATE_ICU).get_json()["review_id"]
+    page.goto(f"{live}/ui/reviews/{review_id}")
+    section = page.locator("[data-testid=by-day]")
+    assert "3 days of care, 24 h each from arrival, up to the discharge." in section.inner_text()
+    days = page.locator("[data-testid=days] tr[data-day]")
+    assert days.evaluate_all("rs => rs.map(r => [r.dataset.day, r.cells[1].textContent.trim(), "
+                             "r.cells[2].textContent.trim()])") == [
+        ["1", "2 Mar 09:40 – 3 Mar 09:40", "Inpatient"], ["2", "3 Mar 09:40 – 4 Mar 09:40", "Inpatient"],
+        ["3", "4 Mar 09:40 – 4 Mar 21:40", "Critical care"]]
+    change = page.locator("[data-testid=day-changes] li")
+    assert change.count() == 1 and change.get_attribute("data-kind") == "escalation"
+    assert ("Day 3 (4 Mar 09:40 – 4 Mar 21:40): the level the data supports rose from inpatient to critical care — "
+            "newly met: Vasopressor infusion (aggressive hemodynamic intervention).") in change.inner_text()
+    assert "CC-VASOPRESSOR" not in section.inner_text()  # criteria by their text, never their ids
+    shot(page, "12-by-day")
+    section.screenshot(path=str(ARTIFACTS / "ui-12-by-day-section.png"))
+
+    # Down on day 2, up again on day 3; and on a phone the days stack rather than overflow.
+    relapse = client.post("/v1/reviews?by_day=true", json=RELAPSE).get_json()["review_id"]
+    phone = browser.new_page(viewport={"width": 375, "height": 740}, device_scale_factor=1)
+    sign_in(phone, live, app.config["TEST_KEYS"]["reviewer"])
+    phone.goto(f"{live}/ui/reviews/{relapse}")
+    kinds = phone.locator("[data-testid=day-changes] li").evaluate_all("ls => ls.map(l => l.dataset.kind)")
+    assert kinds == ["de-escalation", "escalation"]
+    assert "no longer met: Invasive mechanical ventilation" in phone.inner_text("[data-testid=day-changes]")
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 375
+    shot(phone, "12b-by-day-phone")
+
+    plain = client.post("/v1/reviews", json=LATE_ICU).get_json()["review_id"]
+    page.goto(f"{live}/ui/reviews/{plain}")
+    assert page.locator("[data-testid=by-day]").count() == 0  # only a day-by-day review has the section

@@ -221,3 +221,74 @@ def test_a_reason_naming_a_rule_set_by_its_id_reads_with_its_title(engine, libra
     d = decision(engine, observations=[obs("8867-4", 96)], treatments=[])
     said = web_views._titled(next(r for r in d["reasons"] if r.startswith("adult-admission: ")), library)
     assert said.startswith("Adult acute admission — severity of illness and intensity of service: inpatient not")
+
+
+# --- a stay day by day --------------------------------------------------------------------------------------------
+
+def by_day_decision(engine, record: dict) -> dict:
+    from ur_engine import admit
+    from ur_engine.stay_days import review_by_day
+
+    return review_by_day(engine, admit(record, engine.library.facts)).to_dict()
+
+
+def test_each_day_of_care_says_its_span_and_the_level_its_data_supports(engine, library):
+    from test_batch_by_day import at, stay, vitals
+
+    # Readings on days 1 and 3 only, ventilated on day 1, a vasopressor on day 3: day 2 is unknown, not unmet.
+    rec = stay("gap", [*vitals(1, pulse=146), *vitals(55, systolic=78)],
+               [{"type": "iv_antibiotic", "start": at(1), "end": at(10)},
+                {"type": "iv_antibiotic", "start": at(50), "end": at(60)},
+                {"type": "vasopressor", "start": at(50), "end": at(60)}], 70)
+    view = web_views.day_by_day(by_day_decision(engine, rec), library)
+    assert view["head"] == "3 days of care, 24 h each from arrival, up to the discharge."
+    assert [(x["number"], x["span"], x["level"]) for x in view["days"]] == [
+        (1, "2 Mar 09:40 – 3 Mar 09:40", "Inpatient"),
+        (2, "3 Mar 09:40 – 4 Mar 09:40", "unknown — no data that day"),
+        (3, "4 Mar 09:40 – 5 Mar 07:40", "Critical care")]
+    assert view["days"][1]["status"] == "unknown" and view["days"][1]["criteria"] == []
+    assert "Vasopressor infusion (aggressive hemodynamic intervention)" in view["days"][2]["criteria"]
+    assert [c["text"] for c in view["changes"]] == [
+        "Day 3 (4 Mar 09:40 – 5 Mar 07:40): the level the data supports rose from inpatient to critical care, "
+        "compared with day 1, the last day before it with data — newly met: Vasopressor infusion (aggressive "
+        "hemodynamic intervention)."]
+
+
+def test_a_de_escalation_names_the_criteria_no_longer_met_by_their_text(engine, library):
+    from test_batch_by_day import OFF_VENT
+
+    view = web_views.day_by_day(by_day_decision(engine, OFF_VENT), library)
+    assert [x["level"] for x in view["days"]] == ["Critical care", "Critical care", "Inpatient"]
+    (change,) = view["changes"]
+    assert change["kind"] == "de-escalation"
+    assert change["text"].startswith("Day 3 (4 Mar 09:40 – 5 Mar 09:40): the level the data supports fell from "
+                                     "critical care to inpatient — no longer met: Invasive mechanical ventilation")
+    assert "CC-" not in change["text"] and not RAW_NAME.findall(change["text"])
+
+
+@pytest.mark.parametrize("day,words_", [
+    ({"data": False, "status": "unknown", "supported": None}, "unknown — no data that day"),
+    ({"data": True, "status": "met", "supported": "intermediate"}, "Intermediate care"),
+    ({"data": True, "status": "unknown", "supported": None}, "unknown — not enough information that day"),
+    ({"data": True, "status": "not_met", "supported": None}, "no level of care supported"),
+])
+def test_a_day_s_level_in_words(day, words_):
+    from ur_service.words import day_level
+
+    assert day_level(day) == words_
+
+
+def test_a_decision_not_judged_by_day_has_no_day_by_day_section(engine, library):
+    assert web_views.day_by_day(decision(engine), library) is None
+
+
+def test_a_change_is_said_in_the_words_of_the_rules_the_decision_was_judged_by(engine, library):
+    from test_batch_by_day import LATE_ICU
+
+    d = by_day_decision(engine, LATE_ICU)
+    for c in d["criteria"]:
+        if c["id"] == "CC-VASOPRESSOR":  # as an earlier version of the rule worded it
+            c["text"] = "Vasopressor drip"
+    (change,) = web_views.day_by_day(d, library)["changes"]
+    assert change["text"].endswith("newly met: Vasopressor drip.")
+    assert "Parenteral therapy" in web_views.day_by_day(d, library)["days"][1]["criteria"][0]  # served rules' words

@@ -13,7 +13,7 @@ from ur_engine.intake.normalise import admit
 from ur_engine.vocabulary import POST_ACUTE_SETTINGS
 
 from . import charts
-from .words import LEVELS, Words, level, number, when
+from .words import LEVELS, Words, day_level, level, number, span, when
 
 STATUS = {"met": "met", "not_met": "not met", "unknown": "unknown — information missing", "waived": "waived"}
 ORDER = tuple(LEVELS)  # the highest level first, then the post-acute settings
@@ -170,6 +170,52 @@ def chart_list(d: dict, record: dict, library, words: Words, limit: int = 8) -> 
     return out
 
 
+UNTIL = {"discharge": "up to the discharge", "review": "up to the review",
+         "data": "up to the last time the record gives"}
+
+
+def day_by_day(d: dict, library) -> dict | None:
+    """A day-by-day decision's ``by_day`` for a reviewer: each day of care with its span and the level its data
+    supports, and each rise or fall of that level in a sentence naming the criteria that moved it by their text."""
+    by_day = d.get("by_day")
+    if not by_day:
+        return None
+    # The decision's own words first (the rules it was judged by); the day-of-care criteria it does not list, from
+    # the rules served.
+    texts = {cr.id: cr.text for rs in library.rulesets for cr in rs.criteria}
+    texts.update({c["id"]: c["text"] for c in d.get("criteria", []) if c.get("text")})
+
+    def said(ids) -> list[str]:
+        return [texts.get(i, f"criterion {i}, no longer in the rules served") for i in ids]
+
+    days = [{"number": x["day"], "span": span(x["start"], x["end"]), "level": day_level(x),
+             "status": x["status"] if x.get("data") else "unknown", "criteria": said(x.get("criteria") or [])}
+            for x in by_day.get("days", [])]
+    judged = [x["day"] for x in by_day.get("days", []) if x.get("data") and
+              (x.get("supported") or x.get("status") != "unknown")]
+    spans = {x["number"]: x["span"] for x in days}
+    changes = []
+    for c in by_day.get("changes", []):
+        up = c["kind"] == "escalation"
+        before = max((n for n in judged if n < c["day"]), default=None)
+        was = level(c["from"]) if c["from"] else "no level supported"
+        now = level(c["to"]) if c["to"] else "no level supported"
+        text = (f"Day {c['day']} ({spans.get(c['day'], '')}): the level the data supports "
+                f"{'rose' if up else 'fell'} from {was} to {now}")
+        if before is not None and before != c["day"] - 1:
+            text += f", compared with day {before}, the last day before it with data"
+        moved = said(c.get("criteria") or [])
+        if moved:
+            text += f" — {'newly met' if up else 'no longer met'}: " + "; ".join(moved)
+        changes.append({"day": c["day"], "kind": c["kind"], "text": text + "."})
+    count = len(days)
+    head = f"{count} day{'s' if count != 1 else ''} of care, 24 h each from arrival, " + \
+        UNTIL.get(by_day.get("until"), "up to the end of the stay") + "."
+    if by_day.get("truncated"):
+        head += f" Only the first {count} days were judged."
+    return {"head": head, "days": days, "changes": changes}
+
+
 def _titled(reason: str, library) -> str:
     """``adult-admission: inpatient not supported …`` → the rule set's title in place of its id."""
     head, sep, rest = reason.partition(": ")
@@ -195,6 +241,7 @@ def review_view(r: dict, library, others: list[dict]) -> dict:
         "charts": chart_list(d, r["record"], library, words),
         "decided": any(c["status"] == "met" for c in d.get("criteria", [])),
         "duplicates": [o for o in others if o["review_id"] != r["review_id"]],
+        "by_day": day_by_day(d, library),
         "level": level,
     }
 

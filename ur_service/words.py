@@ -40,6 +40,23 @@ def level(name: str | None) -> str:
     return LEVELS.get(name or "", (name or "—").replace("_", " "))
 
 
+def day_level(day: dict) -> str:
+    """The level of care a day's data supports, in words: a day without data is unknown, never "not met"."""
+    if not day.get("data"):
+        return "unknown — no data that day"
+    if day.get("supported"):
+        name = level(day["supported"])
+        return name[:1].upper() + name[1:]
+    if day.get("status") == "unknown":
+        return "unknown — not enough information that day"
+    return "no level of care supported"
+
+
+def span(start: str | None, end: str | None) -> str:
+    """A day of care's span on the record's clock: ``2 Mar 09:40 – 3 Mar 09:40``."""
+    return f"{when(start)} – {when(end)}"
+
+
 def when(text: str | None) -> str:
     """``2026-03-02T22:20:00Z`` → ``2 Mar 22:20`` (the record's own clock; a plain date stays a date)."""
     if not text:

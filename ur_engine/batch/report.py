@@ -14,6 +14,8 @@ from ur_engine.vocabulary import ACUTE_LEVELS, POST_ACUTE_SETTINGS
 
 OUTCOME_ORDER = ("approve", "alternative_setting", "pend", "error")
 COLOURS = {"approve": "#2e7d32", "alternative_setting": "#1565c0", "pend": "#ef6c00", "error": "#c62828"}
+CHANGE_ORDER = ("escalation", "de-escalation")
+CHANGE_COLOURS = {"escalation": "#6a1b9a", "de-escalation": "#00838f"}
 OTHER = "#757575"
 BAR = "#5c6bc0"
 LEVEL_ORDER = ACUTE_LEVELS + POST_ACUTE_SETTINGS + ("none",)
@@ -25,7 +27,7 @@ UNKNOWN = "unknown"
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#222;margin:0;background:#f5f6f8}
 main{max-width:1000px;margin:0 auto;padding:24px}
-h1{font-size:22px;margin:0 0 16px}h2{font-size:17px;margin:0 0 8px}
+h1{font-size:22px;margin:0 0 16px}h2{font-size:17px;margin:0 0 8px}h3{font-size:15px;margin:16px 0 4px}
 section{background:#fff;border:1px solid #dde;border-radius:6px;padding:16px;margin:0 0 16px}
 .figures{display:flex;flex-wrap:wrap;gap:12px;margin:0 0 16px}
 .figure{background:#fff;border:1px solid #dde;border-radius:6px;padding:10px 16px;min-width:130px}
@@ -88,9 +90,9 @@ def _hbars(rows: list[tuple[str, int]], title: str, total: int, colours: dict | 
     return _svg(label_w + bar_w + 110, 8 + len(rows) * row_h, title, body)
 
 
-def _legend(keys: list[str]) -> str:
+def _legend(keys: list[str], colours: dict = COLOURS) -> str:
     return '<p class="legend">' + "".join(
-        f'<span><i style="background:{COLOURS.get(k, OTHER)}"></i>{_e(k)}</span>' for k in keys) + "</p>"
+        f'<span><i style="background:{colours.get(k, OTHER)}"></i>{_e(k)}</span>' for k in keys) + "</p>"
 
 
 def _order(keys, first=OUTCOME_ORDER) -> list[str]:
@@ -99,10 +101,11 @@ def _order(keys, first=OUTCOME_ORDER) -> list[str]:
     return [k for k in first if k in keys] + sorted(k for k in keys if k not in first)
 
 
-def _stacked(by_ruleset: dict, title: str) -> str:
-    """One bar per rule set, split by outcome; bar length is the number of records it judged."""
+def _stacked(by_ruleset: dict, title: str, colours: dict = COLOURS, order: tuple = OUTCOME_ORDER,
+             of: str = "the rule set") -> str:
+    """One bar per rule set (or other row), split by outcome (or other part); bar length is its total."""
     names = list(by_ruleset)
-    outcomes = _order({o for counts in by_ruleset.values() for o in counts})
+    outcomes = _order({o for counts in by_ruleset.values() for o in counts}, order)
     label_w = min(MAX_LABEL, max(len(str(n)) for n in names)) * CHAR + 12
     bar_w, row_h = 420, 26
     top = max(sum(c.values()) for c in by_ruleset.values()) or 1
@@ -117,12 +120,12 @@ def _stacked(by_ruleset: dict, title: str) -> str:
             if not n:
                 continue
             w = bar_w * n / top
-            tip = f"{name}, {o}: {_num(n)} ({_pct(n, total)} of the rule set)"
+            tip = f"{name}, {o}: {_num(n)} ({_pct(n, total)} of {of})"
             body.append(f'<rect x="{x:.1f}" y="{y + 4}" width="{w:.1f}" height="{row_h - 8}" '
-                        f'fill="{COLOURS.get(o, OTHER)}"><title>{_e(tip)}</title></rect>')
+                        f'fill="{colours.get(o, OTHER)}"><title>{_e(tip)}</title></rect>')
             x += w
         body.append(f'<text x="{x + 6:.1f}" y="{y + 17}">{_num(total)}</text>')
-    return _legend(outcomes) + _svg(label_w + bar_w + 70, 8 + len(names) * row_h, title, body)
+    return _legend(outcomes, colours) + _svg(label_w + bar_w + 70, 8 + len(names) * row_h, title, body)
 
 
 def _matrix(cells: dict, rows: list[str], cols: list[str], row_name: str, col_name: str, title: str) -> str:
@@ -218,6 +221,53 @@ def _length_of_stay(counts: dict) -> str:
     return "".join(out) or '<p class="empty">No length-of-stay data in this summary.</p>'
 
 
+def _day_key(day: str):
+    return (0, int(day), "") if str(day).isdigit() else (1, 0, str(day))
+
+
+def _by_day(by_day: dict) -> str:
+    """Escalations and de-escalations of a day-by-day run: by day of care, by levels, and the late escalations."""
+    stays = by_day.get("stays", 0)
+    up, down = by_day.get("escalations") or {}, by_day.get("de_escalations") or {}
+    late = by_day.get("late_escalations") or {}
+    n_late = late.get("stays", 0)
+    figures = [("stays judged day by day", _num(stays)),
+               ("late escalations", f"{_num(n_late)} ({_pct(n_late, stays)})"),
+               ("escalations", _num(up.get("count", 0))), ("de-escalations", _num(down.get("count", 0)))]
+    out = ['<div class="figures">'] + [f'<div class="figure"><b>{_e(v)}</b><span>{_e(k)}</span></div>'
+                                       for k, v in figures] + ["</div>"]
+    days: dict = {}
+    for kind, counts in (("escalation", up.get("days") or {}), ("de-escalation", down.get("days") or {})):
+        for day, n in counts.items():
+            days.setdefault(str(day), {})[kind] = n
+    if not days:
+        out.append(_empty("The supported level never changed from one day of care to the next."))
+        return "".join(out)
+    rows = {f"day {d}": days[d] for d in sorted(days, key=_day_key)}
+    out.append("<h3>By day of care</h3>")
+    out.append(_stacked(rows, "Escalations and de-escalations by day of care", CHANGE_COLOURS, CHANGE_ORDER,
+                        of="the changes that day"))
+    moves = [(label.replace("→", " → "), n, kind) for kind, counts in (("escalation", up), ("de-escalation", down))
+             for label, n in _rows(counts.get("levels") or {})]
+    out.append("<h3>By level, from → to</h3>")
+    out.append(_hbars([(label, n) for label, n, _ in moves], "Changes of level, from → to",
+                      up.get("count", 0) + down.get("count", 0),
+                      {label: CHANGE_COLOURS[kind] for label, _, kind in moves}))
+    out.append('<p class="note">A day of care is 24 h from arrival. A day the record gives no data for moves '
+               'nothing: changes are read between days that have data. Shares are of all changes; '
+               '“none”: no level supported that day.</p>')
+    examples = late.get("examples") or []
+    if examples:
+        body = "".join(f'<tr><td>{_e(x.get("record_id"))}</td><td class="n">{_e(x.get("day"))}</td>'
+                       f'<td>{_e(x.get("from") or "none")} → {_e(x.get("to") or "none")}</td></tr>' for x in examples)
+        out.append(f'<h3>Late escalations: the supported level rose after day 1</h3>'
+                   f'<p class="note">What an admission review, which reads the first 24 h, cannot see. The first '
+                   f'{len(examples):,} of {n_late:,} stays, in input order, each at its first rise.</p>'
+                   f'<table><thead><tr><th>record</th><th class=n>day</th><th>level</th></tr></thead>'
+                   f'<tbody>{body}</tbody></table>')
+    return "".join(out)
+
+
 def _table(head: list[str], rows: list[tuple], total: int | None = None) -> str:
     th = "".join(f'<th{" class=n" if i else ""}>{_e(h)}</th>' for i, h in enumerate(head))
     body = []
@@ -251,6 +301,9 @@ def to_html(summary: dict, title: str = "Batch review") -> str:
     rvs = summary.get("requested_vs_supported") or {}
     parts.append(_section("Requested against supported level", _requested_vs_supported(rvs) if rvs
                           else _empty("No decision in this batch.")))
+    by_day = summary.get("by_day")
+    if by_day:  # a day-by-day run only
+        parts.append(_section("Escalations day by day", _by_day(by_day)))
     by_rs = summary.get("by_ruleset") or {}
     parts.append(_section("Outcomes by rule set", _stacked(by_rs, "Outcomes by rule set") if by_rs
                           else _empty("No rule set applied to any record.")))

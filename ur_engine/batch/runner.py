@@ -27,6 +27,7 @@ from typing import TypeVar
 import orjson
 
 from ur_engine import record as records
+from ur_engine.batch.escalations import DayChanges
 from ur_engine.decision import Trail
 from ur_engine.engine import Engine
 from ur_engine.errors import (
@@ -82,6 +83,7 @@ class BatchSummary:
     with_notices: int = 0  # decisions with at least one data notice
     skipped: Counter = field(default_factory=Counter)  # visits that are not hospital stays, never reviewed
     duplicates: list = field(default_factory=list)  # [record id, first position, times seen]
+    days: DayChanges = field(default_factory=DayChanges)  # escalations, when the stays were judged day by day
     seconds: float = 0.0
     # (record id, position) of this part's lines, for the parent's duplicate check; never written out
     ids: list = field(default_factory=list, repr=False)
@@ -111,6 +113,8 @@ class BatchSummary:
             for r in d["reasons"]:
                 # Reasons that list a record's missing facts are grouped by their stem.
                 self.pend_reasons[_reason_stem(r)] += 1
+        if d.get("by_day") is not None:
+            self.days.add(d.get("record_id"), d["by_day"])
         stay = d.get("stay")
         if stay:
             self.midnights[f"expected {stay.get('expected')}, actual {stay.get('actual')}"] += 1
@@ -133,9 +137,10 @@ class BatchSummary:
             getattr(self, name).update(getattr(other, name))
         for rs, counts in other.by_ruleset.items():
             self.by_ruleset.setdefault(rs, Counter()).update(counts)
+        self.days.merge(other.days)
 
     def to_dict(self) -> dict:
-        return {
+        d = {
             "total": self.total, "errors": self.errors,
             "stays_reviewed": self.total - self.errors, "visits_skipped": dict(self.skipped.most_common()),
             "outcomes": dict(self.outcomes),
@@ -152,6 +157,9 @@ class BatchSummary:
             "seconds": round(self.seconds, 3),
             "per_second": round(self.total / self.seconds, 1) if self.seconds else None,
         }
+        if self.days.stays:  # only a day-by-day run has any: other summaries keep their shape
+            d["by_day"] = self.days.to_dict()
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "BatchSummary":
@@ -164,6 +172,8 @@ class BatchSummary:
         s.with_notices = intake.get("decisions_with_notices", 0)
         s.set_aside, s.mapped = Counter(intake.get("values_set_aside", {})), Counter(intake.get("codes_mapped", {}))
         s.unread = Counter(intake.get("codes_unread", {}))
+        if "by_day" in d:
+            s.days = DayChanges.from_dict(d["by_day"])
         return s
 
 

@@ -166,6 +166,19 @@ def _review_bundle(judge, doc: dict, name: str, emit) -> None:
         sys.exit(2)
 
 
+def _late_escalations_line(by_day: dict | None, out: str) -> str:
+    """The closing line of a day-by-day batch: the stays whose level rose after day 1, the first one named."""
+    if not by_day:
+        return "by day: no stay was judged day by day"
+    late, up, down = by_day["late_escalations"], by_day["escalations"], by_day["de_escalations"]
+    line = (f"by day: {late['stays']} late escalation(s) in {by_day['stays']} stay(s), the supported level rising "
+            f"after day 1")
+    if late["examples"]:
+        e = late["examples"][0]
+        line += f" (first: {e['record_id']}, day {e['day']}, {e['from'] or 'none'} → {e['to'] or 'none'})"
+    return line + f"; {up['count']} escalation(s), {down['count']} de-escalation(s) in all (see {out}.summary.json)"
+
+
 def _summary_line(d) -> bytes:
     target = f"{d.requested} → {d.recommended or d.supported or '?'}"
     return f"{d.record_id:<14} {d.outcome:<19} {target:<26} {' | '.join(d.reasons)}\n".encode()
@@ -250,6 +263,8 @@ def batch(inputs, out, rules, workers, resume, report, evaluator, strict, as_of,
     d = summary.to_dict()
     click.echo(f"{d['total']} records in {d['seconds']} s ({d['per_second']}/s): "
                + ", ".join(f"{k} {v}" for k, v in sorted(d["outcomes"].items())), err=True)
+    if by_day:
+        click.echo(_late_escalations_line(d.get("by_day"), out), err=True)
     if d["visits_skipped"]:
         click.echo(f"{sum(d['visits_skipped'].values())} visit(s) that are not hospital stays skipped: "
                    + ", ".join(f"{k} {v}" for k, v in d["visits_skipped"].items()), err=True)
