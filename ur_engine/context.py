@@ -59,12 +59,13 @@ def perioperative(adm: Admission, spec: dict[str, Any], start: datetime,
 
 
 def disputed(series: Sequence[tuple[float, Observation]], end: datetime, within: timedelta, name: str,
-             values: dict[str, Any], thresholds: dict[str, tuple[float, ...]]) -> tuple[list[str], list[Dispute]]:
+             values: dict[str, Any], thresholds: dict[str, tuple[float, ...]],
+             only_higher: bool = False) -> tuple[list[str], list[Dispute]]:
     """The statistics of observation ``name`` that results of the window (up to ``end``) contradicted by a repeat
     leave unsettled — those that, without them, the rules would judge apart — and those results. ``series`` holds
     the window's results and those up to ``within`` after it: a repeat after the window still verifies."""
     facts = [f"{name}.{s}" for s in STATS]
-    found = [d for d in contradicted(series, within, [t for f in facts for t in thresholds.get(f, ())])
+    found = [d for d in contradicted(series, within, [t for f in facts for t in thresholds.get(f, ())], only_higher)
              if d[1].time <= end]
     if not found:
         return [], []
@@ -92,17 +93,20 @@ def dispute_notices(found: list[Dispute], unsettled: list[str], label: str, unit
 
 
 def contradicted(series: Sequence[tuple[float, Observation]], within: timedelta,
-                 thresholds: Sequence[float]) -> list[Dispute]:
+                 thresholds: Sequence[float], only_higher: bool = False) -> list[Dispute]:
     """(value, result, repeat value, repeat) for each result that a later result of the same fact, within
     ``within``, contradicts: a number the rules compare the fact with lies between the two, so they would judge
-    them differently. The repeat verifies the result, never the reverse, so the latest result is never disputed."""
+    them differently. The repeat verifies the result, never the reverse, so the latest result is never disputed.
+    ``only_higher``: only a result above its repeat is contradicted, as when the known error raises the value
+    (pseudohyperkalemia), and a higher repeat may itself carry that error."""
     ordered = sorted(series, key=lambda vo: vo[1].time)
     out = []
     for i, (value, result) in enumerate(ordered):
         for again, repeat in ordered[i + 1:]:
             if repeat.time - result.time > within:
                 break
-            if repeat.time > result.time and judged_apart(value, again, thresholds):
+            if repeat.time > result.time and (not only_higher or value > again) and judged_apart(value, again,
+                                                                                                thresholds):
                 out.append((value, result, again, repeat))
                 break
     return out

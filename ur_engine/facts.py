@@ -168,6 +168,8 @@ class FactDictionary:
         self._repeats: dict[str, timedelta] = {name: timedelta(hours=o["repeat_within_hours"])
                                                for name, o in spec.get("observations", {}).items()
                                                if "repeat_within_hours" in o}
+        self._only_higher = {name for name, o in spec.get("observations", {}).items()
+                             if o.get("repeat_disputes") == "higher"}
         self._obs_names = tuple(dict.fromkeys(ob.name for defs in self._obs_by_code.values() for ob in defs))
         # Units every definition of a code accepts: ``check`` looks further only at a unit outside this set.
         self._units_ok = {code: frozenset.intersection(*(frozenset((ob.unit, *ob.convert)) for ob in defs))
@@ -506,7 +508,8 @@ class FactDictionary:
             if len(series) < 2:
                 continue
             info = self.catalog[f"{name}.max"]
-            unsettled, found = context.disputed(series, end, within, name, values, self.thresholds)
+            unsettled, found = context.disputed(series, end, within, name, values, self.thresholds,
+                                                name in self._only_higher)
             for fact in unsettled:
                 del values[fact]
                 times.pop(fact, None)

@@ -64,6 +64,7 @@ class ObservationDoc(_ObservationRequired, total=False):
     where: WhereDoc
     source: str
     repeat_within_hours: float
+    repeat_disputes: str  # higher | either: which earlier results a repeat may contradict
 
 
 class _FindingRequired(TypedDict):
