@@ -29,6 +29,7 @@ from ur_engine.rules.library import digest as library_digest
 
 from . import migrate
 from .db import create_db_engine, write_transaction
+from .group_commit import GroupCommit
 from .tables import (CHAINS, api_keys, audit_heads, determinations, login_failures, reviews, rule_reloads,
                      rule_snapshots)
 
@@ -78,17 +79,23 @@ def chain_hash(prev_hash: str, row: dict) -> str:
 
 def _append(conn, chain: str, row: dict) -> dict:
     """Append ``row`` to ``chain`` inside the caller's write transaction and move the chain's recorded head."""
+    return _append_rows(conn, chain, [row])[0]
+
+
+def _append_rows(conn, chain: str, rows: list[dict]) -> list[dict]:
+    """Append ``rows`` in order, chained one to the next: one read of the head, one insert, one head move."""
     table = TABLES[chain]
     last = conn.execute(select(table.c.seq, table.c.hash).order_by(table.c.seq.desc()).limit(1)).first()
-    row["seq"] = last.seq + 1 if last else 1
-    row["prev_hash"] = last.hash if last else GENESIS
-    row["hash"] = chain_hash(row["prev_hash"], row)
-    conn.execute(insert(table), row)
-    moved = conn.execute(update(audit_heads).where(audit_heads.c.chain == chain)
-                         .values(seq=row["seq"], hash=row["hash"])).rowcount
+    seq, prev = (last.seq, last.hash) if last else (0, GENESIS)
+    for row in rows:
+        seq += 1
+        row["seq"], row["prev_hash"] = seq, prev
+        row["hash"] = prev = chain_hash(prev, row)
+    conn.execute(insert(table), rows)
+    moved = conn.execute(update(audit_heads).where(audit_heads.c.chain == chain).values(seq=seq, hash=prev)).rowcount
     if not moved:
-        conn.execute(insert(audit_heads), {"chain": chain, "seq": row["seq"], "hash": row["hash"]})
-    return row
+        conn.execute(insert(audit_heads), {"chain": chain, "seq": seq, "hash": prev})
+    return rows
 
 
 def anchor_text(anchor: dict[str, tuple[int, str]]) -> str:
@@ -111,6 +118,7 @@ def _fresh_pool_in_child(ref) -> None:
     store = ref()  # weak: the fork hook cannot be unregistered and must not keep a closed store alive
     if store is not None:
         store.engine.dispose(close=False)
+        store.review_commits.reset()
 
 
 class Store:
@@ -119,6 +127,9 @@ class Store:
     def __init__(self, url: str, upgrade: bool = True):
         self.url = url
         self.engine = create_db_engine(url)
+        # Reviews arriving together share a transaction and its fsync; each is answered once its row is in.
+        self.review_commits = GroupCommit(functools.partial(write_transaction, self.engine, REVIEW_CHAIN),
+                                          lambda conn, rows: _append_rows(conn, "reviews", rows))
         # gunicorn forks workers after the app is built (preload): a child must open its own connections,
         # never reuse the parent's sockets. dispose(close=False) leaves the parent's connections alone.
         os.register_at_fork(after_in_child=functools.partial(_fresh_pool_in_child, weakref.ref(self)))
@@ -132,7 +143,7 @@ class Store:
 
     def add_review(self, *, record: dict, decision: dict, actor: Actor, urgency: str = "standard",
                    received: datetime | None = None) -> dict:
-        """Append one review and commit; returns the stored row."""
+        """Append one review and commit (with any arriving at the same time); returns the stored row."""
         received = received or datetime.now(timezone.utc)
         requested = decision.get("requested") or ""
         row = {
@@ -144,9 +155,7 @@ class Store:
             "rule_version": decision["rules"]["version"], "rule_digest": decision["rules"]["digest"],
             "record": canonical(record), "decision": canonical(decision),
         }
-        with write_transaction(self.engine, REVIEW_CHAIN) as conn:
-            _append(conn, "reviews", row)
-        return row
+        return self.review_commits.submit(row)
 
     def get_review(self, review_id: str) -> tuple[dict, dict | None] | None:
         """The review row and its determination row (or None); None when there is no such review."""
