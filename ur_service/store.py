@@ -43,6 +43,8 @@ REVIEW_CHAIN, DETERMINATION_CHAIN, RELOADS = LOCKS["reviews"], LOCKS["determinat
 DUE = {"expedited": timedelta(hours=72), "standard": timedelta(days=7)}
 ANCHOR = re.compile(r"^([a-z_]+):([0-9]{1,18}):([0-9a-f]{64})$")
 KEY_STATE = ("key_id", "name", "role", "key_hash", "created_at", "revoked_at")
+KEY_VERSION_SQL = "SELECT seq FROM audit_heads WHERE chain = 'api_keys'"
+KEYS_KEPT = 1024  # key rows kept per process before the cache starts afresh
 
 
 class NotFound(LookupError):
@@ -130,6 +132,7 @@ class Store:
         # Reviews arriving together share a transaction and its fsync; each is answered once its row is in.
         self.review_commits = GroupCommit(functools.partial(write_transaction, self.engine, REVIEW_CHAIN),
                                           lambda conn, rows: _append_rows(conn, "reviews", rows))
+        self._keys: tuple[int | None, dict[str, dict]] = (None, {})  # see get_key
         # gunicorn forks workers after the app is built (preload): a child must open its own connections,
         # never reuse the parent's sockets. dispose(close=False) leaves the parent's connections alone.
         os.register_at_fork(after_in_child=functools.partial(_fresh_pool_in_child, weakref.ref(self)))
@@ -374,11 +377,39 @@ class Store:
                                        "by": by})
 
     def get_key(self, key_id: str) -> dict | None:
-        """The key's state: its newest row."""
-        with self.engine.connect() as conn:
-            row = conn.execute(select(api_keys).where(api_keys.c.key_id == key_id)
-                               .order_by(api_keys.c.seq.desc()).limit(1)).mappings().first()
-        return dict(row) if row else None
+        """The key's state: its newest row.
+
+        Every request asks for its key, so found rows are kept per process, labelled with the key chain's head
+        as read *before* the row: every key event (created, revoked, role changed, from any process) moves that
+        head, so a kept row is served only while the head is still the one it was read under. That check is one
+        small query on the driver's own connection; a revocation takes effect on the very next request.
+        """
+        version = self.key_version()
+        held, rows = self._keys
+        if held != version or len(rows) > KEYS_KEPT:
+            rows = {}
+            self._keys = (version, rows)
+        found = rows.get(key_id)
+        if found is None:
+            with self.engine.connect() as conn:
+                row = conn.execute(select(api_keys).where(api_keys.c.key_id == key_id)
+                                   .order_by(api_keys.c.seq.desc()).limit(1)).mappings().first()
+            if row is None:
+                return None  # unknown ids are not kept: anyone may send any number of them
+            found = rows[key_id] = dict(row)
+        return dict(found)
+
+    def key_version(self) -> int:
+        """The key chain's head seq (0 before the first key); it moves with every key event."""
+        conn = self.engine.raw_connection()  # below SQLAlchemy's statement layer: a tenth of the cost
+        try:
+            cursor = conn.cursor()
+            cursor.execute(KEY_VERSION_SQL)
+            row = cursor.fetchone()
+            cursor.close()
+        finally:
+            conn.close()
+        return int(row[0]) if row else 0
 
     def list_keys(self) -> list[dict]:
         with self.engine.connect() as conn:
