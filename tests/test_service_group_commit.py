@@ -6,6 +6,8 @@ busy server sees) until the other submissions have queued behind it, so the batc
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 
@@ -135,3 +137,29 @@ def test_concurrent_reviews_through_the_api_are_each_stored_before_their_answer(
     report = other.verify()
     assert report["ok"] and report["counts"]["reviews"] == 60
     other.close()
+
+
+def test_sqlite_writers_in_other_processes_queue_on_the_writer_lock_file(tmp_path, engine):
+    """Another process holding ``<database>-writer`` makes a write wait, and lets it go the moment it lets go."""
+    db = tmp_path / "audit.db"
+    store = Store(f"sqlite:///{db}")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl, sys; f = open(sys.argv[1], 'a'); fcntl.flock(f, fcntl.LOCK_EX); "
+                               "print('held', flush=True); sys.stdin.readline()", f"{db}-writer"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        done = threading.Event()
+        writer = threading.Thread(target=lambda: (store.add_review(record={}, decision=decision_for(engine, 1),
+                                                                   actor=ALICE), done.set()))
+        writer.start()
+        assert not done.wait(0.5)  # queued behind the other process
+        holder.stdin.write("\n")
+        holder.stdin.flush()
+        assert done.wait(30)
+        writer.join()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert store.verify()["counts"]["reviews"] == 1
+    store.close()
