@@ -19,7 +19,9 @@ import re
 import weakref
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from enum import Enum
 
+import orjson
 from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from ulid import ULID
@@ -71,7 +73,45 @@ def utc_text(when: datetime | None = None) -> str:
 
 
 def canonical(value) -> str:
+    """Sorted keys, no spaces, UTF-8 as is: the text every chain hash is taken over, so it may never change.
+
+    orjson writes exactly this, ten times faster, except for floats printed with an exponent (below 1e-4 or
+    from 1e16: ``1e-05`` here, ``0.00001`` there), NaN and infinities (``null`` there, an error here), and what it
+    refuses (lone surrogates, integers past 64 bits, keys that are not strings); those take the reference.
+    tests/test_service_canonical.py checks the two agree on arbitrary JSON.
+    """
+    if _plain_floats(value):
+        try:
+            return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+        except TypeError:
+            pass
+    return canonical_reference(value)
+
+
+def canonical_reference(value) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def _plain_floats(value) -> bool:
+    """Every float in ``value`` is one both writers print alike (0, or from 1e-4 up to but not including 1e16),
+    and it holds nothing but JSON's own types (anything else takes the reference)."""
+    stack = [value]
+    pop, extend = stack.pop, stack.extend
+    while stack:
+        item = pop()
+        kind = type(item)
+        if kind is str or kind is int or kind is bool or item is None:
+            continue
+        if kind is dict:
+            extend(item.values())
+        elif kind is list:
+            extend(item)
+        elif kind is float:
+            if item != 0.0 and not 1e-4 <= abs(item) < 1e16:  # NaN fails the range too
+                return False
+        elif not (isinstance(item, str) and isinstance(item, Enum)):  # the decision's str enums write alike
+            return False
+    return True
 
 
 def chain_hash(prev_hash: str, row: dict) -> str:
