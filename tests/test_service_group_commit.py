@@ -140,26 +140,31 @@ def test_concurrent_reviews_through_the_api_are_each_stored_before_their_answer(
 
 
 def test_sqlite_writers_in_other_processes_queue_on_the_writer_lock_file(tmp_path, engine):
-    """Another process holding ``<database>-writer`` makes a write wait, and lets it go the moment it lets go."""
+    """Another process holding ``<database>-writer`` makes writes wait, and lets them go the moment it lets go;
+    the reviews that queued meanwhile all go in the one transaction that follows."""
     db = tmp_path / "audit.db"
     store = Store(f"sqlite:///{db}")
     holder = subprocess.Popen(
         [sys.executable, "-c", "import fcntl, sys; f = open(sys.argv[1], 'a'); fcntl.flock(f, fcntl.LOCK_EX); "
                                "print('held', flush=True); sys.stdin.readline()", f"{db}-writer"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    decisions = [decision_for(engine, i) for i in range(5)]
     try:
         assert holder.stdout.readline().strip() == "held"
-        done = threading.Event()
-        writer = threading.Thread(target=lambda: (store.add_review(record={}, decision=decision_for(engine, 1),
-                                                                   actor=ALICE), done.set()))
-        writer.start()
-        assert not done.wait(0.5)  # queued behind the other process
+        writers = [threading.Thread(target=store.add_review, kwargs={"record": {}, "decision": d, "actor": ALICE})
+                   for d in decisions]
+        for w in writers:
+            w.start()
+        wait_until(lambda: store.review_commits.waiting == 5)
+        time.sleep(0.3)
+        assert store.review_commits.batches == 0 and all(w.is_alive() for w in writers)  # queued behind it
         holder.stdin.write("\n")
         holder.stdin.flush()
-        assert done.wait(30)
-        writer.join()
+        for w in writers:
+            w.join(timeout=30)
     finally:
         holder.kill()
         holder.wait()
-    assert store.verify()["counts"]["reviews"] == 1
+    assert store.review_commits.batches == 1
+    assert store.verify()["counts"]["reviews"] == 5
     store.close()

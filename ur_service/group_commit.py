@@ -2,8 +2,8 @@
 
 A review is committed before it is answered, and the commit's fsync is the largest part of a request. When
 several of a worker's threads submit at once, the first becomes the *leader*: it takes the write lock, appends
-every row queued by then in one transaction, commits once, and only then wakes each of their threads with its
-own row. Rows queued while it commits wait for the next leader, the first of them, promoted as the leader
+every row queued by the time it holds it in one transaction, commits once, and only then wakes each of their
+threads with its own row. Rows queued while it commits wait for the next leader, the first of them, promoted as the leader
 leaves. No one is answered before the transaction holding their row has committed, and the rows are chained in
 the order their threads queued.
 
@@ -77,16 +77,17 @@ class GroupCommit:
         return me.result
 
     def _lead(self) -> None:
-        with self._mutex:
-            batch, self._queue = self._queue[:self._max_batch], self._queue[self._max_batch:]
+        taken: list[_Waiter] = []
         try:
-            self._write(batch)
+            self._write(taken)
         finally:
-            # Hand over before waking the batch, so the next leader starts its transaction at once.
             with self._mutex:
+                if not taken:  # interrupted before taking its batch: take it now, to fail it
+                    taken.extend(self._take_locked())
+                # Hand over before waking the batch, so the next leader starts for the write lock at once.
                 following = self._queue[0] if self._queue else None
                 self._leading = following is not None
-            for w in batch:
+            for w in taken:
                 if w.result is None and w.error is None:  # interrupted (e.g. the worker is stopping)
                     w.error = RuntimeError("the review was not stored: the transaction was interrupted")
                 w.done = True
@@ -94,19 +95,30 @@ class GroupCommit:
             if following is not None:
                 following.woken.set()
 
-    def _write(self, batch: list[_Waiter]) -> None:
+    def _take_locked(self) -> list[_Waiter]:
+        batch, self._queue = self._queue[:self._max_batch], self._queue[self._max_batch:]
+        return batch
+
+    def _write(self, taken: list[_Waiter]) -> None:
         try:
             with self._transaction() as conn:
-                rows = self._append(conn, [w.row for w in batch])
+                # Taken once the write lock is held: rows that queued while the leader waited for it (another
+                # worker was committing) join this transaction instead of waiting for the next.
+                with self._mutex:
+                    taken.extend(self._take_locked())
+                rows = self._append(conn, [w.row for w in taken])
             self.batches += 1
-            for w, stored in zip(batch, rows):
+            for w, stored in zip(taken, rows):
                 w.result = stored
             return
         except Exception as exc:
-            if len(batch) == 1:
-                batch[0].error = exc
+            if not taken:
+                with self._mutex:
+                    taken.extend(self._take_locked())
+            if len(taken) == 1:
+                taken[0].error = exc
                 return
-        for w in batch:  # one row per transaction: only the bad row's request fails
+        for w in taken:  # one row per transaction: only the bad row's request fails
             try:
                 with self._transaction() as conn:
                     w.result = self._append(conn, [w.row])[0]
