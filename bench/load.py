@@ -13,7 +13,8 @@ last one is answered, so the figures are those of a saturated server.
 With --baseline DIR (another checkout, e.g. ``git worktree add /tmp/base <commit>``) it measures both checkouts
 in the same run, alternating: each round starts a fresh server and store for each checkout in turn (the order
 swapped every round), and measures one client, then --concurrency clients, on it. A shared machine is noisy, so
-the figures are the medians over the rounds, with this checkout's over the baseline's as a ratio.
+the figures are the medians over the rounds, with this checkout's over the baseline's as a ratio; the server's
+CPU time per review (its processes' user + system time, from /proc) is the figure other work disturbs least.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
+FIGURES = ("p50_ms", "p99_ms", "throughput_per_s", "server_cpu_ms")  # compared by --baseline
 BODY = (ROOT / "examples" / "pneumonia.json").read_bytes()
 
 
@@ -188,8 +190,12 @@ def compare(baseline: Path, rounds: int, requests: int, concurrency: int, worker
                 url = f"http://127.0.0.1:{port}"
                 run_load(url, key, requests=min(50, requests), concurrency=concurrency)  # warm-up
                 for c in levels:
+                    cpu = server_cpu_seconds(proc.pid)
                     result = run_load(url, key, requests=requests, concurrency=c)
-                    runs[name][c].append(result.summary())
+                    figures = result.summary()
+                    # CPU the server spent per review: steadier than latency when other work shares the cores.
+                    figures["server_cpu_ms"] = round((server_cpu_seconds(proc.pid) - cpu) / max(result.ok, 1) * 1000, 3)
+                    runs[name][c].append(figures)
                     missing += _missing(root, db, result.acknowledged)
             finally:
                 stop_server(proc)
@@ -202,12 +208,28 @@ def compare(baseline: Path, rounds: int, requests: int, concurrency: int, worker
         row = {}
         for name in checkouts:
             row[name] = {k: round(median([f[k] for f in runs[name][c]]), 2)
-                         for k in ("p50_ms", "p99_ms", "throughput_per_s")}
+                         for k in FIGURES}
             row[name]["rounds"] = runs[name][c]
         row["ratio"] = {k: round(row["this"][k] / row["baseline"][k], 2) if row["baseline"][k] else None
-                        for k in ("p50_ms", "p99_ms", "throughput_per_s")}
+                        for k in FIGURES}
         out["levels"][str(c)] = row
     return out
+
+
+def server_cpu_seconds(leader: int) -> float:
+    """User and system CPU of every live process in the server's session (gunicorn's master and workers)."""
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        if int(fields[3]) == leader:  # the session id (start_new_session made gunicorn its leader)
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def _missing(root: Path, database: str, ids: list[str]) -> int:
@@ -235,11 +257,12 @@ def _reset_postgres(database: str) -> None:
 def print_comparison(out: dict) -> None:
     print(f"POST /v1/reviews, gunicorn {out['workers']} workers, cores={out['cores']}: this checkout against "
           f"{out['baseline']}, medians of {out['rounds']} alternating rounds of {out['requests']} requests")
-    print(f"{'clients':>7}  {'':8}  {'p50 ms':>8}  {'p99 ms':>8}  {'reviews/s':>9}")
+    print(f"{'clients':>7}  {'':8}  {'p50 ms':>8}  {'p99 ms':>8}  {'reviews/s':>9}  {'server CPU ms/review':>20}")
     for c, row in out["levels"].items():
         for name in ("baseline", "this", "ratio"):
             f = row[name]
-            print(f"{c:>7}  {name:8}  {f['p50_ms']:>8}  {f['p99_ms']:>8}  {f['throughput_per_s']:>9}")
+            print(f"{c:>7}  {name:8}  {f['p50_ms']:>8}  {f['p99_ms']:>8}  {f['throughput_per_s']:>9}  "
+                  f"{f['server_cpu_ms']:>20}")
     print(f"acknowledged reviews missing from the stores: {out['acknowledged_missing_from_store']}")
 
 
