@@ -2,12 +2,19 @@
 
     python bench/load.py [--requests 600] [--concurrency 8] [--workers N] [--database URL]
     python bench/load.py --url http://127.0.0.1:8080 --key ur_…      # a server already running
+    python bench/load.py --baseline /tmp/base [--rounds 5] [--workers 2]   # this checkout against another
 
 Without --url it starts gunicorn (ur_service.gunicorn_conf) on a free loopback port with a fresh audit store
 (SQLite in a temporary directory unless --database), creates a reviewer key, warms up, sends a bounded number of
 reviews of examples/pneumonia.json with the default rules, prints the figures, checks that every acknowledged
 review is in the store, and stops the server. Closed loop: each client thread sends its next request when the
 last one is answered, so the figures are those of a saturated server.
+
+With --baseline DIR (another checkout, e.g. ``git worktree add /tmp/base <commit>``) it measures both checkouts
+in the same run, alternating: each round starts a fresh server and store for each checkout in turn (the order
+swapped every round), and measures one client, then --concurrency clients, on it. A shared machine is noisy, so
+the figures are the medians over the rounds, with this checkout's over the baseline's as a ratio; the server's
+CPU time per review (its processes' user + system time, from /proc) is the figure other work disturbs least.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
+FIGURES = ("p50_ms", "p99_ms", "throughput_per_s", "server_cpu_ms")  # compared by --baseline
 BODY = (ROOT / "examples" / "pneumonia.json").read_bytes()
 
 
@@ -111,13 +119,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(database: str, port: int, workers: int, log_path: Path) -> subprocess.Popen:
-    """gunicorn with the production config, in its own process group (so it can be killed whole)."""
+def start_server(database: str, port: int, workers: int, log_path: Path, root: Path = ROOT) -> subprocess.Popen:
+    """gunicorn with the production config, in its own process group (so it can be killed whole).
+
+    ``root`` is the checkout whose code it serves (first on the path, ahead of any installed copy).
+    """
     env = {**os.environ, "UR_DATABASE_URL": database, "UR_BIND": f"127.0.0.1:{port}", "UR_WORKERS": str(workers)}
+    if root != ROOT:
+        env["PYTHONPATH"] = str(root)
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     gunicorn = shutil.which("gunicorn", path=os.path.dirname(sys.executable)) or "gunicorn"
     with open(log_path, "ab") as log:
-        proc = subprocess.Popen([gunicorn, "-c", "python:ur_service.gunicorn_conf"], cwd=ROOT, env=env,
+        proc = subprocess.Popen([gunicorn, "-c", "python:ur_service.gunicorn_conf"], cwd=root, env=env,
                                 stdout=log, stderr=log, start_new_session=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -140,6 +153,119 @@ def stop_server(proc: subprocess.Popen, kill: bool = False) -> None:
     proc.wait(timeout=30)
 
 
+def reviewer_key(root: Path, database: str) -> str:
+    """A reviewer key made by ``root``'s own code: its store may be at another migration than this one's."""
+    code = ("from ur_service.auth import create_key; from ur_service.store import Store; import sys; "
+            "s = Store(sys.argv[1]); print(create_key(s, 'reviewer', 'load-test')); s.close()")
+    out = subprocess.run([sys.executable, "-c", code, database], cwd=root, env={**os.environ, "PYTHONPATH": str(root)},
+                         check=True, capture_output=True, text=True)
+    return out.stdout.strip().splitlines()[-1]
+
+
+def median(xs: list[float]) -> float:
+    xs = sorted(xs)
+    n = len(xs)
+    return (xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2) if xs else float("nan")
+
+
+def compare(baseline: Path, rounds: int, requests: int, concurrency: int, workers: int, tmp: Path,
+            database: str | None = None) -> dict:
+    """This checkout and ``baseline`` measured alternately; per checkout and client count, the rounds' figures
+    and their medians. Every acknowledged review is looked up in its store afterwards."""
+    checkouts = {"this": ROOT, "baseline": baseline.resolve()}
+    levels = sorted({1, concurrency})
+    runs: dict[str, dict[int, list[dict]]] = {name: {c: [] for c in levels} for name in checkouts}
+    missing = 0
+    for r in range(rounds):
+        order = list(checkouts) if r % 2 == 0 else list(reversed(checkouts))
+        for name in order:
+            root = checkouts[name]
+            db = database or f"sqlite:///{tmp}/audit-{name}-{r}.db"
+            if database:  # one PostgreSQL database for every run: start each on an empty one
+                _reset_postgres(database)
+            key = reviewer_key(root, db)
+            port = free_port()
+            proc = start_server(db, port, workers, tmp / f"gunicorn-{name}.log", root)
+            try:
+                url = f"http://127.0.0.1:{port}"
+                run_load(url, key, requests=min(50, requests), concurrency=concurrency)  # warm-up
+                for c in levels:
+                    cpu = server_cpu_seconds(proc.pid)
+                    result = run_load(url, key, requests=requests, concurrency=c)
+                    figures = result.summary()
+                    # CPU the server spent per review: steadier than latency when other work shares the cores.
+                    figures["server_cpu_ms"] = round((server_cpu_seconds(proc.pid) - cpu) / max(result.ok, 1) * 1000, 3)
+                    runs[name][c].append(figures)
+                    missing += _missing(root, db, result.acknowledged)
+            finally:
+                stop_server(proc)
+            print(f"round {r + 1}/{rounds} {name}: " + "   ".join(
+                f"{c} client{'s' if c > 1 else ''} p50 {runs[name][c][-1]['p50_ms']} ms "
+                f"p99 {runs[name][c][-1]['p99_ms']} ms" for c in levels), file=sys.stderr)
+    out: dict = {"rounds": rounds, "requests": requests, "workers": workers, "cores": os.cpu_count(),
+                 "baseline": str(checkouts["baseline"]), "acknowledged_missing_from_store": missing, "levels": {}}
+    for c in levels:
+        row = {}
+        for name in checkouts:
+            row[name] = {k: round(median([f[k] for f in runs[name][c]]), 2)
+                         for k in FIGURES}
+            row[name]["rounds"] = runs[name][c]
+        row["ratio"] = {k: round(row["this"][k] / row["baseline"][k], 2) if row["baseline"][k] else None
+                        for k in FIGURES}
+        out["levels"][str(c)] = row
+    return out
+
+
+def server_cpu_seconds(leader: int) -> float:
+    """User and system CPU of every live process in the server's session (gunicorn's master and workers)."""
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        if int(fields[3]) == leader:  # the session id (start_new_session made gunicorn its leader)
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _missing(root: Path, database: str, ids: list[str]) -> int:
+    """Acknowledged reviews not in the store, asked through ``root``'s own code."""
+    code = ("import sys, json; from ur_service.store import Store; s = Store(sys.argv[1], upgrade=False); "
+            "ids = json.load(sys.stdin); print(sum(s.get_review(i) is None for i in ids)); s.close()")
+    out = subprocess.run([sys.executable, "-c", code, database], cwd=root, input=json.dumps(ids),
+                         env={**os.environ, "PYTHONPATH": str(root)}, check=True, capture_output=True, text=True)
+    return int(out.stdout.strip().splitlines()[-1])
+
+
+def _reset_postgres(database: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    sys.path.insert(0, str(ROOT))
+    from ur_service.db import normalize_url
+
+    engine = create_engine(normalize_url(database))
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+def print_comparison(out: dict) -> None:
+    print(f"POST /v1/reviews, gunicorn {out['workers']} workers, cores={out['cores']}: this checkout against "
+          f"{out['baseline']}, medians of {out['rounds']} alternating rounds of {out['requests']} requests")
+    print(f"{'clients':>7}  {'':8}  {'p50 ms':>8}  {'p99 ms':>8}  {'reviews/s':>9}  {'server CPU ms/review':>20}")
+    for c, row in out["levels"].items():
+        for name in ("baseline", "this", "ratio"):
+            f = row[name]
+            print(f"{c:>7}  {name:8}  {f['p50_ms']:>8}  {f['p99_ms']:>8}  {f['throughput_per_s']:>9}  "
+                  f"{f['server_cpu_ms']:>20}")
+    print(f"acknowledged reviews missing from the stores: {out['acknowledged_missing_from_store']}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", help="A running server (with --key); default: start gunicorn.")
@@ -149,7 +275,25 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--json", action="store_true", help="Print the figures as one JSON object.")
+    parser.add_argument("--baseline", type=Path, help="Another checkout to measure alternately with this one.")
+    parser.add_argument("--rounds", type=int, default=5, help="Alternating rounds with --baseline.")
     args = parser.parse_args(argv)
+    if args.baseline:
+        if args.url:
+            parser.error("--baseline starts its own servers; it cannot take --url")
+        if not (args.baseline / "ur_service").is_dir():
+            parser.error(f"--baseline {args.baseline}: not a checkout of ur-engine (no ur_service/ in it)")
+        tmp = Path(tempfile.mkdtemp(prefix="ur-load-"))
+        try:
+            out = compare(args.baseline, args.rounds, args.requests, args.concurrency, args.workers, tmp,
+                          args.database)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        if args.json:
+            print(json.dumps(out))
+        else:
+            print_comparison(out)
+        return
 
     sys.path.insert(0, str(ROOT))
     from ur_service.auth import create_key

@@ -17,6 +17,10 @@ RULES = ROOT / "rules"
 
 ARRIVAL = datetime(2026, 3, 2, 9, 40)
 
+# Every service the tests build or start (gunicorn too) checks its responses against the OpenAPI document; a
+# production server does not, by default.
+os.environ.setdefault("UR_RESPONSE_VALIDATION", "strict")
+
 # `make check` runs the fast profile: every property still runs, on a few examples instead of thousands.
 settings.register_profile("fast", max_examples=15, deadline=None)
 FAST = os.environ.get("HYPOTHESIS_PROFILE") == "fast"

@@ -45,7 +45,9 @@ DEFAULTS = {
     "EVALUATOR": "durable",
     "MAX_CONTENT_LENGTH": 1024 * 1024,  # bytes; larger bodies get 413
     "DATABASE_URL": None,  # None: $UR_DATABASE_URL, else sqlite:///ur-audit.db in the working directory
-    "RESPONSE_VALIDATION": "log",  # log | strict (a response breaking its schema becomes a 500) | off
+    # log | strict (a response breaking its schema becomes a 500) | off. None: $UR_RESPONSE_VALIDATION, else off:
+    # the tests run strict (tests/conftest.py), and a production request need not pay ~45 µs to re-check them.
+    "RESPONSE_VALIDATION": None,
     "LOG_LEVEL": "INFO",
     "RELOAD_POLL_SECONDS": 0.5,  # how often a process looks for a reload another process accepted
     "SECRET_KEY": None,  # signs the web session (its CSRF token); None: $UR_SECRET_KEY, else random per start
@@ -70,6 +72,11 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.update(DEFAULTS)
     app.config.update({k: v for k, v in (config or {}).items() if v is not None or k not in DEFAULTS})
     app.config["DATABASE_URL"] = app.config["DATABASE_URL"] or os.environ.get("UR_DATABASE_URL") or DEFAULT_URL
+    checking = app.config["RESPONSE_VALIDATION"] or os.environ.get("UR_RESPONSE_VALIDATION") or "off"
+    if checking not in ("log", "strict", "off"):
+        raise ValueError(f"RESPONSE_VALIDATION (or $UR_RESPONSE_VALIDATION) is {checking!r}; "
+                         "choose log, strict or off")
+    app.config["RESPONSE_VALIDATION"] = checking
     # Under gunicorn the master builds the app (preload), so a random key is the same in every worker.
     app.config["SECRET_KEY"] = app.config["SECRET_KEY"] or os.environ.get("UR_SECRET_KEY") or secrets.token_hex(32)
     app.config["SESSION_COOKIE_SAMESITE"] = app.config["SESSION_COOKIE_SAMESITE"] or "Strict"  # the CSRF session

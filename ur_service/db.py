@@ -7,8 +7,9 @@ advisory lock on PostgreSQL.
 
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
-import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -66,9 +67,7 @@ def _sqlite_begin(conn: Connection) -> None:
 def write_transaction(engine: Engine, lock: int) -> Iterator[Connection]:
     """A transaction that holds the store-wide write lock ``lock`` until it commits or rolls back."""
     if engine.dialect.name == "sqlite":
-        # One writer per process at a time: the threads of a worker queue here, woken at once, instead of
-        # each polling SQLite's file lock through its busy handler (sleeps of up to 100 ms: the latency tail).
-        with _process_lock(engine), _transaction(engine, lock) as conn:
+        with _sqlite_writer(engine), _transaction(engine, lock) as conn:
             yield conn
     else:
         with _transaction(engine, lock) as conn:
@@ -83,13 +82,30 @@ def _transaction(engine: Engine, lock: int) -> Iterator[Connection]:
         yield conn
 
 
-_LOCKS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_LOCKS_GUARD = threading.Lock()
+_WRITERS: dict[str, tuple[int, FifoLock, int]] = {}  # database file -> (pid, thread queue, lock file descriptor)
+_WRITERS_GUARD = threading.Lock()
 
 
-def _process_lock(engine: Engine) -> FifoLock:
-    with _LOCKS_GUARD:
-        found = _LOCKS.get(engine)
-        if found is None:
-            found = _LOCKS[engine] = FifoLock()
-        return found
+@contextmanager
+def _sqlite_writer(engine: Engine) -> Iterator[None]:
+    """One writer per database file: first among a process's threads, then among processes.
+
+    Writers that meet at SQLite's own lock poll it through its busy handler, sleeping up to 100 ms between
+    tries: the latency tail. Here the threads of a worker queue on a lock of their own, first come first served,
+    and the workers on ``flock`` of ``<database>-writer`` (created beside the database, holding no data): both
+    wake the next writer the moment the last one is done. SQLite's lock, taken after these, remains the guard.
+    """
+    path = os.path.abspath(str(engine.url.database))
+    with _WRITERS_GUARD:
+        found = _WRITERS.get(path)
+        # Per process: a descriptor inherited across fork shares its lock with the parent's, excluding nobody.
+        if found is None or found[0] != os.getpid():
+            fd = os.open(path + "-writer", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            found = _WRITERS[path] = (os.getpid(), FifoLock(), fd)
+    _, turn, fd = found
+    with turn:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)

@@ -19,7 +19,9 @@ import re
 import weakref
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from enum import Enum
 
+import orjson
 from sqlalchemy import and_, delete, exists, func, insert, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from ulid import ULID
@@ -29,6 +31,7 @@ from ur_engine.rules.library import digest as library_digest
 
 from . import migrate
 from .db import create_db_engine, write_transaction
+from .group_commit import GroupCommit
 from .tables import (CHAINS, api_keys, audit_heads, determinations, login_failures, pas_requests, reviews,
                      rule_reloads, rule_snapshots)
 
@@ -42,6 +45,8 @@ REVIEW_CHAIN, DETERMINATION_CHAIN, RELOADS = LOCKS["reviews"], LOCKS["determinat
 DUE = {"expedited": timedelta(hours=72), "standard": timedelta(days=7)}
 ANCHOR = re.compile(r"^([a-z_]+):([0-9]{1,18}):([0-9a-f]{64})$")
 KEY_STATE = ("key_id", "name", "role", "key_hash", "created_at", "revoked_at")
+KEY_VERSION_SQL = "SELECT seq FROM audit_heads WHERE chain = 'api_keys'"
+KEYS_KEPT = 1024  # key rows kept per process before the cache starts afresh
 
 
 class NotFound(LookupError):
@@ -82,7 +87,45 @@ def utc_text(when: datetime | None = None) -> str:
 
 
 def canonical(value) -> str:
+    """Sorted keys, no spaces, UTF-8 as is: the text every chain hash is taken over, so it may never change.
+
+    orjson writes exactly this, ten times faster, except for floats printed with an exponent (below 1e-4 or
+    from 1e16: ``1e-05`` here, ``0.00001`` there), NaN and infinities (``null`` there, an error here), and what it
+    refuses (lone surrogates, integers past 64 bits, keys that are not strings); those take the reference.
+    tests/test_service_canonical.py checks the two agree on arbitrary JSON.
+    """
+    if _plain_floats(value):
+        try:
+            return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+        except TypeError:
+            pass
+    return canonical_reference(value)
+
+
+def canonical_reference(value) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def _plain_floats(value) -> bool:
+    """Every float in ``value`` is one both writers print alike (0, or from 1e-4 up to but not including 1e16),
+    and it holds nothing but JSON's own types (anything else takes the reference)."""
+    stack = [value]
+    pop, extend = stack.pop, stack.extend
+    while stack:
+        item = pop()
+        kind = type(item)
+        if kind is str or kind is int or kind is bool or item is None:
+            continue
+        if kind is dict:
+            extend(item.values())
+        elif kind is list:
+            extend(item)
+        elif kind is float:
+            if item != 0.0 and not 1e-4 <= abs(item) < 1e16:  # NaN fails the range too
+                return False
+        elif not (isinstance(item, str) and isinstance(item, Enum)):  # the decision's str enums write alike
+            return False
+    return True
 
 
 def chain_hash(prev_hash: str, row: dict) -> str:
@@ -92,17 +135,33 @@ def chain_hash(prev_hash: str, row: dict) -> str:
 
 def _append(conn, chain: str, row: dict) -> dict:
     """Append ``row`` to ``chain`` inside the caller's write transaction and move the chain's recorded head."""
+    return _append_rows(conn, chain, [row])[0]
+
+
+def _append_reviews(conn, rows: list[dict]) -> list[dict]:
+    """Reviews, each with the PAS request it answers (``_pas``) in the same transaction. The rows queued are left
+    as they came: a batch that fails is retried from them row by row."""
+    stored = _append_rows(conn, "reviews", [{k: v for k, v in r.items() if k != "_pas"} for r in rows])
+    pas = [_pas_row(row["review_id"], r["_pas"]) for row, r in zip(stored, rows) if r.get("_pas") is not None]
+    if pas:
+        conn.execute(insert(pas_requests), pas)
+    return stored
+
+
+def _append_rows(conn, chain: str, rows: list[dict]) -> list[dict]:
+    """Append ``rows`` in order, chained one to the next: one read of the head, one insert, one head move."""
     table = TABLES[chain]
     last = conn.execute(select(table.c.seq, table.c.hash).order_by(table.c.seq.desc()).limit(1)).first()
-    row["seq"] = last.seq + 1 if last else 1
-    row["prev_hash"] = last.hash if last else GENESIS
-    row["hash"] = chain_hash(row["prev_hash"], row)
-    conn.execute(insert(table), row)
-    moved = conn.execute(update(audit_heads).where(audit_heads.c.chain == chain)
-                         .values(seq=row["seq"], hash=row["hash"])).rowcount
+    seq, prev = (last.seq, last.hash) if last else (0, GENESIS)
+    for row in rows:
+        seq += 1
+        row["seq"], row["prev_hash"] = seq, prev
+        row["hash"] = prev = chain_hash(prev, row)
+    conn.execute(insert(table), rows)
+    moved = conn.execute(update(audit_heads).where(audit_heads.c.chain == chain).values(seq=seq, hash=prev)).rowcount
     if not moved:
-        conn.execute(insert(audit_heads), {"chain": chain, "seq": row["seq"], "hash": row["hash"]})
-    return row
+        conn.execute(insert(audit_heads), {"chain": chain, "seq": seq, "hash": prev})
+    return rows
 
 
 def anchor_text(anchor: dict[str, tuple[int, str]]) -> str:
@@ -125,6 +184,7 @@ def _fresh_pool_in_child(ref) -> None:
     store = ref()  # weak: the fork hook cannot be unregistered and must not keep a closed store alive
     if store is not None:
         store.engine.dispose(close=False)
+        store.review_commits.reset()
 
 
 class Store:
@@ -133,6 +193,10 @@ class Store:
     def __init__(self, url: str, upgrade: bool = True):
         self.url = url
         self.engine = create_db_engine(url)
+        # Reviews arriving together share a transaction and its fsync; each is answered once its row is in.
+        self.review_commits = GroupCommit(functools.partial(write_transaction, self.engine, REVIEW_CHAIN),
+                                          _append_reviews)
+        self._keys: tuple[int | None, dict[str, dict]] = (None, {})  # see get_key
         # gunicorn forks workers after the app is built (preload): a child must open its own connections,
         # never reuse the parent's sockets. dispose(close=False) leaves the parent's connections alone.
         os.register_at_fork(after_in_child=functools.partial(_fresh_pool_in_child, weakref.ref(self)))
@@ -146,8 +210,9 @@ class Store:
 
     def add_review(self, *, record: dict, decision: dict, actor: Actor, urgency: str = "standard",
                    received: datetime | None = None, pas_request: dict | None = None) -> dict:
-        """Append one review and commit; returns the stored row. ``pas_request`` (``{"claim": …,
-        "bundle_identifier": …}``): the Da Vinci PAS request it answers, stored in the same transaction."""
+        """Append one review and commit (with any arriving at the same time); returns the stored row.
+        ``pas_request`` (``{"claim": …, "bundle_identifier": …}``): the Da Vinci PAS request it answers, stored in
+        the same transaction."""
         received = received or datetime.now(timezone.utc)
         requested = decision.get("requested") or ""
         row = {
@@ -159,11 +224,9 @@ class Store:
             "rule_version": decision["rules"]["version"], "rule_digest": decision["rules"]["digest"],
             "record": canonical(record), "decision": canonical(decision),
         }
-        with write_transaction(self.engine, REVIEW_CHAIN) as conn:
-            _append(conn, "reviews", row)
-            if pas_request is not None:
-                conn.execute(insert(pas_requests).values(**_pas_row(row["review_id"], pas_request)))
-        return row
+        if pas_request is not None:
+            row["_pas"] = pas_request  # not a column: stored beside the row, in its transaction (_append_reviews)
+        return self.review_commits.submit(row)
 
     def pas_request(self, review_id: str) -> dict | None:
         """The PAS request a review answers (``{"claim": …, "bundle_identifier": …}``), or None."""
@@ -413,11 +476,39 @@ class Store:
                                        "by": by})
 
     def get_key(self, key_id: str) -> dict | None:
-        """The key's state: its newest row."""
-        with self.engine.connect() as conn:
-            row = conn.execute(select(api_keys).where(api_keys.c.key_id == key_id)
-                               .order_by(api_keys.c.seq.desc()).limit(1)).mappings().first()
-        return dict(row) if row else None
+        """The key's state: its newest row.
+
+        Every request asks for its key, so found rows are kept per process, labelled with the key chain's head
+        as read *before* the row: every key event (created, revoked, role changed, from any process) moves that
+        head, so a kept row is served only while the head is still the one it was read under. That check is one
+        small query on the driver's own connection; a revocation takes effect on the very next request.
+        """
+        version = self.key_version()
+        held, rows = self._keys
+        if held != version or len(rows) > KEYS_KEPT:
+            rows = {}
+            self._keys = (version, rows)
+        found = rows.get(key_id)
+        if found is None:
+            with self.engine.connect() as conn:
+                row = conn.execute(select(api_keys).where(api_keys.c.key_id == key_id)
+                                   .order_by(api_keys.c.seq.desc()).limit(1)).mappings().first()
+            if row is None:
+                return None  # unknown ids are not kept: anyone may send any number of them
+            found = rows[key_id] = dict(row)
+        return dict(found)
+
+    def key_version(self) -> int:
+        """The key chain's head seq (0 before the first key); it moves with every key event."""
+        conn = self.engine.raw_connection()  # below SQLAlchemy's statement layer: a tenth of the cost
+        try:
+            cursor = conn.cursor()
+            cursor.execute(KEY_VERSION_SQL)
+            row = cursor.fetchone()
+            cursor.close()
+        finally:
+            conn.close()
+        return int(row[0]) if row else 0
 
     def list_keys(self) -> list[dict]:
         with self.engine.connect() as conn:

@@ -6,6 +6,7 @@
     UR_LOG_LEVEL            INFO by default
     UR_SECRET_KEY           signs the web session and its CSRF token (default: random at each start)
     UR_PROXIES              how many proxies in front to trust for the client's address and scheme (default 0)
+    UR_RESPONSE_VALIDATION  check each response against the OpenAPI document: off (default), log or strict
 """
 
 from __future__ import annotations
