@@ -220,9 +220,8 @@ def decide(adm: Admission, library: Library, results: Results, facts: Facts, rev
     patterns in millions of stays: each pattern's verdict is worked out once (``_verdict``); which of its
     candidate facts are missing is the record's own.
     """
-    basics = unknown_basics(adm)
-    if basics:
-        return _pend_without_basics(adm, library, results, facts, review_id, waived, basics)
+    if adm.patient.age is None or adm.requested is None:
+        return _pend_without_basics(adm, library, results, facts, review_id, waived, unknown_basics(adm))
     if not results:
         verdict = _verdict(adm.requested, adm.review_type, library, results, waived)
         verdict = replace(verdict, reasons=(
@@ -403,10 +402,22 @@ def _candidates_ranked(library: Library, results: Results, targets: list[str]) -
     weight: dict[str, int] = {}
     key = tuple(targets)
     for rs, r in results:
-        for name, decisive in _candidates(library, rs, key, r):
+        # A rule set meets far fewer patterns of results than a combination of them does: cached per rule set.
+        found = (library.digest, rs.key, key, r.pattern if r.pattern is not None else tuple(r.criteria.values()),
+                 tuple(r.groups.values()))  # the groups too: a waiver moves them
+        candidates = _CANDIDATES.get(found)
+        if candidates is None:
+            if len(_CANDIDATES) >= 16384:
+                _CANDIDATES.clear()
+            candidates = _CANDIDATES[found] = _candidates(library, rs, key, r)
+        for name, decisive in candidates:
             if weight.get(name, 0) < decisive:
                 weight[name] = decisive
     return tuple(sorted(weight, key=lambda name: -weight[name]))  # stable: rule-file order within a rank
+
+
+# (library digest, rule set, targets, its criteria's and groups' results) -> _candidates.
+_CANDIDATES: dict[tuple[object, ...], tuple[tuple[str, int], ...]] = {}
 
 
 def _candidates(library: Library, rs: RuleSet, targets: tuple[str, ...],
