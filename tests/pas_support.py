@@ -14,10 +14,11 @@ from conftest import ROOT
 CORPUS = ROOT / "tests" / "data" / "fhir"
 PAS_RI = CORPUS / "pas-ri"
 PAS_IG = CORPUS / "pas-ig"
-# The request Bundles of the PAS reference implementation (their first entry is the Claim), and of the PAS IG's
-# examples written out as JSON.
+# The request Bundles of the PAS reference implementation (their first entry is the Claim), and every request
+# Bundle of the PAS IG's Examples.fsh, translated by hand into JSON (aliases, slices and extension names resolved).
 RI_REQUESTS = ("bundle-request.json", "bundle-items.json", "bundle-prior-auth.json", "bundle-with-only-claim.json")
-IG_REQUESTS = ("surgical-request-bundle.json", "homecare-request-bundle.json")
+IG_REQUESTS = ("surgical-request-bundle.json", "homecare-request-bundle.json", "homecare-update-request-bundle.json",
+               "referral-request-bundle.json", "medical-services-request-bundle.json")
 
 X12_306 = "https://codesystem.x12.org/005010/306"
 REVIEW_ACTION = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/extension-reviewAction"

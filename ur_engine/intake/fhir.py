@@ -19,6 +19,7 @@ from ur_engine.intake import fhir_codes as codes
 from ur_engine.intake.fhir_model import (
     Index,
     Read,
+    cancelled,
     codings,
     day,
     extension,
@@ -130,6 +131,13 @@ class Source(Sections):
             else:
                 visits.append((r, file, line))
         claims = [(r, f, n) for r, f, n in self.reads["Claim"] if cast("Claim", r.model).use == "preauthorization"]
+        # A PAS Claim update comes with the request it replaces (related.claim): the update is what is asked.
+        replaced = {id(prior.model) for r, _, _ in claims for rel in cast("Claim", r.model).related or []
+                    if (prior := self.index.resolve(rel.claim, r, "Claim")) is not None and prior is not r}
+        for r, _, _ in claims:
+            if id(r.model) in replaced:
+                self.ignored["Claim: an earlier request its update replaces"] += 1
+        claims = [c for c in claims if id(c[0].model) not in replaced]
         for r, file, line in claims:
             stay = Stay(r, file, line)
             enc = self._claim_encounter(r)
@@ -319,9 +327,10 @@ class Source(Sections):
         if head is not None:
             visit = cast("Encounter", head.model)
             hosp = visit.hospitalization
-            source = next((c.code for c in codings(hosp.admitSource if hosp else None)), None)
-            if source in codes.ADMIT_SOURCES:
-                out["admit_source"] = codes.ADMIT_SOURCES[source]
+            source = next((found for c in codings(hosp.admitSource if hosp else None)
+                           if (found := codes.admit_source(c.system, c.code)) is not None), None)
+            if source is not None:
+                out["admit_source"] = source
             elif any(_class(e.model) == "EMER" for e in stay.encounters[1:]):
                 out["admit_source"] = "emergency"
             midnights = extension(head.model, EXPECTED_MIDNIGHTS)
@@ -354,6 +363,8 @@ class Source(Sections):
         if found in LEVELS:
             return found
         for item in asked.item or []:
+            if cancelled(item):
+                continue  # what a request no longer asks for names no level
             for concept in (extension(item, codes.REQUEST_TYPE), item.revenue, item.productOrService, item.category,
                             item.locationCodeableConcept):  # codes.PAS_LEVEL_ELEMENTS
                 for c in codings(concept):

@@ -52,6 +52,27 @@ VISIT_CLASSES = {"AMB": "ambulatory", "EMER": "emergency", "VR": "virtual", "HH"
 ADMIT_SOURCES = {"emd": "emergency", "gp": "physician_referral", "mp": "physician_referral",
                  "hosp-trans": "transfer", "nursing": "transfer", "psych": "transfer", "rehab": "transfer",
                  "outp": "clinic", "born": "other", "other": "other"}
+# NUBC UB-04 form locator 15, Point of Origin for Admission or Visit: the codes a Da Vinci PAS Encounter's
+# admitSource is bound to (X12 CL1-02). As listed in the CMS Medicare Claims Processing Manual, Chapter 25, §75.2
+# (FL 15): 1 non-health-care facility (home, workplace), 2 clinic or physician's office, 4 transfer from a
+# hospital, 5 from a SNF, ICF or assisted living, 6 from another health care facility, 8 court or law
+# enforcement, D from a distinct unit of the same hospital, E from an ambulatory surgery center, F from hospice;
+# 9 (information not available) names none.
+NUBC_POINT_OF_ORIGIN = "https://www.nubc.org/CodeSystem/PointOfOrigin"
+NUBC_ADMIT_SOURCES = {"1": "other", "2": "clinic", "4": "transfer", "5": "transfer", "6": "transfer", "8": "other",
+                      "D": "transfer", "E": "transfer", "F": "transfer"}
+
+
+def admit_source(system: str | None, code: str | None) -> str | None:
+    """The record's admit source for an Encounter's ``hospitalization.admitSource`` coding: a NUBC point of origin
+    by its system, else the FHIR admit-source code."""
+    if code is None:
+        return None
+    if system == NUBC_POINT_OF_ORIGIN:
+        return NUBC_ADMIT_SOURCES.get(code)
+    return ADMIT_SOURCES.get(code)
+
+
 PROCEDURE_STATUS = {"preparation": "planned", "in-progress": "planned", "on-hold": "planned",
                     "completed": "completed", "not-done": "cancelled", "stopped": "cancelled"}
 
@@ -61,6 +82,9 @@ CLAIM_ENCOUNTER = "http://hl7.org/fhir/5.0/StructureDefinition/extension-Claim.e
 REQUESTED_SERVICE = PAS + "extension-requestedService"
 SERVICE_DATE = PAS + "extension-serviceItemRequestedServiceDate"
 REQUEST_TYPE = PAS + "extension-serviceItemRequestType"
+CERTIFICATION_TYPE = PAS + "extension-certificationType"
+X12_CERTIFICATION_TYPE = "https://codesystem.x12.org/005010/1322"  # UM02 certification type: 3 Cancel
+INFO_CANCELLED = PAS + "modifierextension-infoCancelled"  # PASClaimUpdate: an item no longer asked for
 X12_REQUEST_TYPE = "https://codesystem.x12.org/005010/1525"  # UM request category: AR admission review
 X12_SERVICE_TYPE = "https://codesystem.x12.org/005010/1365"  # service type code
 PLACE_OF_SERVICE = "https://www.cms.gov/Medicare/Coding/place-of-service-codes/Place_of_Service_Code_Set"

@@ -379,6 +379,14 @@ def extension(model, url: str):
     return None
 
 
+def cancelled(item) -> bool:
+    """A PAS Claim item no longer asked for: a Claim update flags it cancelled (a modifier extension, which
+    changes what the item means), or its certification type is Cancel."""
+    if any(e.url == codes.INFO_CANCELLED and e.valueBoolean for e in getattr(item, "modifierExtension", None) or []):
+        return True
+    return any(c.system == codes.X12_CERTIFICATION_TYPE and c.code == "3"
+               for c in codings(extension(item, codes.CERTIFICATION_TYPE)))
+
 
 # --- primitive values as the record wants them --------------------------------------------------------------
 

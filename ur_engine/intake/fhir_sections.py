@@ -15,6 +15,7 @@ from ur_engine.intake import fhir_codes as codes
 from ur_engine.intake.fhir_model import (
     Index,
     Read,
+    cancelled,
     codings,
     day,
     notice,
@@ -210,7 +211,11 @@ class Sections:
             out.append(entry)
         claim_label = claim.label if claim else ""  # the items are the claim's: none without one
         for n, item in enumerate(cast("Claim", claim.model).item or [] if claim else []):
-            # PAS: the services the request asks for are planned procedures.
+            # PAS: the services the request asks for are planned procedures; one it cancels is not asked for.
+            if cancelled(item):
+                stay.note(next((c.code for c in codings(item.productOrService)), None),
+                          f"{claim_label}.item[{n}]", "cancelled by the request: not a planned procedure")
+                continue
             entry = self._code(stay, item.productOrService, f"{claim_label}.item[{n}].productOrService",
                                codes.PROCEDURE_PREFERENCE)
             if entry is None:
