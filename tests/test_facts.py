@@ -108,6 +108,20 @@ def test_procedure_within_24_hours_needs_its_time(library):
     assert late.values["procedure.within_24h_general_or_regional"] is False
 
 
+
+@pytest.mark.parametrize("procedure, expected", [
+    ({"code": "33510", "anesthesia": "general", "time": "2026-03-02T15:00:00Z"}, True),
+    ({"code": "33510", "anesthesia": "local", "time": "2026-03-02T15:00:00Z"}, False),
+    ({"code": "33510", "anesthesia": "general", "time": "2026-03-05T15:00:00Z"}, False),  # days later
+    # A planned bypass whose time or anesthesia the request does not give may be the very surgery asked about.
+    ({"code": "33510", "time": "2026-03-02T15:00:00Z"}, None),
+    ({"code": "33510", "anesthesia": "general"}, None),
+])
+def test_a_procedure_whose_time_or_anesthesia_is_not_given_leaves_surgery_within_24_hours_unknown(
+        library, procedure, expected):
+    found = facts(library, procedures=[procedure]).values.get("procedure.within_24h_general_or_regional")
+    assert found is expected
+
 QSOFA = """
   qsofa_demo:
     text: qSOFA

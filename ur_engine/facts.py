@@ -355,9 +355,10 @@ class FactDictionary:
                     values[f"dx.{name}"] = hit
         if adm.procedures is not None and (families is None or "procedure" in families):
             for name, p in self.procedures.items():
-                proc = next((x for x in adm.procedures if self._procedure_matches(x, p, anchor, on)), None)
-                if proc is None and "procedures" in adm.incomplete:
-                    continue
+                matches = [(x, self._procedure_matches(x, p, anchor, on)) for x in adm.procedures]
+                proc = next((x for x, m in matches if m), None)
+                if proc is None and ("procedures" in adm.incomplete or any(m is None for _, m in matches)):
+                    continue  # a procedure that may be the one asked about (its time or anesthesia not given)
                 values[f"procedure.{name}"] = proc is not None
                 if proc is not None and proc.time_text:
                     times[f"procedure.{name}"] = proc.time_text
@@ -543,21 +544,32 @@ class FactDictionary:
                 bounds[fact] = (">" if lo_open else ">=", lo) if hi == math.inf else \
                     ("<" if hi_open else "<=", hi) if lo == -math.inf else (">=", lo)
 
-    def _procedure_matches(self, proc: Procedure, spec: dict[str, Any], anchor: datetime, on: date) -> bool:
+    def _procedure_matches(self, proc: Procedure, spec: dict[str, Any], anchor: datetime, on: date) -> bool | None:
+        """Is ``proc`` a procedure the fact asks about: yes, no, or None when what would tell (its time, its
+        anesthesia, whether only a hospital can do it) is not given."""
         if "status" in spec and proc.status not in spec["status"]:
             return False
         if "valueset" in spec:
             day = proc.time.date() if proc.time is not None else on
             if not self.valuesets[spec["valueset"]].contains(proc.code, day):
                 return False
+        found: bool | None = True
         if "within_hours" in spec:
-            if proc.time is None or not (anchor <= proc.time <= anchor + timedelta(hours=spec["within_hours"])):
+            if proc.time is None:
+                found = None
+            elif not (anchor <= proc.time <= anchor + timedelta(hours=spec["within_hours"])):
                 return False
-        if "anesthesia" in spec and proc.anesthesia not in spec["anesthesia"]:
-            return False
-        if "hospital_only" in spec and proc.hospital_only is not spec["hospital_only"]:
-            return False
-        return True
+        if "anesthesia" in spec:
+            if proc.anesthesia is None:
+                found = None
+            elif proc.anesthesia not in spec["anesthesia"]:
+                return False
+        if "hospital_only" in spec:
+            if proc.hospital_only is None:
+                found = None
+            elif proc.hospital_only is not spec["hospital_only"]:
+                return False
+        return found
 
     @staticmethod
     def _interval(adm: Admission, spec: dict[str, Any]) -> float | None:
