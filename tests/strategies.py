@@ -159,3 +159,15 @@ def bench_generator():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def json_paths(node, at=()):
+    """Every place in a JSON document a value could be replaced: each key's value and each list item."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield (*at, k)
+            yield from json_paths(v, (*at, k))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield (*at, i)
+            yield from json_paths(v, (*at, i))

@@ -3,26 +3,16 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from day_support import ARRIVAL, at, vitals
 from conftest import RULES, make_record
 from ur_engine.batch.escalations import DayChanges
 from ur_engine.batch.runner import BatchSummary, run_batch
 from ur_engine.intake.rule_files import read_sources
 
 SOURCES = read_sources(RULES)
-ARRIVAL = datetime(2026, 3, 2, 9, 40, tzinfo=timezone.utc)
-
-
-def at(hours: float) -> str:
-    return (ARRIVAL + timedelta(hours=hours)).isoformat()
-
-
-def vitals(hours: float, pulse: float = 88, systolic: float = 122) -> list[dict]:
-    return [{"code": "8867-4", "value": pulse, "unit": "/min", "time": at(hours)},
-            {"code": "8480-6", "value": systolic, "unit": "mm[Hg]", "time": at(hours)}]
 
 
 def stay(id_: str, observations, treatments, discharge_hours: float) -> dict:

@@ -12,6 +12,7 @@ import json
 from urllib.parse import urlsplit
 
 import pytest
+from strategies import json_paths
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from fhir.resources.R4B.encounter import Encounter
@@ -229,20 +230,8 @@ def test_the_example_hook_requests_screen_as_the_bench_expects(client, name, ind
     assert screened(client, START, body)["cards"][0]["indicator"] == indicator
 
 
-def _paths(node, at=()):
-    """Every place in a JSON document a value could be replaced: each key's value and each list item."""
-    if isinstance(node, dict):
-        for k, v in node.items():
-            yield (*at, k)
-            yield from _paths(v, (*at, k))
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            yield (*at, i)
-            yield from _paths(v, (*at, i))
-
-
 PNEUMONIA = json.loads((ROOT / "examples" / "cds-hook-encounter-start.json").read_text())
-PLACES = sorted(_paths(PNEUMONIA), key=str)
+PLACES = sorted(json_paths(PNEUMONIA), key=str)
 ODD = [None, "", "x", 0, -1, 1.5, True, [], {}, [None], {"a": 1}, "2020-13-45", "9" * 300, {"reference": 3},
        [{"resourceType": 7}], {"resourceType": None}, {"resourceType": "Bundle", "entry": "none"}]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from strategies import json_paths
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from fhir.resources.R4B.parameters import Parameters
@@ -308,17 +309,6 @@ def test_a_response_still_in_progress_is_not_reviewed():
     assert caught.value.errors[0].path == "QuestionnaireResponse.status"
 
 
-def _paths(node, at=()):
-    if isinstance(node, dict):
-        for k, v in node.items():
-            yield (*at, k)
-            yield from _paths(v, (*at, k))
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            yield (*at, i)
-            yield from _paths(v, (*at, i))
-
-
 ANSWERED = {"resourceType": "QuestionnaireResponse", "id": "qr-fuzz", "status": "completed",
             "questionnaire": "http://localhost/fhir/Questionnaire/review-REVIEW",
             "item": [answer("sodium", 120, "mmol/L", SODIUM_TIME), answer("temperature_oral", 101.5, "[degF]", SODIUM_TIME),
@@ -326,7 +316,7 @@ ANSWERED = {"resourceType": "QuestionnaireResponse", "id": "qr-fuzz", "status": 
                      {"linkId": "treatment.vasopressor", "item": [
                          {"linkId": "treatment.vasopressor.type", "answer": [{"valueCoding": {"code": "vasopressor"}}]},
                          {"linkId": "treatment.vasopressor.start", "answer": [{"valueDateTime": SODIUM_TIME}]}]}]}
-PLACES = sorted((p for p in _paths(ANSWERED) if p != ("questionnaire",)), key=str)
+PLACES = sorted((p for p in json_paths(ANSWERED) if p != ("questionnaire",)), key=str)
 ODD = [None, "", "x", 0, -1, 1.5, True, [], {}, [None], {"a": 1}, "2020-13-45", "9" * 300, {"valueQuantity": "x"},
        [{"linkId": 7}], {"linkId": None, "item": "none"}, {"valueDateTime": "2026-03-02T11:00:00"}]
 

@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import RULES
+from strategies import json_paths
 from ur_engine.cli import main
 
 ADULT, PNEUMONIA, VALUESET = "adult-admission.yaml", "pneumonia.yaml", "valuesets/pneumonia.yaml"
@@ -260,13 +261,6 @@ VALUES = st.one_of(st.none(), st.booleans(), st.integers(-5, 500), st.text(max_s
                                    st.one_of(st.integers(0, 99), st.text(max_size=3)), max_size=2))
 
 
-def _paths(node, path=()):
-    yield path
-    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
-    for key, value in items:
-        yield from _paths(value, path + (key,))
-
-
 @settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(name=st.sampled_from(EDITED), data=st.data())
 def test_any_part_of_a_rule_file_of_the_wrong_shape_is_an_error_never_a_crash(name, data):
@@ -274,7 +268,7 @@ def test_any_part_of_a_rule_file_of_the_wrong_shape_is_an_error_never_a_crash(na
 
     doc = yaml.safe_load(next(s.text for s in SOURCES if s.name == name))
     for _ in range(data.draw(st.integers(1, 3))):
-        path = data.draw(st.sampled_from([p for p in _paths(doc) if p]))
+        path = data.draw(st.sampled_from(list(json_paths(doc))))
         parent = doc
         for part in path[:-1]:
             parent = parent[part]

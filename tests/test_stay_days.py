@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import pytest
 
+from day_support import ARRIVAL, at, vitals
 from conftest import make_record
 from ur_engine import admit
 from ur_engine.stay_days import judge_days, review_by_day
 
-ARRIVAL = datetime(2026, 3, 2, 9, 40, tzinfo=timezone.utc)
-
-
-def at(hours: float) -> str:
-    return (ARRIVAL + timedelta(hours=hours)).isoformat()
-
-
-def vitals(hours: float, pulse: float = 88, systolic: float = 122) -> list[dict]:
-    return [{"code": "8867-4", "value": pulse, "unit": "/min", "time": at(hours)},
-            {"code": "8480-6", "value": systolic, "unit": "mm[Hg]", "time": at(hours)}]
 
 
 def stay(observations, treatments, discharge_hours: float | None = 96, **changes) -> dict:
