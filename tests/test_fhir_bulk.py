@@ -53,10 +53,10 @@ ENC_CP = {
 }
 ENC_NOCOV = {
     "id": "enc-nocov", "review_type": "admission", "patient": {"age": 35, "sex": "female"},
-    "coverage": {"line_of_business": "commercial"},  # its only Coverage is cancelled
+    "coverage": {},  # its only Coverage is cancelled: the line of business is unknown, and the review pends for it
     "encounter": {"arrival_time": "2026-03-04T08:00:00+00:00", "requested_level": "observation"},
     "diagnoses": [], "observations": [], "procedures": [], "treatments": [], "incomplete": ["treatments"],
-    "data_notices": [{"what": None, "where": "Patient/p3", "why": "no Coverage for the stay: taken as commercial"}],
+    "data_notices": [{"what": None, "where": "Patient/p3", "why": "no Coverage for the stay: the line of business is unknown"}],
 }
 ENC_MA = {
     "id": "enc-ma", "review_type": "admission", "patient": {"age": 80, "sex": "male"},
@@ -148,7 +148,7 @@ def test_a_fhir_stay_whose_age_cannot_be_known_is_reviewed_and_pends_naming_it(t
     assert any(n["where"] == where and why in n["why"] for n in first["data_notices"])
     assert record.parse(first).patient.age is None
     decision = review(engine, first)
-    assert (decision.outcome, decision.missing) == ("pend", ["age"])
+    assert decision.outcome == "pend" and decision.missing[0] == "age"
 
 
 def test_fhir_bad_lines_and_repeated_ids_are_error_items(tmp_path):

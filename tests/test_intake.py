@@ -179,12 +179,30 @@ def test_an_impossible_arrival_is_a_record_error_never_an_exception(library, whe
     assert caught.value.errors[0].path == "$.encounter.arrival_time"
 
 
-@pytest.mark.parametrize("missing", ["id", "encounter", "coverage"])
+@pytest.mark.parametrize("missing", ["id", "encounter"])
 def test_a_record_with_nothing_to_judge_is_an_error(library, missing):
     record = make_record()
     del record[missing]
     with pytest.raises(RecordErrors):
         admit(record, library.facts)
+
+
+@pytest.mark.parametrize("coverage", [None, {}, {"plan": "gold"}])
+def test_a_stay_without_its_line_of_business_is_reviewed_and_pends_naming_it(engine, coverage):
+    record = make_record(observations=[obs("8867-4", 150)], treatments=[{"type": "iv_fluids"}])
+    if coverage is None:
+        del record["coverage"]
+    else:
+        record["coverage"] = coverage
+    decision = review(engine, record)
+    assert decision.outcome == "pend" and decision.missing == ["line_of_business"]
+    assert "line of business" in decision.reasons[0]
+
+
+def test_a_line_of_business_given_wrong_is_still_an_error_naming_it(library):
+    with pytest.raises(RecordErrors) as caught:
+        admit(make_record(coverage={"line_of_business": "medicar"}), library.facts)
+    assert caught.value.errors[0].path == "$.coverage.line_of_business"
 
 
 def test_an_unknown_field_or_enum_is_set_aside_not_fatal(library):

@@ -220,7 +220,7 @@ def decide(adm: Admission, library: Library, results: Results, facts: Facts, rev
     patterns in millions of stays: each pattern's verdict is worked out once (``_verdict``); which of its
     candidate facts are missing is the record's own.
     """
-    if adm.patient.age is None or adm.requested is None:
+    if adm.patient.age is None or adm.requested is None or adm.coverage.line_of_business is None:
         return _pend_without_basics(adm, library, results, facts, review_id, waived, unknown_basics(adm))
     if not results:
         verdict = _verdict(adm.requested, adm.review_type, library, results, waived)
@@ -503,14 +503,17 @@ def _some(names: list[str], limit: int = 6, words: list[dict[str, object]] | Non
 
 
 # What a review cannot start without. A record may leave them out (a prior-authorization request without a birth
-# date or a level of care): the stay then pends, naming them, instead of being refused or judged on a guess.
+# date or a level of care, an extract without its payer): the stay then pends, naming them, instead of being refused or judged on a guess.
 BASICS = (("age", "Patient's age at arrival (the birth date): it decides which criteria apply"),
-          ("requested_level", "Level of care requested (inpatient, observation, critical care…)"))
+          ("requested_level", "Level of care requested (inpatient, observation, critical care…)"),
+          ("line_of_business", "Coverage: the line of business (Medicare, Medicaid, commercial…): it decides which "
+                               "payment rules apply"))
 
 
 def unknown_basics(adm: Admission) -> list[tuple[str, str]]:
     """(name, words) of each basic the record does not give."""
-    unknown = {"age": adm.patient.age is None, "requested_level": adm.requested is None}
+    unknown = {"age": adm.patient.age is None, "requested_level": adm.requested is None,
+               "line_of_business": adm.coverage.line_of_business is None}
     return [(name, text) for name, text in BASICS if unknown[name]]
 
 

@@ -65,7 +65,7 @@ class Patient:
 
 @dataclass(slots=True)
 class Coverage:
-    line_of_business: str
+    line_of_business: str | None  # None: not known; the review pends naming it (it chooses the payment rules)
     plan: str | None = None
 
 
@@ -363,11 +363,11 @@ def _build(d: dict[str, Any], errors: list[RecordError], seen: dict[str, datetim
                                  ("discharge_time", encounter.discharge_time, encounter.arrival_time)):
         if later is not None and earlier is not None and later < earlier:
             errors.append(TimeOrderError(f"{name} is before arrival_time", path=f"$.encounter.{name}"))
-    pat, cov = d["patient"], d["coverage"]
+    pat, cov = d["patient"], d.get("coverage") or {}
     return Admission(
         id=d["id"], review_type=ReviewType(d.get("review_type", "admission")),
         patient=Patient(pat.get("age"), pat.get("sex")),
-        coverage=Coverage(cov["line_of_business"], cov.get("plan")),
+        coverage=Coverage(cov.get("line_of_business"), cov.get("plan")),
         encounter=encounter, diagnoses=diagnoses, procedures=procedures, observations=obs,
         treatments=treatments, findings=dict(d["findings"]) if "findings" in d else None,
         function=function, discharge_plan=plan, incomplete=_incomplete(d), complete=frozenset(d.get("complete", ())),

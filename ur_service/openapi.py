@@ -289,7 +289,7 @@ def _submission() -> dict:
 
     admission = engine_schemas.schema("admission")["properties"]
     return {
-        "type": "object", "required": ["id", "patient", "coverage", "encounter"],
+        "type": "object", "required": ["id", "patient", "encounter"],
         "description": "An admission record as a hospital system writes it. It is read as the Admission schema "
                        "describes; a value that cannot be read so (an ICD-9 code, a unit as the laboratory writes "
                        "it, a null, a value outside its plausible range, an unknown field) is set aside with a "
@@ -302,7 +302,8 @@ def _submission() -> dict:
             # Without an age or a level (or with a null: not given) the stay is reviewed and pends, naming them.
             "patient": {"type": "object", "properties": {"age": {"anyOf": [
                 admission["patient"]["properties"]["age"], {"type": "null"}]}}},
-            "coverage": {"type": "object", "required": ["line_of_business"], "properties": {
+            # Without a line of business too: the stay pends, naming it.
+            "coverage": {"type": "object", "properties": {
                 "line_of_business": admission["coverage"]["properties"]["line_of_business"]}},
             "encounter": {"type": "object", "required": ["arrival_time"], "properties": {
                 "arrival_time": ref("time"), "requested_level": {"anyOf": [ref("level"), {"type": "null"}]}}},

@@ -106,8 +106,9 @@ class Sections:
                     if lob:
                         out["line_of_business"] = lob
                         return [r]
-        out["line_of_business"] = "commercial"
-        stay.note(None, (patient or stay.head).label, "no Coverage for the stay: taken as commercial")
+        # No payer named anywhere: the line of business stays unknown and the review pends for it, rather than
+        # being judged as commercial (a Medicare stay would then escape the two-midnight rule unseen).
+        stay.note(None, (patient or stay.head).label, "no Coverage for the stay: the line of business is unknown")
         return []
 
     def _grouped(self) -> tuple[dict, dict]:
