@@ -302,8 +302,8 @@ def _submission() -> dict:
             # Without an age or a level (or with a null: not given) the stay is reviewed and pends, naming them.
             "patient": {"type": "object", "properties": {"age": {"anyOf": [
                 admission["patient"]["properties"]["age"], {"type": "null"}]}}},
-            # Without a line of business too: the stay pends, naming it.
-            "coverage": {"type": "object", "properties": {
+            # Without a line of business (or coverage, or a null: not given) too: the stay pends, naming it.
+            "coverage": {"type": ["object", "null"], "properties": {
                 "line_of_business": admission["coverage"]["properties"]["line_of_business"]}},
             "encounter": {"type": "object", "required": ["arrival_time"], "properties": {
                 "arrival_time": ref("time"), "requested_level": {"anyOf": [ref("level"), {"type": "null"}]}}},
