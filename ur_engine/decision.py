@@ -85,6 +85,9 @@ class Decision:
     _results: list[tuple[RuleSet, RulesetResult]] = field(default_factory=list, repr=False, compare=False)
     _facts: Facts = field(default_factory=Facts, repr=False, compare=False)
     _waived: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
+    # The criteria's ids under their status, shared by every decision of the same pattern of results (None: work
+    # them out from ``_results``).
+    _by_status: dict[str, tuple[str, ...]] | None = field(default=None, repr=False, compare=False)
     # The stay day by day (stay_days.StayDays.to_dict()), set only when a day-by-day review was asked for.
     by_day: dict[str, object] | None = None
 
@@ -125,11 +128,7 @@ class Decision:
         return head
 
     def _compact_trail(self) -> tuple[dict[str, list[str]], dict[str, dict[str, object]]]:
-        by: dict[bool | None, list[str]] = {True: [], False: [], None: []}
-        waived: list[str] = []
-        for _, r in self._results:
-            for cid, met in r.criteria.items():
-                (waived if cid in self._waived else by[met]).append(cid)
+        by_status = self._by_status if self._by_status is not None else _by_status(self._results, self._waived)
         vget, tget, bounds = self._facts.values.get, self._facts.times.get, self._facts.bounds
         evidence: dict[str, dict[str, object]] = {}
         for f in _facts_read(self.rules.get("digest"), [rs for rs, _ in self._results]):
@@ -140,8 +139,7 @@ class Decision:
             if bounds and f in bounds:
                 e["comparator"], e["value"] = bounds[f]
             evidence[f] = e
-        trail = {"met": by[True], "not_met": by[False], "unknown": by[None], "waived": waived}
-        return {k: ids for k, ids in trail.items() if ids}, evidence
+        return {k: list(ids) for k, ids in by_status.items()}, evidence
 
     def _trail_dicts(self) -> list[dict[str, object]]:
         """``criteria`` as dicts, straight from the rule set results (the same data as CriterionResult)."""
@@ -167,6 +165,17 @@ class Decision:
 
 
 Results = list[tuple[RuleSet, RulesetResult]]
+
+
+def _by_status(results: Results, waived: frozenset[str]) -> dict[str, tuple[str, ...]]:
+    """The criteria's ids under their status (met, not met, unknown, waived), in trail order; empty ones left out."""
+    by: dict[bool | None, list[str]] = {True: [], False: [], None: []}
+    waived_ids: list[str] = []
+    for _, r in results:
+        for cid, met in r.criteria.items():
+            (waived_ids if cid in waived else by[met]).append(cid)
+    trail = {"met": by[True], "not_met": by[False], "unknown": by[None], "waived": waived_ids}
+    return {k: tuple(ids) for k, ids in trail.items() if ids}
 
 
 
@@ -247,7 +256,7 @@ def decide(adm: Admission, library: Library, results: Results, facts: Facts, rev
         missing=missing, missing_info=missing_info, levels=dict(verdict.levels), payment=dict(verdict.payment),
         rules=dict(verdict.rules), review_action=verdict.review_action, notices=list(verdict.notices),
         data_notices=adm.data_notices + tuple(facts.notices) if facts.notices else adm.data_notices,
-        _results=results, _facts=facts, _waived=waived)
+        _results=results, _facts=facts, _waived=waived, _by_status=verdict.by_status)
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,6 +280,7 @@ class _Verdict:
     rules: dict[str, Any]
     review_action: ReviewAction
     notices: tuple[str, ...]
+    by_status: dict[str, tuple[str, ...]]  # the compact trail's ids (Decision._compact_trail)
 
 
 # (library digest, requested, review type, waivers, each rule set's criteria results) -> its verdict.
@@ -349,7 +359,7 @@ def _verdict(requested_level: str | None, review_type: str, library: Library, re
         rules={"version": library.version, "digest": library.digest,
                "rulesets": {rs.id: rs.version for rs, _ in results}},
         review_action=ReviewAction.CERTIFIED if outcome is Outcome.APPROVE else ReviewAction.PENDED,
-        notices=tuple(notices))
+        notices=tuple(notices), by_status=_by_status(results, waived))
 
 
 def _met_ids(results: Results, target: str) -> list[str]:
