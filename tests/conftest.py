@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
+import tempfile
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -20,6 +21,8 @@ ARRIVAL = datetime(2026, 3, 2, 9, 40)
 # Every service the tests build or start (gunicorn too) checks its responses against the OpenAPI document; a
 # production server does not, by default.
 os.environ.setdefault("UR_RESPONSE_VALIDATION", "strict")
+# Loaded libraries are cached in a folder of the test run's own, never in the user's cache.
+os.environ.setdefault("UR_CACHE_DIR", tempfile.mkdtemp(prefix="ur-test-cache-"))
 
 # `make check` runs the fast profile: every property still runs, on a few examples instead of thousands.
 settings.register_profile("fast", max_examples=15, deadline=None)
