@@ -7,14 +7,18 @@ import json
 import re
 from collections.abc import Hashable, Iterable, Iterator, Mapping
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jsonschema_rs
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError, best_match, relevance
 
 from ur_engine import resources
 from ur_engine.errors import did_you_mean
+
+if TYPE_CHECKING:
+    # Imported where an error is explained: valid records and a cached library never need it, and it is a
+    # quarter of the engine's import time.
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
 
 SCHEMAS = ("admission", "ruleset", "facts", "valueset", "decision")
 # A JSON Schema document: JSON objects all the way down, as jsonschema itself types them.
@@ -34,6 +38,8 @@ def schema(name: str) -> Schema:
 
 @lru_cache(maxsize=None)
 def validator(name: str) -> Draft202012Validator:
+    from jsonschema import Draft202012Validator
+
     doc = schema(name)
     if name == "ruleset":
         doc = _ruleset_structure_only(doc)
@@ -71,6 +77,8 @@ def json_path(parts: Iterable[Hashable]) -> str:
 
 def explain(error: ValidationError) -> Explained:
     """(path, message, suggestion, points_at_key) for one schema error, descending into oneOf/anyOf."""
+    from jsonschema.exceptions import best_match, relevance
+
     while error.context:
         error = best_match(error.context, key=relevance)
     path: tuple[Hashable, ...] = tuple(error.absolute_path)
