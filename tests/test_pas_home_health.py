@@ -60,13 +60,16 @@ def stated(homebound=True, need="intermittent", seen="2026-03-05", related=True)
     return out
 
 
-def medicare_homecare(supporting: list[dict] | None = None, start: str = "2026-03-10") -> dict:
+def medicare_homecare(supporting: list[dict] | None = None, start: str = "2026-03-10",
+                      name: str = "homecare-request-bundle.json") -> dict:
     """The guide's homecare request as a Medicare beneficiary born in 1950 would send it in March 2026 (the example
     gives no birth date and no line of business, and dates from 2005, before the rules in effect)."""
-    doc = copy.deepcopy(load(PAS_IG / "homecare-request-bundle.json"))
-    asked = resource(doc, "Claim")
+    doc = copy.deepcopy(load(PAS_IG / name))
+    asked = resource(doc, "Claim")  # the request (or the update: the first Claim of the Bundle)
     asked["created"] = "2026-03-02T11:01:00-05:00"
-    next(s for s in asked["extension"][0]["extension"] if s["url"] == "date")["valueDate"] = start
+    for ext in asked.get("extension", []):
+        if ext["url"] == HOME_HEALTH_INFO:
+            next(s for s in ext["extension"] if s["url"] == "date")["valueDate"] = start
     if supporting:
         asked["supportingInfo"] = supporting
     resource(doc, "Patient")["birthDate"] = "1950-04-01"
@@ -163,6 +166,15 @@ def test_the_reference_implementations_requests_are_not_home_health(name):
 
 
 # --- what the request states of the patient's function ---------------------------------------------------------------
+
+@pytest.mark.parametrize("name", HOMECARE)
+def test_a_medicare_homecare_request_stating_nothing_of_the_patient_asks_for_the_home_health_criteria(engine, name):
+    decision = decide(engine, medicare_homecare(name=name)).to_dict()
+    assert (decision["review_type"], decision["requested"], decision["outcome"]) == ("discharge", "home_health", "pend")
+    assert "post-acute-home-health" in decision["rules"]["rulesets"]
+    assert HOME_HEALTH_FACTS <= set(decision["missing"]) and "requested_level" not in decision["missing"]
+    assert "Confined to the home (homebound)" in [w["text"] for w in decision["missing_info"]]
+
 
 def test_the_function_a_homecare_request_states_is_read():
     rec = records(medicare_homecare(stated()))[0]
