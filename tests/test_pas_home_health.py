@@ -148,7 +148,11 @@ def test_a_request_is_a_home_health_review_only_when_it_asks_for_home_health(why
     else:
         assert rec["review_type"] == "discharge"
         assert rec["discharge_plan"]["requested_setting"] == setting
-        assert rec["discharge_plan"]["planned_date"] == ("2026-03-12" if "extension" in changes else "2026-03-09")
+        from_extension = "extension" in changes
+        assert rec["discharge_plan"]["planned_date"] == ("2026-03-12" if from_extension else "2026-03-09")
+        # a stand-in for the start of care is said in a notice; the home health start date is the start of care
+        stand_ins = [n["where"] for n in rec["data_notices"] if n["why"].startswith("the planned start of care")]
+        assert stand_ins == ([] if from_extension else ["Claim/req-1.item[0].servicedDate"])
 
 
 def test_an_inpatient_pas_request_is_unchanged(engine):

@@ -45,15 +45,15 @@ def requested_setting(claim: Read) -> str | None:
     return None
 
 
-def start_of_care(claim: Read) -> tuple[date, str, str] | None:
-    """(date, where, what) of the start of care a request asks for: the home health start date of the home health
-    care information extension, else an item's requested service date, else the patient event's date."""
+def start_of_care(claim: Read) -> tuple[date, str, str | None] | None:
+    """(date, where, what stands in for it) of the start of care a request asks for: the home health start date of
+    the home health care information extension (what: None, it is the start of care), else an item's requested
+    service date, else the patient event's date."""
     asked = cast("Claim", claim.model)
     info = _home_health_information(asked)
     for sub in (info.extension or []) if info is not None else []:
         if sub.url == "date" and sub.valueDate is not None:
-            return sub.valueDate, f"{claim.label}.extension[homeHealthCareInformation].extension[date]", \
-                "the home health start date"
+            return sub.valueDate, f"{claim.label}.extension[homeHealthCareInformation].extension[date]", None
     for n, item in enumerate(asked.item or []):
         if cancelled(item):
             continue
@@ -80,7 +80,7 @@ def discharge_plan(stay: Stay, claim: Read, setting: str) -> dict:
         return out
     on, where, what = found
     out["planned_date"] = on.isoformat()
-    if what != "the home health start date":  # a value read as something else: said, the original shown
+    if what is not None:  # a value read as something else: said, the original shown
         stay.notices.append({**notice(str(on), where, f"the planned start of care is taken from {what}"),
                              "kind": "mapped"})
     return out
