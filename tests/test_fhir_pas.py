@@ -103,9 +103,10 @@ LEVELS = [
     ({"revenue": (NUBC, "0120")}, "inpatient"),
     # the most specific code first: observation hours billed at an outpatient place of service are observation
     ({"productOrService": (HCPCS, "G0378"), "locationCodeableConcept": (POS, "22")}, "observation"),
-    # codes that name a service, not where it is given, tell no level
+    # codes that name a service, not where it is given, tell no level (home health care, X12 service type 42, asks
+    # for a post-acute setting instead: tests/test_pas_home_health.py)
     ({"productOrService": (HCPCS, "33510")}, None),
-    ({"category": (X12_1365, "42"), "locationCodeableConcept": (POS, "11")}, None),
+    ({"category": (X12_1365, "3"), "locationCodeableConcept": (POS, "11")}, None),
 ]
 
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, cast
 from ur_engine import schemas
 from ur_engine.errors import RecordError
 from ur_engine.intake import fhir_codes as codes
+from ur_engine.intake import fhir_post_acute as post_acute
 from ur_engine.intake.fhir_model import (
     Index,
     Read,
@@ -246,8 +247,17 @@ class Source(Sections):
         if patient is None and claimed is not None:
             patient = self.index.resolve(claimed.patient, claim, "Patient")
         used = [*stay.encounters, *([claim] if claim else [])]
-        encounter = self._encounter(stay, claim)
+        encounter, setting = self._encounter(stay, claim)
         rec: dict = {"id": rid, "review_type": "admission", "patient": {}, "coverage": {}, "encounter": encounter}
+        if claim is not None:
+            if setting is not None:  # a request for care after a hospital stay: a post-acute review of the setting
+                rec["review_type"] = "discharge"
+                rec["discharge_plan"] = post_acute.discharge_plan(stay, claim, setting)
+            function, findings = post_acute.stated(stay, claim)
+            if function:
+                rec["function"] = function
+            if findings:
+                rec["findings"] = findings
         arrival = encounter.get("arrival_time")
         if patient is None:
             named = self.index.named(patient_ref)
@@ -301,8 +311,17 @@ class Source(Sections):
         if person.gender in ("female", "male", "other", "unknown"):
             out["sex"] = person.gender
 
-    def _encounter(self, stay: Stay, claim: Read | None) -> dict:
+    def _encounter(self, stay: Stay, claim: Read | None) -> tuple[dict, str | None]:
+        """The record's ``encounter``, and the post-acute setting a PAS request asks for instead of a level."""
         out: dict = {}
+        level = self._level(stay, claim)
+        setting = post_acute.requested_setting(claim) if claim is not None and not level else None
+        if level:
+            out["requested_level"] = level
+        elif claim is not None and setting is None:
+            stay.note(None, f"{claim.label}.item", "no requested level of care: neither the Encounter's class nor the "
+                      "items' request type, revenue code, service, category or place of service names one; the "
+                      "review pends until it is given")
         starts: list[tuple[datetime, str]] = []
         for enc in stay.encounters:
             period = cast("Encounter", enc.model).period
@@ -317,12 +336,14 @@ class Source(Sections):
             # Time in the emergency department before the inpatient order counts toward the stay (42 CFR 412.3).
             out["arrival_time"] = min(starts, key=lambda s: s[0])[1]
         elif claim is not None:
-            found = _requested_start(stay, claim)
+            found = _requested_start(stay, claim, post_acute=setting is not None)
             if found is not None:
                 out["arrival_time"] = found
-        level = self._level(stay, claim)
-        if level:
-            out["requested_level"] = level
+        if claim is not None and setting is not None and out.get("arrival_time"):
+            # A post-acute review is made when the request is, and never before the stay it follows began.
+            made = _made(cast("Claim", claim.model).created)
+            out["review_time"] = max(made, out["arrival_time"], key=datetime.fromisoformat) if made else \
+                out["arrival_time"]
         head = stay.encounters[0] if stay.encounters else None
         if head is not None:
             visit = cast("Encounter", head.model)
@@ -339,7 +360,7 @@ class Source(Sections):
             end = when(visit.period.end) if visit.period else None
             if end and visit.status != "planned":
                 out["discharge_time"] = end
-        return out
+        return out, setting
 
     def _level(self, stay: Stay, claim: Read | None) -> str | None:
         for enc in stay.encounters[:1]:
@@ -371,9 +392,6 @@ class Source(Sections):
                     level = codes.pas_level(c.system, c.code)
                     if level:
                         return level
-        stay.note(None, f"{claim.label}.item", "no requested level of care: neither the Encounter's class nor the "
-                  "items' request type, revenue code, service, category or place of service names one; the review "
-                  "pends until it is given")
         return None
 
 def _class(enc) -> str | None:
@@ -389,31 +407,40 @@ def _requested(enc) -> str | None:
     return codes.STAY_CLASSES.get(code) if code is not None else None
 
 
+def _made(created) -> str | None:
+    """A Claim's ``created`` as a time with an offset; a date alone as 00:00 UTC that day."""
+    on = day(created)
+    return when(created) or (f"{on}T00:00:00+00:00" if on is not None else None)
+
+
 def _preadmission(enc) -> tuple | None:
     ident = enc.hospitalization.preAdmissionIdentifier if enc.hospitalization else None
     return (ident.system, ident.value) if ident is not None and ident.value else None
 
 
-def _requested_start(stay: Stay, claim: Read) -> str | None:
+def _requested_start(stay: Stay, claim: Read, post_acute: bool = False) -> str | None:
     """The arrival of a stay a PAS request asks about whose Encounter gives no start with a time and offset: the
     Encounter's start date, the request's admission dates, an item's serviced date or period, else the day the
-    request was made (a Claim always has one). What stands in for the arrival is said in a notice; a date
-    without a time is read as 00:00 UTC that day, and the notice says so."""
+    request was made (a Claim always has one). A request for post-acute care asks for no hospital stay: its
+    arrival is the Encounter's start, else when the request was made (the review's time: a later start of care
+    would come after it). What stands in for the arrival is said in a notice; a date without a time is read as
+    00:00 UTC that day, and the notice says so."""
     asked = cast("Claim", claim.model)
     candidates: list[tuple[object, str, str]] = []
     for enc in stay.encounters:
         period = cast("Encounter", enc.model).period
         candidates.append((period.start if period else None, f"{enc.label}.period.start", "the Encounter's start"))
-    for n, info in enumerate(asked.supportingInfo or []):
+    for n, info in enumerate([] if post_acute else asked.supportingInfo or []):
         if {c.code for c in codings(info.category)} & {"admissionDates", "patientEvent"}:
             start = info.timingPeriod.start if info.timingPeriod else None
             candidates.append((info.timingDate or start, f"{claim.label}.supportingInfo[{n}].timing[x]",
                                "the requested admission date"))
-    for n, item in enumerate(asked.item or []):
+    for n, item in enumerate([] if post_acute else asked.item or []):
         candidates.append((item.servicedDate, f"{claim.label}.item[{n}].servicedDate", "the requested service date"))
         candidates.append((item.servicedPeriod.start if item.servicedPeriod else None,
                            f"{claim.label}.item[{n}].servicedPeriod.start", "the requested service date"))
     candidates.append((asked.created, f"{claim.label}.created",
+                       "when the request was made, as it asks for care after a hospital stay" if post_acute else
                        "the day the request was made: it names no admission or service date"))
     for value, where, what in candidates:
         exact, on = when(value), day(value)

@@ -116,6 +116,33 @@ def pas_level(system: str | None, code: str | None) -> str | None:
     return PAS_LEVELS.get((SYSTEMS.get(system, system), code))
 
 
+# A PAS request for care after a hospital stay is a post-acute (discharge) review of the setting it asks for.
+# Home health is named by the PAS Claim extension for home health care information (X12 278 CR6: "Information
+# needed for home health care requests", its date the home health start date) or by an item's X12 service type
+# 42 Home Health Care, as the guide's homecare examples (Examples.fsh, X12 005010X217 example 4) send it.
+# Left out as not unambiguous: a place of service 12 Home (equipment, supplies and physician visits are given at
+# home too), HCPCS G0151-G0162 (home health or hospice), and SNF, IRF or LTCH, for which the guide gives no code:
+# CMS place of service 31 (SNF) and 61 (IRF) name where a service is given, a physician's visit as well as a stay.
+HOME_HEALTH_INFORMATION = PAS + "extension-homeHealthCareInformation"
+PAS_SETTINGS = {(X12_SERVICE_TYPE, "42"): "home_health"}  # Home Health Care
+# Which of an item's codes are read for a post-acute setting: what is asked for, then its category.
+PAS_SETTING_ELEMENTS = ("productOrService", "category")
+
+
+def pas_setting(system: str | None, code: str | None) -> str | None:
+    if system is None or code is None:
+        return None
+    return PAS_SETTINGS.get((SYSTEMS.get(system, system), code))
+
+
+# What a request states of the patient for a post-acute review, where the PAS guide has no element for it: a
+# Claim.supportingInfo whose category is one of these codes (the guide's supporting information types are an
+# extensible binding). Documented in docs/inputs.md.
+REVIEW_INFORMATION = "https://ur-engine.org/fhir/CodeSystem/review-information"
+FINDING = "https://ur-engine.org/fhir/CodeSystem/finding"
+SKILLED_NEED = "https://ur-engine.org/fhir/CodeSystem/skilled-need"
+
+
 # --- Coverage → line of business ----------------------------------------------------------------------------
 LINES_OF_BUSINESS = ("medicare", "medicare_advantage", "medicaid", "commercial")
 SOPT = ("https://nahdo.org/sopt", "urn:oid:2.16.840.1.113883.3.221.5")  # Source of Payment Typology
