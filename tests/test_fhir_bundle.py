@@ -178,7 +178,8 @@ SOPT = "https://nahdo.org/sopt"
       {"resourceType": "Organization", "id": "org", "name": "State Medicaid Agency"}], "medicaid", False),
     ([coverage(type=None, **{"class": [{"type": {"coding": [{"code": "plan"}]}, "value": "Medicare Advantage HMO"}]})],
      "medicare_advantage", False),
-    ([coverage(type={"coding": [{"system": "http://example.org/plans", "code": "GOLD"}]})], "commercial", True),
+    # a payer's own plan code says nothing of the line of business: unknown, and the review pends for it
+    ([coverage(type={"coding": [{"system": "http://example.org/plans", "code": "GOLD"}]})], None, True),
     ([], None, True),  # no payer named anywhere: unknown, and the review pends for it
     ([coverage(status="cancelled")], None, True),
 ])
@@ -469,7 +470,7 @@ def test_ur_review_pends_a_pas_request_naming_what_it_leaves_unknown(runner):
     assert res.exit_code == 0, res.output
     line = json.loads(res.output.splitlines()[0])
     # No birth date and no level of care: reviewed all the same, pended for both, never refused nor guessed.
-    assert (line["outcome"], line["review_action"], line["missing"]) == ("pend", "A4", ["age", "requested_level"])
+    assert (line["outcome"], line["review_action"], line["missing"]) == ("pend", "A4", ["age", "requested_level", "line_of_business"])
     assert line["requested"] is None and line["recommended"] is None
     assert "Patient's age" in line["reasons"][0] and "Level of care requested" in line["reasons"][0]
     assert any(n["where"] == "Patient/1.birthDate" for n in line["data_notices"])

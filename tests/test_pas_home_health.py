@@ -94,7 +94,7 @@ def test_pas_homecare_request_is_reviewed_as_home_health(engine, name):
     assert (decision["review_type"], decision["requested"], decision["outcome"], decision["review_action"]) == \
         ("discharge", "home_health", "pend", "A4")
     # What the example lacks — a birth date — is what it pends for; never a level of care.
-    assert decision["missing"] == ["age"]
+    assert decision["missing"] == ["age", "line_of_business"]  # the Coverage names no plan type
 
 
 def test_the_homecare_start_date_is_the_planned_start_of_care_and_the_update_names_none():
@@ -248,7 +248,9 @@ def test_the_guides_homecare_example_submitted_asks_for_what_it_lacks_not_a_leve
     assert set(review_actions(response)) == {"A4"}
     asked = next(r for r in response["contained"] if r["resourceType"] == "CommunicationRequest")
     assert [p["contentString"] for p in asked["payload"]] == [
-        "Please send: Patient's age at arrival (the birth date): it decides which criteria apply"]
+        "Please send: Patient's age at arrival (the birth date): it decides which criteria apply",
+        "Please send: Coverage: the line of business (Medicare, Medicaid, commercial…): it decides which payment "
+        "rules apply"]
 
 
 def test_a_submitted_homecare_request_stating_what_the_rules_need_is_certified(client):

@@ -19,16 +19,19 @@ X12_1322 = "https://codesystem.x12.org/005010/1322"
 CLAIM_ENCOUNTER = "http://hl7.org/fhir/5.0/StructureDefinition/extension-Claim.encounter"
 
 # (example, the stay it is reviewed as, outcome, review action, what it pends for). None of the guide's examples
-# gives the patient a birth date, so each pends for the age; the surgical admission names a level of care (an
-# admission review at an inpatient hospital), the two homecare requests a post-acute setting (home health: a
-# discharge review, tests/test_pas_home_health.py) — a referral and an office visit name neither.
+# gives the patient a birth date or the Coverage a type, so each pends for the age and the line of business; the
+# surgical admission names a level of care (an admission review at an inpatient hospital), the two homecare
+# requests a post-acute setting (home health: a discharge review, tests/test_pas_home_health.py) — a referral and
+# an office visit name neither.
 EXAMPLES = [
-    ("surgical-request-bundle.json", "SurgicalEncounterExample", "pend", "A4", ["age"]),
-    ("homecare-request-bundle.json", "HomecareAuthorizationExample", "pend", "A4", ["age"]),
-    ("homecare-update-request-bundle.json", "HomecareAuthorizationUpdateExample", "pend", "A4", ["age"]),
-    ("referral-request-bundle.json", "ReferralAuthorizationExample", "pend", "A4", ["age", "requested_level"]),
+    ("surgical-request-bundle.json", "SurgicalEncounterExample", "pend", "A4", ["age", "line_of_business"]),
+    ("homecare-request-bundle.json", "HomecareAuthorizationExample", "pend", "A4", ["age", "line_of_business"]),
+    ("homecare-update-request-bundle.json", "HomecareAuthorizationUpdateExample", "pend", "A4",
+     ["age", "line_of_business"]),
+    ("referral-request-bundle.json", "ReferralAuthorizationExample", "pend", "A4",
+     ["age", "requested_level", "line_of_business"]),
     ("medical-services-request-bundle.json", "MedicalServicesAuthorizationExample", "pend", "A4",
-     ["age", "requested_level"]),
+     ["age", "requested_level", "line_of_business"]),
 ]
 
 

@@ -92,9 +92,10 @@ class Sections:
                 if plan:
                     out["plan"] = plan
                 return candidates  # the others' notices too: a value set aside may have changed the choice
-            out["line_of_business"] = "commercial"
+            # Unknown, not commercial: a Medicare Advantage plan under a payer's own code would otherwise escape
+            # the Medicare rules unseen. The review pends, asking for it.
             stay.note(None, f"{c.label}.type", "no line of business in the Coverage's type, plan or payer: "
-                      "taken as commercial")
+                      "the line of business is unknown")
             return candidates
         # Claims and benefit statements of the stay (Synthea writes no Coverage) name the payer.
         billed = self._grouped()[1]
