@@ -112,6 +112,31 @@ def test_every_mistake_of_a_file_is_reported_in_one_run(rules_copy):
     assert "5 error(s)" in res.stderr
 
 
+def test_every_yaml_mistake_with_a_mechanical_fix_is_told_in_one_run(rules_copy):
+    """Tabs and values to quote: the file is read again with each fix made, so the next one is found too."""
+    edit(rules_copy, ADULT, "    text: Pulse below 50 or above 140 per minute\n",
+         "    text: Pulse: below 50 or above 140 per minute\n")
+    edit(rules_copy, ADULT, "    source: 405 IAC 5-33-1(1)(B)\n", "\tsource: 405 IAC 5-33-1(1)(B)\n")
+    text = edit(rules_copy, ADULT, "  - id: SI-BP\n    group:", "  - id: SI-BP\n\tgroup:")
+    res = check("rules")
+    told = re.findall(r"^rules/adult-admission\.yaml:(\d+):\d+ (UR\d{3}) (.*)$", res.stderr, re.M)
+    assert [(int(n), fix.split(":")[0]) for n, _, fix in told] == [
+        (where(text, ": below 50")[0], "a colon followed by a space inside a value starts a new key"),
+        (where(text, "\tsource")[0], "YAML does not allow tabs for indentation"),
+        (where(text, "\tgroup")[0], "YAML does not allow tabs for indentation")], res.stderr
+    assert "3 error(s)" in res.stderr
+
+
+def test_after_a_yaml_mistake_the_parser_cannot_see_past_only_that_one_is_told(rules_copy):
+    """An unclosed quote swallows what follows: a tab below it is not reported, nor anything invented."""
+    edit(rules_copy, ADULT, "    source: 405 IAC 5-33-1(1)(B)\n", "\tsource: 405 IAC 5-33-1(1)(B)\n")
+    text = edit(rules_copy, ADULT, "    text: Pulse below 50 or above 140 per minute\n",
+                "    text: 'Pulse below 50 or above 140 per minute\n")
+    res = check("rules")
+    told = re.findall(r"^rules/adult-admission\.yaml:(\d+):\d+ (UR\d{3}) ", res.stderr, re.M)
+    assert [(int(n), code) for n, code in told] == [(where(text, "'Pulse below")[0], "UR001")], res.stderr
+
+
 def test_a_broken_valueset_file_does_not_make_every_reference_to_it_an_error(rules_copy):
     edit(rules_copy, VALUESET, '{code: J15, text: "Bacterial pneumonia, not elsewhere classified"}',
          "{code: J15, text: Bacterial pneumonia, not elsewhere classified}")

@@ -244,6 +244,8 @@ def load(sources: Iterable[Source]) -> Library:
     for s in sources:
         try:
             docs[s.name] = yamlsrc.parse(s.name, s.text)
+        except RuleErrors as e:  # several syntax errors of one file
+            errors.extend(e.errors)
         except RuleError as e:
             errors.append(e)
         else:

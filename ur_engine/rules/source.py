@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from ur_engine.errors import DuplicateKeyError, RuleError, YamlSyntaxError
+from ur_engine.errors import DuplicateKeyError, RuleError, RuleErrors, YamlSyntaxError
 
 Path = tuple[Hashable, ...]  # a JSON path as a tuple of keys and indexes, e.g. ("criteria", 0, "any")
 Position = tuple[int, int]  # line and column, both 1-based
@@ -65,7 +65,40 @@ class Document:
 
 def parse(name: str, text: str) -> Document:
     """Parse one YAML document; a syntax error becomes a YamlSyntaxError that names the fix, at its line and
-    column. Problems that leave the data whole are in ``Document.problems``."""
+    column. Problems that leave the data whole are in ``Document.problems``.
+
+    Several syntax errors of a file are raised together (RuleErrors) when the fix of each is mechanical — a tab
+    in the indentation, a value to put in quotes: the file is read again with that fix made, to find the next
+    mistake, so an author fixes them all in one go. After any other mistake the parser cannot tell what follows,
+    and only that first error is reported.
+    """
+    found: list[YamlSyntaxError] = []
+    while True:
+        try:
+            doc = _parse(name, text)
+        except _Misread as exc:
+            message, line, column = explain_yaml(exc.error, text)
+            if found and line in {e.line for e in found}:
+                return _raise(found)  # a line already reported: what follows from the repair, not the author
+            found.append(YamlSyntaxError(message, file=name, line=line, column=column))
+            repaired = _repaired(text, message, line) if len(found) < MAX_SYNTAX_ERRORS else None
+            if repaired is None or repaired == text:
+                return _raise(found)
+            text = repaired
+            continue
+        return _raise(found, doc) if found else doc
+
+
+# Syntax errors reported for one file at most: past a few, the author is better served fixing and checking again.
+MAX_SYNTAX_ERRORS = 10
+
+
+class _Misread(Exception):
+    def __init__(self, error: yaml.MarkedYAMLError) -> None:
+        self.error = error
+
+
+def _parse(name: str, text: str) -> Document:
     loader = _Loader(text)
     doc = Document(name, None)
     try:
@@ -73,11 +106,41 @@ def parse(name: str, text: str) -> Document:
         if node is not None:
             doc.data = _build(node, (), doc, loader, doc.problems)  # builds values: an unknown tag fails here
     except yaml.MarkedYAMLError as exc:
-        message, line, column = explain_yaml(exc, text)
-        raise YamlSyntaxError(message, file=name, line=line, column=column) from None
+        raise _Misread(exc) from None
     finally:
         loader.dispose()
     return doc
+
+
+def _raise(found: list[YamlSyntaxError], parsed: Document | None = None) -> Document:
+    """Raise the syntax errors found (the repaired file's own problems, once it parses, with them)."""
+    errors: list[RuleError] = [*found, *(parsed.problems if parsed is not None else ())]
+    if len(errors) == 1:
+        raise errors[0]
+    raise RuleErrors(errors)
+
+
+def _repaired(text: str, message: str, line: int | None) -> str | None:
+    """``text`` with the fix ``message`` names made on ``line``, when that fix is mechanical; else None."""
+    lines = text.split("\n")
+    if line is None or not 1 <= line <= len(lines):
+        return None
+    at = lines[line - 1]
+    if message.startswith("YAML does not allow tabs for indentation"):
+        # Lined up with the key of the nearest line above (after its '- ' when it starts a list item): a key
+        # among its siblings, as a tab usually stands for.
+        above = next((x for x in reversed(lines[:line - 1]) if x.strip() and not x.lstrip().startswith("#")), "")
+        indent = re.match(r"[ ]*(?:-[ ]+)?", above)
+        lines[line - 1] = " " * (indent.end() if indent else 0) + at.lstrip(" \t")
+    elif message.startswith(("a colon followed by a space inside a value", "a ':' inside a value",
+                             "a value cannot start with", "a value starting with")):
+        key = re.match(r"(\s*(?:-\s+)?[^:#\s][^:#]*?:\s+)(.*)$", at)
+        if key is None or key.group(2).startswith(("'", '"')):
+            return None
+        lines[line - 1] = key.group(1) + '"' + key.group(2).replace("\\", "\\\\").replace('"', '\\"') + '"'
+    else:
+        return None
+    return "\n".join(lines)
 
 
 def explain_yaml(exc: yaml.MarkedYAMLError, text: str) -> tuple[str, int | None, int | None]:
