@@ -316,9 +316,10 @@ class Store:
         return [dict(r) for r in rows], counts[0], counts[1] or 0
 
     def open_reviews(self, *, outcomes: tuple[str, ...] = ("pend", "alternative_setting"),
-                     urgency: str | None = None, requested: str | None = None, limit: int = 200):
+                     urgency: str | None = None, requested: str | None = None, limit: int = 200, offset: int = 0):
         """Reviews awaiting a person (no determination yet), with their decisions: the pended ones soonest due
-        first, then the rest oldest first. For the triage worklist, which shows why each one waits."""
+        first, then the rest oldest first; ``offset`` rows of that order skipped. For the triage worklist, which
+        shows why each one waits, a page at a time."""
         cols = [c for c in reviews.c if c.name not in ("record", "prev_hash", "hash")]
         joined = reviews.outerjoin(determinations, determinations.c.review_id == reviews.c.review_id)
         conds = [reviews.c.outcome.in_(outcomes), determinations.c.review_id.is_(None)]
@@ -327,7 +328,7 @@ class Store:
         if requested:
             conds.append(reviews.c.requested == requested)
         query = (select(*cols).select_from(joined).where(*conds)
-                 .order_by(reviews.c.due_at.is_(None), reviews.c.due_at, reviews.c.seq).limit(limit))
+                 .order_by(reviews.c.due_at.is_(None), reviews.c.due_at, reviews.c.seq).limit(limit).offset(offset))
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
 

@@ -295,20 +295,52 @@ def worklist_page():
     """Reviews awaiting a person, each with why it waits, what is missing and the level the criteria support;
     filtered by outcome, urgency, requested or supported level; a stay submitted more than once is flagged."""
     f = {k: request.args.get(k, "") for k in ("outcome", "urgency", "level", "supported")}
-    outcomes = (f["outcome"],) if f["outcome"] in OPEN_OUTCOMES else OPEN_OUTCOMES
+    page = request.args.get("page", "1")
+    page = int(page) if page.isdigit() and int(page) > 0 else 1
     store, library = _store(), _library()
-    rows = store.open_reviews(outcomes=outcomes, urgency=f["urgency"] if f["urgency"] in URGENCIES else None,
-                              requested=f["level"] if f["level"] in words.LEVELS else None, limit=300)
-    counts = store.record_counts(r["record_id"] for r in rows)
+    query = {"outcomes": (f["outcome"],) if f["outcome"] in OPEN_OUTCOMES else OPEN_OUTCOMES,
+             "urgency": f["urgency"] if f["urgency"] in URGENCIES else None,
+             "requested": f["level"] if f["level"] in words.LEVELS else None}
+    rows, more = _worklist_page(store, query, f["supported"], page)
+    counts = store.record_counts(row["record_id"] for row, _ in rows)
     now = datetime.now(timezone.utc)
-    items = []
-    for row in rows:
-        decision = orjson.loads(row.pop("decision"))
-        if f["supported"] and (decision.get("supported") or "none") != f["supported"]:
-            continue
-        items.append({**web_views.triage(row, decision, library, now), "submitted": counts.get(row["record_id"], 1)})
-    return render_template("worklist.html", w=reviews.worklist(store, limit=1), items=items, f=f,
+    items = [{**web_views.triage(row, decision, library, now), "submitted": counts.get(row["record_id"], 1)}
+             for row, decision in rows]
+    shown = {k: v for k, v in f.items() if v}
+    pages = {"first": (page - 1) * WORKLIST_PAGE + 1, "last": (page - 1) * WORKLIST_PAGE + len(items),
+             "previous": url_for("web.worklist_page", **shown, page=page - 1) if page > 1 else None,
+             "next": url_for("web.worklist_page", **shown, page=page + 1) if more else None, "size": WORKLIST_PAGE}
+    return render_template("worklist.html", w=reviews.worklist(store, limit=1), items=items, f=f, pages=pages,
                            levels=words.LEVELS, outcomes=OPEN_OUTCOMES)
+
+
+WORKLIST_PAGE = 100  # rows a worklist page shows
+
+
+def _worklist_page(store, query: dict, supported: str, page: int) -> tuple[list[tuple[dict, dict]], bool]:
+    """(row, decision) of one page of the worklist, and whether another page follows. The supported level is in
+    each decision rather than a column of its own: filtered by it, the rows before the page are read to find it."""
+    start = (page - 1) * WORKLIST_PAGE
+    if not supported:
+        rows = store.open_reviews(**query, limit=WORKLIST_PAGE + 1, offset=start)
+        return [(row, orjson.loads(row.pop("decision"))) for row in rows[:WORKLIST_PAGE]], len(rows) > WORKLIST_PAGE
+    out: list[tuple[dict, dict]] = []
+    matched, offset, chunk = 0, 0, 500
+    while True:
+        rows = store.open_reviews(**query, limit=chunk, offset=offset)
+        for row in rows:
+            decision = orjson.loads(row.pop("decision"))
+            if (decision.get("supported") or "none") != supported:
+                continue
+            matched += 1
+            if matched <= start:
+                continue
+            if len(out) == WORKLIST_PAGE:
+                return out, True
+            out.append((row, decision))
+        if len(rows) < chunk:
+            return out, False
+        offset += chunk
 
 
 @blueprint.get("/ui/rules")
