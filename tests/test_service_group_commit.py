@@ -10,9 +10,9 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError
 
 from conftest import auth, make_record, obs
@@ -32,21 +32,28 @@ def wait_until(condition, seconds: float = 30) -> None:
 
 
 class HeldCommit:
-    """Holds the store's first commit until ``queued`` more rows wait; counts commits and early answers."""
+    """Holds the store's first review transaction, its rows in and not yet committed, until ``queued`` more rows
+    wait; counts commits and early answers."""
 
     def __init__(self, store: Store, queued: int, answered: list):
         self.store, self.queued, self.answered = store, queued, answered
         self.commits = 0
         self.holding = threading.Event()
         self.answered_while_held: list = []
-        event.listen(store.engine, "commit", self)
+        commits = store.review_commits
+        transaction = commits.transaction
 
-    def __call__(self, conn) -> None:
-        self.commits += 1
-        if self.commits == 1:
-            self.holding.set()
-            wait_until(lambda: self.store.review_commits.waiting >= self.queued)
-            self.answered_while_held = list(self.answered)
+        @contextmanager
+        def held():
+            with transaction() as conn:
+                yield conn
+                self.commits += 1  # the body is done: what follows runs just before the commit
+                if self.commits == 1:
+                    self.holding.set()
+                    wait_until(lambda: commits.waiting >= self.queued)
+                    self.answered_while_held = list(self.answered)
+
+        commits.transaction = held
 
 
 def submit_in_order(n: int, store: Store, held: HeldCommit, submit) -> tuple[list, list]:

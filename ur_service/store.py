@@ -30,7 +30,7 @@ from ur_engine.rules.library import Source
 from ur_engine.rules.library import digest as library_digest
 
 from . import migrate
-from .db import create_db_engine, write_transaction
+from .db import DriverTransaction, create_db_engine, driver_write_transaction, write_transaction
 from .group_commit import GroupCommit
 from .tables import (CHAINS, api_keys, audit_heads, determinations, login_failures, pas_requests, reviews,
                      rule_reloads, rule_snapshots)
@@ -150,7 +150,7 @@ def _append_reviews(conn, rows: list[dict]) -> list[dict]:
 
 def _append_rows(conn, chain: str, rows: list[dict]) -> list[dict]:
     """Append ``rows`` in order, chained one to the next: one read of the head, one insert, one head move."""
-    last = _run(conn, "head", chain).first()
+    last = _run(conn, "head", chain).fetchone()
     seq, prev = (last[0], last[1]) if last else (0, GENESIS)
     for row in rows:
         seq += 1
@@ -165,8 +165,8 @@ def _append_rows(conn, chain: str, rows: list[dict]) -> list[dict]:
 
 # Every append runs these few statements. Built and compiled by SQLAlchemy each time, they cost about seven times
 # the driver's own work (cache keys, coercions, result set-up: ~140 µs a statement against ~20), so each is
-# compiled once per dialect and its SQL text run as is (``exec_driver_sql``: the same transaction, events and
-# error types), with the values in the order the dialect's placeholders want.
+# compiled once per dialect and its SQL text run as is, with the values in the order the dialect's placeholders
+# want: on the driver's cursor for a review (db.driver_write_transaction), else through ``exec_driver_sql``.
 _STATEMENTS = {
     "head": lambda table: select(table.c.seq, table.c.hash).order_by(table.c.seq.desc()).limit(1),
     "insert": lambda table: insert(table),
@@ -190,10 +190,14 @@ def _compiled(dialect, kind: str, table_name: str) -> tuple[str, tuple[str, ...]
 
 
 def _run(conn, kind: str, table_name: str, rows: list[dict] | None = None):
+    """Run a compiled statement in ``conn``: a SQLAlchemy connection, or a review's ``DriverTransaction``."""
     sql, order = _compiled(conn.dialect, kind, table_name)
-    if rows is None:
+    params = None if rows is None else [tuple(row[k] for k in order) for row in rows] if order is not None else rows
+    if isinstance(conn, DriverTransaction):
+        return conn.run(sql, params if params is None or len(params) > 1 else params[0],
+                        many=params is not None and len(params) > 1)
+    if params is None:
         return conn.exec_driver_sql(sql)
-    params = [tuple(row[k] for k in order) for row in rows] if order is not None else rows
     return conn.exec_driver_sql(sql, params if len(params) > 1 else params[0])
 
 
@@ -227,7 +231,7 @@ class Store:
         self.url = url
         self.engine = create_db_engine(url)
         # Reviews arriving together share a transaction and its fsync; each is answered once its row is in.
-        self.review_commits = GroupCommit(functools.partial(write_transaction, self.engine, REVIEW_CHAIN),
+        self.review_commits = GroupCommit(functools.partial(driver_write_transaction, self.engine, REVIEW_CHAIN),
                                           _append_reviews)
         self._keys: tuple[int | None, dict[str, dict]] = (None, {})  # see get_key
         # gunicorn forks workers after the app is built (preload): a child must open its own connections,
