@@ -102,6 +102,17 @@ def canonical(value) -> str:
     return canonical_reference(value)
 
 
+def canonical_bytes(value) -> bytes:
+    """``canonical(value).encode()``, as hashed: orjson writes those bytes itself, so the ~14 KB of a review's
+    row are not decoded into text only to be encoded again for the hash."""
+    if _plain_floats(value):
+        try:
+            return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+        except TypeError:
+            pass
+    return canonical_reference(value).encode()
+
+
 def canonical_reference(value) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
@@ -130,7 +141,7 @@ def _plain_floats(value) -> bool:
 
 def chain_hash(prev_hash: str, row: dict) -> str:
     body = {k: v for k, v in row.items() if k not in ("hash", "prev_hash")}
-    return hashlib.sha256((prev_hash + canonical(body)).encode()).hexdigest()
+    return hashlib.sha256(prev_hash.encode() + canonical_bytes(body)).hexdigest()
 
 
 def _append(conn, chain: str, row: dict) -> dict:
