@@ -22,7 +22,7 @@ from datetime import datetime, timedelta, timezone
 from enum import Enum
 
 import orjson
-from sqlalchemy import and_, bindparam, delete, exists, func, insert, literal, or_, select, update
+from sqlalchemy import and_, delete, exists, func, insert, literal, or_, select
 from sqlalchemy.exc import IntegrityError
 from ulid import ULID
 
@@ -30,8 +30,9 @@ from ur_engine.rules.library import Source
 from ur_engine.rules.library import digest as library_digest
 
 from . import migrate
-from .db import DriverTransaction, create_db_engine, driver_write_transaction, write_transaction
+from .db import create_db_engine, driver_write_transaction, write_transaction
 from .group_commit import GroupCommit
+from .statements import run
 from .tables import (CHAINS, api_keys, audit_heads, determinations, login_failures, pas_requests, reviews,
                      rule_reloads, rule_snapshots)
 
@@ -155,61 +156,23 @@ def _append_reviews(conn, rows: list[dict]) -> list[dict]:
     stored = _append_rows(conn, "reviews", [{k: v for k, v in r.items() if k != "_pas"} for r in rows])
     pas = [_pas_row(row["review_id"], r["_pas"]) for row, r in zip(stored, rows) if r.get("_pas") is not None]
     if pas:
-        _run(conn, "insert", "pas_requests", pas)
+        run(conn, "insert", "pas_requests", pas)
     return stored
 
 
 def _append_rows(conn, chain: str, rows: list[dict]) -> list[dict]:
     """Append ``rows`` in order, chained one to the next: one read of the head, one insert, one head move."""
-    last = _run(conn, "head", chain).fetchone()
+    last = run(conn, "head", chain).fetchone()
     seq, prev = (last[0], last[1]) if last else (0, GENESIS)
     for row in rows:
         seq += 1
         row["seq"], row["prev_hash"] = seq, prev
         row["hash"] = prev = chain_hash(prev, row)
-    _run(conn, "insert", chain, rows)
+    run(conn, "insert", chain, rows)
     head = {"chain": chain, "seq": seq, "hash": prev}
-    if not _run(conn, "move_head", "audit_heads", [head]).rowcount:
-        _run(conn, "insert", "audit_heads", [head])
+    if not run(conn, "move_head", "audit_heads", [head]).rowcount:
+        run(conn, "insert", "audit_heads", [head])
     return rows
-
-
-# Every append runs these few statements. Built and compiled by SQLAlchemy each time, they cost about seven times
-# the driver's own work (cache keys, coercions, result set-up: ~140 µs a statement against ~20), so each is
-# compiled once per dialect and its SQL text run as is, with the values in the order the dialect's placeholders
-# want: on the driver's cursor for a review (db.driver_write_transaction), else through ``exec_driver_sql``.
-_STATEMENTS = {
-    "head": lambda table: select(table.c.seq, table.c.hash).order_by(table.c.seq.desc()).limit(1),
-    "insert": lambda table: insert(table),
-    "move_head": lambda table: update(table).where(table.c.chain == bindparam("chain"))
-    .values(seq=bindparam("seq"), hash=bindparam("hash")),
-}
-_COMPILED: dict[tuple[str, str, str, str], tuple[str, tuple[str, ...] | None]] = {}
-_ALL_TABLES = {**TABLES, "audit_heads": audit_heads, "pas_requests": pas_requests}
-
-
-def _compiled(dialect, kind: str, table_name: str) -> tuple[str, tuple[str, ...] | None]:
-    key = (dialect.name, dialect.driver, kind, table_name)
-    found = _COMPILED.get(key)
-    if found is None:
-        compiled = _STATEMENTS[kind](_ALL_TABLES[table_name]).compile(
-            dialect=dialect, compile_kwargs={"literal_binds": kind == "head"})
-        # A positional paramstyle (SQLite's ?) takes the values in this order; a named one (psycopg's) the dict.
-        order = tuple(compiled.positiontup) if compiled.positiontup is not None else None
-        found = _COMPILED[key] = (compiled.string, order)
-    return found
-
-
-def _run(conn, kind: str, table_name: str, rows: list[dict] | None = None):
-    """Run a compiled statement in ``conn``: a SQLAlchemy connection, or a review's ``DriverTransaction``."""
-    sql, order = _compiled(conn.dialect, kind, table_name)
-    params = None if rows is None else [tuple(row[k] for k in order) for row in rows] if order is not None else rows
-    if isinstance(conn, DriverTransaction):
-        return conn.run(sql, params if params is None or len(params) > 1 else params[0],
-                        many=params is not None and len(params) > 1)
-    if params is None:
-        return conn.exec_driver_sql(sql)
-    return conn.exec_driver_sql(sql, params if len(params) > 1 else params[0])
 
 
 def anchor_text(anchor: dict[str, tuple[int, str]]) -> str:
