@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import ROOT, examples
-from ur_service.store import canonical, canonical_reference, chain_hash
+from ur_service.store import canonical, canonical_bytes, canonical_reference, chain_hash
 
 strings = st.text(st.one_of(st.characters(), st.characters(categories=["Cs"]),  # lone surrogates too
                             st.sampled_from("\x00\x1f\x7f\u2028\u2029\"\\é€😀")))
@@ -30,10 +30,20 @@ def either(write, value):
         return ("refused", type(exc))
 
 
+def encoded(write):
+    return lambda value: write(value).encode()
+
+
 @settings(max_examples=examples(1000))
 @given(json_values)
 def test_the_fast_canonical_text_is_the_reference_text_on_any_json(value):
     assert either(canonical, value) == either(canonical_reference, value)
+
+
+@settings(max_examples=examples(1000))
+@given(json_values)
+def test_the_canonical_bytes_hashed_are_the_reference_text_encoded_on_any_json(value):
+    assert either(canonical_bytes, value) == either(encoded(canonical_reference), value)
 
 
 class Status(str, Enum):

@@ -10,13 +10,14 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import event
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from conftest import auth, make_record, obs
-from service_support import db_url  # noqa: F401  (fixture)
+from service_support import db_url, fresh_postgres_database  # noqa: F401  (fixture)
 from ur_service.store import Actor, Store
 
 pytestmark = pytest.mark.slow  # a PostgreSQL server and threads
@@ -32,21 +33,28 @@ def wait_until(condition, seconds: float = 30) -> None:
 
 
 class HeldCommit:
-    """Holds the store's first commit until ``queued`` more rows wait; counts commits and early answers."""
+    """Holds the store's first review transaction, its rows in and not yet committed, until ``queued`` more rows
+    wait; counts commits and early answers."""
 
     def __init__(self, store: Store, queued: int, answered: list):
         self.store, self.queued, self.answered = store, queued, answered
         self.commits = 0
         self.holding = threading.Event()
         self.answered_while_held: list = []
-        event.listen(store.engine, "commit", self)
+        commits = store.review_commits
+        transaction = commits.transaction
 
-    def __call__(self, conn) -> None:
-        self.commits += 1
-        if self.commits == 1:
-            self.holding.set()
-            wait_until(lambda: self.store.review_commits.waiting >= self.queued)
-            self.answered_while_held = list(self.answered)
+        @contextmanager
+        def held():
+            with transaction() as conn:
+                yield conn
+                self.commits += 1  # the body is done: what follows runs just before the commit
+                if self.commits == 1:
+                    self.holding.set()
+                    wait_until(lambda: commits.waiting >= self.queued)
+                    self.answered_while_held = list(self.answered)
+
+        commits.transaction = held
 
 
 def submit_in_order(n: int, store: Store, held: HeldCommit, submit) -> tuple[list, list]:
@@ -167,4 +175,37 @@ def test_sqlite_writers_in_other_processes_queue_on_the_writer_lock_file(tmp_pat
         holder.wait()
     assert store.review_commits.batches == 1
     assert store.verify()["counts"]["reviews"] == 5
+    store.close()
+
+
+@pytest.fixture()
+def postgres_url():
+    yield from fresh_postgres_database()
+
+
+def test_a_connection_dropped_inside_a_review_fails_that_review_alone_and_the_store_goes_on(postgres_url, engine):
+    """The server ends the review's own connection before it commits: that review fails with SQLAlchemy's
+    OperationalError, the dead connection leaves the pool, and the next review is stored on a fresh one."""
+    store = Store(postgres_url)
+    transaction = store.review_commits.transaction
+    dropped = []
+
+    @contextmanager
+    def dropping():
+        with transaction() as tx:
+            yield tx
+            if not dropped:
+                dropped.append(tx.run("SELECT pg_backend_pid()").fetchone()[0])
+                with store.engine.connect() as other:  # as an administrator or a failover would
+                    other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": dropped[0]})
+
+    store.review_commits.transaction = dropping
+    first, second = decision_for(engine, 0), decision_for(engine, 1)
+    with pytest.raises(OperationalError) as failed:
+        store.add_review(record={}, decision=first, actor=ALICE)
+    assert failed.value.connection_invalidated
+    stored = store.add_review(record={}, decision=second, actor=ALICE)
+    assert stored["seq"] == 1 and store.get_review(first["review_id"]) is None
+    report = store.verify()
+    assert report["ok"] and report["counts"]["reviews"] == 1
     store.close()

@@ -57,6 +57,7 @@ def test_load_against_gunicorn_reports_throughput_and_latency(server, request):
     assert figures["statuses"] == {200: 300} and figures["errors"] == 0
     assert figures["throughput_per_s"] > 0 and figures["p50_ms"] <= figures["p99_ms"]
     found, report = _stored(db, result.acknowledged)
+    assert len(set(result.acknowledged)) == 300  # each answer's own review id, read from its Location header
     assert found == set(result.acknowledged) and report["ok"]
     ARTIFACTS.mkdir(exist_ok=True)
     backend = request.node.callspec.params["db_url"]

@@ -228,3 +228,33 @@ def test_the_database_refuses_to_change_or_remove_a_pas_request(store, engine, s
     with pytest.raises(DBAPIError, match="append-only"):
         with store.engine.begin() as conn:
             conn.execute(text(statement))
+
+
+FIXED_RECORD = {"id": "stay-pin", "encounter": {"start": "2026-03-01T08:00:00Z"}, "age": 71,
+                "observations": [{"code": "8310-5", "value": 38.9, "time": "2026-03-01T09:00:00Z"}],
+                "note": "é, \u2028 and \"quotes\""}
+
+
+def _fixed_decision(review_id: str, outcome: str) -> dict:
+    return {"review_id": review_id, "record_id": "stay-pin", "review_type": "admission", "outcome": outcome,
+            "requested": "inpatient", "levels": {"inpatient": "met" if outcome == "approve" else "unknown"},
+            "rules": {"version": "2026.1", "digest": "sha256:" + "ab" * 32},
+            "trail": [{"criterion": "fever", "status": "met", "value": 38.9, "ratio": 0.25, "n": 3, "why": None}]}
+
+
+def test_a_review_row_hashes_to_the_same_value_as_ever(store):
+    """The chain hash of a stored review is pinned: whatever changes in how rows are written, the same review
+    must hash alike, or every anchor kept outside the database stops matching."""
+    first = store.add_review(record=FIXED_RECORD, decision=_fixed_decision("01HPIN00000000000000000001", "approve"),
+                             actor=ALICE, received=T0)
+    second = store.add_review(record=FIXED_RECORD, decision=_fixed_decision("01HPIN00000000000000000002", "pend"),
+                              actor=ALICE, urgency="expedited", received=T0 + timedelta(seconds=1),
+                              pas_request={"claim": PAS_CLAIM, "bundle_identifier": None})
+    assert (first["seq"], first["prev_hash"]) == (1, "0" * 64)
+    assert first["hash"] == "f3d844ee47935871e145c72bbac7011d90b453c9c67522b8b18958db0dd940ed"
+    assert (second["seq"], second["prev_hash"]) == (2, first["hash"])
+    assert second["hash"] == "2b79b5fe718711a8ba8fe40a60f0b62031965b8ddee5fbe03dc4b2060a8008c3"
+    stored, _ = store.get_review("01HPIN00000000000000000002")
+    assert {k: stored[k] for k in second if not k.startswith("_")} == {k: v for k, v in second.items()
+                                                                      if not k.startswith("_")}
+    assert store.verify()["ok"]

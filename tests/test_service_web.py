@@ -219,6 +219,38 @@ def test_every_page_forbids_framing_sniffing_and_foreign_content(app, path):
     assert "<style" not in res.get_data(as_text=True) and "style=" not in res.get_data(as_text=True)
 
 
+def test_a_page_that_sets_its_own_policy_keeps_it_and_gets_the_other_headers(app):
+    @app.get("/ui/own-policy")
+    def own_policy():
+        res = app.response_class("ok")
+        res.headers["Content-Security-Policy"] = "default-src 'self'"
+        return res
+
+    res = app.test_client().get("/ui/own-policy")
+    assert res.headers.getlist("Content-Security-Policy") == ["default-src 'self'"]
+    assert res.headers["X-Frame-Options"] == "DENY" and res.headers["Referrer-Policy"] == "same-origin"
+
+
+def test_a_signed_session_is_read_back_and_a_forged_or_absent_one_is_empty(app):
+    @app.get("/ui/session-probe")
+    def session_probe():
+        from flask import session
+
+        seen = session.get("n")
+        session["n"] = (seen or 0) + 1
+        return {"seen": seen}
+
+    web = app.test_client()
+    assert web.get("/ui/session-probe").get_json() == {"seen": None}
+    assert web.get("/ui/session-probe").get_json() == {"seen": 1}  # the cookie the first answer set
+    forged = app.test_client()
+    forged.set_cookie("session", "eyJuIjo5OX0.forged.signature")
+    assert forged.get("/ui/session-probe").get_json() == {"seen": None}
+    api = app.test_client()
+    res = api.get("/v1/rulesets")
+    assert res.status_code == 200 and "Set-Cookie" not in res.headers
+
+
 def test_failed_sign_ins_are_limited_per_address_across_workers(app, tmp_path):
     """Two apps on one store stand for two gunicorn workers: the count is the store's, not a process's."""
     from api import create_app

@@ -19,7 +19,8 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 Append = Callable[[Connection, list[dict]], list[dict]]
-Transaction = Callable[[], Any]  # a context manager yielding a connection inside the chain's write lock
+# A context manager yielding a connection inside the chain's write lock; it commits on leaving.
+Transaction = Callable[[], Any]
 
 
 class _Waiter:
@@ -37,7 +38,7 @@ class GroupCommit:
     """Appends rows to one chain, each caller returning only once its own row is committed."""
 
     def __init__(self, transaction: Transaction, append: Append, max_batch: int = 64):
-        self._transaction = transaction
+        self.transaction = transaction
         self._append = append
         self._max_batch = max_batch
         self._mutex = threading.Lock()
@@ -101,7 +102,7 @@ class GroupCommit:
 
     def _write(self, taken: list[_Waiter]) -> None:
         try:
-            with self._transaction() as conn:
+            with self.transaction() as conn:
                 # Taken once the write lock is held: rows that queued while the leader waited for it (another
                 # worker was committing) join this transaction instead of waiting for the next.
                 with self._mutex:
@@ -120,7 +121,7 @@ class GroupCommit:
                 return
         for w in taken:  # one row per transaction: only the bad row's request fails
             try:
-                with self._transaction() as conn:
+                with self.transaction() as conn:
                     w.result = self._append(conn, [w.row])[0]
                 self.batches += 1
             except Exception as exc:

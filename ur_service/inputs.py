@@ -40,13 +40,14 @@ class _Repeated(dict):
     repeated: list[str]
 
 
-def _pairs(pairs):
+def _pairs(pairs, repeats: list):
     out = dict(pairs)
     if len(out) == len(pairs):
         return out
     seen: set[str] = set()
     marked = _Repeated(out)
     marked.repeated = [k for k, _ in pairs if k in seen or seen.add(k)]
+    repeats.append(marked)
     return marked
 
 
@@ -63,14 +64,16 @@ def _finite(text: str) -> float:
 
 def loads(body: bytes | str):
     """Parse a JSON body; raises ``RecordError`` (UR101) for a syntax error or a key given twice."""
+    repeats: list = []  # objects with a key given twice: only then is the tree walked to say where they are
     try:
-        data = json.loads(body, object_pairs_hook=_pairs, parse_constant=_reject_constant, parse_float=_finite)
+        data = json.loads(body, object_pairs_hook=lambda pairs: _pairs(pairs, repeats),
+                          parse_constant=_reject_constant, parse_float=_finite)
     except json.JSONDecodeError as exc:
         raise RecordError(f"invalid JSON: {exc.msg}", code="UR101", path="$", line=exc.lineno,
                           column=exc.colno) from None
     except (ValueError, UnicodeDecodeError) as exc:  # NaN, a number past a double, bytes not UTF-8
         raise RecordError(f"invalid JSON: {clip(str(exc))}", code="UR101", path="$") from None
-    repeated = list(_repeated_keys(data, []))
+    repeated = list(_repeated_keys(data, [])) if repeats else []
     if repeated:
         raise RecordErrors([RecordError(f"the key '{clip(key)}' is given more than once; give each key once",
                                         code="UR101", path=engine_schemas.json_path(where + [key]))

@@ -13,6 +13,8 @@ import sys
 import traceback
 from datetime import datetime, timezone
 
+import orjson
+
 LOGGER = "ur"
 
 
@@ -27,7 +29,13 @@ class JsonFormatter(logging.Formatter):
             # The type and the stack, not the message: an exception's text may quote the record.
             out["error"] = record.exc_info[0].__name__
             out["stack"] = "".join(traceback.format_tb(record.exc_info[2]))[-4000:]
-        return json.dumps(out, default=str)
+        try:  # orjson: a third of json's time, on two lines a review
+            text = orjson.dumps(out, default=str).decode()
+            if text.isascii():
+                return text
+        except TypeError:  # what orjson refuses (a key that is not a string, an integer past 64 bits)
+            pass
+        return json.dumps(out, default=str)  # ASCII, \u-escaped: a log stream may not take UTF-8
 
 
 class DropQueryString(logging.Filter):

@@ -32,6 +32,19 @@ REQUESTS = Counter("ur_http_requests_total", "HTTP requests, by route and status
 REQUEST_SECONDS = Histogram("ur_http_request_duration_seconds", "HTTP request latency, by route.",
                             ["method", "route"], buckets=BUCKETS)
 
+_CHILDREN: dict = {}  # (method, route, status) -> the labelled counter and histogram: labels() locks and builds
+
+
+def request_done(method: str, route: str, status: int, seconds: float) -> None:
+    """Count a request and its latency (the labelled series looked up once per label set, then kept)."""
+    found = _CHILDREN.get((method, route, status))
+    if found is None:
+        found = _CHILDREN[(method, route, status)] = (REQUESTS.labels(method, route, str(status)),
+                                                      REQUEST_SECONDS.labels(method, route))
+    found[0].inc()
+    found[1].observe(seconds)
+
+
 # Per process (a ``pid`` label under gunicorn): which library each worker serves, and whether it is behind.
 RULES_SERVING = Gauge("ur_rules_serving", "1 for the rule library digest this process serves.", ["digest"],
                       multiprocess_mode="liveall")

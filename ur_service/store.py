@@ -22,7 +22,7 @@ from datetime import datetime, timedelta, timezone
 from enum import Enum
 
 import orjson
-from sqlalchemy import and_, delete, exists, func, insert, literal, or_, select, update
+from sqlalchemy import and_, delete, exists, func, insert, literal, or_, select
 from sqlalchemy.exc import IntegrityError
 from ulid import ULID
 
@@ -30,8 +30,9 @@ from ur_engine.rules.library import Source
 from ur_engine.rules.library import digest as library_digest
 
 from . import migrate
-from .db import create_db_engine, write_transaction
+from .db import create_db_engine, driver_write_transaction, write_transaction
 from .group_commit import GroupCommit
+from .statements import run
 from .tables import (CHAINS, api_keys, audit_heads, determinations, login_failures, pas_requests, reviews,
                      rule_reloads, rule_snapshots)
 
@@ -102,6 +103,17 @@ def canonical(value) -> str:
     return canonical_reference(value)
 
 
+def canonical_bytes(value) -> bytes:
+    """``canonical(value).encode()``, as hashed: orjson writes those bytes itself, so the ~14 KB of a review's
+    row are not decoded into text only to be encoded again for the hash."""
+    if _plain_floats(value):
+        try:
+            return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+        except TypeError:
+            pass
+    return canonical_reference(value).encode()
+
+
 def canonical_reference(value) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
@@ -130,7 +142,7 @@ def _plain_floats(value) -> bool:
 
 def chain_hash(prev_hash: str, row: dict) -> str:
     body = {k: v for k, v in row.items() if k not in ("hash", "prev_hash")}
-    return hashlib.sha256((prev_hash + canonical(body)).encode()).hexdigest()
+    return hashlib.sha256(prev_hash.encode() + canonical_bytes(body)).hexdigest()
 
 
 def _append(conn, chain: str, row: dict) -> dict:
@@ -144,23 +156,22 @@ def _append_reviews(conn, rows: list[dict]) -> list[dict]:
     stored = _append_rows(conn, "reviews", [{k: v for k, v in r.items() if k != "_pas"} for r in rows])
     pas = [_pas_row(row["review_id"], r["_pas"]) for row, r in zip(stored, rows) if r.get("_pas") is not None]
     if pas:
-        conn.execute(insert(pas_requests), pas)
+        run(conn, "insert", "pas_requests", pas)
     return stored
 
 
 def _append_rows(conn, chain: str, rows: list[dict]) -> list[dict]:
     """Append ``rows`` in order, chained one to the next: one read of the head, one insert, one head move."""
-    table = TABLES[chain]
-    last = conn.execute(select(table.c.seq, table.c.hash).order_by(table.c.seq.desc()).limit(1)).first()
-    seq, prev = (last.seq, last.hash) if last else (0, GENESIS)
+    last = run(conn, "head", chain).fetchone()
+    seq, prev = (last[0], last[1]) if last else (0, GENESIS)
     for row in rows:
         seq += 1
         row["seq"], row["prev_hash"] = seq, prev
         row["hash"] = prev = chain_hash(prev, row)
-    conn.execute(insert(table), rows)
-    moved = conn.execute(update(audit_heads).where(audit_heads.c.chain == chain).values(seq=seq, hash=prev)).rowcount
-    if not moved:
-        conn.execute(insert(audit_heads), {"chain": chain, "seq": seq, "hash": prev})
+    run(conn, "insert", chain, rows)
+    head = {"chain": chain, "seq": seq, "hash": prev}
+    if not run(conn, "move_head", "audit_heads", [head]).rowcount:
+        run(conn, "insert", "audit_heads", [head])
     return rows
 
 
@@ -194,7 +205,7 @@ class Store:
         self.url = url
         self.engine = create_db_engine(url)
         # Reviews arriving together share a transaction and its fsync; each is answered once its row is in.
-        self.review_commits = GroupCommit(functools.partial(write_transaction, self.engine, REVIEW_CHAIN),
+        self.review_commits = GroupCommit(functools.partial(driver_write_transaction, self.engine, REVIEW_CHAIN),
                                           _append_reviews)
         self._keys: tuple[int | None, dict[str, dict]] = (None, {})  # see get_key
         # gunicorn forks workers after the app is built (preload): a child must open its own connections,
