@@ -16,7 +16,7 @@ import itertools
 import threading
 import weakref
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 import durable_rules_engine as _dr
@@ -40,41 +40,18 @@ _NAMES = itertools.count()
 K = TypeVar("K")  # what a stage's inputs are keyed by: fact names, or the rule indexes of the stage before
 
 
+@dataclass
 class RulesetResult:
-    """Three-valued results of one rule set: True met, False not met, None unknown.
+    """Three-valued results of one rule set: True met, False not met, None unknown."""
 
-    ``pattern``: the criteria's results in rule-file order (``criteria``'s values), when the evaluator has them at
-    hand: the key a decision is looked up by. Given with ``names`` instead of ``criteria``, the criteria's mapping
-    is built only when asked for: a batch's decisions are looked up by pattern and most never ask.
-    """
-
-    __slots__ = ("ruleset", "_criteria", "_names", "groups", "levels", "requires", "pattern")
-
-    def __init__(self, ruleset: str, criteria: dict[str, bool | None] | None, groups: dict[str, bool | None],
-                 levels: dict[str, bool | None], requires: dict[str, bool | None],
-                 pattern: tuple[bool | None, ...] | None = None, names: tuple[str, ...] | None = None) -> None:
-        if criteria is None and (pattern is None or names is None):
-            raise ValueError("a rule set's results need its criteria, or their names and pattern")
-        self.ruleset, self._criteria, self._names = ruleset, criteria, names  # RuleSet.key
-        self.groups, self.levels, self.requires, self.pattern = groups, levels, requires, pattern
-
-    @property
-    def criteria(self) -> dict[str, bool | None]:
-        if self._criteria is None:
-            self._criteria = dict(zip(self._names or (), self.pattern or ()))
-        return self._criteria
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, RulesetResult):
-            return NotImplemented
-        return (self.ruleset, self.criteria, self.groups, self.levels, self.requires) == \
-            (other.ruleset, other.criteria, other.groups, other.levels, other.requires)
-
-    __hash__ = None  # type: ignore[assignment]  # mutable, as a dataclass's would be
-
-    def __repr__(self) -> str:
-        return (f"RulesetResult(ruleset={self.ruleset!r}, criteria={self.criteria!r}, groups={self.groups!r}, "
-                f"levels={self.levels!r}, requires={self.requires!r})")
+    ruleset: str  # RuleSet.key
+    criteria: dict[str, bool | None]
+    groups: dict[str, bool | None]
+    levels: dict[str, bool | None]
+    requires: dict[str, bool | None]
+    # The criteria's results in rule-file order (``criteria``'s values), when the evaluator has them at hand:
+    # the key a decision is looked up by.
+    pattern: tuple[bool | None, ...] | None = field(default=None, compare=False, repr=False)
 
 
 class Evaluator(Protocol):
@@ -140,17 +117,17 @@ class _Upper:
                                                         dict[str, bool | None]]] = {}
 
     def __call__(self, statuses: tuple[bool | None, ...]) -> RulesetResult:
+        crit = dict(zip(self.names, statuses))
         found = self._seen.get(statuses)
         if found is None:
             if len(self._seen) >= 65536:
                 self._seen.clear()
-            crit = dict(zip(self.names, statuses))
             values: dict[str, Scalar] = {k: v for k, v in crit.items() if v is not None}
             values.update((cid, True) for cid in self.waived if cid in crit)
             r = _result(self.plan, [crit, *_stages(self.plan.stages[1:], values, self.waived)])
             found = self._seen[statuses] = (r.groups, r.levels, r.requires)
         # Shared between the records of one pattern: read, never written, by the decision.
-        return RulesetResult(self.plan.ruleset, None, *found, pattern=statuses, names=self.names)
+        return RulesetResult(self.plan.ruleset, crit, *found, pattern=statuses)
 
 
 class DurableEvaluator:
