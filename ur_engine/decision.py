@@ -242,7 +242,7 @@ def decide(adm: Admission, library: Library, results: Results, facts: Facts, rev
                           for rs, r in results]))
         found = _VERDICTS.get(pattern)
         if found is None:
-            if len(_VERDICTS) >= 16384:
+            if len(_VERDICTS) >= KEPT:
                 _VERDICTS.clear()
             found = _VERDICTS[pattern] = _verdict(adm.requested, adm.review_type, library, results, waived)
         verdict = found
@@ -283,6 +283,9 @@ class _Verdict:
     by_status: dict[str, tuple[str, ...]]  # the compact trail's ids (Decision._compact_trail)
 
 
+# Verdicts (and candidate facts) kept at most, then forgotten all at once: a long batch meets a long tail of
+# patterns seen once, so a larger cache mostly holds those and grows a process's memory with the batch's length.
+KEPT = 8192
 # (library digest, requested, review type, waivers, each rule set's criteria results) -> its verdict.
 _VERDICTS: dict[tuple[object, ...], _Verdict] = {}
 
@@ -417,7 +420,7 @@ def _candidates_ranked(library: Library, results: Results, targets: list[str]) -
                  tuple(r.groups.values()))  # the groups too: a waiver moves them
         candidates = _CANDIDATES.get(found)
         if candidates is None:
-            if len(_CANDIDATES) >= 16384:
+            if len(_CANDIDATES) >= KEPT:
                 _CANDIDATES.clear()
             candidates = _CANDIDATES[found] = _candidates(library, rs, key, r)
         for name, decisive in candidates:

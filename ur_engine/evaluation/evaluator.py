@@ -102,6 +102,11 @@ class ReferenceEvaluator:
         pass
 
 
+# Patterns of a rule set's results kept at most, then forgotten all at once: most of a long batch's patterns are
+# the same few hundred, its long tail seen once, and a larger cache would grow with the batch.
+PATTERNS_KEPT = 4096
+
+
 class _Upper:
     """A rule set's groups, levels and gates from its criteria's results, for one set of waivers.
 
@@ -120,7 +125,7 @@ class _Upper:
         crit = dict(zip(self.names, statuses))
         found = self._seen.get(statuses)
         if found is None:
-            if len(self._seen) >= 65536:
+            if len(self._seen) >= PATTERNS_KEPT:
                 self._seen.clear()
             values: dict[str, Scalar] = {k: v for k, v in crit.items() if v is not None}
             values.update((cid, True) for cid in self.waived if cid in crit)
