@@ -92,3 +92,15 @@ def test_an_empty_cache_setting_turns_the_cache_off(tmp_path, rules, monkeypatch
     assert rule_files.cache_folder() is None
     assert load_library(rules).rulesets
     assert not list(tmp_path.rglob("library-*.pickle"))
+
+
+def test_a_library_read_back_from_a_pickle_has_its_names_interned_again(rules):
+    """Unpickled, every mapping key would be a string of its own, slower to look facts up by than the names the
+    engine's code and records use; a worker's copy and the cache's get them interned again."""
+    import pickle
+    import sys
+
+    again = pickle.loads(pickle.dumps(load_library(rules, cache=False)))
+    keys = [*again.facts.catalog, *again.valuesets, *again.facts.findings]
+    assert keys and all(sys.intern(k) is k for k in keys)
+    assert _outcome(again) == _outcome(load_library(rules, cache=False))
