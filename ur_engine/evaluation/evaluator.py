@@ -102,9 +102,14 @@ class ReferenceEvaluator:
         pass
 
 
-# Patterns of a rule set's results kept at most, then forgotten all at once: most of a long batch's patterns are
-# the same few hundred, its long tail seen once, and a larger cache would grow with the batch.
-PATTERNS_KEPT = 4096
+# Patterns of rule sets' results an evaluator keeps at most, all rule sets together, then forgets all at once: most
+# of a long batch's patterns are the same few hundred per rule set, its long tail seen once, and a cache per rule
+# set, each with its own bound, grew with the batch (peak RSS 100,000 → 1,000,000 stays).
+PATTERNS_KEPT = 16384
+
+
+_Seen = dict[tuple[int, tuple[bool | None, ...]],
+             tuple[dict[str, bool | None], dict[str, bool | None], dict[str, bool | None]]]
 
 
 class _Upper:
@@ -115,22 +120,22 @@ class _Upper:
     once. The criteria themselves, over the record's facts, are durable-rules' to judge.
     """
 
-    def __init__(self, p: Plan, waived: frozenset[str]) -> None:
-        self.plan, self.waived = p, waived
+    def __init__(self, p: Plan, waived: frozenset[str], seen: _Seen, n: int) -> None:
+        self.plan, self.waived, self.n = p, waived, n
         self.names = tuple(name for name, _ in p.stages[0].nodes)
-        self._seen: dict[tuple[bool | None, ...], tuple[dict[str, bool | None], dict[str, bool | None],
-                                                        dict[str, bool | None]]] = {}
+        self._seen = seen  # the evaluator's, for all its rule sets: (this one's number, pattern) -> the rest
 
     def __call__(self, statuses: tuple[bool | None, ...]) -> RulesetResult:
         crit = dict(zip(self.names, statuses))
-        found = self._seen.get(statuses)
+        key = (self.n, statuses)
+        found = self._seen.get(key)
         if found is None:
             if len(self._seen) >= PATTERNS_KEPT:
                 self._seen.clear()
             values: dict[str, Scalar] = {k: v for k, v in crit.items() if v is not None}
             values.update((cid, True) for cid in self.waived if cid in crit)
             r = _result(self.plan, [crit, *_stages(self.plan.stages[1:], values, self.waived)])
-            found = self._seen[statuses] = (r.groups, r.levels, r.requires)
+            found = self._seen[key] = (r.groups, r.levels, r.requires)
         # Shared between the records of one pattern: read, never written, by the decision.
         return RulesetResult(self.plan.ruleset, crit, *found, pattern=statuses)
 
@@ -149,6 +154,8 @@ class DurableEvaluator:
         self._bundle_of: dict[str, int] = {}
         self._ids = itertools.count()
         self._routes: dict[tuple[tuple[str, ...], frozenset[str]], _Route] = {}
+        self._seen: _Seen = {}
+        self._uppers = itertools.count()
         handles: list[int] = []
         try:
             for b, members in enumerate(bundles(list(self.plans.values()))):
@@ -198,7 +205,7 @@ class DurableEvaluator:
             p = self.plans[k]
             index = self._bundles[b][1].nodes.index
             results.append((k, position[b], tuple(index((k, name)) for name, _ in p.stages[0].nodes),
-                            _Upper(p, waived)))
+                            _Upper(p, waived, self._seen, next(self._uppers))))
         return _Route(tuple(work), tuple(results))
 
     def close(self) -> None:
