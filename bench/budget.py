@@ -166,6 +166,7 @@ def main() -> None:
         me = [str(Path(__file__).resolve()), "--data", str(data), "--warm", str(args.warm),
               "--measure", str(args.measure), "--child"]
         per = args.measure
+        instructions([*me, "stage", "-1"])  # fills the library cache: every child after it reads the library back
         base = instructions([*me, "stage", "-1"])
         stages, before = [], base
         for k, name in enumerate(STAGES):
