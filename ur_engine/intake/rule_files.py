@@ -82,9 +82,11 @@ def _key(sources: list[Source]) -> str:
 
 @lru_cache(maxsize=1)
 def _code_digest() -> str:
-    """The engine's own code and schemas, and the Python that pickled them: any change makes a new key, so a
-    library is never read back into code other than the code that built it."""
-    h = hashlib.sha256(sys.version.encode())
+    """The engine's own code and schemas, the YAML parser that read the files and the Python that pickled them:
+    any change makes a new key, so a library is never read back into code other than the code that built it."""
+    import yaml
+
+    h = hashlib.sha256(f"{sys.version}\0{yaml.__version__}".encode())
     package = Path(__file__).resolve().parents[1]
     schemas = Path(str(resources.data("schemas")))
     for folder, pattern in ((package, "*.py"), (schemas, "*.json")):
