@@ -8,7 +8,6 @@ column, and a did-you-mean for unknown facts, operators, groups and valuesets. A
 from __future__ import annotations
 
 import hashlib
-import sys
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -37,6 +36,7 @@ from ur_engine.errors import (
     did_you_mean,
 )
 from ur_engine.facts import FactDictionary
+from ur_engine.rules.interned import intern_keys
 from ur_engine.record import Admission
 from ur_engine.rules import checks
 from ur_engine.rules import source as yamlsrc
@@ -161,16 +161,13 @@ class Library:
     valuesets: dict[str, Valueset]
     rulesets: tuple[RuleSet, ...]
     digest: str
-    # diagnosis code -> the undated gating code sets that hold it (see _diagnosis_sets)
-    # (system, code) -> names of the undated gating sets that hold it
+    # (system, code) -> names of the undated gating sets that hold it (see _diagnosis_sets)
     _by_code: dict[tuple[str | None, str], frozenset[str]] = field(default_factory=dict, repr=False, compare=False)
 
     def __setstate__(self, state: dict[str, object]) -> None:
-        """A library read back from a pickle (a batch worker's copy, the load cache) gets its mappings' keys interned
-        again: unpickled, each key is a string of its own, and every fact and criterion looked up by one costs a
-        little more — 2 % of a stay's instructions in ``ur batch`` (callgrind)."""
+        """Read back from a pickle (a batch worker's copy, the load cache): see ``interned``."""
         self.__dict__.update(state)
-        _intern_keys(self)
+        intern_keys(self)
 
     @property
     def version(self) -> str:
@@ -237,30 +234,6 @@ class Library:
                 tuple(v for v in names if self.valuesets[v].dated))
 
 
-def _intern_keys(root: object) -> None:
-    """Intern the string keys of every dict reachable from ``root`` (through dicts, lists, tuples, sets and the
-    attributes of the engine's own objects), in place."""
-    seen: set[int] = set()
-    todo = [root]
-    while todo:
-        o = todo.pop()
-        if id(o) in seen or isinstance(o, (str, int, float, bool, type(None), date)):
-            continue
-        seen.add(id(o))
-        if type(o) is dict:
-            items = [(sys.intern(k) if type(k) is str else k, v) for k, v in o.items()]
-            o.clear()
-            o.update(items)
-            todo += [v for _, v in items]
-        elif isinstance(o, (list, tuple, set, frozenset)):
-            todo += o
-        elif type(o).__module__.startswith("ur_engine."):  # the engine's own objects, never a module or a class
-            if hasattr(o, "__dict__"):
-                todo.append(o.__dict__)
-            todo += [getattr(o, name) for cls in type(o).__mro__ for name in getattr(cls, "__slots__", ())
-                     if isinstance(name, str) and hasattr(o, name)]
-
-
 def digest(sources: Iterable[Source]) -> str:
     h = hashlib.sha256()
     for s in sorted(sources, key=lambda s: s.name):
@@ -276,10 +249,8 @@ def load(sources: Iterable[Source]) -> Library:
     for s in sources:
         try:
             docs[s.name] = yamlsrc.parse(s.name, s.text)
-        except RuleErrors as e:  # several syntax errors of one file
-            errors.extend(e.errors)
-        except RuleError as e:
-            errors.append(e)
+        except RuleError as e:  # RuleErrors: several syntax errors of one file
+            errors.extend(e.errors if isinstance(e, RuleErrors) else [e])
         else:
             errors.extend(docs[s.name].problems)
     facts_doc = docs.pop("facts.yaml", None)
