@@ -104,3 +104,12 @@ def test_a_library_read_back_from_a_pickle_has_its_names_interned_again(rules):
     keys = [*again.facts.catalog, *again.valuesets, *again.facts.findings]
     assert keys and all(sys.intern(k) is k for k in keys)
     assert _outcome(again) == _outcome(load_library(rules, cache=False))
+
+
+def test_a_cache_entry_that_cannot_be_read_removed_or_replaced_only_means_the_files_are_checked(
+        cache, rules, monkeypatch):
+    """A folder where the library's file should be: it cannot be opened, unlinked or replaced by a file."""
+    monkeypatch.setattr(rule_files, "_key", lambda sources: "x")
+    (cache / "library-x.pickle" / "inside").mkdir(parents=True)
+    assert load_library(rules).rulesets
+    assert (cache / "library-x.pickle").is_dir()

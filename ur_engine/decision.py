@@ -178,8 +178,6 @@ def _by_status(results: Results, waived: frozenset[str]) -> dict[str, tuple[str,
     return {k: tuple(ids) for k, ids in trail.items() if ids}
 
 
-
-
 def _facts_read(digest: object, rulesets: list[RuleSet]) -> tuple[str, ...]:
     """The facts the criteria of ``rulesets`` read, each once, in trail order (worked out once per combination)."""
     key = (digest, tuple([rs.key for rs in rulesets]))

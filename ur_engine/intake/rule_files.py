@@ -57,8 +57,11 @@ def load_library(root: str | Path | None = None, *, cache: bool = True) -> Libra
             return found
     except FileNotFoundError:
         pass
-    except Exception:  # noqa: BLE001 - a cache file cut short or from elsewhere: load the files instead
-        path.unlink(missing_ok=True)
+    except Exception:  # noqa: BLE001 - a cache file cut short, unreadable or from elsewhere: load the files instead
+        try:
+            path.unlink(missing_ok=True)
+        except OSError:
+            pass
     library = load(sources)
     _keep(folder, path, library)
     return library
@@ -99,7 +102,7 @@ def _keep(folder: Path, path: Path, library: Library) -> None:
     """Write ``library`` to ``path`` whole or not at all, and drop the oldest beyond CACHE_KEEP. A cache that cannot
     be written (read-only home, full disk) only means the next load checks the files again."""
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)  # pickles are code to whoever may write them
         with tempfile.NamedTemporaryFile("wb", dir=folder, prefix=".library-", delete=False) as f:
             pickle.dump(library, f, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(f.name, path)
