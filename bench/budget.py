@@ -72,13 +72,7 @@ def child(kind: str, k: int, data: Path, warm: int, measure: int) -> None:
             if upto < 2:
                 continue
             rulesets = lib.applicable(adm, None)
-            keys = tuple([rs.key for rs in rulesets])
-            combination = engine._combinations.get(keys)
-            if combination is None:
-                combination = engine._combinations[keys] = (
-                    facts_dict.closure({f for rs in rulesets for f in rs.facts}),
-                    frozenset(c for rs in rulesets for c in rs.waives))
-            needed, waived = combination
+            keys, needed, waived = engine.combination(rulesets)
             if upto < 3:
                 continue
             facts = facts_dict.derive(adm, needed)

@@ -15,7 +15,7 @@ from ulid import ULID
 from ur_engine import record as records
 from ur_engine.decision import Decision, decide
 from ur_engine.evaluation.evaluator import DurableEvaluator, Evaluator, ReferenceEvaluator
-from ur_engine.rules.library import Library
+from ur_engine.rules.library import Library, RuleSet
 
 EVALUATORS: dict[str, Callable[[Library], Evaluator]] = {"durable": DurableEvaluator, "reference": ReferenceEvaluator}
 
@@ -39,17 +39,21 @@ class Engine:
         facts_dict = self.library.facts
         facts_dict.check(adm)
         rulesets = self.library.applicable(adm, as_of)
-        keys = tuple([rs.key for rs in rulesets])
-        combination = self._combinations.get(keys)
-        if combination is None:
-            combination = self._combinations[keys] = (
-                facts_dict.closure({f for rs in rulesets for f in rs.facts}),
-                frozenset(cid for rs in rulesets for cid in rs.waives))
-        needed, waived = combination
+        keys, needed, waived = self.combination(rulesets)
         facts = facts_dict.derive(adm, needed)
         found = self.evaluator.evaluate_many(keys, facts.values, waived)
         results = [(rs, found[k]) for rs, k in zip(rulesets, keys)]
         return decide(adm, self.library, results, facts, review_id or str(ULID()), waived)
+
+    def combination(self, rulesets: list[RuleSet]) -> tuple[tuple[str, ...], frozenset[str], frozenset[str]]:
+        """(their keys, the facts to derive, the criteria waived) of the rule sets applying to a record."""
+        keys = tuple([rs.key for rs in rulesets])
+        combination = self._combinations.get(keys)
+        if combination is None:
+            combination = self._combinations[keys] = (
+                self.library.facts.closure({f for rs in rulesets for f in rs.facts}),
+                frozenset(cid for rs in rulesets for cid in rs.waives))
+        return keys, *combination
 
     def close(self) -> None:
         self.evaluator.close()
