@@ -130,6 +130,68 @@ def test_visits_that_are_not_hospital_stays_are_counted_and_never_reviewed(tmp_p
     assert stream.ignored == {"Observation: its encounter is not a hospital stay": 1}
 
 
+def test_what_belongs_to_a_visit_that_is_not_a_stay_is_left_out_unread(tmp_path, monkeypatch):
+    # A patient's record holds years of visits: reading each of their resources through the model cost more than
+    # all the rest. They are counted and left out unread, while the stay's own are read as before.
+    from ur_engine.intake import fhir, fhir_model
+
+    read_ids = []
+
+    def counted(resource, where=""):
+        read_ids.append(resource.get("id"))
+        return real(resource, where)
+
+    real = fhir_model.read
+    monkeypatch.setattr(fhir_model, "read", counted)
+    monkeypatch.setattr(fhir, "read", counted)
+    bad_value = {"valueQuantity": {"value": "fast", "unit": "/min"}}
+    bill = {"resourceType": "ExplanationOfBenefit", "id": "eob-visit", "status": "active", "use": "claim",
+            "item": [{"sequence": 1, "encounter": [{"reference": "Encounter/visit"}]}]}
+    billing_claim = {**bill, "resourceType": "Claim", "id": "claim-visit"}
+    doc = bundle(patient(), coverage(), encounter(id="visit", **{"class": {"code": "AMB"}}), encounter(),
+                 observation("o-visit", encounter={"reference": "Encounter/visit"}, **bad_value),
+                 {"resourceType": "Condition", "id": "c-visit", "encounter": {"reference": "Encounter/visit"},
+                  "code": "not a concept"}, bill, billing_claim,
+                 observation("o-stay", **bad_value))
+    path = tmp_path / "b.json"
+    path.write_text(json.dumps(doc))
+    stream = read_items([str(path)])
+    [item] = list(stream)
+    assert {n["where"] for n in item.record["data_notices"]} == {"Observation/o-stay.valueQuantity.value",
+                                                                 "Observation/o-stay.value[x]"}
+    assert stream.ignored == {"Observation: its encounter is not a hospital stay": 1,
+                              "Condition: its encounter is not a hospital stay": 1}
+    assert sorted(read_ids) == ["cv1", "e1", "o-stay", "p1", "visit"]
+
+
+def test_a_resource_of_the_stay_its_model_cannot_read_is_counted_and_left_out(tmp_path):
+    broken = {"identifier": [7] * 60}  # more values to set aside than one resource may lose
+    doc = bundle(patient(), coverage(), encounter(id="visit", **{"class": {"code": "AMB"}}), encounter(),
+                 observation("o-visit", encounter={"reference": "Encounter/visit"}, **broken),
+                 observation("o-stay", **broken), observation("o-good"))
+    path = tmp_path / "b.json"
+    path.write_text(json.dumps(doc))
+    stream = read_items([str(path)])
+    [item] = list(stream)
+    assert [o["value"] for o in item.record["observations"]] == [118]
+    assert stream.ignored == {"Observation: its encounter is not a hospital stay": 1, "Observation: unreadable": 1}
+    assert stream.notices["the resource cannot be read as FHIR R4 Observation"] == 1
+
+
+def test_a_stay_reads_its_billing_statement_for_the_payer_and_not_the_visits_ones():
+    def bill(bid: str, visit: str, payer: str) -> dict:
+        return {"resourceType": "ExplanationOfBenefit", "id": bid, "status": "active", "use": "claim",
+                "type": {"coding": [{"code": "institutional"}]}, "patient": {"reference": "Patient/p1"},
+                "created": "2026-03-09", "insurer": {"display": payer}, "provider": {"display": "General"},
+                "outcome": "complete",
+                "insurance": [{"focal": True, "coverage": {"display": payer}}],
+                "item": [{"sequence": 1, "encounter": [{"reference": f"Encounter/{visit}"}],
+                          "productOrService": {"text": "stay"}}]}
+    doc = bundle(patient(), encounter(id="visit", **{"class": {"code": "AMB"}}), encounter(),
+                 bill("eob-visit", "visit", "Medicaid"), bill("eob-stay", "e1", "Medicare"))
+    assert one(doc)["coverage"] == {"line_of_business": "medicare"}
+
+
 def test_our_extension_names_the_requested_level_over_the_class():
     ext = [{"url": "https://ur-engine.org/fhir/StructureDefinition/requested-level", "valueCode": "critical"}]
     rec = one(bundle(patient(), coverage(), encounter(extension=ext, **{"class": {"code": "EMER"}})))

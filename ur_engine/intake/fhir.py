@@ -18,6 +18,7 @@ from ur_engine.errors import RecordError
 from ur_engine.intake import fhir_codes as codes
 from ur_engine.intake import fhir_post_acute as post_acute
 from ur_engine.intake.fhir_model import (
+    Deferred,
     Index,
     Read,
     cancelled,
@@ -32,18 +33,16 @@ from ur_engine.intake.fhir_sections import Sections, Stay
 
 if TYPE_CHECKING:  # the R4B classes a Read's model is, by its rtype: named for the type checker only
     from fhir.resources.R4B.claim import Claim
-    from fhir.resources.R4B.condition import Condition
     from fhir.resources.R4B.encounter import Encounter
-    from fhir.resources.R4B.medicationadministration import MedicationAdministration
-    from fhir.resources.R4B.observation import Observation
     from fhir.resources.R4B.patient import Patient
-    from fhir.resources.R4B.procedure import Procedure
 
 # The resource types a record is built from; a section whose type the source lacks is left out (unknown).
 TYPES = ("Patient", "Coverage", "Organization", "Encounter", "Claim", "ExplanationOfBenefit", "ServiceRequest",
          "Condition", "Observation", "Procedure", "MedicationAdministration")
 SECTIONS = {"Condition": "diagnoses", "Observation": "observations", "Procedure": "procedures",
             "MedicationAdministration": "treatments"}
+# What a patient's record holds one or more of for every visit: read only for the visits that are stays.
+DEFERRED = {*SECTIONS, "Claim", "ExplanationOfBenefit"}
 EXT = "https://ur-engine.org/fhir/StructureDefinition/"
 REQUESTED_LEVEL, EXPECTED_MIDNIGHTS = EXT + "requested-level", EXT + "expected-midnights"
 VOID = {"entered-in-error", "cancelled"}
@@ -85,20 +84,26 @@ class Source(Sections):
             self.ignored[f"{rtype}: not used"] += 1
             return None
         self.types.add(rtype)
+        if rtype in DEFERRED:  # read through its model only if a stay uses it (fhir_model.Deferred)
+            void = _void(resource)
+            if void is not None:
+                self.ignored[f"{rtype}: {void}"] += 1
+                return None
+            deferred = Deferred(resource, rtype, full_url)
+            deferred.seq = self._count_reads()
+            self.index.add(deferred)
+            self.reads[rtype].append((deferred, file, line))
+            return None
         r = read(resource, full_url or "")
         if not isinstance(r, Read):  # None only for a type without a model, and every type in TYPES has one
             self.ignored[f"{rtype}: unreadable"] += 1
             self._count(r.notices if r is not None else [])
             return None
         r.full_url = full_url
-        r.seq = sum(len(v) for v in self.reads.values())
+        r.seq = self._count_reads()
         status = getattr(r.model, "status", None)
-        verification = [c.code for c in codings(getattr(r.model, "verificationStatus", None))]
-        if status in VOID or (rtype == "Condition" and REFUTED & set(verification)):
-            self.ignored[f"{rtype}: {status if status in VOID else next(iter(REFUTED & set(verification)))}"] += 1
-            return None
-        if rtype == "MedicationAdministration" and status == "not-done":
-            self.ignored["MedicationAdministration: not-done"] += 1
+        if status in VOID:
+            self.ignored[f"{rtype}: {status}"] += 1
             return None
         if rtype == "Encounter":
             if not r.rid and full_url and full_url.startswith("urn:uuid:"):
@@ -113,6 +118,9 @@ class Source(Sections):
         self.index.add(r)
         self.reads[rtype].append((r, file, line))
         return None
+
+    def _count_reads(self) -> int:
+        return sum(len(v) for v in self.reads.values())
 
     def _count(self, notices: list[dict]) -> None:
         for n in notices:
@@ -131,7 +139,7 @@ class Source(Sections):
                 owner[id(r.model)] = stay
             else:
                 visits.append((r, file, line))
-        claims = [(r, f, n) for r, f, n in self.reads["Claim"] if cast("Claim", r.model).use == "preauthorization"]
+        claims = [(r, f, n) for r, f, n in self.reads["Claim"] if _preauthorization(r)]
         # A PAS Claim update comes with the request it replaces (related.claim): the update is what is asked.
         replaced = {id(prior.model) for r, _, _ in claims for rel in cast("Claim", r.model).related or []
                     if (prior := self.index.resolve(rel.claim, r, "Claim")) is not None and prior is not r}
@@ -190,29 +198,37 @@ class Source(Sections):
         return found
 
     def _link(self, stays: list[Stay], owner: dict[int, Stay]) -> None:
-        named: dict[int, Stay] = {}  # Conditions an Encounter.diagnosis or a PAS Claim names
+        named: dict[int, Stay] = {}  # Conditions an Encounter.diagnosis or a PAS Claim names, by their Read
         for stay in stays:
             for enc in stay.encounters:
                 for d in cast("Encounter", enc.model).diagnosis or []:
                     c = self.index.resolve(d.condition, enc, "Condition")
                     if c is not None:
-                        named.setdefault(id(c.model), stay)
+                        named.setdefault(id(c), stay)
             claim = stay.claim
             if claim is not None:
                 for dx in cast("Claim", claim.model).diagnosis or []:
                     c = self.index.resolve(dx.diagnosisReference, claim, "Condition")
                     if c is not None:
-                        named.setdefault(id(c.model), stay)
+                        named.setdefault(id(c), stay)
         # A PAS request Bundle holds one request: its clinical resources linked to no Encounter are the
         # request's supporting data.
         pas = [s for s in stays if s.claim is not None] if self.first == "Claim" else []
         for rtype in SECTIONS:
+            element = "context" if rtype == "MedicationAdministration" else "encounter"
             for r, _, _ in self.reads[rtype]:
-                ref = (cast("MedicationAdministration", r.model).context if rtype == "MedicationAdministration"
-                       else cast("Condition | Observation | Procedure", r.model).encounter)
+                if isinstance(r, Deferred):
+                    visit = self.index.resolve_text(r.reference(element), r, "Encounter")
+                    if visit is not None and id(visit.model) not in owner and id(r) not in named:
+                        # A visit that is not a stay: what belongs to it is left out, unread.
+                        self.ignored[f"{rtype}: its encounter is not a hospital stay"] += 1
+                        continue
+                    if not r.readable:
+                        continue  # counted with the others read and found unreadable (records)
+                ref = getattr(r.model, element)
                 visit = self.index.resolve(ref, r, "Encounter")
                 home = owner.get(id(visit.model)) if visit is not None else None
-                home = home or named.get(id(r.model))
+                home = home or named.get(id(r))
                 if home is None and visit is None and len(pas) == 1:
                     home = pas[0]
                 if home is not None:
@@ -233,6 +249,11 @@ class Source(Sections):
             if error is not None:
                 error.file, error.line = stay.file, stay.line
             yield stay.file, stay.line, rid, record, error
+        for rtype in DEFERRED:  # those a stay asked for and the model could not read: left out, counted
+            for r, _, _ in self.reads[rtype]:
+                if isinstance(r, Deferred) and r.read_yet and not r.readable:
+                    self.ignored[f"{rtype}: unreadable"] += 1
+                    self._count(r.notices)
 
     def _record(self, stay: Stay, rid: str | None) -> tuple[dict | None, RecordError | None]:
         head = stay.encounters[0] if stay.encounters else stay.head
@@ -393,6 +414,34 @@ class Source(Sections):
                     if level:
                         return level
         return None
+
+def _preauthorization(r: Read) -> bool:
+    """Is a Claim a prior-authorization request? A billing Claim says otherwise in its raw ``use``, unread."""
+    if isinstance(r, Deferred):
+        use = r.raw.get("use")
+        if isinstance(use, str) and use != "preauthorization" or not r.readable:
+            return False
+    return cast("Claim", r.model).use == "preauthorization"
+
+
+def _void(resource: dict) -> str | None:
+    """Why a resource records nothing (entered in error, cancelled, refuted, not done), read from its raw status as
+    its model would give it; None when it stands."""
+    status = resource.get("status")
+    status = status if isinstance(status, str) else None  # anything else the model sets aside: no status
+    if status in VOID:
+        return status
+    if resource.get("resourceType") == "Condition":
+        concept = resource.get("verificationStatus")
+        found = concept.get("coding") if isinstance(concept, dict) else None
+        for c in found if isinstance(found, list) else []:
+            code = c.get("code") if isinstance(c, dict) else None
+            if isinstance(code, str) and code in REFUTED:
+                return code
+    if resource.get("resourceType") == "MedicationAdministration" and status == "not-done":
+        return "not-done"
+    return None
+
 
 def _class(enc) -> str | None:
     return next((c.code for c in codings(enc.class_fhir)), None)

@@ -138,7 +138,7 @@ def bundle_items(doc, name: str, stream: ItemStream | None = None) -> Iterator[I
         if error is not None:
             rid = resource.get("id")
             yield Item(f"{name}:{number}", error=error, record_id=rid if isinstance(rid, str) else None)
-    if not source.reads["Encounter"] and not source.reads["Claim"]:
+    if not source.reads["Encounter"] and not any(r.readable for r, _, _ in source.reads["Claim"]):
         yield Item(f"{name}:1", error=RecordError(
             f"the {doc.get('type') or ''} Bundle holds no Encounter and no prior-authorization Claim: "
             "nothing to review", code="UR120", path="$.entry", file=name, line=1))

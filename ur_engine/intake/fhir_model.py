@@ -47,6 +47,57 @@ class Read:
     def label(self) -> str:
         return f"{self.rtype}/{self.rid}" if self.rid else self.rtype
 
+    @property
+    def readable(self) -> bool:
+        return True  # read already; a Deferred one may not be
+
+
+class Deferred(Read):
+    """A resource whose model is read only when a stay asks for it (``model``, ``readable``).
+
+    A patient's record holds years of visits, and most of its Observations, Conditions and Procedures belong to
+    visits that are not hospital stays: reading each through its model cost far more than the rest of the intake,
+    for resources that were then left out. The raw resource is kept; what ``read`` sets aside still becomes the
+    notices of the stay that uses it.
+    """
+
+    def __init__(self, raw: dict, rtype: str, full_url: str | None) -> None:  # the model comes later
+        rid = raw.get("id")
+        self.raw, self.rtype, self.full_url = raw, rtype, full_url
+        self.rid = rid if isinstance(rid, str) and rid else None
+        self.notices, self.seq = [], 0
+        self._read: Read | Unreadable | None = None
+
+    def materialise(self) -> Read | Unreadable | None:
+        if self._read is None:
+            self._read = read(self.raw, self.full_url or "")
+            if isinstance(self._read, Read):
+                self.model, self.rid = self._read.model, self._read.rid
+            if self._read is not None:
+                self.notices = self._read.notices
+        return self._read
+
+    @property
+    def readable(self) -> bool:
+        return isinstance(self.materialise(), Read)
+
+    @property
+    def read_yet(self) -> bool:
+        return self._read is not None
+
+    def __getattr__(self, name: str):
+        # Only an attribute the instance lacks comes here: ``model``, before the resource is read.
+        if name == "model" and isinstance(self.materialise(), Read):
+            return self.__dict__["model"]
+        raise AttributeError(name)
+
+    def reference(self, element: str) -> str | None:
+        """The text of the raw resource's plain reference ``element`` (``encounter``), or None when it has none or
+        only the model can read it (a contained ``#id``, a malformed element)."""
+        ref = self.raw.get(element)
+        text = ref.get("reference") if isinstance(ref, dict) else None
+        return text if isinstance(text, str) and text and not text.startswith("#") else None
+
 
 @dataclass(eq=False)
 class Unreadable:
@@ -306,8 +357,12 @@ class Index:
                 self.names.setdefault(f"{m.group(1)}/{m.group(2)}", r)
 
     def resolve(self, ref, within: Read | None = None, rtype: str | None = None) -> Read | None:
-        """The resource ``ref`` (a Reference model) points to, of type ``rtype`` when given; None when unknown."""
-        text = getattr(ref, "reference", None)
+        """The resource ``ref`` (a Reference model) points to, of type ``rtype`` when given; None when unknown
+        (or when it is a resource its model cannot read)."""
+        return self.resolve_text(getattr(ref, "reference", None), within, rtype)
+
+    def resolve_text(self, text, within: Read | None = None, rtype: str | None = None) -> Read | None:
+        """``resolve`` for the text of a reference."""
         if not isinstance(text, str) or not text:
             return None
         found = None
@@ -326,6 +381,8 @@ class Index:
                     found = self.names.get(f"{m.group(1)}/{m.group(2)}")
         if found is not None and rtype is not None and found.rtype != rtype:
             return None
+        if isinstance(found, Deferred) and not found.readable:
+            return None  # as if never added: an unreadable resource is left out of the stay
         return found
 
     def named(self, ref) -> str | None:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, cast
 from ur_engine import schemas
 from ur_engine.intake import fhir_codes as codes
 from ur_engine.intake.fhir_model import (
+    Deferred,
     Index,
     Read,
     cancelled,
@@ -100,7 +101,8 @@ class Sections:
         # Claims and benefit statements of the stay (Synthea writes no Coverage) name the payer.
         billed = self._grouped()[1]
         for rtype in ("ExplanationOfBenefit", "Claim"):
-            for r in (r for e in stay.encounters for r in billed.get(id(e.model), ()) if r.rtype == rtype):
+            for r in (r for e in stay.encounters for r in billed.get(id(e.model), ()) if r.rtype == rtype
+                      and r.readable):
                 for ins in r.model.insurance or []:
                     c = self.index.resolve(ins.coverage, r, "Coverage")
                     lob = self._line_of_business(c) if c else codes.by_name(getattr(ins.coverage, "display", None))
@@ -124,11 +126,18 @@ class Sections:
             by_encounter: dict = defaultdict(list)
             for rtype in ("ExplanationOfBenefit", "Claim"):
                 for r, _, _ in self.reads[rtype]:
-                    for item in cast("Claim | ExplanationOfBenefit", r.model).item or []:
-                        for ref in item.encounter or []:
-                            e = self.index.resolve(ref, r, "Encounter")
-                            if e is not None and r not in by_encounter[id(e.model)]:  # by identity
-                                by_encounter[id(e.model)].append(r)
+                    named = _item_encounters(r) if isinstance(r, Deferred) else None
+                    if named is not None:  # the raw references: a bill is read only if a stay's coverage asks
+                        found = [self.index.resolve_text(text, r, "Encounter") for text in named]
+                    elif r.readable:
+                        found = [self.index.resolve(ref, r, "Encounter")
+                                 for item in cast("Claim | ExplanationOfBenefit", r.model).item or []
+                                 for ref in item.encounter or []]
+                    else:
+                        continue
+                    for e in found:
+                        if e is not None and r not in by_encounter[id(e.model)]:  # by identity
+                            by_encounter[id(e.model)].append(r)
             self._groups = (by_patient, by_encounter)
         return self._groups
 
@@ -310,3 +319,20 @@ def _section(entries: list, lost: int) -> list | None:
     return None if lost and not entries else entries
 
 
+def _item_encounters(r: Deferred) -> list[str] | None:
+    """The plain references of a raw Claim's or ExplanationOfBenefit's ``item[].encounter[]``; None when only its
+    model can say (an element of another shape)."""
+    items = r.raw.get("item", [])
+    if not isinstance(items, list):
+        return None
+    texts = []
+    for item in items:
+        refs = item.get("encounter", []) if isinstance(item, dict) else None
+        if not isinstance(refs, list):
+            return None
+        for ref in refs:
+            text = ref.get("reference") if isinstance(ref, dict) else None
+            if not isinstance(text, str) or not text or text.startswith("#"):
+                return None
+            texts.append(text)
+    return texts
