@@ -8,7 +8,8 @@ plans, and their ratios; with ``--baseline DIR`` (another checkout, e.g. a ``git
 commit), the same run of that checkout's `ur batch` alternating with ours, and our throughput over its;
 the floor of one process (JSON in, schema check, durable-rules' calls and JSON out, nothing else) and what
 is left of a record's time for our own code; scaling from 1 to N worker processes; peak RSS of one process at
-growing input sizes; `ur review` likewise.
+growing input sizes; `ur review` likewise; and FHIR in: `ur batch` over whole patient Bundles (``--fhir``, by
+default the Synthea bundles under tests/data/fhir), stays/s and the time a stay costs, beside the baseline's.
 Not part of the test suite: these machines are shared and noisy, so read ratios, not absolute numbers.
 """
 
@@ -71,13 +72,15 @@ def load_and_compile(repeat: int = 5) -> tuple[float, float]:
 def batch(path: Path, out: Path, workers: int, evaluator: str = "durable", trail: str | None = None,
           checkout: Path | None = None) -> tuple[float, int]:
     """``ur batch`` of this checkout (or of ``checkout``, with its own defaults) on ``path``."""
+    extra = ["--trail", trail] if trail else []
+    return batch_paths([str(path)], out, checkout, "--workers", str(workers), "--evaluator", evaluator, *extra)
+
+
+def batch_paths(paths: list[str], out: Path, checkout: Path | None, *options: str) -> tuple[float, int]:
     for suffix in ("", ".state.json", ".summary.json"):
         Path(str(out) + suffix).unlink(missing_ok=True)
-    extra = ["--trail", trail] if trail else []
-    args = UR + ["batch", str(path), "--out", str(out), "--workers", str(workers), "--evaluator", evaluator, *extra]
-    if checkout is None:
-        return measure(args)
-    return measure(["env", "--chdir", str(checkout), f"PYTHONPATH={checkout}", *args])
+    args = UR + ["batch", *paths, "--out", str(out), *options]
+    return measure(args if checkout is None else ["env", "--chdir", str(checkout), f"PYTHONPATH={checkout}", *args])
 
 
 def floor(data: Path, out: Path, count: int, repeat: int = 3) -> tuple[float, float, float]:
@@ -128,6 +131,39 @@ def floor(data: Path, out: Path, count: int, repeat: int = 3) -> tuple[float, fl
     return tuple(statistics.median(r[k] for r in rounds) / len(lines) * 1e6 for k in range(3))
 
 
+def fhir_in(targets: list[Path], out: Path, repeat: int, baseline: Path | None, copies: int) -> None:
+    """`ur batch` over patient Bundles: a patient's whole record (years of visits) is read to find its stays.
+
+    Each Bundle is given ``copies`` times (links under other names), so that start-up does not hide the rest.
+    """
+    found = [f for t in targets for f in ([t] if t.is_file() else sorted(t.iterdir()))
+             if f.name.endswith((".json", ".json.gz"))]
+    if not found:
+        return
+    bundles = []
+    for n in range(copies):
+        for f in found:
+            link = out.parent / f"copy{n}-{f.name}"
+            if not link.exists():
+                link.symlink_to(f.resolve())
+            bundles.append(str(link))
+    checkouts: list[Path | None] = [None, baseline.resolve()] if baseline else [None]
+    walls: dict[Path | None, list[float]] = {c: [] for c in checkouts}
+    for _ in range(repeat):
+        for c in checkouts:
+            walls[c].append(batch_paths(bundles, out, c, "--workers", "1")[0])
+    stays = sum(1 for _ in open(out, "rb"))
+    print(f"\nFHIR in: ur batch over {len(found)} patient Bundles × {copies} ({stays} stays), one process, median of "
+          f"{repeat} (start-up included):")
+    for c in checkouts:
+        wall = statistics.median(walls[c])
+        print(f"  {'this checkout' if c is None else f'baseline {c}'}: {wall:.2f} s, {stays / wall:.1f} stays/s, "
+              f"{wall / max(stays, 1) * 1000:.0f} ms a stay")
+    if baseline:
+        ratio = statistics.median(walls[checkouts[1]]) / statistics.median(walls[None])
+        print(f"  this checkout / baseline: {ratio:.2f}× the stays/s")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--count", type=int, default=100_000, help="records for the throughput runs")
@@ -135,6 +171,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--repeat", type=int, default=3, help="alternating rounds of the throughput runs")
     ap.add_argument("--baseline", type=Path, help="another checkout whose `ur batch` to measure alongside")
+    ap.add_argument("--fhir", type=Path, nargs="+", default=[HERE.parent / "tests" / "data" / "fhir" / "synthea"],
+                    help="FHIR Bundles (files, or folders of *.json / *.json.gz) for the FHIR-in figure")
+    ap.add_argument("--fhir-copies", type=int, default=20, help="times each of those Bundles is given")
     args = ap.parse_args()
     cores = os.cpu_count() or 1
     print(f"machine: {cores} cores; python {sys.version.split()[0]}")
@@ -195,6 +234,7 @@ def main() -> None:
             path = generate(count, args.seed, tmp / f"stays-{count}.ndjson")
             wall, peak = batch(path, out, 1)
             print(f"  {count:>9} records: {peak / 1024:6.1f} MiB  ({count / wall:.0f} stays/s)")
+        fhir_in(args.fhir, out, args.repeat, args.baseline, args.fhir_copies)
         print("\nur review (one process, NDJSON in and out):")
         for evaluator in ("durable", "reference"):
             wall, rss = measure(UR + ["review", "--evaluator", evaluator, str(data)])
