@@ -21,6 +21,7 @@ from ur_engine.intake.fhir_model import (
     Deferred,
     Index,
     Read,
+    Unreadable,
     cancelled,
     codings,
     day,
@@ -84,27 +85,26 @@ class Source(Sections):
             self.ignored[f"{rtype}: not used"] += 1
             return None
         self.types.add(rtype)
-        if rtype in DEFERRED:  # read through its model only if a stay uses it (fhir_model.Deferred)
+        r: Read | Unreadable | None
+        if rtype in DEFERRED or rtype == "Encounter" and _plain_visit(resource) is not None:
+            # read through its model only if a stay uses it (fhir_model.Deferred)
             void = _void(resource)
             if void is not None:
                 self.ignored[f"{rtype}: {void}"] += 1
                 return None
-            deferred = Deferred(resource, rtype, full_url)
-            deferred.seq = self._count_reads()
-            self.index.add(deferred)
-            self.reads[rtype].append((deferred, file, line))
-            return None
-        r = read(resource, full_url or "")
-        if not isinstance(r, Read):  # None only for a type without a model, and every type in TYPES has one
-            self.ignored[f"{rtype}: unreadable"] += 1
-            self._count(r.notices if r is not None else [])
-            return None
-        r.full_url = full_url
+            r = Deferred(resource, rtype, full_url)
+        else:
+            r = read(resource, full_url or "")
+            if not isinstance(r, Read):  # None only for a type without a model, and every type in TYPES has one
+                self.ignored[f"{rtype}: unreadable"] += 1
+                self._count(r.notices if r is not None else [])
+                return None
+            r.full_url = full_url
+            status = getattr(r.model, "status", None)
+            if status in VOID:
+                self.ignored[f"{rtype}: {status}"] += 1
+                return None
         r.seq = self._count_reads()
-        status = getattr(r.model, "status", None)
-        if status in VOID:
-            self.ignored[f"{rtype}: {status}"] += 1
-            return None
         if rtype == "Encounter":
             if not r.rid and full_url and full_url.startswith("urn:uuid:"):
                 r.rid = full_url.removeprefix("urn:uuid:")
@@ -133,7 +133,7 @@ class Source(Sections):
         owner: dict[int, Stay] = {}  # id(Encounter model) → the stay it belongs to
         visits = []
         for r, file, line in self.reads["Encounter"]:
-            if _requested(r.model) is not None:
+            if not isinstance(r, Deferred) and _requested(r.model) is not None:
                 stay = Stay(r, file, line)
                 stays.append(stay)
                 owner[id(r.model)] = stay
@@ -172,17 +172,20 @@ class Source(Sections):
                     stay.encounters.append(parent)
                     owner[id(parent.model)] = stay
         for r, _, _ in visits:
-            if id(r.model) in owner:
+            plain = _plain_visit(r.raw) if isinstance(r, Deferred) and not r.read_yet else None
+            if plain is not None:  # a visit whose raw resource says all that is asked here
+                code, part_of, key = plain
+                parent = self.index.resolve_text(part_of, r, "Encounter", read=False)
+            elif not r.readable or id(r.model) in owner:
                 continue
-            parent = self.index.resolve(cast("Encounter", r.model).partOf, r, "Encounter")
-            key = _preadmission(r.model)
-            home = owner.get(id(parent.model)) if parent is not None else None
-            home = home or (by_preadmission.get(key) if key else None)
-            if home is not None:
+            else:
+                parent = self.index.resolve(cast("Encounter", r.model).partOf, r, "Encounter")
+                key, code = _preadmission(r.model), _class(r.model)
+            home = _owner_of(parent, owner) or (by_preadmission.get(key) if key else None)
+            if home is not None and r.readable:
                 home.encounters.append(r)
                 owner[id(r.model)] = home
                 continue
-            code = next((c.code for c in codings(cast("Encounter", r.model).class_fhir)), None)
             kind = codes.VISIT_CLASSES.get(code) if code is not None else None
             self.skipped[f"Encounter class {code}: {kind + ' visit' if kind else 'no hospital level'}, not a "
                          "hospital stay"] += 1
@@ -218,8 +221,8 @@ class Source(Sections):
             element = "context" if rtype == "MedicationAdministration" else "encounter"
             for r, _, _ in self.reads[rtype]:
                 if isinstance(r, Deferred):
-                    visit = self.index.resolve_text(r.reference(element), r, "Encounter")
-                    if visit is not None and id(visit.model) not in owner and id(r) not in named:
+                    visit = self.index.resolve_text(r.reference(element), r, "Encounter", read=False)
+                    if visit is not None and _owner_of(visit, owner) is None and id(r) not in named:
                         # A visit that is not a stay: what belongs to it is left out, unread.
                         self.ignored[f"{rtype}: its encounter is not a hospital stay"] += 1
                         continue
@@ -249,7 +252,7 @@ class Source(Sections):
             if error is not None:
                 error.file, error.line = stay.file, stay.line
             yield stay.file, stay.line, rid, record, error
-        for rtype in DEFERRED:  # those a stay asked for and the model could not read: left out, counted
+        for rtype in (*DEFERRED, "Encounter"):  # those a stay asked for and the model could not read: counted
             for r, _, _ in self.reads[rtype]:
                 if isinstance(r, Deferred) and r.read_yet and not r.readable:
                     self.ignored[f"{rtype}: unreadable"] += 1
@@ -414,6 +417,42 @@ class Source(Sections):
                     if level:
                         return level
         return None
+
+def _owner_of(encounter: Read | None, owner: dict[int, Stay]) -> Stay | None:
+    """The stay an Encounter belongs to; None for a visit left unread (every Encounter of a stay is read)."""
+    if encounter is None or isinstance(encounter, Deferred) and not encounter.read_yet or not encounter.readable:
+        return None
+    return owner.get(id(encounter.model))
+
+
+def _plain_visit(raw: dict) -> tuple[str | None, str | None, tuple[str | None, str] | None] | None:
+    """(class code, partOf reference, pre-admission identifier) of a raw Encounter that plainly is not a stay —
+    no level in our extension, a class that is no stay's — read as its model would read them; None when it may be
+    a stay or only the model can tell (an element of another shape)."""
+    extensions = raw.get("extension", [])
+    if not isinstance(extensions, list) or any(not isinstance(e, dict) or e.get("url") == REQUESTED_LEVEL
+                                               for e in extensions):
+        return None
+    cls = raw.get("class")
+    code = cls.get("code") if isinstance(cls, dict) and "coding" not in cls else None
+    if not isinstance(code, str) or code in codes.STAY_CLASSES:
+        return None
+    part_of = raw.get("partOf")
+    text = part_of.get("reference") if isinstance(part_of, dict) else None
+    if part_of is not None and not (isinstance(text, str) and not text.startswith("#")):
+        return None
+    hosp = raw.get("hospitalization")
+    ident = hosp.get("preAdmissionIdentifier") if isinstance(hosp, dict) else None
+    if hosp is not None and not isinstance(hosp, dict) or ident is not None and not isinstance(ident, dict):
+        return None
+    key = None
+    if ident:
+        value, system = ident.get("value"), ident.get("system")
+        if not isinstance(value, str) or not (system is None or isinstance(system, str)):
+            return None
+        key = (system, value) if value else None
+    return code, text, key
+
 
 def _preauthorization(r: Read) -> bool:
     """Is a Claim a prior-authorization request? A billing Claim says otherwise in its raw ``use``, unread."""

@@ -72,7 +72,8 @@ class Deferred(Read):
         if self._read is None:
             self._read = read(self.raw, self.full_url or "")
             if isinstance(self._read, Read):
-                self.model, self.rid = self._read.model, self._read.rid
+                self.model = self._read.model
+                self.rid = self._read.rid or self.rid  # an Encounter known by its urn:uuid keeps that name
             if self._read is not None:
                 self.notices = self._read.notices
         return self._read
@@ -361,8 +362,10 @@ class Index:
         (or when it is a resource its model cannot read)."""
         return self.resolve_text(getattr(ref, "reference", None), within, rtype)
 
-    def resolve_text(self, text, within: Read | None = None, rtype: str | None = None) -> Read | None:
-        """``resolve`` for the text of a reference."""
+    def resolve_text(self, text, within: Read | None = None, rtype: str | None = None,
+                     read: bool = True) -> Read | None:
+        """``resolve`` for the text of a reference; ``read=False`` leaves a Deferred resource unread (and so may
+        give one its model cannot read)."""
         if not isinstance(text, str) or not text:
             return None
         found = None
@@ -381,7 +384,7 @@ class Index:
                     found = self.names.get(f"{m.group(1)}/{m.group(2)}")
         if found is not None and rtype is not None and found.rtype != rtype:
             return None
-        if isinstance(found, Deferred) and not found.readable:
+        if read and isinstance(found, Deferred) and not found.readable:
             return None  # as if never added: an unreadable resource is left out of the stay
         return found
 

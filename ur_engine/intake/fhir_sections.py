@@ -101,7 +101,7 @@ class Sections:
         # Claims and benefit statements of the stay (Synthea writes no Coverage) name the payer.
         billed = self._grouped()[1]
         for rtype in ("ExplanationOfBenefit", "Claim"):
-            for r in (r for e in stay.encounters for r in billed.get(id(e.model), ()) if r.rtype == rtype
+            for r in (r for e in stay.encounters for r in billed.get(id(e), ()) if r.rtype == rtype
                       and r.readable):
                 for ins in r.model.insurance or []:
                     c = self.index.resolve(ins.coverage, r, "Coverage")
@@ -128,16 +128,16 @@ class Sections:
                 for r, _, _ in self.reads[rtype]:
                     named = _item_encounters(r) if isinstance(r, Deferred) else None
                     if named is not None:  # the raw references: a bill is read only if a stay's coverage asks
-                        found = [self.index.resolve_text(text, r, "Encounter") for text in named]
+                        found = [self.index.resolve_text(text, r, "Encounter", read=False) for text in named]
                     elif r.readable:
                         found = [self.index.resolve(ref, r, "Encounter")
                                  for item in cast("Claim | ExplanationOfBenefit", r.model).item or []
                                  for ref in item.encounter or []]
                     else:
                         continue
-                    for e in found:
-                        if e is not None and r not in by_encounter[id(e.model)]:  # by identity
-                            by_encounter[id(e.model)].append(r)
+                    for e in found:  # by the Encounter's Read: a visit's stays unread
+                        if e is not None and r not in by_encounter[id(e)]:  # by identity
+                            by_encounter[id(e)].append(r)
             self._groups = (by_patient, by_encounter)
         return self._groups
 
