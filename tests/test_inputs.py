@@ -44,6 +44,17 @@ def test_detect_format_by_name_and_content(tmp_path, name, text, fmt):
     assert detect_format(write(tmp_path / name, text)) == fmt
 
 
+def test_a_pretty_printed_bundle_broken_off_is_one_bad_bundle_not_lines_of_records(tmp_path):
+    # Known a Bundle by its first member, it is read once, as a Bundle: the error names where the JSON breaks.
+    doc = json.dumps({"resourceType": "Bundle", "type": "collection", "entry": [
+        {"resource": {"resourceType": "Patient", "id": "p1", "birthDate": "1959-05-01"}}]}, indent=2)
+    path = write(tmp_path / "broken.json", doc[: len(doc) // 2])
+    assert detect_format(path) == "bundle"
+    [item] = list(read_items([path]))
+    assert (item.error.code, item.error.file) == ("UR101", "broken.json")
+    assert "invalid JSON" in item.error.message
+
+
 def test_a_directory_is_a_fhir_export_and_stdin_is_ndjson(tmp_path):
     assert detect_format(str(tmp_path)) == "fhir"
     assert detect_format("-") == "ndjson"

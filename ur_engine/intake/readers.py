@@ -50,6 +50,9 @@ LISTS = ("diagnoses", "procedures", "treatments", "findings")
 LOINC_COLUMN = re.compile(r"^loinc:([^:]+)(?::(unit|time))?$")
 BATCH_ROWS = 1024  # Parquet rows decoded at a time: bounded memory, few Python calls per row
 MANIFEST_PEEK = 16 << 20  # a pretty-printed .json larger than this is not taken for a Bulk Data manifest
+# A pretty-printed document whose first member is "resourceType": "Bundle" (as servers and Synthea write them).
+BUNDLE_FIRST = re.compile(rb'\A\s*\{\s*"resourceType"\s*:\s*"Bundle"\s*[,}]')
+BUNDLE_HEAD = 4096
 
 
 @dataclass(frozen=True)
@@ -138,7 +141,10 @@ def _document(path: str):
                 pass
             if not _compressed(path) and Path(path).stat().st_size > MANIFEST_PEEK:
                 return _MULTILINE
-            rest = f.read(MANIFEST_PEEK + 1)
+            head = f.read(BUNDLE_HEAD)
+            if BUNDLE_FIRST.match(first + head):  # a Bundle says so first: no need to read it twice
+                return _MULTILINE
+            rest = head + f.read(MANIFEST_PEEK + 1 - len(head))
             if len(rest) > MANIFEST_PEEK:
                 return _MULTILINE
             try:
