@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 
 import json
+import pickle
 import random
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import datetime, timezone
 
 import pytest
@@ -117,6 +119,19 @@ def test_default_sources(spark, records, engine):
 def test_module_does_not_import_pyspark():
     code = "import sys, ur_engine.batch.spark; assert 'pyspark' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def test_a_worker_builds_one_engine_for_all_the_partitions_of_a_library(records):
+    from ur_engine.batch.spark import engine_for
+    from ur_engine.rules.library import load
+
+    sources = read_sources(RULES)
+    first = engine_for(load(sources))
+    assert engine_for(pickle.loads(pickle.dumps(load(sources)))) is first  # the same rules, as a task carries them
+    edited = [replace(s, text=s.text + "\n# edited\n") if i == 0 else s for i, s in enumerate(sources)]
+    assert engine_for(load(edited)) is not first  # other rules: another engine
+    texts = [json.dumps(r) for r in records[:5]]
+    assert [r[:4] for r in review_partition(texts, load(sources))] == [r[:4] for r in review_partition(texts, sources)]
 
 
 def test_partition_logic_without_spark(records, engine):
