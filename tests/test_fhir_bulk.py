@@ -179,3 +179,68 @@ def test_bundles_and_exports_come_after_other_inputs_file_after_file(tmp_path):
     assert positions[1].startswith("stays.csv:") and positions[5].startswith("fhir/Encounter.ndjson:")
     assert positions[-1].startswith("Trent_Jaskolski_75b8811d.json:")
     assert len(positions) == 1 + 4 + 4 + 1
+
+
+def _export_by_type(tmp_path, resources: list[dict]) -> str:
+    by_type: dict[str, list[dict]] = {}
+    for r in resources:
+        by_type.setdefault(r["resourceType"], []).append(r)
+    for rtype, rs in by_type.items():
+        write(tmp_path / f"{rtype}.ndjson", "".join(json.dumps(r) + "\n" for r in rs))
+    return str(tmp_path)
+
+
+def _visit_and_stay(visits: int) -> list[dict]:
+    enc = {"resourceType": "Encounter", "status": "finished", "subject": {"reference": "Patient/p1"},
+           "period": {"start": "2026-03-02T09:40:00Z"}}
+    obs = {"resourceType": "Observation", "status": "final", "effectiveDateTime": "2026-03-02T09:45:00Z",
+           "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+           "valueQuantity": {"value": 118, "unit": "/min", "system": "http://unitsofmeasure.org", "code": "/min"}}
+    bill = {"resourceType": "ExplanationOfBenefit", "status": "active", "use": "claim",
+            "patient": {"reference": "Patient/p1"}, "insurance": [{"focal": True, "coverage": {"display": "Medicare"}}]}
+    out = [{"resourceType": "Patient", "id": "p1", "gender": "female", "birthDate": "1959-05-01"},
+           {**enc, "id": "stay", "class": {"code": "IMP"}},
+           {**obs, "id": "o-stay", "encounter": {"reference": "Encounter/stay"}},
+           {**bill, "id": "b-stay", "item": [{"sequence": 1, "encounter": [{"reference": "Encounter/stay"}]}]}]
+    for n in range(visits):
+        out += [{**enc, "id": f"visit{n}", "class": {"code": "AMB"}},
+                {**obs, "id": f"o-visit{n}", "encounter": {"reference": f"Encounter/visit{n}"}},
+                {**bill, "id": f"b-visit{n}", "insurance": [{"focal": True, "coverage": {"display": "Medicaid"}}],
+                 "item": [{"sequence": 1, "encounter": [{"reference": f"Encounter/visit{n}"}]}]},
+                {**bill, "resourceType": "Claim", "id": f"c-visit{n}",
+                 "item": [{"sequence": 1, "encounter": [{"reference": f"Encounter/visit{n}"}]}]}]
+    return out
+
+
+def test_a_bulk_export_lets_go_of_each_visits_resources_as_they_come():
+    # The export's files come type by type, Encounters and Claims first: once they are in, the stays are known,
+    # and an Observation or benefit statement of a visit is counted and let go rather than held to the end.
+    from ur_engine.intake import fhir
+
+    resources = _visit_and_stay(visits=3)
+    source = fhir.Source()
+    for n, r in enumerate(r for r in resources if r["resourceType"] in ("Patient", "Encounter", "Claim")):
+        source.add(r, "x.ndjson", n)
+    source.settle()
+    assert [r.rid for r, _, _ in source.reads["Claim"]] == []  # billing Claims of visits: let go at once
+    for n, r in enumerate(r for r in resources if r["resourceType"] in ("ExplanationOfBenefit", "Observation")):
+        source.add(r, "x.ndjson", n)
+    assert [r.rid for r, _, _ in source.reads["Observation"]] == ["o-stay"]
+    assert [r.rid for r, _, _ in source.reads["ExplanationOfBenefit"]] == ["b-stay"]
+    assert source.ignored == {"Observation: its encounter is not a hospital stay": 3}
+    with pytest.raises(RuntimeError):  # an Encounter now could change which stays there are
+        source.add(resources[1], "x.ndjson", 99)
+    [(_, _, rid, rec, error)] = list(source.records())
+    assert (rid, error, rec["coverage"], [o["value"] for o in rec["observations"]]) == \
+        ("stay", None, {"line_of_business": "medicare"}, [118])
+
+
+def test_a_bulk_export_gives_the_stays_a_bundle_of_the_same_resources_gives(tmp_path):
+    from ur_engine.intake.fhir_files import bundle_items
+
+    resources = _visit_and_stay(visits=2)
+    [from_export] = [i.record for i in read_items([_export_by_type(tmp_path, resources)])]
+    [from_bundle] = [i.record for i in bundle_items(
+        {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]}, "b.json")]
+    assert from_export == from_bundle
+    assert from_export["coverage"] == {"line_of_business": "medicare"}

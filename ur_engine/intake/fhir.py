@@ -30,7 +30,7 @@ from ur_engine.intake.fhir_model import (
     read,
     when,
 )
-from ur_engine.intake.fhir_sections import Sections, Stay
+from ur_engine.intake.fhir_sections import Sections, Stay, item_encounters
 
 if TYPE_CHECKING:  # the R4B classes a Read's model is, by its rtype: named for the type checker only
     from fhir.resources.R4B.claim import Claim
@@ -44,6 +44,11 @@ SECTIONS = {"Condition": "diagnoses", "Observation": "observations", "Procedure"
             "MedicationAdministration": "treatments"}
 # What a patient's record holds one or more of for every visit: read only for the visits that are stays.
 DEFERRED = {*SECTIONS, "Claim", "ExplanationOfBenefit"}
+# What can be let go as it comes once the stays are settled (a Condition may still be named by a stay's diagnosis).
+LET_GO = set(SECTIONS) - {"Condition"}
+# What may still come once the stays are settled: nothing that makes a stay or joins one to another.
+AFTER_SETTLING = {*SECTIONS, "ExplanationOfBenefit", "ServiceRequest"}
+ENCOUNTER_ELEMENT = {"MedicationAdministration": "context"}  # the others' is "encounter"
 EXT = "https://ur-engine.org/fhir/StructureDefinition/"
 REQUESTED_LEVEL, EXPECTED_MIDNIGHTS = EXT + "requested-level", EXT + "expected-midnights"
 VOID = {"entered-in-error", "cancelled"}
@@ -75,6 +80,7 @@ class Source(Sections):
         self.notices: Counter[str] = Counter()
         self.orphans = 0
         self.first: str | None = None  # the type of the first resource (a PAS request Bundle starts with Claim)
+        self._settled: tuple[list[Stay], dict[int, Stay]] | None = None  # the stays, and who owns each Encounter
 
     def add(self, resource: dict, file: str, line: int, full_url: str | None = None) -> RecordError | None:
         """Take one resource; an error when it is an Encounter that cannot be keyed (no id, or a repeated one)."""
@@ -84,6 +90,8 @@ class Source(Sections):
         if rtype not in TYPES:
             self.ignored[f"{rtype}: not used"] += 1
             return None
+        if self._settled is not None and rtype not in AFTER_SETTLING:
+            raise RuntimeError(f"a {rtype} was added after the stays were settled")  # settle's caller's mistake
         self.types.add(rtype)
         r: Read | Unreadable | None
         if rtype in DEFERRED or rtype == "Encounter" and _plain_visit(resource) is not None:
@@ -93,6 +101,14 @@ class Source(Sections):
                 self.ignored[f"{rtype}: {void}"] += 1
                 return None
             r = Deferred(resource, rtype, full_url)
+            if self._settled is not None and rtype == "ExplanationOfBenefit" and self._bill_of_visits(
+                    r, self._settled[1]):
+                return None
+            if self._settled is not None and rtype in LET_GO:
+                visit = self.index.resolve_text(_reference(resource, rtype), None, "Encounter", read=False)
+                if visit is not None and _owner_of(visit, self._settled[1]) is None:
+                    self.ignored[f"{rtype}: its encounter is not a hospital stay"] += 1
+                    return None
         else:
             r = read(resource, full_url or "")
             if not isinstance(r, Read):  # None only for a type without a model, and every type in TYPES has one
@@ -128,7 +144,35 @@ class Source(Sections):
 
     # --- which resources make which stay ---------------------------------------------------------------
 
+    def settle(self) -> None:
+        """Decide which Encounters and requests make stays, once every Encounter and Claim has been added: from
+        then on, an Observation, Procedure or medication of a visit is counted and let go as it comes, never
+        held. A Bulk Data export gives its files type by type, Encounters before them; holding every visit's
+        Observations until the end made memory grow with the whole export."""
+        if self._settled is None:
+            self._settled = self._encounter_stays()
+            owner = self._settled[1]
+            bills = {id(r) for r, _, _ in self.reads["Claim"] if self._bill_of_visits(r, owner)}
+            if bills:  # a billing Claim of visits only is never asked for: let go now, not at the end
+                self.reads["Claim"] = [x for x in self.reads["Claim"] if id(x[0]) not in bills]
+                self.index.names = {k: r for k, r in self.index.names.items() if id(r) not in bills}
+
+    def _bill_of_visits(self, r: Read, owner: dict[int, Stay]) -> bool:
+        """Is ``r`` a bill (a billing Claim, a benefit statement) whose items name no stay's Encounter?"""
+        if not isinstance(r, Deferred) or r.read_yet or r.raw.get("use") == "preauthorization":
+            return False
+        named = item_encounters(r.raw)
+        return named is not None and all(
+            _owner_of(self.index.resolve_text(text, None, "Encounter", read=False), owner) is None for text in named)
+
     def _stays(self) -> list[Stay]:
+        self.settle()
+        assert self._settled is not None
+        stays, owner = self._settled
+        self._link(stays, owner)
+        return sorted(stays, key=lambda s: s.head.seq)
+
+    def _encounter_stays(self) -> tuple[list[Stay], dict[int, Stay]]:
         stays: list[Stay] = []
         owner: dict[int, Stay] = {}  # id(Encounter model) → the stay it belongs to
         visits = []
@@ -189,8 +233,7 @@ class Source(Sections):
             kind = codes.VISIT_CLASSES.get(code) if code is not None else None
             self.skipped[f"Encounter class {code}: {kind + ' visit' if kind else 'no hospital level'}, not a "
                          "hospital stay"] += 1
-        self._link(stays, owner)
-        return sorted(stays, key=lambda s: s.head.seq)
+        return stays, owner
 
     def _claim_encounter(self, claim: Read) -> Read | None:
         ref = extension(claim.model, codes.CLAIM_ENCOUNTER)
@@ -218,10 +261,10 @@ class Source(Sections):
         # request's supporting data.
         pas = [s for s in stays if s.claim is not None] if self.first == "Claim" else []
         for rtype in SECTIONS:
-            element = "context" if rtype == "MedicationAdministration" else "encounter"
+            element = ENCOUNTER_ELEMENT.get(rtype, "encounter")
             for r, _, _ in self.reads[rtype]:
                 if isinstance(r, Deferred):
-                    visit = self.index.resolve_text(r.reference(element), r, "Encounter", read=False)
+                    visit = self.index.resolve_text(_reference(r.raw, rtype), r, "Encounter", read=False)
                     if visit is not None and _owner_of(visit, owner) is None and id(r) not in named:
                         # A visit that is not a stay: what belongs to it is left out, unread.
                         self.ignored[f"{rtype}: its encounter is not a hospital stay"] += 1
@@ -417,6 +460,14 @@ class Source(Sections):
                     if level:
                         return level
         return None
+
+def _reference(raw: dict, rtype: str) -> str | None:
+    """The text of a raw section resource's plain encounter reference; None when it has none or only the model
+    can read it (a contained ``#id``, an element of another shape)."""
+    ref = raw.get(ENCOUNTER_ELEMENT.get(rtype, "encounter"))
+    text = ref.get("reference") if isinstance(ref, dict) else None
+    return text if isinstance(text, str) and text and not text.startswith("#") else None
+
 
 def _owner_of(encounter: Read | None, owner: dict[int, Stay]) -> Stay | None:
     """The stay an Encounter belongs to; None for a visit left unread (every Encounter of a stay is read)."""

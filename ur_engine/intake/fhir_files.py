@@ -62,6 +62,8 @@ def export_reader(path: str, stream: ItemStream) -> Callable[[], Iterator[Item]]
     def items() -> Iterator[Item]:
         source = fhir.Source({t for t, _, _ in files})
         for rtype, target, file in files:
+            if rtype in fhir.AFTER_SETTLING:  # the files come type by type: every Encounter and Claim is in
+                source.settle()
             with open(target, "rb") as f:
                 for number, line in enumerate(f, start=1):
                     if not line.strip():

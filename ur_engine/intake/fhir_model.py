@@ -92,13 +92,6 @@ class Deferred(Read):
             return self.__dict__["model"]
         raise AttributeError(name)
 
-    def reference(self, element: str) -> str | None:
-        """The text of the raw resource's plain reference ``element`` (``encounter``), or None when it has none or
-        only the model can read it (a contained ``#id``, a malformed element)."""
-        ref = self.raw.get(element)
-        text = ref.get("reference") if isinstance(ref, dict) else None
-        return text if isinstance(text, str) and text and not text.startswith("#") else None
-
 
 @dataclass(eq=False)
 class Unreadable:

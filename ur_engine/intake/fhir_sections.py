@@ -126,7 +126,7 @@ class Sections:
             by_encounter: dict = defaultdict(list)
             for rtype in ("ExplanationOfBenefit", "Claim"):
                 for r, _, _ in self.reads[rtype]:
-                    named = _item_encounters(r) if isinstance(r, Deferred) else None
+                    named = item_encounters(r.raw) if isinstance(r, Deferred) else None
                     if named is not None:  # the raw references: a bill is read only if a stay's coverage asks
                         found = [self.index.resolve_text(text, r, "Encounter", read=False) for text in named]
                     elif r.readable:
@@ -319,10 +319,10 @@ def _section(entries: list, lost: int) -> list | None:
     return None if lost and not entries else entries
 
 
-def _item_encounters(r: Deferred) -> list[str] | None:
+def item_encounters(raw: dict) -> list[str] | None:
     """The plain references of a raw Claim's or ExplanationOfBenefit's ``item[].encounter[]``; None when only its
     model can say (an element of another shape)."""
-    items = r.raw.get("item", [])
+    items = raw.get("item", [])
     if not isinstance(items, list):
         return None
     texts = []
