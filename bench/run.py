@@ -162,6 +162,51 @@ def fhir_in(targets: list[Path], out: Path, repeat: int, baseline: Path | None, 
     if baseline:
         ratio = statistics.median(walls[checkouts[1]]) / statistics.median(walls[None])
         print(f"  this checkout / baseline: {ratio:.2f}× the stays/s")
+    export = bulk_export(found, copies, out.parent / "bulk")
+    print(f"FHIR Bulk export of the same patients ({sum(f.stat().st_size for f in export.iterdir()) >> 20} MiB of "
+          f"NDJSON), one process, median of {repeat}:")
+    for c in checkouts:
+        runs = [batch_paths([str(export)], out, c, "--workers", "1") for _ in range(repeat)]
+        wall, peak = statistics.median(w for w, _ in runs), max(p for _, p in runs)
+        print(f"  {'this checkout' if c is None else f'baseline {c}'}: {wall:.2f} s, {stays / wall:.1f} stays/s, "
+              f"peak RSS {peak / 1024:.0f} MiB")
+
+
+def bulk_export(bundles: list[Path], copies: int, folder: Path) -> Path:
+    """The patients of ``bundles``, ``copies`` times over under other ids, as a Bulk Data export (one NDJSON file
+    per resource type, references as Type/id)."""
+    import gzip
+    import json
+
+    def relink(node, names: dict[str, str]) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if k == "reference" and isinstance(v, str) and v in names:
+                    node[k] = names[v]
+                else:
+                    relink(v, names)
+        elif isinstance(node, list):
+            for v in node:
+                relink(v, names)
+
+    folder.mkdir(exist_ok=True)
+    files: dict = {}  # resource type -> its open file
+    for f in bundles:
+        text = (gzip.open(f) if f.name.endswith(".gz") else f.open("rb")).read()
+        for n in range(copies):
+            entries = json.loads(text)["entry"]
+            names = {e["fullUrl"]: f"{e['resource']['resourceType']}/{e['resource']['id']}-{n}"
+                     for e in entries if "fullUrl" in e}
+            for e in entries:
+                r = e["resource"]
+                r["id"] = f"{r['id']}-{n}"
+                relink(r, names)
+                out = files.get(r["resourceType"]) or files.setdefault(
+                    r["resourceType"], (folder / f"{r['resourceType']}.ndjson").open("w"))
+                out.write(json.dumps(r) + "\n")
+    for out in files.values():
+        out.close()
+    return folder
 
 
 def main() -> None:
