@@ -212,3 +212,14 @@ def test_the_pas_guides_inquiry_example_finds_its_homecare_request(app, client):
     assert found["id"] == submitted["id"] and found["request"] == {"reference": "Claim/HomecareAuthorizationExample"}
     assert out["identifier"] == inquiry["identifier"]  # the inquiry's transaction id
     assert [i["itemSequence"] for i in found["item"]] == [1, 2]
+
+
+def test_the_response_repeats_the_requesters_patient_as_it_was_sent(client):
+    # Not as the FHIR model would write it back (a lastUpdated of .455-04:00 came back as .455000-04:00).
+    doc = septic_request()
+    doc["entry"][1]["resource"]["meta"] = {"versionId": "1", "lastUpdated": "2019-04-08T09:24:47.455-04:00"}
+    out = post(client, SUBMIT, doc)
+    sent = {e["fullUrl"]: e["resource"] for e in doc["entry"]}
+    repeated = [e for e in out["entry"][1:] if e["resource"]["resourceType"] == "Patient"]
+    assert repeated and all(e["resource"] == sent[e["fullUrl"]] for e in repeated)
+

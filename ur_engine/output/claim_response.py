@@ -127,10 +127,12 @@ def reason_code(decision: Mapping[str, Any], determination: Determination | None
 
 
 def claim_response(decision: Mapping[str, Any], created: str, request: PasRequest | None = None, *,
-                   facts: FactDictionary | None = None, determination: Determination | None = None) -> dict[str, Any]:
+                   facts: FactDictionary | None = None, determination: Determination | None = None,
+                   check: bool = True) -> dict[str, Any]:
     """The PAS ClaimResponse of ``decision`` (a ``Decision.to_dict()``), made at ``created``, checked by the FHIR
-    model. ``facts`` words the evidence (fact names otherwise); ``request`` is the Claim answered (absent for a
-    stay that came without one, as in a batch)."""
+    model (``check=False``: as built, for a caller that checks it its own way). ``facts`` words the evidence (fact
+    names otherwise); ``request`` is the Claim answered (absent for a stay that came without one, as in a
+    batch)."""
     request = request or PasRequest()
     review_id, record_id = str(decision["review_id"]), str(decision["record_id"])
     action = review_action(decision, determination)
@@ -181,7 +183,7 @@ def claim_response(decision: Mapping[str, Any], created: str, request: PasReques
     if info is not None:
         body["contained"] = [info]
         body["communicationRequest"] = [{"reference": f"#{info['id']}"}]
-    return checked(body)
+    return checked(body) if check else body
 
 
 def _item(sequence: int, adjudication: dict[str, Any], notes: list[int], action: str,
@@ -222,16 +224,19 @@ def communication_request(decision: Mapping[str, Any], created: str,
 
 def response_bundle(claim_response: Mapping[str, Any], timestamp: str, base: str,
                     identifier: Mapping[str, Any] | None = None,
-                    also: tuple[tuple[str, Mapping[str, Any]], ...] = ()) -> dict[str, Any]:
+                    also: tuple[tuple[str, Mapping[str, Any]], ...] = (), check: bool = True) -> dict[str, Any]:
     """A PAS response Bundle: the ClaimResponse first (at ``{base}ClaimResponse/{id}``), then ``also`` — (full
     URL, resource) pairs the response refers to, such as the request's patient and organizations. ``identifier``
-    echoes the request Bundle's (the submitter's transaction id); without one, the review id stands in."""
+    echoes the request Bundle's (the submitter's transaction id); without one, the review id stands in. Checked
+    by the FHIR model unless ``check=False``."""
     body = {
         "resourceType": "Bundle", "type": "collection", "timestamp": timestamp,
         "identifier": dict(identifier) if identifier else {"system": REVIEW_ID, "value": claim_response["id"]},
         "entry": [{"fullUrl": f"{base}ClaimResponse/{claim_response['id']}", "resource": dict(claim_response)},
                   *({"fullUrl": url, "resource": dict(r)} for url, r in also)],
     }
+    if not check:
+        return body
     model = Bundle.model_validate(body)
     out: dict[str, Any] = model.model_dump(mode="json", by_alias=True, exclude_none=True)
     return out
