@@ -137,10 +137,15 @@ def test_an_inpatient_request_meeting_the_criteria_is_approved(engine):
 
 
 UNKNOWN = [
-    # (what the request leaves out, what the decision names missing)
+    # (what the request leaves out, what the decision names missing: the basics, then what the criteria may still
+    # need once they are known — for critical care, ventilation and vasopressors; an adult's criteria being met,
+    # nothing that every age would need)
     ({"with_patient": patient(birthDate=None)}, ["age"]),
-    ({"item": [{"sequence": 1, "servicedDate": "2026-03-02"}]}, ["requested_level"]),
-    ({"with_patient": patient(birthDate=None), "item": [{"sequence": 1}]}, ["age", "requested_level"]),
+    ({"item": [{"sequence": 1, "servicedDate": "2026-03-02"}]},
+     ["requested_level", "treatment.mechanical_ventilation", "perioperative.ventilation_under_24h",
+      "treatment.vasopressor"]),
+    ({"with_patient": patient(birthDate=None), "item": [{"sequence": 1}]},
+     ["age", "requested_level", "treatment.mechanical_ventilation"]),
 ]
 
 

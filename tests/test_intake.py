@@ -195,8 +195,50 @@ def test_a_stay_without_its_line_of_business_is_reviewed_and_pends_naming_it(eng
     else:
         record["coverage"] = coverage
     decision = review(engine, record)
-    assert decision.outcome == "pend" and decision.missing == ["line_of_business"]
+    # Under Medicare the two-midnight benchmark also reads the expected midnights: asked for in the same round.
+    assert decision.outcome == "pend" and decision.missing == ["line_of_business", "expected_midnights"]
     assert "line of business" in decision.reasons[0]
+    assert decision.reasons[1] == ("Once they are known, the criteria that may then apply also need: Midnights the "
+                                   "admitting physician expects hospital care to span, counted from arrival")
+
+
+def test_a_stay_without_its_age_is_asked_at_once_what_the_criteria_of_every_age_still_need(engine):
+    # Without vital signs or laboratory values, the criteria of every age still read the electrolytes and pH.
+    record = make_record()
+    del record["patient"]["age"]
+    del record["observations"]
+    decision = review(engine, record)
+    assert decision.outcome == "pend" and decision.missing[0] == "age"
+    assert {"sodium.min", "potassium.min", "arterial_ph.min"} <= set(decision.missing)
+    assert [w["facts"] for w in decision.missing_info][0] == ["age"]
+    assert "Once they are known" in decision.reasons[1] and "Sodium (lowest and highest)" in decision.reasons[1]
+
+
+def test_a_stay_without_its_age_is_not_asked_for_what_only_another_age_would_need(engine):
+    # A pulse of 150 meets an adult's criteria; only a child's would read laboratory values this record lacks.
+    record = make_record(observations=[obs("8867-4", 150)])
+    del record["patient"]["age"]
+    decision = review(engine, record)
+    assert decision.missing == ["age"] and len(decision.reasons) == 1
+
+
+def test_a_stay_missing_its_level_whose_criteria_need_nothing_more_at_any_level_asks_only_for_the_level(engine):
+    record = make_record(observations=[obs("8867-4", 150)], treatments=[{"type": "iv_fluids"}])
+    record["coverage"] = {"line_of_business": "commercial"}
+    del record["encounter"]["requested_level"]
+    decision = review(engine, record)
+    assert decision.missing == ["requested_level"] and len(decision.reasons) == 1
+
+
+def test_every_age_range_of_the_library_is_tried_for_a_stay_without_its_age(engine):
+    from ur_engine.engine import _with_basics
+
+    record = make_record()
+    del record["patient"]["age"]
+    ages = {alt.patient.age for alt in _with_basics(admit(record, engine.library.facts), engine.library, ["age"])}
+    for rs in engine.library.rulesets:
+        lo, hi = rs.applies.age_min, rs.applies.age_max
+        assert any((lo is None or a >= lo) and (hi is None or a <= hi) for a in ages), rs.id
 
 
 def test_a_line_of_business_given_wrong_is_still_an_error_naming_it(library):
@@ -250,3 +292,11 @@ def test_any_value_in_any_field_of_an_entry_never_loses_the_stay(library, field,
                          if section != "observations" else {section: [{**entry, field: value}, obs("8480-6", 84)]})
     adm = admit(record, library.facts)  # a RecordErrors here would be a lost stay: the entry is not essential
     assert adm.id == "stay-test"
+
+
+def test_the_lines_of_business_tried_are_those_the_record_contract_names():
+    from ur_engine import schemas
+    from ur_engine.vocabulary import LINES_OF_BUSINESS
+
+    contract = schemas.schema("admission")["properties"]["coverage"]["properties"]["line_of_business"]["enum"]
+    assert list(LINES_OF_BUSINESS) == contract

@@ -502,6 +502,11 @@ def _words(facts: FactDictionary, review_type: str,
     return tuple(words)
 
 
+def some_missing(names: list[str], words: list[dict[str, object]]) -> str:
+    """The first few missing facts in words, and how many more (see ``missing``)."""
+    return _some(names, words=words)
+
+
 def _some(names: list[str], limit: int = 6, words: list[dict[str, object]] | None = None) -> str:
     if words:
         shown = [str(w["text"]) for w in words[:limit]]

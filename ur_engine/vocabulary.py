@@ -1,5 +1,5 @@
-"""The engine's words, as Enums: outcomes, levels of care, post-acute settings, criterion statuses, review types
-and X12 306 review actions.
+"""The engine's words, as Enums: outcomes, lines of business, levels of care, post-acute settings, criterion
+statuses, review types and X12 306 review actions.
 
 Each member is also its text (``Outcome.APPROVE == "approve"``), so decisions serialise to the strings of
 ``schemas/decision.schema.json`` unchanged, and records parsed from JSON compare equal to members.
@@ -23,6 +23,15 @@ class Outcome(Word):
     APPROVE = "approve"
     PEND = "pend"
     ALTERNATIVE_SETTING = "alternative_setting"
+
+
+class LineOfBusiness(Word):
+    """Who pays, as the record says it: it chooses the payment rules (Medicare's two-midnight benchmark…)."""
+
+    MEDICARE = "medicare"
+    MEDICARE_ADVANTAGE = "medicare_advantage"
+    MEDICAID = "medicaid"
+    COMMERCIAL = "commercial"
 
 
 class Level(Word):
@@ -89,3 +98,4 @@ class Action(Word):
 # Plain strings: they key JSON objects (levels judged), and orjson takes only exact str keys.
 ACUTE_LEVELS: tuple[str, ...] = tuple(level.value for level in Level)
 POST_ACUTE_SETTINGS: tuple[str, ...] = tuple(setting.value for setting in Setting)
+LINES_OF_BUSINESS: tuple[str, ...] = tuple(line.value for line in LineOfBusiness)
