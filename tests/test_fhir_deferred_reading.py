@@ -33,6 +33,7 @@ CORPUS = Path("/work/shared/corpus")
 BASELINE = Path(os.environ.get("UR_BASELINE_CHECKOUT", "/work/wt-base3"))  # a checkout from before the change
 LEVEL = "https://ur-engine.org/fhir/StructureDefinition/requested-level"
 PAS_ENCOUNTER = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/extension-claimEncounter"
+PAS_SERVICE = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/extension-requestedService"
 
 
 @contextlib.contextmanager
@@ -204,6 +205,25 @@ def test_the_eager_switch_reads_differently_where_it_should():
             eager = items_of(doc)
     assert deferred == eager
     assert deferred_reads.count("Observation") == 1 and reads.count("Observation") == 2
+
+
+AS_BEFORE = {
+    "a refuted Condition of the stay": stay_with(condition(verificationStatus={"coding": [{"code": "refuted"}]})),
+    "a medication not given": stay_with(medication(status="not-done")),
+    "a visit with an invalid id": stay_with(visit("v_1")),
+    "an unreadable visit with a stay's id": bundle(patient(), unreadable(visit("s1")), encounter()),
+    "a Condition with a status": stay_with(condition(status="cancelled")),
+}
+
+
+def test_the_eager_switch_reads_as_before_the_change(tmp_path, baseline):
+    # What the differences below are measured against: the intake as it was, run from its own checkout.
+    for name, doc in AS_BEFORE.items():
+        path = tmp_path / f"{name.replace(' ', '-')}.json"
+        path.write_text(json.dumps(doc))
+        with eagerly():
+            eager = bulk_items(str(path))
+        assert _as_json(eager) == baseline(str(path)), name
 
 
 # --- references in every form --------------------------------------------------------------------------------
@@ -460,6 +480,15 @@ def test_an_unreadable_visit_after_a_stay_of_the_same_id_changes_nothing():
     assert_same(stay_with(unreadable(visit("s1"))))
 
 
+@pytest.mark.xfail(strict=True, reason="an unreadable visit that comes first with the fullUrl a stay also has: read "
+                   "eagerly, the visit is left out and an Observation naming that fullUrl is the stay's; deferred, the "
+                   "visit holds the name and the Observation is left out as a visit's")
+def test_an_unreadable_visit_holding_a_stays_full_url_takes_none_of_its_observations():
+    doc = bundle(patient(), coverage(), entry(unreadable(visit()), S1_URN), entry(encounter(), S1_URN),
+                 observation("o-s", S1_URN, 99))
+    assert_same(doc)
+
+
 @pytest.mark.xfail(strict=True, reason="a Bundle whose only Encounter is an unreadable visit says 'nothing to "
                    "review' when read eagerly; deferred, it gives no item at all")
 def test_a_bundle_whose_only_encounter_is_an_unreadable_visit_says_the_same():
@@ -626,6 +655,15 @@ def test_a_pas_request_and_its_encounter_make_the_same_stay(link, cls):
     doc = bundle(c, patient(), coverage(), enc, visit("v2", "AMB"), observation("o-p", None, 60),
                  observation("o-e", "Encounter/pe1", 61), observation("o-v", "Encounter/v2", 62),
                  condition("c-p", None))
+    assert_same(doc)
+
+
+@pytest.mark.parametrize("of", ["Encounter/v2", "Encounter/pe1", None])
+def test_a_condition_a_pas_request_names_is_its_diagnosis_either_way(of):
+    c = pas_claim(diagnosis=[{"sequence": 1, "diagnosisReference": {"reference": "Condition/c-v"}}])
+    c["item"][0]["encounter"] = [{"reference": "Encounter/pe1"}]
+    doc = bundle(c, patient(), coverage(), visit("pe1", "AMB"), visit("v2", "AMB"), condition("c-v", of),
+                 condition("c-other", "Encounter/v2", "I10"))
     assert_same(doc)
 
 
@@ -849,6 +887,13 @@ EXPORT_SHAPES = {
     "no Encounter file, a request": {"Encounter.ndjson": None, "Claim.ndjson": [pas_claim()]},
     "a request beside the bills": {"Claim-2.ndjson": [pas_claim(item=[{
         "sequence": 1, "productOrService": {"text": "x"}, "encounter": [{"reference": "Encounter/v3"}]}])]},
+    "a request whose level its ServiceRequest names": {
+        "Claim-2.ndjson": [pas_claim("pa2", extension=[], item=[{
+            "sequence": 1, "productOrService": {"text": "x"},
+            "extension": [{"url": PAS_SERVICE, "valueReference": {"reference": "ServiceRequest/sr1"}}]}])],
+        "ServiceRequest.ndjson": [{"resourceType": "ServiceRequest", "id": "sr1", "status": "active",
+                                   "intent": "order", "subject": {"reference": "Patient/p1"},
+                                   "extension": [{"url": LEVEL, "valueCode": "observation"}]}]},
     "a visit's medication whose context is contained": {"MedicationAdministration-2.ndjson": [
         medication("m3", "#v1", contained=[{k: v for k, v in visit().items() if k != "subject"}])]},
     "an unreadable visit's Observation": {"Encounter-2.ndjson": [unreadable(visit("v5"))],
