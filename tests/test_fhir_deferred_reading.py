@@ -226,6 +226,22 @@ def test_the_eager_switch_reads_as_before_the_change(tmp_path, baseline):
         assert _as_json(eager) == baseline(str(path)), name
 
 
+@pytest.mark.xfail(strict=True, reason="the model-first path of Source.add now leaves out only a void status: a "
+                   "refuted Condition and a medication not given are recognised only when deferred (_void), so "
+                   "test_fhir_bundle's _read_eagerly is not the reading from before, and a type taken out of "
+                   "DEFERRED would let them into the record")
+@pytest.mark.parametrize("resource", [condition(verificationStatus={"coding": [{"code": "refuted"}]}),
+                                      medication(status="not-done")], ids=["refuted Condition", "not-done medication"])
+def test_a_resource_read_through_its_model_as_it_is_added_is_left_out_when_void(resource):
+    from ur_engine.intake import fhir
+
+    with pytest.MonkeyPatch.context() as mp:  # test_fhir_bundle._read_eagerly
+        mp.setattr(fhir, "DEFERRED", frozenset())
+        mp.setattr(fhir, "_plain_visit", lambda raw: None)
+        (record,) = [i.record for i in bundle_items(bundle(patient(), encounter(), resource), "t.json")]
+    assert not record.get("diagnoses") and not record.get("treatments")
+
+
 # --- references in every form --------------------------------------------------------------------------------
 
 S1_URN, V1_URN = "urn:uuid:5d8e0c6a-0000-4000-8000-0000000000a1", "urn:uuid:5d8e0c6a-0000-4000-8000-0000000000b2"
@@ -938,3 +954,78 @@ def test_the_repository_bulk_export_gives_the_same_items(baseline):
     deferred, eager = bulk_both(str(FHIR))
     assert deferred == eager and deferred
     assert _as_json(deferred) == baseline(str(FHIR))
+
+
+# --- a pretty-printed Bundle told by its first member -----------------------------------------------------------
+
+def _read_as(path: str) -> tuple:
+    from ur_engine.errors import UrError
+    from ur_engine.intake.readers import detect_format
+
+    try:
+        return detect_format(path), bulk_items(path)
+    except UrError as exc:
+        return "refused", str(exc).replace(path, "<path>")
+
+
+def _read_both_ways(path: str) -> tuple[tuple, tuple]:
+    """(as read now, as read when a .json was parsed whole to tell what it is)."""
+    import re
+
+    from ur_engine.intake import readers
+
+    now = _read_as(path)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(readers, "BUNDLE_FIRST", re.compile(rb"(?!)"))
+        before = _read_as(path)
+    return now, before
+
+
+PRETTY = json.dumps(stay_with(visit(), observation("o-v", "Encounter/v1")), indent=2)
+DOCUMENTS = {
+    "pretty Bundle": PRETTY,
+    "spaces around the colon": PRETTY.replace('"resourceType": "Bundle"', '"resourceType" :   "Bundle"', 1),
+    "resourceType not first": json.dumps({"type": "collection", **json.loads(PRETTY)}, indent=2),
+    "tabs and CRLF": json.dumps(json.loads(PRETTY), indent="\t").replace("\n", "\r\n"),
+    "a byte order mark": "\ufeff" + PRETTY,
+    "a pretty manifest": json.dumps({"transactionTime": "2026-03-10T00:00:00Z", "request": "$export",
+                                     "requiresAccessToken": False, "output": [], "error": []}, indent=2),
+    "a pretty Patient": json.dumps(patient(), indent=2),
+    "resourceType of another text": PRETTY.replace('"resourceType": "Bundle"', '"resourceType": "Bundles"', 1),
+    "an empty Bundle": '{\n  "resourceType": "Bundle"\n}\n',
+    "truncated": PRETTY[: len(PRETTY) // 2],
+    "content after the Bundle": PRETTY + "\n{}\n",
+    "a second resourceType": PRETTY.replace('"type": "collection"',
+                                            '"type": "collection", "resourceType": "Parameters"', 1),
+    "a manifest's output too": PRETTY.replace('"type": "collection"', '"type": "collection", "output": []', 1),
+}
+TOLD_APART_NOW = {
+    "truncated": "a pretty-printed Bundle cut short is now one 'invalid JSON' error item at the line it breaks off; "
+                 "parsed whole as before, it was read as NDJSON, one error item per line",
+    "content after the Bundle": "a pretty-printed Bundle followed by more JSON is now one 'unexpected content' "
+                                "error item; before, it was read as NDJSON, one error item per line",
+    "a second resourceType": "a document whose first member says Bundle and a later one Parameters is now a "
+                             "'not a FHIR Bundle' error item; before (the last member wins), it was read as NDJSON",
+    "a manifest's output too": "a pretty-printed Bundle that also has an 'output' list is now read as a Bundle; "
+                               "before, it was taken for a Bulk Data manifest and refused",
+}
+
+
+@pytest.mark.parametrize("name", _marked(DOCUMENTS, TOLD_APART_NOW))
+@pytest.mark.parametrize("gz", [False, True])
+def test_a_json_file_is_told_apart_as_when_it_was_parsed_whole(tmp_path, name, gz):
+    import gzip
+
+    data = DOCUMENTS[name].encode()
+    path = tmp_path / ("doc.json.gz" if gz else "doc.json")
+    path.write_bytes(gzip.compress(data) if gz else data)
+    now, before = _read_both_ways(str(path))
+    assert now == before
+
+
+def test_a_large_pretty_bundle_is_read_whole_either_way(tmp_path):
+    many = [observation(f"o{n}", "Encounter/s1", 60 + n % 40) for n in range(400)]
+    path = tmp_path / "large.json"
+    path.write_text(json.dumps(stay_with(*many), indent=2))
+    now, before = _read_both_ways(str(path))
+    assert now == before and now[0] == "bundle" and len(now[1][0][1]["observations"]) == 401
