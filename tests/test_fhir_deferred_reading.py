@@ -937,7 +937,7 @@ def test_a_bulk_export_gives_the_same_items_as_reading_eagerly_and_as_before(tmp
 
 
 def test_a_bulk_manifest_listing_the_files_in_an_odd_order_gives_the_same_items(tmp_path, baseline):
-    path = _export(tmp_path / "export", copy.deepcopy(STAY_EXPORT))
+    _export(tmp_path / "export", copy.deepcopy(STAY_EXPORT))
     names = sorted(STAY_EXPORT, reverse=True)
     manifest = {"transactionTime": "2026-03-10T00:00:00Z", "request": "$export", "requiresAccessToken": False,
                 "output": [{"type": n.split(".")[0], "url": n} for n in names] + [
@@ -954,6 +954,66 @@ def test_the_repository_bulk_export_gives_the_same_items(baseline):
     deferred, eager = bulk_both(str(FHIR))
     assert deferred == eager and deferred
     assert _as_json(deferred) == baseline(str(FHIR))
+
+
+BULK_REFS = st.sampled_from(["Encounter/s1", "Encounter/v1", "Encounter/v2", "#v1", "Patient/p1", "Encounter/gone",
+                             "https://x.example/Encounter/v1/_history/2", None])
+
+
+@st.composite
+def bulk_encounters(draw) -> dict:
+    enc = visit(draw(st.sampled_from(["s1", "v1", "v2", "x-9", 5, None])))
+    enc["class"] = draw(CLASSES)
+    enc["status"] = draw(STATUS)
+    enc["extension"] = draw(EXTENSIONS)
+    part_of = draw(BULK_REFS)
+    enc["partOf"] = {"reference": part_of} if part_of is not None else None
+    ident = draw(IDENTS)
+    if ident is not None:
+        enc["hospitalization"] = {"preAdmissionIdentifier": ident}
+    if draw(st.booleans()):
+        enc["diagnosis"] = [{"condition": {"reference": draw(st.sampled_from(["Condition/x1", "Condition/x2"]))}}]
+    return {k: v for k, v in enc.items() if v is not None}
+
+
+@st.composite
+def bulk_linked(draw) -> dict:
+    maker = draw(st.sampled_from([observation, condition, procedure, medication]))
+    res = maker(draw(st.sampled_from(["x1", "x2"])), draw(BULK_REFS))
+    if maker is not condition:
+        res["status"] = draw(st.sampled_from(["final", "completed", "cancelled", "not-done"]))
+        if draw(st.booleans()):
+            res = unreadable(res)
+    return res
+
+
+@st.composite
+def bulk_bills(draw) -> dict:
+    rtype = draw(st.sampled_from(["Claim", "ExplanationOfBenefit"]))
+    refs = draw(st.lists(st.sampled_from(["Encounter/s1", "Encounter/v1", "Encounter/v2", "Encounter/gone", "#v1"]),
+                         max_size=2))
+    out = bill(draw(st.sampled_from(["b1", "b2"])), refs, draw(st.sampled_from(["Medicare", "Medicaid"])), rtype)
+    if rtype == "Claim" and draw(st.booleans()):
+        out = pas_claim(draw(st.sampled_from(["pa1", "pa2"])),
+                        item=[{"sequence": 1, "productOrService": {"text": "x"},
+                               "encounter": [{"reference": r} for r in refs]}])
+    return out
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, database=None)
+@given(st.lists(bulk_encounters(), min_size=1, max_size=4), st.lists(bulk_linked(), max_size=5),
+       st.lists(bulk_bills(), max_size=3), st.booleans())
+def test_deferred_and_eager_reading_agree_on_any_bulk_export_of_these_shapes(encs, resources, bills, split):
+    import tempfile
+
+    files: dict[str, list[dict]] = {"Patient.ndjson": [patient()], "Encounter.ndjson": encs}
+    for n, r in enumerate([*resources, *bills]):
+        name = f"{r['resourceType']}-{n % 2 + 1 if split else 1}.ndjson"
+        files.setdefault(name, []).append(r)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = _export(Path(tmp) / "export", files)
+        deferred, eager = bulk_both(path)
+    assert deferred == eager
 
 
 # --- a pretty-printed Bundle told by its first member -----------------------------------------------------------
