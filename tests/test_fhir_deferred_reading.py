@@ -956,6 +956,57 @@ def test_the_repository_bulk_export_gives_the_same_items(baseline):
     assert _as_json(deferred) == baseline(str(FHIR))
 
 
+RICH = bundle(
+    pas_claim("pa1", diagnosis=[{"sequence": 1, "diagnosisReference": {"reference": "Condition/c2"}}],
+              item=[{"sequence": 1, "productOrService": {"text": "x"}, "encounter": [{"reference": "Encounter/v2"}]}]),
+    patient(), coverage(), entry(encounter(diagnosis=[{"condition": {"reference": "Condition/c1"}, "rank": 1}]), S1_URN),
+    visit(partOf={"reference": "Encounter/s1"}, hospitalization={"preAdmissionIdentifier": {"value": "V-1"}}),
+    visit("v2", "AMB"), visit("v3", "AMB", hospitalization={"preAdmissionIdentifier": {"value": "V-1"}}),
+    observation("o1"), observation("o2", "Encounter/v1", 70), observation("o3", "Encounter/v3", 71),
+    observation("o4", S1_URN, 72), condition("c1", "Encounter/v3"), condition("c2", "Encounter/v2", "I10"),
+    condition("c3", "Encounter/v3", "E11.9"), procedure(), procedure("pr2", "Encounter/v2"),
+    medication(), medication("m2", "Encounter/v3"),
+    bill("b1", ("Encounter/v3",), "Medicaid"), bill("b2", ("Encounter/s1",), "Medicare", "Claim"))
+VALUES = [None, "", 0, True, [], {}, "x", "cancelled", "entered-in-error", "refuted", "not-done", "IMP", "EMER",
+          "Encounter/v1", "Encounter/s1", "Encounter/v3", "#v1", "Condition/c3", "preauthorization", "claim",
+          {"code": "IMP"}, [{"code": "EMER"}], {"reference": "Encounter/v2"}, {"reference": 3}]
+
+
+def _leaves(node, path=()):
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from _leaves(v, (*path, k))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from _leaves(v, (*path, i))
+    yield path
+
+
+# Every element of every resource but its type and id (an id its model rejects is shown above).
+RICH_PATHS = [p for p in _leaves(RICH) if len(p) >= 4 and p[2] == "resource" and p[3] not in ("resourceType", "id")]
+
+
+def _replace(doc, path: tuple, value) -> None:
+    node = doc
+    for key in path[:-1]:
+        if isinstance(node, dict) and key in node or isinstance(node, list) and isinstance(key, int) and key < len(node):
+            node = node[key]
+        else:
+            return  # an earlier change replaced a parent
+    if isinstance(node, dict) or isinstance(node, list) and isinstance(path[-1], int) and path[-1] < len(node):
+        node[path[-1]] = value
+
+
+@settings(max_examples=150, deadline=None, derandomize=True, database=None)
+@given(st.lists(st.tuples(st.sampled_from(RICH_PATHS), st.sampled_from(VALUES)), min_size=1, max_size=4))
+def test_deferred_and_eager_reading_agree_whatever_values_a_rich_bundle_holds(changes):
+    doc = copy.deepcopy(RICH)
+    for path, value in changes:
+        _replace(doc, path, value)
+    deferred, eager = both(doc)
+    assert deferred == eager
+
+
 BULK_REFS = st.sampled_from(["Encounter/s1", "Encounter/v1", "Encounter/v2", "#v1", "Patient/p1", "Encounter/gone",
                              "https://x.example/Encounter/v1/_history/2", None])
 
