@@ -4,10 +4,12 @@ its model first part ways.
 
 Each test reads the same input twice in this checkout: as it is, and ``eagerly`` (every resource through its model
 as it is added, as the intake did before reading was deferred), and compares the items — records and error items —
-one for one. Only the counts of what was left out (``stream.ignored``, ``stream.notices``) may differ.
+one for one. Only the counts of what was left out (``stream.ignored``, ``stream.notices``) may differ. Bulk exports
+are also read by the checkout from before the change (``UR_BASELINE_CHECKOUT``) when it is there, and a ``.json``
+told apart by its first member is compared with the same file parsed whole.
 
-A difference found is kept as a failing test marked ``xfail(strict=True)``, its reason in words: it passes again
-(and then fails, strictly) once the two readings agree.
+A difference found is kept as a test marked ``xfail(strict=True)``, its reason in words: once the two readings
+agree it passes, the strict mark turns that into a failure, and the mark is to be dropped.
 """
 
 from __future__ import annotations
