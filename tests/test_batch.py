@@ -150,6 +150,20 @@ def test_the_same_stay_id_twice_in_one_batch_is_flagged(tmp_path):
     assert summary.to_dict()["duplicate_record_ids"] == {"count": 1, "first": [["a", "stays.ndjson:1", 2]]}
 
 
+def test_a_file_sent_twice_counts_every_duplicate_and_names_the_first_20_in_input_order(tmp_path):
+    from ur_engine.batch.runner import DUPLICATES_NAMED
+
+    stays = tmp_path / "stays.ndjson"
+    ids = [f"s{i}" for i in range(DUPLICATES_NAMED + 5)]
+    stays.write_text("".join(json.dumps(make_record(id=i)) + "\n" for i in ids * 2))
+    summary = run_batch([str(stays)], str(tmp_path / "out.ndjson"), SOURCES, workers=1, chunk=7)
+    # The summary holds only the ids it names, however many came twice.
+    assert len(summary.duplicates) == DUPLICATES_NAMED
+    # Line 10 comes after line 9 (as text, "stays.ndjson:10" sorts before "stays.ndjson:9").
+    assert summary.to_dict()["duplicate_record_ids"] == {
+        "count": len(ids), "first": [[rid, f"stays.ndjson:{n + 1}", 2] for n, rid in enumerate(ids[:DUPLICATES_NAMED])]}
+
+
 def test_a_batch_whose_records_are_all_invalid_exits_2(tmp_path, runner):
     from ur_engine.cli import main
 
