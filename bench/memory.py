@@ -5,9 +5,9 @@
 Runs the batch pipeline in this process (``run_batch`` with one worker, as ``ur batch --workers 1``) over
 generated stays (or ``--input``), and at each mark prints the peak and current RSS with what the process holds:
 Python's live small objects (pymalloc blocks) and the arenas they pin (1 MiB each), and the C heap (glibc
-``mallinfo2``: in use by C code and large Python objects, and free but kept). The last line gives each figure's growth from the first mark to the last, and the ratio of the peaks. Live
-blocks and C heap in use that stay level while arenas and kept free memory creep are the allocators'
-fragmentation, not a structure of ours that grows.
+``mallinfo2``: in use by C code and large Python objects, and free but kept). The last line gives each figure's
+growth from the first mark to the last, and the ratio of the peaks. Live blocks and C heap in use that stay level
+while arenas and kept free memory creep are the allocators' fragmentation, not a structure of ours that grows.
 
 ``--trim`` calls ``malloc_trim(0)`` after each chunk, to tell glibc's kept free memory from the rest.
 ``--tracemalloc START`` also traces allocations from the START-th stay on (about 10× slower; pymalloc's arenas are
