@@ -46,6 +46,7 @@ STATE_VERSION = 3
 # Duplicated record ids the summary names, in input order; all of them are counted. A file sent twice has as
 # many duplicates as records: naming them all would grow the parent with the input.
 DUPLICATES_NAMED = 20
+RESUMED_IDS = 10_000  # ids of the lines a resumed run finds, handed to the duplicate check this many at a time
 _NUMBERS = re.compile(r"\d+(\.\d+)?")
 T = TypeVar("T")
 
@@ -280,6 +281,9 @@ def _run(paths: list[str], out_path: Path, library: Library, pool: "_Workers", r
         with out_path.open("rb") as f:
             for line in f:
                 summary.add(orjson.loads(line))
+                if len(summary.ids) >= RESUMED_IDS:  # a million lines' ids must not be held at once
+                    seen.add(summary.ids)
+                    summary.ids.clear()
         seen.add(summary.ids)
         summary.ids.clear()
     elif out_path.exists() and out_path.stat().st_size and not resume:
