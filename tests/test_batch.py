@@ -106,6 +106,28 @@ def test_resume_refuses_changed_inputs(tmp_path):
         run_batch([str(stays)], str(out), SOURCES, workers=1, resume=True)
 
 
+def test_a_resumed_run_reads_back_the_ids_it_finds_a_few_at_a_time_and_still_finds_every_duplicate(
+        tmp_path, monkeypatch):
+    from ur_engine.batch import runner
+
+    stays = tmp_path / "stays.ndjson"
+    ids = ["a", "b", "c", "d", "a", "e", "f", "b", "g", "a"]
+    stays.write_text("".join(json.dumps(make_record(id=i)) + "\n" for i in ids))
+    out = tmp_path / "out.ndjson"
+    run_batch([str(stays)], str(out), SOURCES, workers=1)
+    lines = out.read_bytes().splitlines(keepends=True)
+    out.write_bytes(b"".join(lines[:8]) + lines[8][:40])  # killed mid-line, eight lines in
+    handed: list[int] = []
+    add = runner._Duplicates.add
+    monkeypatch.setattr(runner._Duplicates, "add", lambda self, batch: (handed.append(len(batch)), add(self, batch)))
+    monkeypatch.setattr(runner, "RESUMED_IDS", 3)
+    summary = run_batch([str(stays)], str(out), SOURCES, workers=1, resume=True)
+    assert [d["record_id"] for d in _read(out)] == ids
+    assert max(handed) <= 3 and sum(handed) == len(ids)
+    assert summary.to_dict()["duplicate_record_ids"] == {
+        "count": 2, "first": [["a", "stays.ndjson:1", 3], ["b", "stays.ndjson:2", 2]]}
+
+
 @pytest.mark.slow
 def test_killed_run_resumes_with_every_record_exactly_once(tmp_path):
     stays = tmp_path / "stays.ndjson"
@@ -148,6 +170,20 @@ def test_the_same_stay_id_twice_in_one_batch_is_flagged(tmp_path):
     stays.write_text("".join(json.dumps(make_record(id=i)) + "\n" for i in ("a", "b", "a")))
     summary = run_batch([str(stays)], str(tmp_path / "out.ndjson"), SOURCES, workers=1)
     assert summary.to_dict()["duplicate_record_ids"] == {"count": 1, "first": [["a", "stays.ndjson:1", 2]]}
+
+
+def test_a_file_sent_twice_counts_every_duplicate_and_names_the_first_20_in_input_order(tmp_path):
+    from ur_engine.batch.runner import DUPLICATES_NAMED
+
+    stays = tmp_path / "stays.ndjson"
+    ids = [f"s{i}" for i in range(DUPLICATES_NAMED + 5)]
+    stays.write_text("".join(json.dumps(make_record(id=i)) + "\n" for i in ids * 2))
+    summary = run_batch([str(stays)], str(tmp_path / "out.ndjson"), SOURCES, workers=1, chunk=7)
+    # The summary holds only the ids it names, however many came twice.
+    assert len(summary.duplicates) == DUPLICATES_NAMED
+    # Line 10 comes after line 9 (as text, "stays.ndjson:10" sorts before "stays.ndjson:9").
+    assert summary.to_dict()["duplicate_record_ids"] == {
+        "count": len(ids), "first": [[rid, f"stays.ndjson:{n + 1}", 2] for n, rid in enumerate(ids[:DUPLICATES_NAMED])]}
 
 
 def test_a_batch_whose_records_are_all_invalid_exits_2(tmp_path, runner):

@@ -335,3 +335,14 @@ def test_a_low_potassium_stands_though_a_higher_repeat_follows(library, results,
     f = facts(library, observations=results)
     assert f.values.get("potassium.min") == min_k
     assert f.notices == []
+
+
+def test_codes_and_units_an_extract_sends_are_remembered_only_up_to_a_bound(library):
+    from ur_engine.facts import ACCEPTS_KEPT
+
+    facts = library.facts
+    for i in range(ACCEPTS_KEPT + 100):  # codes no rule reads: extracts send every LOINC code a lab has
+        assert facts.accepts(f"99999-{i}", "mg/dL") is None
+    assert len(facts._accepts) <= ACCEPTS_KEPT
+    low, high, scale, offset = facts.accepts("8867-4", "/min")  # heart rate in its own unit, still read as is
+    assert (scale, offset) == (1.0, 0.0) and low < 80 < high

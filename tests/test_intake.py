@@ -46,6 +46,15 @@ def test_units_as_laboratories_write_them_are_read(library, code, unit, value, f
     assert derived(library, adm)[fact] == pytest.approx(expected)
 
 
+def test_unit_conversions_kept_stay_bounded_however_many_unit_texts_a_batch_sends():
+    from ur_engine.terminology.units import UNITS_KEPT, factor
+
+    for i in range(UNITS_KEPT + 100):  # each text once, as free-text units come ("mg/dL (ref 70-99)")
+        factor(f"{{text {i}}}", f"{{text {i}}}")
+    assert factor.cache_info().currsize == UNITS_KEPT
+    assert factor("[degF]", "Cel") == pytest.approx((5 / 9, -160 / 9))  # still converts, kept or not
+
+
 def test_a_venous_blood_gas_ph_is_not_read_as_arterial(library):
     adm = admitted(library, observations=[obs("11558-4", 7.21, unit="[pH]", method="venous")])
     assert "arterial_ph.min" not in derived(library, adm)

@@ -96,6 +96,9 @@ class ObservationDef:
 _DAY = timedelta(hours=24)
 # The day-of-care window of a library whose facts.yaml names none: the day that ends at the review time.
 DAY_OF_CARE_WINDOW = {"anchor": "day_start", "start_hours": 0, "end_hours": 24}
+# (code, unit) answers of ``accepts`` kept at most, then forgotten at once: both come from the input (any code an
+# extract sends, any unit text), so the pairs a long batch meets do not end.
+ACCEPTS_KEPT = 4096
 
 
 def _day(x: date) -> date:
@@ -250,6 +253,8 @@ class FactDictionary:
             scale, offset = ob.convert[unit] if unit is not None and unit != ob.unit else (1.0, 0.0)
             low, high = ob.plausible
             found = (-math.inf if low is None else low, math.inf if high is None else high, scale, offset)
+        if len(self._accepts) >= ACCEPTS_KEPT:
+            self._accepts.clear()
         self._accepts[key] = found
         return found
 

@@ -43,6 +43,10 @@ from ur_engine.rules.library import Library, Source, load
 from ur_engine.stay_days import review_by_day
 
 STATE_VERSION = 3
+# Duplicated record ids the summary names, in input order; all of them are counted. A file sent twice has as
+# many duplicates as records: naming them all would grow the parent with the input.
+DUPLICATES_NAMED = 20
+RESUMED_IDS = 10_000  # ids of the lines a resumed run finds, handed to the duplicate check this many at a time
 _NUMBERS = re.compile(r"\d+(\.\d+)?")
 T = TypeVar("T")
 
@@ -82,7 +86,8 @@ class BatchSummary:
     unread: Counter = field(default_factory=Counter)  # code system -> codes kept but read by no rule
     with_notices: int = 0  # decisions with at least one data notice
     skipped: Counter = field(default_factory=Counter)  # visits that are not hospital stays, never reviewed
-    duplicates: list = field(default_factory=list)  # [record id, first position, times seen]
+    duplicates: list = field(default_factory=list)  # the first DUPLICATES_NAMED: [record id, first position, times]
+    duplicate_count: int = 0  # record ids seen more than once, all of them
     days: DayChanges = field(default_factory=DayChanges)  # escalations, when the stays were judged day by day
     seconds: float = 0.0
     # (record id, position) of this part's lines, for the parent's duplicate check; never written out
@@ -153,7 +158,7 @@ class BatchSummary:
                        "values_set_aside": dict(self.set_aside.most_common()),
                        "codes_mapped": dict(self.mapped.most_common()),
                        "codes_unread": dict(self.unread.most_common())},
-            "duplicate_record_ids": {"count": len(self.duplicates), "first": self.duplicates[:20]},
+            "duplicate_record_ids": {"count": self.duplicate_count, "first": self.duplicates[:DUPLICATES_NAMED]},
             "seconds": round(self.seconds, 3),
             "per_second": round(self.total / self.seconds, 1) if self.seconds else None,
         }
@@ -194,23 +199,32 @@ def _fingerprint(paths: list[str], digest: str, options: ReviewOptions) -> dict:
 
 
 class _Duplicates:
-    """Record ids seen in this run, on disk (a million ids must not grow the parent's memory): which came twice."""
+    """Record ids seen in this run, on disk (a million ids must not grow the parent's memory): which came twice.
+
+    Ids come in input order; each keeps the ordinal of its first line, since positions ("f.ndjson:10") do not
+    sort as text in input order."""
 
     def __init__(self, path: Path) -> None:
         path.unlink(missing_ok=True)
         self.path, self.db = path, sqlite3.connect(path)
         self.db.execute("PRAGMA journal_mode = OFF")
         self.db.execute("PRAGMA synchronous = OFF")
-        self.db.execute("CREATE TABLE ids (id TEXT PRIMARY KEY, first TEXT, seen INTEGER) WITHOUT ROWID")
+        self.db.execute("CREATE TABLE ids (id TEXT PRIMARY KEY, n INTEGER, first TEXT, seen INTEGER) WITHOUT ROWID")
+        self.added = 0
 
     def add(self, ids: list[tuple[str, str]]) -> None:
-        self.db.executemany("INSERT INTO ids VALUES (?, ?, 1) ON CONFLICT(id) DO UPDATE SET seen = seen + 1", ids)
+        start, self.added = self.added, self.added + len(ids)
+        self.db.executemany("INSERT INTO ids VALUES (?, ?, ?, 1) ON CONFLICT(id) DO UPDATE SET seen = seen + 1",
+                            [(rid, start + n, first) for n, (rid, first) in enumerate(ids)])
 
-    def found(self) -> list[list]:
-        rows = self.db.execute("SELECT id, first, seen FROM ids WHERE seen > 1 ORDER BY first").fetchall()
+    def found(self, named: int) -> tuple[int, list[list]]:
+        """How many ids came more than once, and the first ``named`` of them: [id, first position, times]."""
+        (count,) = self.db.execute("SELECT count(*) FROM ids WHERE seen > 1").fetchone()
+        rows = self.db.execute("SELECT id, first, seen FROM ids WHERE seen > 1 ORDER BY n LIMIT ?",
+                               (named,)).fetchall()
         self.db.close()
         self.path.unlink(missing_ok=True)
-        return [list(r) for r in rows]
+        return count, [list(r) for r in rows]
 
 
 def _done_lines(out: Path) -> int:
@@ -267,6 +281,9 @@ def _run(paths: list[str], out_path: Path, library: Library, pool: "_Workers", r
         with out_path.open("rb") as f:
             for line in f:
                 summary.add(orjson.loads(line))
+                if len(summary.ids) >= RESUMED_IDS:  # a million lines' ids must not be held at once
+                    seen.add(summary.ids)
+                    summary.ids.clear()
         seen.add(summary.ids)
         summary.ids.clear()
     elif out_path.exists() and out_path.stat().st_size and not resume:
@@ -294,7 +311,7 @@ def _run(paths: list[str], out_path: Path, library: Library, pool: "_Workers", r
             if progress:
                 progress(part.total)
     shutil.rmtree(spool, ignore_errors=True)
-    summary.duplicates = seen.found()
+    summary.duplicate_count, summary.duplicates = seen.found(DUPLICATES_NAMED)
     summary.seconds = time.perf_counter() - start
     summary_path.write_text(json.dumps(summary.to_dict(), indent=2, ensure_ascii=False) + "\n")
     return summary

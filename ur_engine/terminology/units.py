@@ -10,7 +10,7 @@ are not UCUM's to make: the fact dictionary states those.
 from __future__ import annotations
 
 import re
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 # What real systems write → UCUM. Keys are compared after trimming, with runs of spaces squeezed; the table is
@@ -60,7 +60,12 @@ def _registry() -> Any:
     return PintUcumRegistry()
 
 
-@cache
+# Unit pairs whose factor is kept: the units come from the input, and a batch of free-text units (a unit with its
+# reference range, say) would otherwise keep one entry per distinct text however long it runs.
+UNITS_KEPT = 1024
+
+
+@lru_cache(maxsize=UNITS_KEPT)
 def factor(source: str, target: str) -> tuple[float, float] | None:
     """(scale, offset) with ``target = source × scale + offset``, or None when UCUM cannot convert them."""
     if source == target:
