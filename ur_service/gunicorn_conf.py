@@ -21,6 +21,8 @@ import os
 import shutil
 import tempfile
 
+from gunicorn.glogging import Logger
+
 # prometheus_client picks its storage when first imported: the directory must be set before any worker
 # imports it, i.e. here, when gunicorn reads this file in the master.
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
@@ -49,6 +51,21 @@ limit_request_field_size = 8190
 control_socket_disable = True
 accesslog = None  # the app logs each request as JSON, without bodies or query strings
 errorlog = "-"
+
+
+class AppLogsRequests(Logger):
+    """gunicorn's logger without its access log. With ``logconfig_dict`` set, gunicorn takes the access log to be
+    on and gathers a line's fields (every header, the time formatted) for each request, then hands them to the
+    ``gunicorn.access`` logger, which is off: 0.18 M instructions a request for nothing."""
+
+    def _compute_access_log_enabled(self):  # gunicorn ≥ 25 asks this once, at setup
+        return False
+
+    def access(self, resp, req, environ, request_time):  # older gunicorn builds the fields in here
+        return None
+
+
+logger_class = AppLogsRequests
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
