@@ -53,7 +53,7 @@ class DropQueryString(logging.Filter):
 def setup(level: str = "INFO") -> logging.Logger:
     """Send the ``ur`` loggers to stderr as JSON (once per process)."""
     # A review logs two lines. No line prints the caller's file and line, thread or process name (JsonFormatter
-    # writes only the fields given), and looking them up is a third of making a log record: the logging module's
+    # writes only the fields given), and looking them up is a fifth of making a log record: the logging module's
     # documented switches turn those look-ups off.
     logging._srcfile = None
     logging.logThreads = False
