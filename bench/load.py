@@ -20,7 +20,6 @@ CPU time per review (its processes' user + system time, from /proc) is the figur
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
 import shutil
@@ -72,7 +71,7 @@ def run_load(url: str, key: str, requests: int, concurrency: int, body: bytes = 
     result, lock = LoadResult(), threading.Lock()
     left = [requests]
     stop = stop or threading.Event()
-    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
+    message = request_bytes(parts.hostname or "127.0.0.1", parts.port or 80, key, body)
 
     def take() -> bool:
         with lock:
@@ -82,14 +81,12 @@ def run_load(url: str, key: str, requests: int, concurrency: int, body: bytes = 
             return True
 
     def client():
-        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+        conn = Connection(parts.hostname or "127.0.0.1", parts.port or 80)
         while take():
             started = time.perf_counter()
             try:
-                conn.request("POST", "/v1/reviews", body=body, headers=headers)
-                res = conn.getresponse()
-                data = res.read()  # the whole answer, or it is not acknowledged
-            except (OSError, http.client.HTTPException):
+                status, location, data = conn.exchange(message)  # the whole answer, or it is not acknowledged
+            except (OSError, ValueError):
                 conn.close()
                 with lock:
                     result.errors += 1
@@ -97,10 +94,10 @@ def run_load(url: str, key: str, requests: int, concurrency: int, body: bytes = 
                 continue
             elapsed = time.perf_counter() - started
             with lock:
-                result.statuses[res.status] += 1
-                if 200 <= res.status < 300:
+                result.statuses[status] += 1
+                if 200 <= status < 300:
                     result.latencies.append(elapsed)
-                    result.acknowledged.append(review_id(res, data))
+                    result.acknowledged.append(review_id(location, data))
         conn.close()
 
     threads = [threading.Thread(target=client, daemon=True) for _ in range(concurrency)]
@@ -113,10 +110,110 @@ def run_load(url: str, key: str, requests: int, concurrency: int, body: bytes = 
     return result
 
 
-def review_id(res: http.client.HTTPResponse, data: bytes) -> str:
+def request_bytes(host: str, port: int, key: str, body: bytes) -> bytes:
+    """One review's HTTP/1.1 request, built once: every request of a run is the same bytes."""
+    head = (f"POST /v1/reviews HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+            f"Authorization: Bearer {key}\r\nContent-Length: {len(body)}\r\n\r\n")
+    return head.encode("latin-1") + body
+
+
+class Connection:
+    """A keep-alive HTTP/1.1 client connection that sends prepared requests and reads each answer whole.
+
+    The load client shares the cores with the server it measures. ``http.client`` took 0.20–0.27 ms of CPU a
+    request (its header parsing goes through the email package), this 0.05–0.09 ms, against a gunicorn serving a
+    fixed answer of a review's size; the difference went to the server and to the clients' own clocks. It reads
+    only what a load test needs — status,
+    ``Content-Length`` (or chunks, or up to the close), ``Location``, ``Connection`` — and still reads every body
+    to its last byte before the answer counts.
+    """
+
+    def __init__(self, host: str, port: int, timeout: float = 30.0):
+        self.address, self.timeout = (host, port), timeout
+        self.sock: socket.socket | None = None
+        self.buffer = b""
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+        self.sock, self.buffer = None, b""
+
+    def exchange(self, message: bytes) -> tuple[int, str, bytes]:
+        """Send ``message``; return the answer's status, Location header and body. Raises OSError or ValueError."""
+        if self.sock is None:
+            self.sock = socket.create_connection(self.address, timeout=self.timeout)
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock.sendall(message)
+        head = self._until(b"\r\n\r\n")
+        lines = head.split(b"\r\n")
+        version, _, rest = lines[0].partition(b" ")
+        if not version.startswith(b"HTTP/1."):
+            raise ValueError(f"not an HTTP/1.x answer: {lines[0][:80]!r}")
+        status = int(rest[:3])
+        fields = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(b":")
+            fields[name.strip().lower()] = value.strip()
+        if b"content-length" in fields:
+            data = self._exactly(int(fields[b"content-length"]))
+        elif fields.get(b"transfer-encoding", b"").lower() == b"chunked":
+            data = self._chunked()
+        else:  # delimited by the close
+            data = self.buffer + self._rest()
+            self.close()
+        if fields.get(b"connection", b"").lower() == b"close" or version == b"HTTP/1.0":
+            self.close()
+        return status, fields.get(b"location", b"").decode("latin-1"), data
+
+    def _recv(self) -> bytes:
+        assert self.sock is not None
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise ConnectionResetError("the server closed the connection mid-answer")
+        return chunk
+
+    def _until(self, mark: bytes) -> bytes:
+        while True:
+            at = self.buffer.find(mark)
+            if at >= 0:
+                found, self.buffer = self.buffer[:at], self.buffer[at + len(mark):]
+                return found
+            if len(self.buffer) > 65536:
+                raise ValueError("an answer's header is over 64 KB")
+            self.buffer += self._recv()
+
+    def _exactly(self, n: int) -> bytes:
+        parts, have = [self.buffer], len(self.buffer)
+        while have < n:
+            chunk = self._recv()
+            parts.append(chunk)
+            have += len(chunk)
+        data = b"".join(parts)
+        self.buffer = data[n:]
+        return data[:n]
+
+    def _chunked(self) -> bytes:
+        out = []
+        while True:
+            size = int(self._until(b"\r\n").split(b";")[0], 16)
+            if size == 0:
+                while self._until(b"\r\n"):  # trailers, up to the empty line
+                    pass
+                return b"".join(out)
+            out.append(self._exactly(size))
+            self._until(b"\r\n")
+
+    def _rest(self) -> bytes:
+        assert self.sock is not None
+        parts = []
+        while chunk := self.sock.recv(65536):
+            parts.append(chunk)
+        return b"".join(parts)
+
+
+def review_id(location: str, data: bytes) -> str:
     """The stored review's id, from the Location header when it has one: the client shares the cores with the
     server, and parsing each 12 KB answer again would be its largest cost."""
-    location = res.getheader("Location") or ""
     if location.startswith("/v1/reviews/"):
         return location.rsplit("/", 1)[1]
     return json.loads(data)["review_id"]

@@ -152,3 +152,31 @@ def test_by_day_reports_a_late_escalation_and_is_stored_with_the_review(client):
 def test_by_day_takes_true_or_false_only(client):
     res = client.post("/v1/reviews?by_day=yes", json=make_record())
     assert res.status_code == 400 and res.get_json()["errors"][0]["parameter"] == "by_day"
+
+
+STAY_NOW = datetime(2026, 12, 1, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize("encounter,named", [
+    ({"discharge_time": "9999-01-01T00:00:00Z", "arrival_time": "1899-12-31T23:59:59Z",
+      "requested_level": "inpatient", "order_time": "2026-13-01T00:00:00Z", "review_time": "2030-01-01T00:00:00+15:00"},
+     [("$.encounter.discharge_time", "not a date and time from 1900 on"),
+      ("$.encounter.arrival_time", "not a date and time from 1900 on"),
+      ("$.encounter.order_time", "not a valid date and time"),
+      ("$.encounter.review_time", "offset of at most 14 hours")]),
+    ({"arrival_time": "2026-11-30T08:00:00", "order_time": "0000-00-00T00:00Z", "discharge_time": None,
+      "unknown_field": "2099-01-01T00:00:00Z"},
+     [("$.encounter.arrival_time", "has no UTC offset"), ("$.encounter.order_time", "not a valid date and time")]),
+    ({"arrival_time": "2026-11-30T08:00:00Z", "discharge_time": "2026-12-02T08:00:00Z"}, []),
+], ids=["four-bad-times", "no-offset-and-zero-date", "a-plausible-stay"])
+def test_every_implausible_time_of_a_stay_is_named_in_the_order_given(encounter, named):
+    from ur_engine.errors import RecordErrors
+    from ur_service.inputs import check_record_times
+
+    try:
+        check_record_times({"encounter": encounter}, now=STAY_NOW)
+        found = []
+    except RecordErrors as exc:
+        found = [(e.as_dict()["path"], e.as_dict()["message"]) for e in exc.errors]
+    assert [path for path, _ in found] == [path for path, _ in named]
+    assert all(why in message for (_, message), (_, why) in zip(found, named))

@@ -66,3 +66,39 @@ def test_ur_keys_run_as_another_process_takes_effect_on_the_next_request(app, cl
     assert done.returncode == 0, done.stderr
     assert client.post("/v1/reviews", json={}).status_code == status
     assert client.get("/v1/worklist", headers=auth(app, "physician")).status_code == 200  # other keys still work
+
+
+@pytest.mark.slow  # a PostgreSQL server
+def test_a_key_check_whose_connection_was_cut_reconnects_and_still_sees_a_revocation(db_url):  # noqa: F811
+    from sqlalchemy import text
+
+    serving, other = Store(db_url), Store(db_url, upgrade=False)
+    key = keys.create_key(serving, "reviewer", "alice")
+    assert keys.authenticate(serving, key) is not None
+    if serving.engine.dialect.name == "postgresql":  # the server ends every other session, the key check's too
+        with other.engine.connect() as conn:
+            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                              "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
+    else:
+        serving._key_reads._held[1].dbapi_connection.close()  # SQLite has no server: close it under the store
+    assert other.revoke_key(key_id(key), by="test")
+    assert keys.authenticate(serving, key) is None
+    serving.close()
+    other.close()
+
+
+@pytest.mark.slow  # a PostgreSQL server
+def test_a_forked_process_checks_keys_on_its_own_connection_and_leaves_the_parents_alone(db_url):  # noqa: F811
+    serving, other = Store(db_url), Store(db_url, upgrade=False)
+    key = keys.create_key(serving, "reviewer", "alice")
+    assert keys.authenticate(serving, key) is not None  # the parent's key connection is open
+    pid = os.fork()
+    if pid == 0:  # the child: as a gunicorn worker forked from the master
+        ok = keys.authenticate(serving, key) is not None and serving._key_reads._held[0] == os.getpid()
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert other.revoke_key(key_id(key), by="test")
+    assert keys.authenticate(serving, key) is None  # the parent's connection still works, and sees the revocation
+    serving.close()
+    other.close()

@@ -180,3 +180,69 @@ def _sqlite_writer(engine: Engine) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+_INHERITED: list = []  # connections a parent process opened, kept in its children and never used or closed there
+
+
+class ReadConnection:
+    """One connection a process keeps for a small read that every request makes (the API key chain's head).
+
+    A pooled connection taken and given back for it costs more in SQLAlchemy's pool (checkout, the reset on
+    return, their events) than the read itself. This one is taken from the pool once and detached from it; it
+    reads in autocommit, so each read sees every commit made before it, and one thread at a time uses it. After
+    a fork the parent's connection is left alone (its socket is the parent's: closing it, or even rolling it back,
+    here would end the parent's session) and the child opens its own. A read that fails drops the connection
+    and is tried once more on a new one, as the pool's pre-ping would have replaced a connection gone stale.
+    """
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self._lock = threading.Lock()
+        self._held: tuple[int, Any] | None = None  # (the process that opened it, the connection)
+
+    def scalar(self, sql: str) -> Any:
+        """The first column of the first row of ``sql`` (None when there is no row)."""
+        with self._lock:
+            for attempt in (1, 2):
+                conn = self._connection()
+                try:
+                    cursor = conn.cursor()
+                    try:
+                        cursor.execute(sql)
+                        row = cursor.fetchone()
+                    finally:
+                        cursor.close()
+                    return row[0] if row else None
+                except self.engine.dialect.loaded_dbapi.Error:
+                    self._drop()
+                    if attempt == 2:
+                        raise
+        return None  # not reached: the second failure raises
+
+    def close(self) -> None:
+        with self._lock:
+            self._drop()
+
+    def _connection(self):
+        held = self._held
+        if held is not None:
+            if held[0] == os.getpid():
+                return held[1]
+            _INHERITED.append(held[1])
+            self._held = None
+        conn = self.engine.raw_connection()
+        conn.detach()  # never back to the pool, where another checkout would find it in autocommit
+        if self.engine.dialect.name == "postgresql":
+            conn.dbapi_connection.rollback()  # out of the transaction the pre-ping may have begun
+            conn.dbapi_connection.autocommit = True
+        self._held = (os.getpid(), conn)
+        return conn
+
+    def _drop(self) -> None:
+        held, self._held = self._held, None
+        if held is not None and held[0] == os.getpid():
+            try:
+                held[1].close()
+            except self.engine.dialect.loaded_dbapi.Error:  # gone already
+                pass

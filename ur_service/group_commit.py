@@ -28,7 +28,7 @@ class _Waiter:
 
     def __init__(self, row: dict):
         self.row = row
-        self.woken = threading.Event()
+        self.woken: threading.Event | None = None  # made for a row that waits on another's transaction only
         self.done = False  # False when woken: promoted to leader
         self.result: dict | None = None
         self.error: BaseException | None = None
@@ -64,7 +64,10 @@ class GroupCommit:
             self._queue.append(me)
             lead = not self._leading
             self._leading = True
+            if not lead:
+                me.woken = threading.Event()
         if not lead:
+            assert me.woken is not None
             me.woken.wait()
             if me.done:
                 if me.error is not None:
@@ -92,8 +95,10 @@ class GroupCommit:
                 if w.result is None and w.error is None:  # interrupted (e.g. the worker is stopping)
                     w.error = RuntimeError("the review was not stored: the transaction was interrupted")
                 w.done = True
-                w.woken.set()
+                if w.woken is not None:  # the leader's own row has none: it is here already
+                    w.woken.set()
             if following is not None:
+                assert following.woken is not None  # it queued while another led
                 following.woken.set()
 
     def _take_locked(self) -> list[_Waiter]:

@@ -52,6 +52,13 @@ class DropQueryString(logging.Filter):
 
 def setup(level: str = "INFO") -> logging.Logger:
     """Send the ``ur`` loggers to stderr as JSON (once per process)."""
+    # A review logs two lines. No line prints the caller's file and line, thread or process name (JsonFormatter
+    # writes only the fields given), and looking them up is a fifth of making a log record: the logging module's
+    # documented switches turn those look-ups off.
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     werkzeug = logging.getLogger("werkzeug")
     if not any(isinstance(f, DropQueryString) for f in werkzeug.filters):
         werkzeug.addFilter(DropQueryString())

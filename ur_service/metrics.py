@@ -45,6 +45,18 @@ def request_done(method: str, route: str, status: int, seconds: float) -> None:
     found[1].observe(seconds)
 
 
+_OUTCOMES: dict = {}  # outcome -> its labelled counter
+
+
+def reviewed(outcome: str, seconds: float) -> None:
+    """Count a stored review by outcome, and its time from request to stored row."""
+    found = _OUTCOMES.get(outcome)
+    if found is None:
+        found = _OUTCOMES[outcome] = REVIEWS.labels(outcome)
+    found.inc()
+    REVIEW_SECONDS.observe(seconds)
+
+
 # Per process (a ``pid`` label under gunicorn): which library each worker serves, and whether it is behind.
 RULES_SERVING = Gauge("ur_rules_serving", "1 for the rule library digest this process serves.", ["digest"],
                       multiprocess_mode="liveall")

@@ -46,8 +46,7 @@ def submit(app, body: bytes | str | dict, actor: Actor, urgency: str = "standard
         decision["follows"] = follows
     row = app.extensions["ur_store"].add_review(record=data, decision=decision, actor=actor, urgency=urgency,
                                                 pas_request=pas_request)
-    metrics.REVIEWS.labels(decision["outcome"]).inc()
-    metrics.REVIEW_SECONDS.observe(time.perf_counter() - started)
+    metrics.reviewed(decision["outcome"], time.perf_counter() - started)
     # Ids, outcome and chain position only: the hash logged here also anchors the chain outside the database.
     log.info("review stored", extra={"fields": {
         "review_id": row["review_id"], "outcome": row["outcome"], "urgency": urgency, "key": actor.key_id,

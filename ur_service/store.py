@@ -30,7 +30,7 @@ from ur_engine.rules.library import Source
 from ur_engine.rules.library import digest as library_digest
 
 from . import migrate
-from .db import create_db_engine, driver_write_transaction, write_transaction
+from .db import ReadConnection, create_db_engine, driver_write_transaction, write_transaction
 from .group_commit import GroupCommit
 from .statements import run
 from .tables import (CHAINS, api_keys, audit_heads, determinations, login_failures, pas_requests, reviews,
@@ -208,6 +208,7 @@ class Store:
         self.review_commits = GroupCommit(functools.partial(driver_write_transaction, self.engine, REVIEW_CHAIN),
                                           _append_reviews)
         self._keys: tuple[int | None, dict[str, dict]] = (None, {})  # see get_key
+        self._key_reads = ReadConnection(self.engine)  # see key_version
         # gunicorn forks workers after the app is built (preload): a child must open its own connections,
         # never reuse the parent's sockets. dispose(close=False) leaves the parent's connections alone.
         os.register_at_fork(after_in_child=functools.partial(_fresh_pool_in_child, weakref.ref(self)))
@@ -215,6 +216,7 @@ class Store:
             migrate.upgrade(self.engine)
 
     def close(self) -> None:
+        self._key_reads.close()
         self.engine.dispose()
 
     # -- reviews ------------------------------------------------------------------------------------------
@@ -511,16 +513,10 @@ class Store:
         return dict(found)
 
     def key_version(self) -> int:
-        """The key chain's head seq (0 before the first key); it moves with every key event."""
-        conn = self.engine.raw_connection()  # below SQLAlchemy's statement layer: a tenth of the cost
-        try:
-            cursor = conn.cursor()
-            cursor.execute(KEY_VERSION_SQL)
-            row = cursor.fetchone()
-            cursor.close()
-        finally:
-            conn.close()
-        return int(row[0]) if row else 0
+        """The key chain's head seq (0 before the first key); it moves with every key event. Read on a
+        connection this process keeps for it (db.ReadConnection), below SQLAlchemy's statement layer."""
+        seq = self._key_reads.scalar(KEY_VERSION_SQL)
+        return int(seq) if seq is not None else 0
 
     def list_keys(self) -> list[dict]:
         with self.engine.connect() as conn:
