@@ -615,3 +615,12 @@ def test_leaving_visits_unread_changes_no_record(changes):
     with _read_eagerly():
         eager = [(i.position, i.record, i.error and i.error.as_dict()) for i in stays(doc)]
     assert deferred == eager
+
+
+def test_an_extension_without_its_url_is_set_aside_and_the_stay_still_comes():
+    # FHIR requires an extension's url; without one the model could read nothing of the Encounter, and the stay
+    # was lost for one bad element.
+    rec = one(bundle(patient(), coverage(), encounter(extension=[{"valueCode": "inpatient"}]), observation()))
+    assert rec["encounter"]["requested_level"] == "inpatient"  # from the class
+    assert rec["data_notices"] == [{"what": '{"valueCode":"inpatient"}', "where": "Encounter/e1.extension[0]",
+                                    "why": "its url, which FHIR R4 requires, is missing"}]

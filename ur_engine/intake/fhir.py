@@ -30,6 +30,10 @@ from ur_engine.intake.fhir_model import (
     read,
     when,
 )
+from ur_engine.intake.fhir_raw import ENCOUNTER_ELEMENT, REQUESTED_LEVEL
+from ur_engine.intake.fhir_raw import plain_visit as _plain_visit
+from ur_engine.intake.fhir_raw import reference as _reference
+from ur_engine.intake.fhir_raw import void as _void
 from ur_engine.intake.fhir_sections import Sections, Stay, item_encounters
 
 if TYPE_CHECKING:  # the R4B classes a Read's model is, by its rtype: named for the type checker only
@@ -48,12 +52,9 @@ DEFERRED = {*SECTIONS, "Claim", "ExplanationOfBenefit"}
 LET_GO = set(SECTIONS) - {"Condition"}
 # What may still come once the stays are settled: nothing that makes a stay or joins one to another.
 AFTER_SETTLING = {*SECTIONS, "ExplanationOfBenefit", "ServiceRequest"}
-ENCOUNTER_ELEMENT = {"MedicationAdministration": "context"}  # the others' is "encounter"
 EXT = "https://ur-engine.org/fhir/StructureDefinition/"
-REQUESTED_LEVEL, EXPECTED_MIDNIGHTS = EXT + "requested-level", EXT + "expected-midnights"
-VOID = {"entered-in-error", "cancelled"}
+EXPECTED_MIDNIGHTS = EXT + "expected-midnights"
 CONDITION_STATUS = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
-REFUTED = {"entered-in-error", "refuted"}
 LEVELS = schemas.schema("admission")["$defs"]["level"]["enum"]
 MAX_NOTICES = 1000
 
@@ -75,6 +76,7 @@ class Source(Sections):
         self.index = Index()
         self.reads: dict[str, list[tuple[Read, str, int]]] = defaultdict(list)
         self.encounter_ids: dict[str, tuple[str, int]] = {}
+        self._encounter_reads: dict[str, Read] = {}
         self.ignored: Counter[str] = Counter()
         self.skipped: Counter[str] = Counter()
         self.notices: Counter[str] = Counter()
@@ -93,13 +95,13 @@ class Source(Sections):
         if self._settled is not None and rtype not in AFTER_SETTLING:
             raise RuntimeError(f"a {rtype} was added after the stays were settled")  # settle's caller's mistake
         self.types.add(rtype)
+        void = _void(resource)
+        if void is not None:
+            self.ignored[f"{rtype}: {void}"] += 1
+            return None
         r: Read | Unreadable | None
         if rtype in DEFERRED or rtype == "Encounter" and _plain_visit(resource) is not None:
             # read through its model only if a stay uses it (fhir_model.Deferred)
-            void = _void(resource)
-            if void is not None:
-                self.ignored[f"{rtype}: {void}"] += 1
-                return None
             r = Deferred(resource, rtype, full_url)
             if self._settled is not None and rtype == "ExplanationOfBenefit" and self._bill_of_visits(
                     r, self._settled[1]):
@@ -116,24 +118,33 @@ class Source(Sections):
                 self._count(r.notices if r is not None else [])
                 return None
             r.full_url = full_url
-            status = getattr(r.model, "status", None)
-            if status in VOID:
-                self.ignored[f"{rtype}: {status}"] += 1
-                return None
         r.seq = self._count_reads()
         if rtype == "Encounter":
             if not r.rid and full_url and full_url.startswith("urn:uuid:"):
                 r.rid = full_url.removeprefix("urn:uuid:")
+            if (not r.rid or r.rid in self.encounter_ids) and isinstance(r, Deferred) and not r.readable:
+                self._left_unreadable(r)  # as if read on arrival: never keyed, so never an error
+                return None
             if not r.rid:
                 return RecordError("Encounter has no id", code="UR120", path="$.id", file=file, line=line)
             if r.rid in self.encounter_ids:
-                first = self.encounter_ids[r.rid]
-                return RecordError(f"Encounter/{r.rid} appears twice (first at {first[0]}:{first[1]})",
-                                   code="UR120", path="$.id", file=file, line=line)
+                before = self._encounter_reads[r.rid]
+                if not (isinstance(before, Deferred) and not before.readable):
+                    first = self.encounter_ids[r.rid]
+                    return RecordError(f"Encounter/{r.rid} appears twice (first at {first[0]}:{first[1]})",
+                                       code="UR120", path="$.id", file=file, line=line)
+                self.reads["Encounter"] = [x for x in self.reads["Encounter"] if x[0] is not before]
+                self.index.discard({id(before)})
+                self._left_unreadable(before)
             self.encounter_ids[r.rid] = (file, line)
+            self._encounter_reads[r.rid] = r
         self.index.add(r)
         self.reads[rtype].append((r, file, line))
         return None
+
+    def _left_unreadable(self, r: Read) -> None:
+        self.ignored[f"{r.rtype}: unreadable"] += 1
+        self._count(r.notices)
 
     def _count_reads(self) -> int:
         return sum(len(v) for v in self.reads.values())
@@ -155,7 +166,7 @@ class Source(Sections):
             bills = {id(r) for r, _, _ in self.reads["Claim"] if self._bill_of_visits(r, owner)}
             if bills:  # a billing Claim of visits only is never asked for: let go now, not at the end
                 self.reads["Claim"] = [x for x in self.reads["Claim"] if id(x[0]) not in bills]
-                self.index.names = {k: r for k, r in self.index.names.items() if id(r) not in bills}
+                self.index.discard(bills)
 
     def _bill_of_visits(self, r: Read, owner: dict[int, Stay]) -> bool:
         """Is ``r`` a bill (a billing Claim, a benefit statement) whose items name no stay's Encounter?"""
@@ -264,7 +275,9 @@ class Source(Sections):
             element = ENCOUNTER_ELEMENT.get(rtype, "encounter")
             for r, _, _ in self.reads[rtype]:
                 if isinstance(r, Deferred):
-                    visit = self.index.resolve_text(_reference(r.raw, rtype), r, "Encounter", read=False)
+                    # A PAS request is small, and its resources of no stay are the request's: an unreadable
+                    # visit must not claim them (read=True resolves it to nothing, as if never given).
+                    visit = self.index.resolve_text(_reference(r.raw, rtype), r, "Encounter", read=bool(pas))
                     if visit is not None and _owner_of(visit, owner) is None and id(r) not in named:
                         # A visit that is not a stay: what belongs to it is left out, unread.
                         self.ignored[f"{rtype}: its encounter is not a hospital stay"] += 1
@@ -298,8 +311,7 @@ class Source(Sections):
         for rtype in (*DEFERRED, "Encounter"):  # those a stay asked for and the model could not read: counted
             for r, _, _ in self.reads[rtype]:
                 if isinstance(r, Deferred) and r.read_yet and not r.readable:
-                    self.ignored[f"{rtype}: unreadable"] += 1
-                    self._count(r.notices)
+                    self._left_unreadable(r)
 
     def _record(self, stay: Stay, rid: str | None) -> tuple[dict | None, RecordError | None]:
         head = stay.encounters[0] if stay.encounters else stay.head
@@ -461,48 +473,11 @@ class Source(Sections):
                         return level
         return None
 
-def _reference(raw: dict, rtype: str) -> str | None:
-    """The text of a raw section resource's plain encounter reference; None when it has none or only the model
-    can read it (a contained ``#id``, an element of another shape)."""
-    ref = raw.get(ENCOUNTER_ELEMENT.get(rtype, "encounter"))
-    text = ref.get("reference") if isinstance(ref, dict) else None
-    return text if isinstance(text, str) and text and not text.startswith("#") else None
-
-
 def _owner_of(encounter: Read | None, owner: dict[int, Stay]) -> Stay | None:
     """The stay an Encounter belongs to; None for a visit left unread (every Encounter of a stay is read)."""
     if encounter is None or isinstance(encounter, Deferred) and not encounter.read_yet or not encounter.readable:
         return None
     return owner.get(id(encounter.model))
-
-
-def _plain_visit(raw: dict) -> tuple[str | None, str | None, tuple[str | None, str] | None] | None:
-    """(class code, partOf reference, pre-admission identifier) of a raw Encounter that plainly is not a stay —
-    no level in our extension, a class that is no stay's — read as its model would read them; None when it may be
-    a stay or only the model can tell (an element of another shape)."""
-    extensions = raw.get("extension", [])
-    if not isinstance(extensions, list) or any(not isinstance(e, dict) or e.get("url") == REQUESTED_LEVEL
-                                               for e in extensions):
-        return None
-    cls = raw.get("class")
-    code = cls.get("code") if isinstance(cls, dict) and "coding" not in cls else None
-    if not isinstance(code, str) or code in codes.STAY_CLASSES:
-        return None
-    part_of = raw.get("partOf")
-    text = part_of.get("reference") if isinstance(part_of, dict) else None
-    if part_of is not None and not (isinstance(text, str) and not text.startswith("#")):
-        return None
-    hosp = raw.get("hospitalization")
-    ident = hosp.get("preAdmissionIdentifier") if isinstance(hosp, dict) else None
-    if hosp is not None and not isinstance(hosp, dict) or ident is not None and not isinstance(ident, dict):
-        return None
-    key = None
-    if ident:
-        value, system = ident.get("value"), ident.get("system")
-        if not isinstance(value, str) or not (system is None or isinstance(system, str)):
-            return None
-        key = (system, value) if value else None
-    return code, text, key
 
 
 def _preauthorization(r: Read) -> bool:
@@ -512,25 +487,6 @@ def _preauthorization(r: Read) -> bool:
         if isinstance(use, str) and use != "preauthorization" or not r.readable:
             return False
     return cast("Claim", r.model).use == "preauthorization"
-
-
-def _void(resource: dict) -> str | None:
-    """Why a resource records nothing (entered in error, cancelled, refuted, not done), read from its raw status as
-    its model would give it; None when it stands."""
-    status = resource.get("status")
-    status = status if isinstance(status, str) else None  # anything else the model sets aside: no status
-    if status in VOID:
-        return status
-    if resource.get("resourceType") == "Condition":
-        concept = resource.get("verificationStatus")
-        found = concept.get("coding") if isinstance(concept, dict) else None
-        for c in found if isinstance(found, list) else []:
-            code = c.get("code") if isinstance(c, dict) else None
-            if isinstance(code, str) and code in REFUTED:
-                return code
-    if resource.get("resourceType") == "MedicationAdministration" and status == "not-done":
-        return "not-done"
-    return None
 
 
 def _class(enc) -> str | None:

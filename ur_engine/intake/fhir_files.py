@@ -11,6 +11,7 @@ import orjson
 
 from ur_engine.errors import RecordError
 from ur_engine.intake import fhir
+from ur_engine.intake.fhir_model import Deferred
 from ur_engine.intake.readers import (
     _BROKEN_OFF,
     Item,
@@ -140,7 +141,9 @@ def bundle_items(doc, name: str, stream: ItemStream | None = None) -> Iterator[I
         if error is not None:
             rid = resource.get("id")
             yield Item(f"{name}:{number}", error=error, record_id=rid if isinstance(rid, str) else None)
-    if not source.reads["Encounter"] and not any(r.readable for r, _, _ in source.reads["Claim"]):
+    kept = [r for rtype in ("Encounter", "Claim") for r, _, _ in source.reads[rtype]]
+    # One read already is enough; a visit kept unread is read only when nothing else is there.
+    if not any(not isinstance(r, Deferred) for r in kept) and not any(r.readable for r in kept):
         yield Item(f"{name}:1", error=RecordError(
             f"the {doc.get('type') or ''} Bundle holds no Encounter and no prior-authorization Claim: "
             "nothing to review", code="UR120", path="$.entry", file=name, line=1))

@@ -64,7 +64,7 @@ class Deferred(Read):
     def __init__(self, raw: dict, rtype: str, full_url: str | None) -> None:  # the model comes later
         rid = raw.get("id")
         self.raw, self.rtype, self.full_url = raw, rtype, full_url
-        self.rid = rid if isinstance(rid, str) and rid else None
+        self.rid = rid if isinstance(rid, str) and FHIR_ID.fullmatch(rid) else None  # else the model drops it
         self.notices, self.seq = [], 0
         self._read: Read | Unreadable | None = None
 
@@ -191,12 +191,12 @@ def _mark_absent(cls, data: dict, loc, kind: str) -> bool:
     if not isinstance(holder, dict) or not loc or not isinstance(loc[-1], str):
         return False
     name = loc[-1]
+    owner = _model_at(cls, loc[:-1])
     if kind == "model_field_validation.missing":  # a primitive: its extension sibling says why it is missing
-        if f"_{name}" in holder:
-            return False
+        if f"_{name}" in holder or owner is None or f"{name}__ext" not in owner.model_fields:
+            return False  # one that cannot have a sibling (Extension.url): its element is set aside instead
         holder[f"_{name}"] = {"extension": [DATA_ABSENT]}
         return True
-    owner = _model_at(cls, loc[:-1])
     if owner is None or name in holder:
         return False
     element = {"extension": [DATA_ABSENT]}
@@ -303,21 +303,31 @@ def _repair(cls, data: dict, errors: list, label: str, notices: list) -> bool:
             if _mark_absent(cls, data, loc, err["type"]):
                 notices.append(notice(None, _path(label, loc), "required by FHIR R4 but missing: read as unknown"))
                 return True
+            # An element without what it cannot be read without (an extension without its url) is set aside.
+            if len(loc) >= 2 and _at(data, loc[:-1]) is not None and \
+                    _pop(data, loc[:-1], label, notices, f"its {loc[-1]}, which FHIR R4 requires, is missing"):
+                return True
             continue
-        parent, key, depth = _walk(data, loc)
-        if isinstance(parent, dict) and isinstance(key, str):
-            value = parent.pop(key)
-        elif isinstance(parent, list) and isinstance(key, int):
-            value = parent.pop(key)
-        else:
-            continue
-        if isinstance(parent, list) and not parent and depth >= 2:
-            holder = _at(data, loc[:depth - 2])  # an emptied list is no longer valid FHIR: drop it too
-            if isinstance(holder, dict):
-                holder.pop(loc[depth - 2], None)
-        notices.append(notice(value, _path(label, loc[:depth]), _why(err)))
-        return True
+        if _pop(data, loc, label, notices, _why(err)):
+            return True
     return False
+
+
+def _pop(data: dict, loc, label: str, notices: list, why: str) -> bool:
+    """Set aside the deepest element of ``loc`` there is in ``data``, with a notice; False when there is none."""
+    parent, key, depth = _walk(data, loc)
+    if isinstance(parent, dict) and isinstance(key, str):
+        value = parent.pop(key)
+    elif isinstance(parent, list) and isinstance(key, int):
+        value = parent.pop(key)
+    else:
+        return False
+    if isinstance(parent, list) and not parent and depth >= 2:
+        holder = _at(data, loc[:depth - 2])  # an emptied list is no longer valid FHIR: drop it too
+        if isinstance(holder, dict):
+            holder.pop(loc[depth - 2], None)
+    notices.append(notice(value, _path(label, loc[:depth]), why))
+    return True
 
 
 def _why(err: dict) -> str:
@@ -331,6 +341,7 @@ def _why(err: dict) -> str:
 
 # --- references ---------------------------------------------------------------------------------------------
 
+FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")  # FHIR R4's id
 TYPED_ID = re.compile(r"(?:^|/)([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})$")
 
 
@@ -340,15 +351,46 @@ class Index:
 
     def __init__(self) -> None:
         self.names: dict[str, Read] = {}
+        # The other resources a name was given to, in source order. The first the model reads is the name's,
+        # as when every resource was read on arrival and an unreadable one never named anything.
+        self.more: dict[str, list[Read]] = {}
 
     def add(self, r: Read) -> None:
+        names = []
         if r.rid:
-            self.names.setdefault(f"{r.rtype}/{r.rid}", r)
+            names.append(f"{r.rtype}/{r.rid}")
         if r.full_url:
-            self.names.setdefault(r.full_url, r)
+            names.append(r.full_url)
             m = TYPED_ID.search(r.full_url)
             if m:
-                self.names.setdefault(f"{m.group(1)}/{m.group(2)}", r)
+                names.append(f"{m.group(1)}/{m.group(2)}")
+        for name in names:
+            if name not in self.names:
+                self.names[name] = r
+            elif self.names[name] is not r:
+                self.more.setdefault(name, []).append(r)
+
+    def discard(self, gone: set[int]) -> None:
+        """Forget the resources whose ``id()`` is in ``gone``."""
+        for name, others in list(self.more.items()):
+            self.more[name] = [r for r in others if id(r) not in gone]
+        for name, r in list(self.names.items()):
+            if id(r) in gone:
+                rest = self.more.pop(name, [])
+                if rest:
+                    self.names[name], self.more[name] = rest[0], rest[1:]
+                else:
+                    del self.names[name]
+
+    def _first(self, name: str, read: bool) -> Read | None:
+        found = self.names.get(name)
+        rest = self.more.get(name)
+        if found is None or not read and not rest:
+            return found
+        for r in (found, *(rest or ())):
+            if not isinstance(r, Deferred) or r.readable:
+                return r
+        return None
 
     def resolve(self, ref, within: Read | None = None, rtype: str | None = None) -> Read | None:
         """The resource ``ref`` (a Reference model) points to, of type ``rtype`` when given; None when unknown
@@ -370,15 +412,13 @@ class Index:
                         break
         else:
             text = text.split("/_history/")[0]
-            found = self.names.get(text)
+            found = self._first(text, read)
             if found is None:
                 m = TYPED_ID.search(text)
                 if m:
-                    found = self.names.get(f"{m.group(1)}/{m.group(2)}")
+                    found = self._first(f"{m.group(1)}/{m.group(2)}", read)
         if found is not None and rtype is not None and found.rtype != rtype:
             return None
-        if read and isinstance(found, Deferred) and not found.readable:
-            return None  # as if never added: an unreadable resource is left out of the stay
         return found
 
     def named(self, ref) -> str | None:
