@@ -9,9 +9,6 @@ them (``pre_fork`` gives each a row, ``child_exit`` frees it), and whether it ma
 more than another live worker that may leaves a new connection to that one: it stops watching the listening
 socket for ``HOLD`` seconds, then watches it again. The worker holding fewest always takes the connection, at
 once or when its own hold ends.
-
-It overrides gthread's ``accept``, ``set_accept_enabled``, ``notify`` and ``wait_for_and_dispatch_events`` as
-gunicorn 27 has them (pyproject.toml pins that series); tests/test_service_load.py checks the spread.
 """
 
 from __future__ import annotations
