@@ -1,7 +1,6 @@
 """gunicorn settings for production: ``gunicorn -c python:ur_service.gunicorn_conf``.
 
-Workers are processes (one per core by default), each with a pool of threads (``gthread``, with new connections
-spread over the workers: ``ur_service.gunicorn_worker``): a client that
+Workers are processes (one per core by default), each with a pool of threads (``gthread``): a client that
 sends its request slowly holds one thread of one worker, not the worker, and the worker's main loop keeps
 accepting and handing the next request to a free thread. A connection that sends nothing is put back to wait
 (no thread) and closed after ``keepalive`` seconds. Reviews themselves are CPU-bound and durable-rules runs
@@ -36,7 +35,7 @@ wsgi_app = "ur_service.wsgi:app"
 preload_app = True
 bind = os.environ.get("UR_BIND", "127.0.0.1:8080")
 workers = int(os.environ.get("UR_WORKERS") or os.cpu_count() or 1)
-worker_class = "ur_service.gunicorn_worker.BalancedThreadWorker"
+worker_class = "gthread"
 threads = int(os.environ.get("UR_THREADS") or 16)
 worker_connections = 1000  # connections a worker holds open (waiting ones cost no thread)
 timeout = int(os.environ.get("UR_TIMEOUT", "30"))  # a worker whose main loop stalls this long is restarted
@@ -90,12 +89,6 @@ def on_starting(server):
             os.remove(os.path.join(directory, name))
 
 
-def pre_fork(server, worker):
-    from ur_service import gunicorn_worker
-
-    gunicorn_worker.claim_row(server, worker)
-
-
 def post_fork(server, worker):
     """Each worker shows in /metrics which library it serves from its first moment, not its first request."""
     app = worker.app.wsgi()  # the app the master built (preload)
@@ -105,9 +98,6 @@ def post_fork(server, worker):
 def child_exit(server, worker):
     from prometheus_client import multiprocess
 
-    from ur_service import gunicorn_worker
-
-    gunicorn_worker.free_row(worker)
     multiprocess.mark_process_dead(worker.pid)
 
 
