@@ -131,3 +131,26 @@ def runner():
     from click.testing import CliRunner
 
     return CliRunner()
+
+
+def leaves(node, path=()):
+    """Every path into a JSON document (its leaves and the nodes above them), as tuples of keys and indices."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from leaves(v, (*path, k))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from leaves(v, (*path, i))
+    yield path
+
+
+def replace_at(doc, path: tuple, value) -> None:
+    """Put ``value`` at ``path`` when the path is still there (an earlier change may have replaced its parent)."""
+    node = doc
+    for key in path:
+        parent = node
+        if isinstance(node, dict) and isinstance(key, str) and key in node or isinstance(node, list) and isinstance(key, int) and key < len(node):
+            node = node[key]
+        else:
+            return
+    parent[path[-1]] = value

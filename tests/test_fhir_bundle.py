@@ -9,7 +9,7 @@ import gzip
 import json
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, leaves, replace_at
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -365,20 +365,10 @@ def test_non_numeric_observations_are_left_out_with_a_notice(value):
                                     else "positive", "where": "Observation/o2.value[x]", "why": "not a numeric value"}]
 
 
-def _leaves(node, path=()):
-    if isinstance(node, dict):
-        for k, v in node.items():
-            yield from _leaves(v, (*path, k))
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            yield from _leaves(v, (*path, i))
-    yield path
-
-
 def _fuzzable(doc: dict) -> list[tuple]:
     """Every element of every resource, except what makes an Encounter a stay (its id, class, level extension)."""
     keep = {"id", "class", "extension", "resourceType"}
-    return [p for p in _leaves(doc) if len(p) >= 4 and p[2] == "resource"
+    return [p for p in leaves(doc) if len(p) >= 4 and p[2] == "resource"
             and not (doc["entry"][p[1]]["resource"]["resourceType"] == "Encounter" and p[3] in keep)]
 
 
@@ -389,24 +379,12 @@ BAD_VALUES = [None, "", "x", 0, -1, 1.5, True, [], {}, [None], {"a": 1}, "2020-1
               {"reference": 3}, [{"resourceType": 7}], {"resourceType": None}]
 
 
-def _replace(doc, path: tuple, value) -> None:
-    """Put ``value`` at ``path`` when the path is still there (an earlier change may have replaced its parent)."""
-    node = doc
-    for key in path:
-        parent = node
-        if isinstance(node, dict) and isinstance(key, str) and key in node or isinstance(node, list) and isinstance(key, int) and key < len(node):
-            node = node[key]
-        else:
-            return
-    parent[path[-1]] = value
-
-
 @settings(max_examples=120, deadline=None, derandomize=True, database=None)
 @given(st.lists(st.tuples(st.sampled_from(DINO_PATHS), st.sampled_from(BAD_VALUES)), min_size=1, max_size=3))
 def test_a_bad_value_anywhere_never_loses_a_stay(changes):
     doc = copy.deepcopy(DINO)
     for path, value in changes:
-        _replace(doc, path, value)
+        replace_at(doc, path, value)
     items = stays(doc)
     assert [i.record["id"] for i in items if i.record] == ["706e8981-b8d4-4392-90f3-fe423a74411a",
                                                          "58268da8-da8a-4be0-a591-22c00b8126e4"]
@@ -599,7 +577,7 @@ def _read_eagerly():
         yield
 
 
-ALL_PATHS = [p for p in _leaves(DINO) if len(p) >= 4 and p[2] == "resource"]  # Encounters' class, links and all
+ALL_PATHS = [p for p in leaves(DINO) if len(p) >= 4 and p[2] == "resource"]  # Encounters' class, links and all
 
 
 @settings(max_examples=150, deadline=None, derandomize=True, database=None)
@@ -610,7 +588,7 @@ def test_leaving_visits_unread_changes_no_record(changes):
     # every resource is read through its model first.
     doc = copy.deepcopy(DINO)
     for path, value in changes:
-        _replace(doc, path, value)
+        replace_at(doc, path, value)
     deferred = [(i.position, i.record, i.error and i.error.as_dict()) for i in stays(copy.deepcopy(doc))]
     with _read_eagerly():
         eager = [(i.position, i.record, i.error and i.error.as_dict()) for i in stays(doc)]

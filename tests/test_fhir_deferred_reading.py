@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, leaves, replace_at
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -938,29 +938,8 @@ VALUES = [None, "", 0, True, [], {}, "x", "cancelled", "entered-in-error", "refu
           {"code": "IMP"}, [{"code": "EMER"}], {"reference": "Encounter/v2"}, {"reference": 3}]
 
 
-def _leaves(node, path=()):
-    if isinstance(node, dict):
-        for k, v in node.items():
-            yield from _leaves(v, (*path, k))
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            yield from _leaves(v, (*path, i))
-    yield path
-
-
 # Every element of every resource but its type and id (an id its model rejects is shown above).
-RICH_PATHS = [p for p in _leaves(RICH) if len(p) >= 4 and p[2] == "resource" and p[3] not in ("resourceType", "id")]
-
-
-def _replace(doc, path: tuple, value) -> None:
-    node = doc
-    for key in path[:-1]:
-        if isinstance(node, dict) and key in node or isinstance(node, list) and isinstance(key, int) and key < len(node):
-            node = node[key]
-        else:
-            return  # an earlier change replaced a parent
-    if isinstance(node, dict) or isinstance(node, list) and isinstance(path[-1], int) and path[-1] < len(node):
-        node[path[-1]] = value
+RICH_PATHS = [p for p in leaves(RICH) if len(p) >= 4 and p[2] == "resource" and p[3] not in ("resourceType", "id")]
 
 
 @settings(max_examples=150, deadline=None, derandomize=True, database=None)
@@ -968,7 +947,7 @@ def _replace(doc, path: tuple, value) -> None:
 def test_deferred_and_eager_reading_agree_whatever_values_a_rich_bundle_holds(changes):
     doc = copy.deepcopy(RICH)
     for path, value in changes:
-        _replace(doc, path, value)
+        replace_at(doc, path, value)
     deferred, eager = both(doc)
     assert deferred == eager
 
