@@ -30,11 +30,11 @@ from ur_engine.intake.fhir_model import (
     read,
     when,
 )
-from ur_engine.intake.fhir_raw import ENCOUNTER_ELEMENT, REQUESTED_LEVEL
+from ur_engine.intake.fhir_raw import ENCOUNTER_ELEMENT, REQUESTED_LEVEL, item_encounters
 from ur_engine.intake.fhir_raw import plain_visit as _plain_visit
 from ur_engine.intake.fhir_raw import reference as _reference
 from ur_engine.intake.fhir_raw import void as _void
-from ur_engine.intake.fhir_sections import Sections, Stay, item_encounters
+from ur_engine.intake.fhir_sections import Sections, Stay
 
 if TYPE_CHECKING:  # the R4B classes a Read's model is, by its rtype: named for the type checker only
     from fhir.resources.R4B.claim import Claim

@@ -342,7 +342,7 @@ def _why(err: dict) -> str:
 # --- references ---------------------------------------------------------------------------------------------
 
 FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")  # FHIR R4's id
-TYPED_ID = re.compile(r"(?:^|/)([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})$")
+TYPED_ID = re.compile(rf"(?:^|/)([A-Z][A-Za-z]+)/({FHIR_ID.pattern})$")
 
 
 class Index:

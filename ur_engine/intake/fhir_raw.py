@@ -18,7 +18,30 @@ ENCOUNTER_ELEMENT = {"MedicationAdministration": "context"}  # the others' is "e
 def reference(raw: dict, rtype: str) -> str | None:
     """The text of a raw section resource's plain encounter reference; None when it has none or only the model
     can read it (a contained ``#id``, an element of another shape)."""
-    ref = raw.get(ENCOUNTER_ELEMENT.get(rtype, "encounter"))
+    return _plain(raw.get(ENCOUNTER_ELEMENT.get(rtype, "encounter")))
+
+
+def item_encounters(raw: dict) -> list[str] | None:
+    """The plain references of a raw Claim's or ExplanationOfBenefit's ``item[].encounter[]``; None when only its
+    model can say (an element of another shape)."""
+    items = raw.get("item", [])
+    if not isinstance(items, list):
+        return None
+    texts = []
+    for item in items:
+        refs = item.get("encounter", []) if isinstance(item, dict) else None
+        if not isinstance(refs, list):
+            return None
+        for ref in refs:
+            text = _plain(ref)
+            if text is None:
+                return None
+            texts.append(text)
+    return texts
+
+
+def _plain(ref: object) -> str | None:
+    """The text of a raw Reference naming a resource by Type/id or URL; None for anything else."""
     text = ref.get("reference") if isinstance(ref, dict) else None
     return text if isinstance(text, str) and text and not text.startswith("#") else None
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, cast
 
 from ur_engine import schemas
 from ur_engine.intake import fhir_codes as codes
+from ur_engine.intake.fhir_raw import item_encounters
 from ur_engine.intake.fhir_model import (
     Deferred,
     Index,
@@ -317,22 +318,3 @@ class Sections:
 def _section(entries: list, lost: int) -> list | None:
     """A section emptied because every entry was unreadable is unknown (absent), not empty."""
     return None if lost and not entries else entries
-
-
-def item_encounters(raw: dict) -> list[str] | None:
-    """The plain references of a raw Claim's or ExplanationOfBenefit's ``item[].encounter[]``; None when only its
-    model can say (an element of another shape)."""
-    items = raw.get("item", [])
-    if not isinstance(items, list):
-        return None
-    texts = []
-    for item in items:
-        refs = item.get("encounter", []) if isinstance(item, dict) else None
-        if not isinstance(refs, list):
-            return None
-        for ref in refs:
-            text = ref.get("reference") if isinstance(ref, dict) else None
-            if not isinstance(text, str) or not text or text.startswith("#"):
-                return None
-            texts.append(text)
-    return texts
