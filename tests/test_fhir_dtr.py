@@ -109,6 +109,20 @@ def test_a_review_answered_already_or_decided_by_a_physician_is_not_answered_aga
     assert res.status_code == 409 and "a physician has decided" in res.get_json()["issue"][0]["diagnostics"]
 
 
+def test_an_answer_that_loses_the_race_to_another_is_refused_by_the_store(app, client, monkeypatch):
+    first = pended(client)
+    _, response = package(client, first["review_id"])
+    body = {**response, "status": "completed", "item": [answer("sodium", 140, "mmol/L", SODIUM_TIME)]}
+    second = client.post("/fhir/QuestionnaireResponse", json=body, headers={"Content-Type": FHIR}).get_json()
+    # As if this answer's early check ran before the first answer was committed: the store's own check refuses it.
+    monkeypatch.setattr(app.extensions["ur_store"], "followed_by", lambda review_id: None)
+    res = client.post("/fhir/QuestionnaireResponse", json=body, headers={"Content-Type": FHIR})
+    assert res.status_code == 409
+    assert f"answer the questionnaire of review {second['review_id']}" in res.get_json()["issue"][0]["diagnostics"]
+    reviews = client.get(f"/v1/reviews?record_id={PENDS['id']}").get_json()["items"]
+    assert len(reviews) == 2  # the stay's reviews never fork
+
+
 def test_answers_that_still_leave_the_stay_pended_move_the_pend_to_the_new_review(client):
     first = pended(client)
     q, response = package(client, first["review_id"])

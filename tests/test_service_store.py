@@ -14,7 +14,8 @@ from sqlalchemy.exc import DBAPIError
 from conftest import make_record, obs
 from service_support import db_url  # noqa: F401  (fixture)
 from ur_service import auth, migrate
-from ur_service.store import Actor, Conflict, NotFound, Store, utc_text
+from ur_service.db import driver_write_transaction
+from ur_service.store import REVIEW_CHAIN, Actor, Conflict, NotFound, Store, _append_reviews, utc_text
 from ur_service.tables import metadata
 
 ALICE = Actor("a1b2c3d4e5f6", "alice", "reviewer")
@@ -258,3 +259,67 @@ def test_a_review_row_hashes_to_the_same_value_as_ever(store):
     assert {k: stored[k] for k in second if not k.startswith("_")} == {k: v for k, v in second.items()
                                                                       if not k.startswith("_")}
     assert store.verify()["ok"]
+
+
+def following(decision: dict, earlier: str, review_id: str) -> dict:
+    return {**decision, "review_id": review_id, "follows": {"review_id": earlier, "source": "QuestionnaireResponse/x"}}
+
+
+def test_two_answers_to_one_questionnaire_sent_at_once_make_one_following_review(db_url, engine):  # noqa: F811
+    stores = [Store(db_url), Store(db_url)]  # two pools, like two gunicorn workers
+    first = add(stores[0], engine, pended(engine, record_id="stay-race"))
+    decision = pended(engine, record_id="stay-race").to_dict()
+    start, outcomes = threading.Barrier(2), {}
+
+    def answer(i):
+        start.wait()
+        try:
+            stores[i].add_review(record={}, decision=following(decision, first["review_id"], f"later-{i}"),
+                                 actor=ALICE)
+            outcomes[i] = "stored"
+        except Conflict as exc:
+            outcomes[i] = exc
+
+    threads = [threading.Thread(target=answer, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    (won,) = [i for i, o in outcomes.items() if o == "stored"]
+    (lost,) = [o for o in outcomes.values() if isinstance(o, Conflict)]
+    assert lost.review_id == first["review_id"] and lost.followed_by == f"later-{won}"
+    assert stores[0].followed_by(first["review_id"]) == f"later-{won}"
+    assert stores[0].verify()["counts"]["reviews"] == 2
+    for s in stores:
+        s.close()
+
+
+def test_answers_queued_together_in_one_transaction_still_make_one_following_review(store, engine):
+    first = add(store, engine, pended(engine, record_id="stay-batch"))
+    decision = pended(engine, record_id="stay-batch").to_dict()
+    rows = [following(decision, first["review_id"], f"later-{i}") for i in range(2)]
+    with pytest.raises(Conflict), driver_write_transaction(store.engine, REVIEW_CHAIN) as tx:
+        _append_reviews(tx, [store_row(store, r) for r in rows])
+    assert store.followed_by(first["review_id"]) is None  # the batch was refused whole, to be retried row by row
+
+
+def store_row(store, decision):
+    """The row add_review would queue, without queueing it."""
+    captured = {}
+    real = store.review_commits.submit
+    store.review_commits.submit = lambda row: captured.setdefault("row", row)
+    try:
+        store.add_review(record={}, decision=decision, actor=ALICE)
+    finally:
+        store.review_commits.submit = real
+    return captured["row"]
+
+
+def test_a_review_a_physician_decided_meanwhile_is_not_followed(store, engine):
+    first = add(store, engine, pended(engine, record_id="stay-decided"))
+    store.add_determination(first["review_id"], decision="approve", reason_code=None, text=None, actor=DR)
+    with pytest.raises(Conflict) as refused:
+        store.add_review(record={}, decision=following(pended(engine).to_dict(), first["review_id"], "later"),
+                         actor=ALICE)
+    assert refused.value.followed_by is None
+    assert store.get_review("later") is None

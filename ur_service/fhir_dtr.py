@@ -31,6 +31,7 @@ from . import inputs, reviews
 from .auth import require
 from .fhir_common import fhir_response, operation_outcome
 from .http import json_response
+from .store import Conflict
 
 blueprint = Blueprint("fhir_dtr", __name__)
 REVIEW_QUESTIONNAIRE = re.compile(r"(?:^|/)Questionnaire/review-([0-9A-Za-z]{1,40})(?:\|.*)?$")
@@ -178,14 +179,12 @@ def answer():
         return operation_outcome(404, [("", f"no review {review_id}")], "not-found")
     row, determination = stored
     # Answers re-open nothing a physician has decided, and never fork a stay's reviews into two open ones.
+    # Checked here to answer at once, and again in the transaction that would store the new review.
     if determination is not None:
-        return operation_outcome(409, [("QuestionnaireResponse.questionnaire", f"a physician has decided review "
-                                        f"{review_id}: send a new request for the stay")], "conflict")
+        return _conflict(review_id, None)
     later = store.followed_by(review_id)
     if later is not None:
-        return operation_outcome(409, [("QuestionnaireResponse.questionnaire", f"review {review_id} was answered "
-                                        f"already; answer the questionnaire of review {later}, which follows it")],
-                                 "conflict")
+        return _conflict(review_id, later)
     rid = response.get("id") or uuid.uuid4().hex
     source = f"QuestionnaireResponse/{rid}"
     library = current_app.extensions["ur_engine"].library
@@ -195,10 +194,20 @@ def answer():
                              follows={"review_id": review_id, "source": source})
     except RecordError as exc:
         return operation_outcome(400, _issues(exc))
+    except Conflict as exc:  # decided or answered while this answer was being reviewed
+        return _conflict(review_id, exc.followed_by)
     g.review_id = new["review_id"]
     res = json_response(new, 201)
     res.headers["Location"] = f"/v1/reviews/{new['review_id']}"
     return res
+
+
+def _conflict(review_id: str, later: str | None):
+    if later is None:
+        why = f"a physician has decided review {review_id}: send a new request for the stay"
+    else:
+        why = f"review {review_id} was answered already; answer the questionnaire of review {later}, which follows it"
+    return operation_outcome(409, [("QuestionnaireResponse.questionnaire", why)], "conflict")
 
 
 def _issues(exc: RecordError) -> list[tuple[str, str]]:

@@ -18,6 +18,10 @@ _STATEMENTS = {
     "insert": lambda table: insert(table),
     "move_head": lambda table: update(table).where(table.c.chain == bindparam("chain"))
     .values(seq=bindparam("seq"), hash=bindparam("hash")),
+    # What a review that follows another is checked against, in the transaction that stores it (store._may_follow).
+    "decided": lambda table: select(table.c.seq).where(table.c.review_id == bindparam("review_id")),
+    "stay": lambda table: select(table.c.review_id, table.c.decision).where(table.c.record_id == bindparam("record_id"))
+    .order_by(table.c.seq),
 }
 _COMPILED: dict[tuple[str, str, str, str], tuple[str, tuple[str, ...] | None]] = {}
 _TABLES = {"reviews": reviews, "determinations": determinations, "api_keys": api_keys,

@@ -55,7 +55,11 @@ class NotFound(LookupError):
 
 
 class Conflict(Exception):
-    """The review has a determination already."""
+    """The review has a determination already, or (``followed_by``) a later review follows it already."""
+
+    def __init__(self, review_id: str, followed_by: str | None = None):
+        super().__init__(review_id)
+        self.review_id, self.followed_by = review_id, followed_by
 
 
 @dataclass(frozen=True)
@@ -151,13 +155,34 @@ def _append(conn, chain: str, row: dict) -> dict:
 
 
 def _append_reviews(conn, rows: list[dict]) -> list[dict]:
-    """Reviews, each with the PAS request it answers (``_pas``) in the same transaction. The rows queued are left
-    as they came: a batch that fails is retried from them row by row."""
-    stored = _append_rows(conn, "reviews", [{k: v for k, v in r.items() if k != "_pas"} for r in rows])
+    """Reviews, each with the PAS request it answers (``_pas``) in the same transaction, a review that follows
+    another (``_follows``) only if it still may. The rows queued are left as they came: a batch that fails is
+    retried from them row by row."""
+    followed: set[str] = set()
+    for r in rows:
+        if r.get("_follows") is not None:
+            _may_follow(conn, r["_follows"], r["record_id"], followed)
+    stored = _append_rows(conn, "reviews", [{k: v for k, v in r.items() if k not in ("_pas", "_follows")}
+                                            for r in rows])
     pas = [_pas_row(row["review_id"], r["_pas"]) for row, r in zip(stored, rows) if r.get("_pas") is not None]
     if pas:
         run(conn, "insert", "pas_requests", pas)
     return stored
+
+
+def _may_follow(conn, earlier: str, record_id: str, followed: set[str]) -> None:
+    """Raise Conflict unless a new review may follow ``earlier``: no physician has decided it and no other review
+    follows it. Checked inside the write transaction that stores the new review, so that two answers to one
+    questionnaire sent at once never both follow it, nor does an answer follow a review decided meanwhile.
+    ``followed``: the reviews followed by earlier rows of the same transaction (a second is retried alone)."""
+    if run(conn, "decided", "determinations", [{"review_id": earlier}]).fetchone() is not None:
+        raise Conflict(earlier)
+    link = f'"follows":{{"review_id":"{earlier}",'  # as the canonical JSON of the decision writes it (_follows)
+    later = next((rid for rid, decision in run(conn, "stay", "reviews", [{"record_id": record_id}]).fetchall()
+                  if link in decision), None)
+    if later is not None or earlier in followed:
+        raise Conflict(earlier, followed_by=later)
+    followed.add(earlier)
 
 
 def _append_rows(conn, chain: str, rows: list[dict]) -> list[dict]:
@@ -239,6 +264,8 @@ class Store:
         }
         if pas_request is not None:
             row["_pas"] = pas_request  # not a column: stored beside the row, in its transaction (_append_reviews)
+        if decision.get("follows"):
+            row["_follows"] = decision["follows"]["review_id"]  # checked in the transaction too (_may_follow)
         return self.review_commits.submit(row)
 
     def pas_request(self, review_id: str) -> dict | None:
