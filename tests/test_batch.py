@@ -128,6 +128,22 @@ def test_a_resumed_run_reads_back_the_ids_it_finds_a_few_at_a_time_and_still_fin
         "count": 2, "first": [["a", "stays.ndjson:1", 3], ["b", "stays.ndjson:2", 2]]}
 
 
+def test_a_batch_in_one_process_holds_a_few_dozen_records_at_a_time_and_writes_them_in_order(tmp_path, monkeypatch):
+    from ur_engine.batch import runner
+
+    stays = tmp_path / "stays.ndjson"
+    ids = [f"s{i:03d}" for i in range(130)]
+    stays.write_text("".join(json.dumps(make_record(id=i)) + "\n" for i in ids))
+    held: list[int] = []
+    review = runner._review
+    monkeypatch.setattr(runner, "_review", lambda engine, batch, options: (held.append(len(batch)),
+                                                                         review(engine, batch, options))[1])
+    out = tmp_path / "out.ndjson"
+    summary = run_batch([str(stays)], str(out), SOURCES, workers=1)  # the default chunk, 500
+    assert max(held) == runner.IN_PROCESS_CHUNK < 500 and sum(held) == len(ids)
+    assert [d["record_id"] for d in _read(out)] == ids and summary.total == len(ids)
+
+
 @pytest.mark.slow
 def test_killed_run_resumes_with_every_record_exactly_once(tmp_path):
     stays = tmp_path / "stays.ndjson"
