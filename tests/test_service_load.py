@@ -152,3 +152,57 @@ def _digests(url: str, n: int) -> set[str]:
 
     with ThreadPoolExecutor(4) as pool:
         return set(pool.map(one, range(n)))
+
+
+def _connections_held(server_pid: int, port: int) -> list[int]:
+    """How many established connections to ``port`` each gunicorn worker holds, most first (from /proc)."""
+    established = set()
+    for line in open("/proc/net/tcp").read().splitlines()[1:]:
+        fields = line.split()
+        if fields[3] == "01" and int(fields[1].split(":")[1], 16) == port:  # 01: ESTABLISHED, local port
+            established.add(fields[9])  # the socket's inode
+    held = []
+    for pid in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                stat = f.read().rsplit(")", 1)[1].split()
+            if not pid.isdigit() or int(stat[3]) != server_pid or int(pid) == server_pid:
+                continue  # not a worker of this server (the session its master leads)
+            links = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
+        except (OSError, IndexError):
+            continue
+        held.append(sum(link.startswith("socket:[") and link[8:-1] in established for link in links))
+    return sorted(held, reverse=True)
+
+
+def _until_closed(server_pid: int, port: int) -> None:
+    """Wait until the workers have closed every connection the last clients left (their counts follow at once)."""
+    deadline = time.monotonic() + 10
+    while any(_connections_held(server_pid, port)) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.05)
+
+
+def test_clients_that_keep_their_connections_are_spread_over_the_workers(tmp_path):
+    db = f"sqlite:///{tmp_path}/audit.db"
+    store = Store(db)
+    key = create_key(store, "reviewer", "load-test")
+    store.close()
+    port = free_port()
+    proc = load.start_server(db, port, 2, tmp_path / "gunicorn.log")
+    try:
+        message = load.request_bytes("127.0.0.1", port, key, load.BODY)
+        for _ in range(4):  # 4 clients on 2 workers used to split 3–1 or 4–0 in most runs
+            clients = [load.Connection("127.0.0.1", port) for _ in range(4)]
+            starts = [threading.Thread(target=c.exchange, args=(message,)) for c in clients]
+            for t in starts:
+                t.start()
+            for t in starts:
+                t.join()
+            assert [c.exchange(message)[0] for c in clients] == [200] * 4  # each connection still open, answered
+            assert _connections_held(proc.pid, port) == [2, 2]
+            for c in clients:
+                c.close()
+            _until_closed(proc.pid, port)
+    finally:
+        load.stop_server(proc)

@@ -1,6 +1,7 @@
 """gunicorn settings for production: ``gunicorn -c python:ur_service.gunicorn_conf``.
 
-Workers are processes (one per core by default), each with a pool of threads (``gthread``): a client that
+Workers are processes (one per core by default), each with a pool of threads (``gthread``, with new connections
+spread over the workers: ``ur_service.gunicorn_worker``): a client that
 sends its request slowly holds one thread of one worker, not the worker, and the worker's main loop keeps
 accepting and handing the next request to a free thread. A connection that sends nothing is put back to wait
 (no thread) and closed after ``keepalive`` seconds. Reviews themselves are CPU-bound and durable-rules runs
@@ -35,7 +36,7 @@ wsgi_app = "ur_service.wsgi:app"
 preload_app = True
 bind = os.environ.get("UR_BIND", "127.0.0.1:8080")
 workers = int(os.environ.get("UR_WORKERS") or os.cpu_count() or 1)
-worker_class = "gthread"
+worker_class = "ur_service.gunicorn_worker.BalancedThreadWorker"
 threads = int(os.environ.get("UR_THREADS") or 16)
 worker_connections = 1000  # connections a worker holds open (waiting ones cost no thread)
 timeout = int(os.environ.get("UR_TIMEOUT", "30"))  # a worker whose main loop stalls this long is restarted
@@ -82,11 +83,21 @@ logconfig_dict = {
 
 
 def on_starting(server):
-    """Clear metric files a previous run left in a directory given from outside."""
+    """Clear metric files a previous run left in a directory given from outside; reserve the workers' rows in the
+    table that spreads connections over them."""
+    from ur_service import gunicorn_worker
+
+    gunicorn_worker.reserve_rows(server)
     directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
     for name in os.listdir(directory):
         if name.endswith(".db"):
             os.remove(os.path.join(directory, name))
+
+
+def pre_fork(server, worker):
+    from ur_service import gunicorn_worker
+
+    gunicorn_worker.claim_row(server, worker)
 
 
 def post_fork(server, worker):
@@ -98,6 +109,9 @@ def post_fork(server, worker):
 def child_exit(server, worker):
     from prometheus_client import multiprocess
 
+    from ur_service import gunicorn_worker
+
+    gunicorn_worker.free_row(worker)
     multiprocess.mark_process_dead(worker.pid)
 
 

@@ -1,0 +1,122 @@
+"""gunicorn's threaded worker, taking a new connection only when no other worker holds fewer.
+
+A kept-alive connection stays with the worker that accepted it, for all its requests. gunicorn's workers watch
+one listening socket and whichever wakes first takes a new connection, so a few clients that keep their
+connections (or a proxy's few upstream connections) often land on one worker: 4 clients on 2 workers split 3–1
+or 4–0 in 11 of 16 measured runs, and the busy worker queued their reviews at its one engine while the other
+waited. Here each worker writes how many connections it holds into a table the master sets up before forking
+them (``pre_fork`` gives each a row, ``child_exit`` frees it), and whether it may take more. A worker holding
+more than another live worker that may leaves a new connection to that one: it stops watching the listening
+socket for ``HOLD`` seconds, then watches it again. The worker holding fewest always takes the connection, at
+once or when its own hold ends. A worker the master is about to start counts as holding none from the moment the
+master starts (``on_starting`` reserves a row for each): gunicorn forks its workers up to 0.1 s apart, and clients
+that connect as soon as the first one answers were all taken by it while the next was not yet forked.
+
+It overrides gthread's ``accept``, ``set_accept_enabled``, ``notify`` and ``wait_for_and_dispatch_events`` as
+gunicorn 27 has them (pyproject.toml pins that series); tests/test_service_load.py checks the spread.
+"""
+
+from __future__ import annotations
+
+import mmap
+import struct
+import time
+
+from gunicorn.workers.gthread import ThreadWorker
+
+ROWS = 64  # workers at once, respawned ones taking freed rows
+_ROW = struct.Struct("qqqd")  # pid (0: free), connections held, 1 while it may take more, when written
+STARTING = -1  # the pid of a row claimed for a worker not yet running its main loop
+HOLD = 0.005  # seconds a worker leaves new connections to a less loaded one
+FRESH = 2.0  # seconds a row is believed: a worker's main loop writes it at least once a second
+
+
+class ConnectionTable:
+    """Connections held per worker, in memory shared by the master and the workers it forks."""
+
+    def __init__(self) -> None:
+        self._rows = mmap.mmap(-1, ROWS * _ROW.size)
+
+    def claim(self, taken: set[int]) -> int | None:
+        """A free row for a worker about to be forked (in the master), or None when all are taken. Until the worker
+        writes it, the row says it holds none and may take some: for ``FRESH`` seconds others leave it new
+        connections."""
+        for row in range(ROWS):
+            if row not in taken:
+                self.set(row, STARTING, 0, 1)
+                return row
+        return None
+
+    def reserve(self, workers: int) -> None:
+        """Rows for the workers the master is about to start (``on_starting``), each holding none meanwhile."""
+        for row in range(min(workers, ROWS)):
+            self.set(row, STARTING, 0, 1)
+
+    def set(self, row: int, pid: int, held: int, accepting: int) -> None:
+        _ROW.pack_into(self._rows, row * _ROW.size, pid, held, accepting, time.monotonic())
+
+    def fewest_elsewhere(self, row: int) -> int | None:
+        """The fewest connections another live worker holds that may take more (None when there is none). A
+        worker whose row is older than ``FRESH`` is stuck (gunicorn will restart it): it is not counted."""
+        fewest, since = None, time.monotonic() - FRESH
+        for i, (pid, held, accepting, written) in enumerate(_ROW.iter_unpack(self._rows)):
+            if pid and accepting and written >= since and i != row and (fewest is None or held < fewest):
+                fewest = held
+        return fewest
+
+
+TABLE = ConnectionTable()  # made when gunicorn's master loads this worker class, before any fork
+
+
+def reserve_rows(server) -> None:
+    """``on_starting``: a row for each worker about to be started."""
+    TABLE.reserve(server.num_workers)
+
+
+def claim_row(server, worker) -> None:
+    """``pre_fork``: give the worker about to be forked a row of its own."""
+    taken = {w.ur_row for w in server.WORKERS.values() if getattr(w, "ur_row", None) is not None}
+    worker.ur_row = TABLE.claim(taken)
+
+
+def free_row(worker) -> None:
+    """``child_exit``: the worker is gone; its connections with it."""
+    if getattr(worker, "ur_row", None) is not None:
+        TABLE.set(worker.ur_row, 0, 0, 0)
+
+
+class BalancedThreadWorker(ThreadWorker):
+    """``gthread`` with connections spread over the workers (see the module's text)."""
+
+    _hold_until = 0.0
+
+    def _publish(self) -> None:
+        row = getattr(self, "ur_row", None)
+        if row is not None:
+            open_ = self.alive and self.nr_conns < self.worker_connections
+            TABLE.set(row, self.pid, self.nr_conns, 1 if open_ else 0)
+
+    def notify(self) -> None:  # once per turn of the main loop, after connections were closed or handed over
+        super().notify()
+        self._publish()
+
+    def accept(self, listener) -> None:
+        row = getattr(self, "ur_row", None)
+        if row is not None:
+            fewest = TABLE.fewest_elsewhere(row)
+            if fewest is not None and fewest < self.nr_conns:
+                self._hold_until = time.monotonic() + HOLD
+                super().set_accept_enabled(False)
+                return
+        super().accept(listener)
+        self._publish()
+
+    def set_accept_enabled(self, enabled: bool) -> None:
+        if enabled and time.monotonic() < self._hold_until:
+            return
+        super().set_accept_enabled(enabled)
+
+    def wait_for_and_dispatch_events(self, timeout: float) -> None:
+        # While it leaves connections to others, the main loop turns again when the hold ends (else up to 1 s).
+        left = self._hold_until - time.monotonic()
+        super().wait_for_and_dispatch_events(min(timeout, left) if left > 0 else timeout)
