@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -14,8 +15,9 @@ from sqlalchemy.exc import DBAPIError
 from conftest import make_record, obs
 from service_support import db_url  # noqa: F401  (fixture)
 from ur_service import auth, migrate
-from ur_service.db import driver_write_transaction
-from ur_service.store import REVIEW_CHAIN, Actor, Conflict, NotFound, Store, _append_reviews, utc_text
+from ur_service.db import driver_write_transaction, write_transaction
+from ur_service.store import (DETERMINATION_CHAIN, REVIEW_CHAIN, Actor, Conflict, NotFound, Store, _append,
+                              _append_reviews, utc_text)
 from ur_service.tables import metadata
 
 ALICE = Actor("a1b2c3d4e5f6", "alice", "reviewer")
@@ -323,3 +325,36 @@ def test_a_review_a_physician_decided_meanwhile_is_not_followed(store, engine):
                          actor=ALICE)
     assert refused.value.followed_by is None
     assert store.get_review("later") is None
+
+
+def test_an_answer_waits_for_a_determination_being_added_and_is_refused_once_it_is(db_url, engine):  # noqa: F811
+    store = Store(db_url)
+    first = add(store, engine, pended(engine, record_id="stay-crossing"))
+    deciding, outcome = threading.Event(), {}
+
+    def decide():  # a physician's determination, its transaction open a moment before it commits
+        row = {"determination_id": "d-crossing", "review_id": first["review_id"], "decided_at": utc_text(T0),
+               "actor_key": DR.key_id, "actor_name": DR.name, "decision": "approve", "reason_code": None,
+               "text": None}
+        with write_transaction(store.engine, DETERMINATION_CHAIN) as conn:
+            _append(conn, "determinations", row)
+            deciding.set()
+            time.sleep(0.3)
+
+    def answer():
+        deciding.wait()
+        try:
+            store.add_review(record={}, decision=following(pended(engine).to_dict(), first["review_id"], "later"),
+                             actor=ALICE)
+            outcome["stored"] = True
+        except Conflict as exc:
+            outcome["refused"] = exc
+
+    threads = [threading.Thread(target=decide), threading.Thread(target=answer)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert "refused" in outcome and outcome["refused"].followed_by is None
+    assert store.get_review("later") is None
+    store.close()

@@ -20,9 +20,16 @@ _STATEMENTS = {
     .values(seq=bindparam("seq"), hash=bindparam("hash")),
     # What a review that follows another is checked against, in the transaction that stores it (store._may_follow).
     "decided": lambda table: select(table.c.seq).where(table.c.review_id == bindparam("review_id")),
-    "stay": lambda table: select(table.c.review_id, table.c.decision).where(table.c.record_id == bindparam("record_id"))
-    .order_by(table.c.seq),
+    "later": lambda table: _later(table),
 }
+
+
+def _later(table):
+    """The reviews of a review's stay after it (``review_id``): their ids and decisions."""
+    earlier, later = table.alias("earlier"), table.alias("later")
+    return (select(later.c.review_id, later.c.decision)
+            .where(earlier.c.review_id == bindparam("review_id"), later.c.record_id == earlier.c.record_id,
+                   later.c.seq > earlier.c.seq).order_by(later.c.seq))
 _COMPILED: dict[tuple[str, str, str, str], tuple[str, tuple[str, ...] | None]] = {}
 _TABLES = {"reviews": reviews, "determinations": determinations, "api_keys": api_keys,
            "rule_reloads": rule_reloads, "audit_heads": audit_heads, "pas_requests": pas_requests}

@@ -161,7 +161,7 @@ def _append_reviews(conn, rows: list[dict]) -> list[dict]:
     followed: set[str] = set()
     for r in rows:
         if r.get("_follows") is not None:
-            _may_follow(conn, r["_follows"], r["record_id"], followed)
+            _may_follow(conn, r["_follows"], followed)
     stored = _append_rows(conn, "reviews", [{k: v for k, v in r.items() if k not in ("_pas", "_follows")}
                                             for r in rows])
     pas = [_pas_row(row["review_id"], r["_pas"]) for row, r in zip(stored, rows) if r.get("_pas") is not None]
@@ -170,15 +170,19 @@ def _append_reviews(conn, rows: list[dict]) -> list[dict]:
     return stored
 
 
-def _may_follow(conn, earlier: str, record_id: str, followed: set[str]) -> None:
+def _may_follow(conn, earlier: str, followed: set[str]) -> None:
     """Raise Conflict unless a new review may follow ``earlier``: no physician has decided it and no other review
     follows it. Checked inside the write transaction that stores the new review, so that two answers to one
     questionnaire sent at once never both follow it, nor does an answer follow a review decided meanwhile.
     ``followed``: the reviews followed by earlier rows of the same transaction (a second is retried alone)."""
+    if conn.dialect.name == "postgresql":
+        # Determinations append under a lock of their own: wait for one being added to the review meanwhile. (No
+        # transaction holds the determinations' lock and then asks for the reviews'.)
+        conn.run("SELECT pg_advisory_xact_lock(%s)", (DETERMINATION_CHAIN,))
     if run(conn, "decided", "determinations", [{"review_id": earlier}]).fetchone() is not None:
         raise Conflict(earlier)
     link = f'"follows":{{"review_id":"{earlier}",'  # as the canonical JSON of the decision writes it (_follows)
-    later = next((rid for rid, decision in run(conn, "stay", "reviews", [{"record_id": record_id}]).fetchall()
+    later = next((rid for rid, decision in run(conn, "later", "reviews", [{"review_id": earlier}]).fetchall()
                   if link in decision), None)
     if later is not None or earlier in followed:
         raise Conflict(earlier, followed_by=later)
