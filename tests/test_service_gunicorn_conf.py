@@ -6,6 +6,7 @@ import importlib
 import os
 import shutil
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 from gunicorn.config import Config
@@ -83,5 +84,69 @@ def test_a_worker_whose_row_went_stale_is_not_waited_for(monkeypatch):
     table.set(stuck, 202, 0, 1)
     assert table.fewest_elsewhere(mine) == 0
     later = gunicorn_worker.time.monotonic() + gunicorn_worker.FRESH + 1
-    monkeypatch.setattr(gunicorn_worker.time, "monotonic", lambda: later)
+    monkeypatch.setattr(gunicorn_worker, "time", SimpleNamespace(monotonic=lambda: later))
     assert table.fewest_elsewhere(mine) is None
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def monotonic(self):
+        return self.now
+
+
+@pytest.fixture()
+def balanced(monkeypatch):
+    """A BalancedThreadWorker holding 2 connections beside a worker holding none, on a clock of the test's own;
+    what gthread's own accept and set_accept_enabled are asked to do is recorded instead of done."""
+    from gunicorn.workers.gthread import ThreadWorker
+
+    from ur_service import gunicorn_worker
+
+    clock, calls = Clock(), []
+    monkeypatch.setattr(gunicorn_worker, "time", clock)
+    table = gunicorn_worker.ConnectionTable()
+    monkeypatch.setattr(gunicorn_worker, "TABLE", table)
+    monkeypatch.setattr(ThreadWorker, "accept", lambda self, listener: calls.append("accept"))
+    monkeypatch.setattr(ThreadWorker, "set_accept_enabled", lambda self, on: calls.append(f"accepting {on}"))
+    worker = object.__new__(gunicorn_worker.BalancedThreadWorker)
+    worker.ur_row, worker.nr_conns, worker.pid, worker.alive, worker.worker_connections = 0, 2, 101, True, 1000
+    worker.cfg = SimpleNamespace(reuse_port=False)
+    table.set(0, 101, 2, 1)
+    table.set(1, 102, 0, 1)
+    return worker, clock, calls
+
+
+def test_a_busier_worker_leaves_a_new_connection_to_the_idle_one(balanced):
+    worker, clock, calls = balanced
+    worker.accept(None)
+    assert calls == ["accepting False"]
+    worker.set_accept_enabled(True)  # its main loop, before the hold ends: still not watching
+    clock.now += 0.006
+    worker.set_accept_enabled(True)
+    assert calls == ["accepting False", "accepting True"]
+
+
+def test_a_connection_the_idle_worker_does_not_take_is_taken_after_the_longest_hold(balanced):
+    from ur_service import gunicorn_worker
+
+    worker, clock, calls = balanced
+    for _ in range(20):  # the connection still waits each time the hold ends: the other worker's loop is stuck
+        worker.accept(None)
+        clock.now += 0.0051
+        if "accept" in calls:
+            break
+    assert calls[-1] == "accept" and 0.045 <= clock.now - 1000.0 <= 0.07
+    calls.clear()
+    clock.now += 5  # a later connection is left to the idle worker again
+    gunicorn_worker.TABLE.set(1, 102, 0, 1)  # which has written its row meanwhile, as its loop does
+    worker.accept(None)
+    assert calls == ["accepting False"]
+
+
+def test_with_a_listening_socket_per_worker_each_takes_its_own_connections(balanced):
+    worker, _, calls = balanced
+    worker.cfg = SimpleNamespace(reuse_port=True)
+    worker.accept(None)
+    assert calls == ["accept"]

@@ -154,12 +154,13 @@ def _digests(url: str, n: int) -> set[str]:
         return set(pool.map(one, range(n)))
 
 
-def _connections_held(server_pid: int, port: int) -> list[int]:
-    """How many established connections to ``port`` each gunicorn worker holds, most first (from /proc)."""
+def _connections_held(server_pid: int, port: int, states: tuple[str, ...] = ("01",)) -> list[int]:
+    """How many connections to ``port`` in ``states`` (01: established) each gunicorn worker holds, most first (from
+    /proc)."""
     established = set()
     for line in open("/proc/net/tcp").read().splitlines()[1:]:
         fields = line.split()
-        if fields[3] == "01" and int(fields[1].split(":")[1], 16) == port:  # 01: ESTABLISHED, local port
+        if fields[3] in states and int(fields[1].split(":")[1], 16) == port:  # local port
             established.add(fields[9])  # the socket's inode
     held = []
     for pid in os.listdir("/proc"):
@@ -176,9 +177,10 @@ def _connections_held(server_pid: int, port: int) -> list[int]:
 
 
 def _until_closed(server_pid: int, port: int) -> None:
-    """Wait until the workers have closed every connection the last clients left (their counts follow at once)."""
+    """Wait until the workers have closed every connection the last clients left (their counts follow at once):
+    established, or closed by the client and not yet by the worker (08: CLOSE_WAIT)."""
     deadline = time.monotonic() + 10
-    while any(_connections_held(server_pid, port)) and time.monotonic() < deadline:
+    while any(_connections_held(server_pid, port, ("01", "08"))) and time.monotonic() < deadline:
         time.sleep(0.02)
     time.sleep(0.05)
 

@@ -8,7 +8,8 @@ waited. Here each worker writes how many connections it holds into a table the m
 them (``pre_fork`` gives each a row, ``child_exit`` frees it), and whether it may take more. A worker holding
 more than another live worker that may leaves a new connection to that one: it stops watching the listening
 socket for ``HOLD`` seconds, then watches it again. The worker holding fewest always takes the connection, at
-once or when its own hold ends. A worker the master is about to start counts as holding none from the moment the
+once or when its own hold ends; a worker that has left one waiting connection to others for ``MOST_HOLD`` takes
+it itself, should the other's main loop not be turning. A worker the master is about to start counts as holding none from the moment the
 master starts (``on_starting`` reserves a row for each): gunicorn forks its workers up to 0.1 s apart, and clients
 that connect as soon as the first one answers were all taken by it while the next was not yet forked.
 
@@ -28,6 +29,9 @@ ROWS = 64  # workers at once, respawned ones taking freed rows
 _ROW = struct.Struct("qqqd")  # pid (0: free), connections held, 1 while it may take more, when written
 STARTING = -1  # the pid of a row claimed for a worker not yet running its main loop
 HOLD = 0.005  # seconds a worker leaves new connections to a less loaded one
+# Seconds a worker leaves one waiting connection to others before taking it itself: a less loaded worker whose main
+# loop is not turning (booting, stopping, blocked closing a connection) must not leave a client waiting for long.
+MOST_HOLD = 0.05
 FRESH = 2.0  # seconds a row is believed: a worker's main loop writes it at least once a second
 
 
@@ -77,6 +81,8 @@ def claim_row(server, worker) -> None:
     """``pre_fork``: give the worker about to be forked a row of its own."""
     taken = {w.ur_row for w in server.WORKERS.values() if getattr(w, "ur_row", None) is not None}
     worker.ur_row = TABLE.claim(taken)
+    if worker.ur_row is None:
+        server.log.warning("more than %d workers: this one takes connections without spreading them", ROWS)
 
 
 def free_row(worker) -> None:
@@ -100,14 +106,21 @@ class BalancedThreadWorker(ThreadWorker):
         super().notify()
         self._publish()
 
+    _holding_since = 0.0  # when the worker began leaving the connection now waiting to others
+
     def accept(self, listener) -> None:
         row = getattr(self, "ur_row", None)
-        if row is not None:
+        # With reuse_port each worker has a listening socket of its own: a connection left there waits for no one.
+        if row is not None and not self.cfg.reuse_port:
             fewest = TABLE.fewest_elsewhere(row)
             if fewest is not None and fewest < self.nr_conns:
-                self._hold_until = time.monotonic() + HOLD
-                super().set_accept_enabled(False)
-                return
+                now = time.monotonic()
+                if now - self._hold_until > 2 * HOLD:  # not the connection the last hold left: a new wait
+                    self._holding_since = now
+                if now - self._holding_since < MOST_HOLD:
+                    self._hold_until = now + HOLD
+                    super().set_accept_enabled(False)
+                    return
         super().accept(listener)
         self._publish()
 
