@@ -9,9 +9,11 @@ them (``pre_fork`` gives each a row, ``child_exit`` frees it), and whether it ma
 more than another live worker that may leaves a new connection to that one: it stops watching the listening
 socket for ``HOLD`` seconds, then watches it again. The worker holding fewest always takes the connection, at
 once or when its own hold ends; a worker that has left one waiting connection to others for ``MOST_HOLD`` takes
-it itself, should the other's main loop not be turning. A worker the master is about to start counts as holding none from the moment the
-master starts (``on_starting`` reserves a row for each): gunicorn forks its workers up to 0.1 s apart, and clients
-that connect as soon as the first one answers were all taken by it while the next was not yet forked.
+it itself, should the other's main loop not be turning.
+
+A worker the master is about to start counts as holding none from the moment the master starts (``on_starting``
+reserves a row for each): gunicorn forks its workers up to 0.1 s apart, and clients that connect as soon as the
+first one answers were all taken by it while the next was not yet forked.
 
 It overrides gthread's ``accept``, ``set_accept_enabled``, ``notify`` and ``wait_for_and_dispatch_events`` as
 gunicorn 27 has them (pyproject.toml pins that series); tests/test_service_load.py checks the spread.
@@ -94,7 +96,8 @@ def free_row(worker) -> None:
 class BalancedThreadWorker(ThreadWorker):
     """``gthread`` with connections spread over the workers (see the module's text)."""
 
-    _hold_until = 0.0
+    _hold_until = 0.0  # until when it leaves new connections to others
+    _holding_since = 0.0  # when it began leaving the connection now waiting to others
 
     def _publish(self) -> None:
         row = getattr(self, "ur_row", None)
@@ -105,8 +108,6 @@ class BalancedThreadWorker(ThreadWorker):
     def notify(self) -> None:  # once per turn of the main loop, after connections were closed or handed over
         super().notify()
         self._publish()
-
-    _holding_since = 0.0  # when the worker began leaving the connection now waiting to others
 
     def accept(self, listener) -> None:
         row = getattr(self, "ur_row", None)

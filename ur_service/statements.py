@@ -13,16 +13,6 @@ from sqlalchemy import bindparam, insert, select, update
 from .db import DriverTransaction
 from .tables import api_keys, audit_heads, determinations, pas_requests, reviews, rule_reloads
 
-_STATEMENTS = {
-    "head": lambda table: select(table.c.seq, table.c.hash).order_by(table.c.seq.desc()).limit(1),
-    "insert": lambda table: insert(table),
-    "move_head": lambda table: update(table).where(table.c.chain == bindparam("chain"))
-    .values(seq=bindparam("seq"), hash=bindparam("hash")),
-    # What a review that follows another is checked against, in the transaction that stores it (store._may_follow).
-    "decided": lambda table: select(table.c.seq).where(table.c.review_id == bindparam("review_id")),
-    "later": lambda table: _later(table),
-}
-
 
 def _later(table):
     """The reviews of a review's stay after it (``review_id``): their ids and decisions."""
@@ -30,6 +20,17 @@ def _later(table):
     return (select(later.c.review_id, later.c.decision)
             .where(earlier.c.review_id == bindparam("review_id"), later.c.record_id == earlier.c.record_id,
                    later.c.seq > earlier.c.seq).order_by(later.c.seq))
+
+
+_STATEMENTS = {
+    "head": lambda table: select(table.c.seq, table.c.hash).order_by(table.c.seq.desc()).limit(1),
+    "insert": lambda table: insert(table),
+    "move_head": lambda table: update(table).where(table.c.chain == bindparam("chain"))
+    .values(seq=bindparam("seq"), hash=bindparam("hash")),
+    # What a review that follows another is checked against, in the transaction that stores it (store._may_follow).
+    "decided": lambda table: select(table.c.seq).where(table.c.review_id == bindparam("review_id")),
+    "later": _later,
+}
 _COMPILED: dict[tuple[str, str, str, str], tuple[str, tuple[str, ...] | None]] = {}
 _TABLES = {"reviews": reviews, "determinations": determinations, "api_keys": api_keys,
            "rule_reloads": rule_reloads, "audit_heads": audit_heads, "pas_requests": pas_requests}
