@@ -37,7 +37,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
-FIGURES = ("p50_ms", "p99_ms", "throughput_per_s", "server_cpu_ms")  # compared by --baseline
+FIGURES = ("p50_ms", "p99_ms", "throughput_per_s", "server_cpu_ms", "busiest_worker_share")  # compared by --baseline
 BODY = (ROOT / "examples" / "pneumonia.json").read_bytes()
 
 
@@ -296,18 +296,21 @@ def compare(baseline: Path, rounds: int, requests: int, concurrency: int, worker
                 url = f"http://127.0.0.1:{port}"
                 run_load(url, key, requests=min(50, requests), concurrency=concurrency)  # warm-up
                 for c in levels:
-                    cpu = server_cpu_seconds(proc.pid)
+                    cpu, before = server_cpu_seconds(proc.pid), process_cpu_ticks(proc.pid)
                     result = run_load(url, key, requests=requests, concurrency=c)
                     figures = result.summary()
                     # CPU the server spent per review: steadier than latency when other work shares the cores.
                     figures["server_cpu_ms"] = round((server_cpu_seconds(proc.pid) - cpu) / max(result.ok, 1) * 1000, 3)
+                    figures["busiest_worker_share"] = busiest_share(before, process_cpu_ticks(proc.pid), proc.pid)
                     runs[name][c].append(figures)
                     missing += _missing(root, db, result.acknowledged)
             finally:
                 stop_server(proc)
             print(f"round {r + 1}/{rounds} {name}: " + "   ".join(
                 f"{c} client{'s' if c > 1 else ''} p50 {runs[name][c][-1]['p50_ms']} ms "
-                f"p99 {runs[name][c][-1]['p99_ms']} ms" for c in levels), file=sys.stderr)
+                f"p99 {runs[name][c][-1]['p99_ms']} ms" for c in levels)
+                + f" (busiest worker {runs[name][concurrency][-1]['busiest_worker_share']:.0%} of the CPU)",
+                file=sys.stderr)
     out: dict = {"rounds": rounds, "requests": requests, "workers": workers, "cores": os.cpu_count(),
                  "baseline": str(checkouts["baseline"]), "acknowledged_missing_from_store": missing, "levels": {}}
     for c in levels:
@@ -322,9 +325,9 @@ def compare(baseline: Path, rounds: int, requests: int, concurrency: int, worker
     return out
 
 
-def server_cpu_seconds(leader: int) -> float:
-    """User and system CPU of every live process in the server's session (gunicorn's master and workers)."""
-    total = 0
+def process_cpu_ticks(leader: int) -> dict[int, int]:
+    """User and system CPU ticks of every live process in the server's session (gunicorn's master and workers)."""
+    ticks = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -334,8 +337,20 @@ def server_cpu_seconds(leader: int) -> float:
         except OSError:  # gone meanwhile
             continue
         if int(fields[3]) == leader:  # the session id (start_new_session made gunicorn its leader)
-            total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
+            ticks[int(entry)] = int(fields[11]) + int(fields[12])
+    return ticks
+
+
+def server_cpu_seconds(leader: int) -> float:
+    """User and system CPU of every live process in the server's session (gunicorn's master and workers)."""
+    return sum(process_cpu_ticks(leader).values()) / os.sysconf("SC_CLK_TCK")
+
+
+def busiest_share(before: dict[int, int], after: dict[int, int], master: int) -> float:
+    """The busiest worker's share of the workers' CPU between two readings: 1/N when N workers shared the reviews
+    evenly, 1.0 when kept-alive clients all landed on one of them."""
+    spent = [after[pid] - before.get(pid, 0) for pid in after if pid != master]
+    return round(max(spent) / sum(spent), 2) if spent and sum(spent) else 0.0
 
 
 def _missing(root: Path, database: str, ids: list[str]) -> int:
@@ -363,12 +378,13 @@ def _reset_postgres(database: str) -> None:
 def print_comparison(out: dict) -> None:
     print(f"POST /v1/reviews, gunicorn {out['workers']} workers, cores={out['cores']}: this checkout against "
           f"{out['baseline']}, medians of {out['rounds']} alternating rounds of {out['requests']} requests")
-    print(f"{'clients':>7}  {'':8}  {'p50 ms':>8}  {'p99 ms':>8}  {'reviews/s':>9}  {'server CPU ms/review':>20}")
+    print(f"{'clients':>7}  {'':8}  {'p50 ms':>8}  {'p99 ms':>8}  {'reviews/s':>9}  {'server CPU ms/review':>20}  "
+          f"{'busiest worker':>14}")
     for c, row in out["levels"].items():
         for name in ("baseline", "this", "ratio"):
             f = row[name]
             print(f"{c:>7}  {name:8}  {f['p50_ms']:>8}  {f['p99_ms']:>8}  {f['throughput_per_s']:>9}  "
-                  f"{f['server_cpu_ms']:>20}")
+                  f"{f['server_cpu_ms']:>20}  {f['busiest_worker_share']:>14}")
     print(f"acknowledged reviews missing from the stores: {out['acknowledged_missing_from_store']}")
 
 

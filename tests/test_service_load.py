@@ -208,3 +208,12 @@ def test_clients_that_keep_their_connections_are_spread_over_the_workers(tmp_pat
             _until_closed(proc.pid, port)
     finally:
         load.stop_server(proc)
+
+
+@pytest.mark.parametrize(("before", "after", "share"), [
+    ({1: 100, 2: 50, 3: 40}, {1: 103, 2: 150, 3: 140}, 0.5),  # the master (1) is left out; two workers alike
+    ({1: 0, 2: 0, 3: 0}, {1: 1, 2: 98, 3: 2}, 0.98),  # kept-alive clients all on one worker
+    ({1: 0, 2: 10}, {1: 0, 2: 40, 4: 20}, 0.6),  # a worker respawned meanwhile counts from nothing
+])
+def test_the_load_bench_reports_how_evenly_the_workers_shared_the_reviews(before, after, share):
+    assert load.busiest_share(before, after, master=1) == share
