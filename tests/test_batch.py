@@ -140,8 +140,28 @@ def test_a_batch_in_one_process_holds_a_few_dozen_records_at_a_time_and_writes_t
                                                                          review(engine, batch, options))[1])
     out = tmp_path / "out.ndjson"
     summary = run_batch([str(stays)], str(out), SOURCES, workers=1)  # the default chunk, 500
-    assert max(held) == runner.IN_PROCESS_CHUNK < 500 and sum(held) == len(ids)
+    assert max(held) == runner.WRITE_EVERY < 500 and sum(held) == len(ids)
     assert [d["record_id"] for d in _read(out)] == ids and summary.total == len(ids)
+
+
+def test_a_worker_writes_its_block_of_lines_a_few_dozen_records_at_a_time(tmp_path, monkeypatch):
+    from ur_engine.batch import runner
+    from ur_engine.engine import Engine
+    from ur_engine.intake.readers import Item
+    from ur_engine.rules.library import load
+
+    ids = [f"w{i:03d}" for i in range(130)]
+    items = [Item(f"stays.ndjson:{n + 1}", raw=json.dumps(make_record(id=i)).encode()) for n, i in enumerate(ids)]
+    held: list[int] = []
+    review = runner._review
+    monkeypatch.setattr(runner, "_review", lambda engine, batch, options: (held.append(len(batch)),
+                                                                         review(engine, batch, options))[1])
+    with Engine(load(SOURCES)) as engine:
+        monkeypatch.setattr(runner, "_ENGINE", engine)
+        path, part = runner._spool(str(tmp_path / "0.ndjson"), items)  # as a worker does with its block
+    assert max(held) == runner.WRITE_EVERY and sum(held) == len(ids)
+    assert [d["record_id"] for d in _read(path)] == ids
+    assert part.total == len(ids) and [rid for rid, _ in part.ids] == ids
 
 
 @pytest.mark.slow
