@@ -144,6 +144,14 @@ def leaves(node, path=()):
     yield path
 
 
+def with_values(doc, changes) -> object:
+    """A deep copy of ``doc`` with each (path, value) of ``changes`` put in place (see ``replace_at``)."""
+    changed = copy.deepcopy(doc)
+    for path, value in changes:
+        replace_at(changed, path, value)
+    return changed
+
+
 def replace_at(doc, path: tuple, value) -> None:
     """Put ``value`` at ``path`` when the path is still there (an earlier change may have replaced its parent)."""
     node = doc

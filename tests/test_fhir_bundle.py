@@ -9,7 +9,7 @@ import gzip
 import json
 
 import pytest
-from conftest import ROOT, leaves, replace_at
+from conftest import ROOT, leaves, with_values
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -382,9 +382,7 @@ BAD_VALUES = [None, "", "x", 0, -1, 1.5, True, [], {}, [None], {"a": 1}, "2020-1
 @settings(max_examples=120, deadline=None, derandomize=True, database=None)
 @given(st.lists(st.tuples(st.sampled_from(DINO_PATHS), st.sampled_from(BAD_VALUES)), min_size=1, max_size=3))
 def test_a_bad_value_anywhere_never_loses_a_stay(changes):
-    doc = copy.deepcopy(DINO)
-    for path, value in changes:
-        replace_at(doc, path, value)
+    doc = with_values(DINO, changes)
     items = stays(doc)
     assert [i.record["id"] for i in items if i.record] == ["706e8981-b8d4-4392-90f3-fe423a74411a",
                                                          "58268da8-da8a-4be0-a591-22c00b8126e4"]
@@ -586,9 +584,7 @@ ALL_PATHS = [p for p in leaves(DINO) if len(p) >= 4 and p[2] == "resource"]  # E
 def test_leaving_visits_unread_changes_no_record(changes):
     # What is left unread is decided on the raw resources: whatever they hold, the stays come out as they do when
     # every resource is read through its model first.
-    doc = copy.deepcopy(DINO)
-    for path, value in changes:
-        replace_at(doc, path, value)
+    doc = with_values(DINO, changes)
     deferred = [(i.position, i.record, i.error and i.error.as_dict()) for i in stays(copy.deepcopy(doc))]
     with _read_eagerly():
         eager = [(i.position, i.record, i.error and i.error.as_dict()) for i in stays(doc)]

@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, leaves, replace_at
+from conftest import ROOT, leaves, with_values
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -945,9 +945,7 @@ RICH_PATHS = [p for p in leaves(RICH) if len(p) >= 4 and p[2] == "resource" and 
 @settings(max_examples=150, deadline=None, derandomize=True, database=None)
 @given(st.lists(st.tuples(st.sampled_from(RICH_PATHS), st.sampled_from(VALUES)), min_size=1, max_size=4))
 def test_deferred_and_eager_reading_agree_whatever_values_a_rich_bundle_holds(changes):
-    doc = copy.deepcopy(RICH)
-    for path, value in changes:
-        replace_at(doc, path, value)
+    doc = with_values(RICH, changes)
     deferred, eager = both(doc)
     assert deferred == eager
 
