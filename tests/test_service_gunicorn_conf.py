@@ -150,3 +150,52 @@ def test_with_a_listening_socket_per_worker_each_takes_its_own_connections(balan
     worker.cfg = SimpleNamespace(reuse_port=True)
     worker.accept(None)
     assert calls == ["accept"]
+
+
+@pytest.fixture()
+def answered(balanced, monkeypatch):
+    """The balanced worker answering requests: which of them gthread was asked to close after the answer."""
+    from gunicorn.workers.gthread import ThreadWorker
+
+    worker, clock, _ = balanced
+    closed = []
+    monkeypatch.setattr(ThreadWorker, "handle_request", lambda self, req, conn: closed.append(req.must_close))
+
+    def answer():
+        worker.handle_request(SimpleNamespace(must_close=False), None)
+        return closed[-1]
+
+    return worker, clock, answer
+
+
+@pytest.mark.parametrize(("mine", "other", "other_pid", "closes"), [
+    (2, 0, 102, True),  # 2–0: one moves, making 1–1
+    (4, 1, 102, True),
+    (2, 1, 102, False),  # 2–1 stays: moving one would make it 1–2
+    (3, 3, 102, False),
+    (4, 0, -1, False),  # the other is not yet in its main loop: a reconnecting client would come back here
+])
+def test_a_worker_holding_two_more_connections_than_another_closes_one_after_its_answer(
+        answered, mine, other, other_pid, closes):
+    from ur_service import gunicorn_worker
+
+    worker, _, answer = answered
+    worker.nr_conns = mine
+    gunicorn_worker.TABLE.set(0, 101, mine, 1)
+    gunicorn_worker.TABLE.set(1, other_pid, other, 1)
+    assert answer() is closes
+
+
+def test_a_crowded_worker_closes_one_connection_at_a_time(answered):
+    worker, clock, answer = answered
+    worker.nr_conns = 4  # beside a worker holding none; its own count follows a turn after each close
+    assert [answer(), answer(), answer()] == [True, False, False]
+    clock.now += 0.1
+    assert [answer(), answer()] == [True, False]
+
+
+def test_with_a_listening_socket_per_worker_no_connection_is_closed_to_spread_them(answered):
+    worker, _, answer = answered
+    worker.cfg = SimpleNamespace(reuse_port=True)
+    worker.nr_conns = 4
+    assert answer() is False

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import signal
 import sys
 import threading
 import time
@@ -154,6 +155,20 @@ def _digests(url: str, n: int) -> set[str]:
         return set(pool.map(one, range(n)))
 
 
+def _workers(server_pid: int) -> list[int]:
+    """The pids of a gunicorn server's workers (the session its master leads), from /proc."""
+    pids = []
+    for pid in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                stat = f.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if pid.isdigit() and int(stat[3]) == server_pid and int(pid) != server_pid:
+            pids.append(int(pid))
+    return pids
+
+
 def _connections_held(server_pid: int, port: int, states: tuple[str, ...] = ("01",)) -> list[int]:
     """How many connections to ``port`` in ``states`` (01: established) each gunicorn worker holds, most first (from
     /proc)."""
@@ -163,14 +178,10 @@ def _connections_held(server_pid: int, port: int, states: tuple[str, ...] = ("01
         if fields[3] in states and int(fields[1].split(":")[1], 16) == port:  # local port
             established.add(fields[9])  # the socket's inode
     held = []
-    for pid in os.listdir("/proc"):
+    for pid in _workers(server_pid):
         try:
-            with open(f"/proc/{pid}/stat") as f:
-                stat = f.read().rsplit(")", 1)[1].split()
-            if not pid.isdigit() or int(stat[3]) != server_pid or int(pid) == server_pid:
-                continue  # not a worker of this server (the session its master leads)
             links = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
-        except (OSError, IndexError):
+        except OSError:
             continue
         held.append(sum(link.startswith("socket:[") and link[8:-1] in established for link in links))
     return sorted(held, reverse=True)
@@ -185,7 +196,35 @@ def _until_closed(server_pid: int, port: int) -> None:
     time.sleep(0.05)
 
 
-def test_clients_that_keep_their_connections_are_spread_over_the_workers(tmp_path):
+def _all_at_once(clients: list, message: bytes) -> list[int]:
+    """Each client sends one review at the same time; their answers' statuses."""
+    statuses = [0] * len(clients)
+
+    def one(i):
+        statuses[i] = clients[i].exchange(message)[0]
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(clients))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return statuses
+
+
+def _until_spread(proc, port: int, clients: list, message: bytes) -> int:
+    """Send reviews from every client, all at once, until the workers hold 2 connections each; how many turns that
+    took. A crowded worker closes one connection after an answer, one each 0.1 s, and its client reconnects."""
+    deadline, turn = time.monotonic() + 10, 0
+    while _connections_held(proc.pid, port) != [2, 2]:
+        assert time.monotonic() < deadline, f"still {_connections_held(proc.pid, port)} after {turn} turns"
+        assert _all_at_once(clients, message) == [200] * 4
+        turn += 1
+    return turn
+
+
+@pytest.fixture()
+def two_workers(tmp_path):
+    """gunicorn with 2 workers on a SQLite store; its process, port and a reviewer's request, ready to send."""
     db = f"sqlite:///{tmp_path}/audit.db"
     store = Store(db)
     key = create_key(store, "reviewer", "load-test")
@@ -193,21 +232,37 @@ def test_clients_that_keep_their_connections_are_spread_over_the_workers(tmp_pat
     port = free_port()
     proc = load.start_server(db, port, 2, tmp_path / "gunicorn.log")
     try:
-        message = load.request_bytes("127.0.0.1", port, key, load.BODY)
-        for _ in range(4):  # 4 clients on 2 workers used to split 3–1 or 4–0 in most runs
-            clients = [load.Connection("127.0.0.1", port) for _ in range(4)]
-            starts = [threading.Thread(target=c.exchange, args=(message,)) for c in clients]
-            for t in starts:
-                t.start()
-            for t in starts:
-                t.join()
-            assert [c.exchange(message)[0] for c in clients] == [200] * 4  # each connection still open, answered
-            assert _connections_held(proc.pid, port) == [2, 2]
-            for c in clients:
-                c.close()
-            _until_closed(proc.pid, port)
+        yield proc, port, load.request_bytes("127.0.0.1", port, key, load.BODY)
     finally:
         load.stop_server(proc)
+
+
+def test_clients_that_keep_their_connections_are_spread_over_the_workers(two_workers):
+    proc, port, message = two_workers
+    for _ in range(4):  # 4 clients on 2 workers used to split 3–1 or 4–0 in most runs, and stay so
+        clients = [load.Connection("127.0.0.1", port) for _ in range(4)]
+        assert _all_at_once(clients, message) == [200] * 4
+        _until_spread(proc, port, clients, message)
+        assert _all_at_once(clients, message) == [200] * 4
+        assert _connections_held(proc.pid, port) == [2, 2]  # and they stay so
+        for c in clients:
+            c.close()
+        _until_closed(proc.pid, port)
+
+
+def test_connections_that_all_landed_on_one_worker_while_the_other_stalled_are_spread_after(two_workers):
+    proc, port, message = two_workers
+    stalled = _workers(proc.pid)[0]
+    os.kill(stalled, signal.SIGSTOP)  # as a worker still booting, or starved of CPU on a loaded machine
+    try:
+        clients = [load.Connection("127.0.0.1", port) for _ in range(4)]
+        assert _all_at_once(clients, message) == [200] * 4  # each left to the stalled worker for 50 ms, then taken
+        assert _connections_held(proc.pid, port)[1] == 0
+    finally:
+        os.kill(stalled, signal.SIGCONT)
+    assert _until_spread(proc, port, clients, message) >= 1
+    for c in clients:
+        c.close()
 
 
 @pytest.mark.parametrize(("before", "after", "share"), [

@@ -11,18 +11,26 @@ socket for ``HOLD`` seconds, then watches it again. The worker holding fewest al
 once or when its own hold ends; a worker that has left one waiting connection to others for ``MOST_HOLD`` takes
 it itself, should the other's main loop not be turning.
 
+That leaves a connection where it landed when the other worker was booting or stalled longer than ``MOST_HOLD``
+(on a loaded machine, right after a start, all 4 clients still landed on one worker). So a worker holding more
+than one connection above a running worker that may take more closes one kept-alive connection after its next
+answer (``Connection: close``), at most one every ``SHED_EVERY`` seconds: the client reconnects, and the new
+connection goes to the worker holding fewest.
+
 A worker the master is about to start counts as holding none from the moment the master starts (``on_starting``
 reserves a row for each): gunicorn forks its workers up to 0.1 s apart, and clients that connect as soon as the
 first one answers were all taken by it while the next was not yet forked.
 
-It overrides gthread's ``accept``, ``set_accept_enabled``, ``notify`` and ``wait_for_and_dispatch_events`` as
-gunicorn 27 has them (pyproject.toml pins that series); tests/test_service_load.py checks the spread.
+It overrides gthread's ``accept``, ``set_accept_enabled``, ``notify``, ``wait_for_and_dispatch_events`` and
+``handle_request`` as gunicorn 27 has them (pyproject.toml pins that series); tests/test_service_load.py checks the
+spread.
 """
 
 from __future__ import annotations
 
 import mmap
 import struct
+import threading
 import time
 
 from gunicorn.workers.gthread import ThreadWorker
@@ -34,6 +42,7 @@ HOLD = 0.005  # seconds a worker leaves new connections to a less loaded one
 # Seconds a worker leaves one waiting connection to others before taking it itself: a less loaded worker whose main
 # loop is not turning (booting, stopping, blocked closing a connection) must not leave a client waiting for long.
 MOST_HOLD = 0.05
+SHED_EVERY = 0.1  # seconds between two kept-alive connections a crowded worker closes (its count follows in a turn)
 FRESH = 2.0  # seconds a row is believed: a worker's main loop writes it at least once a second
 
 
@@ -61,11 +70,14 @@ class ConnectionTable:
     def set(self, row: int, pid: int, held: int, accepting: int) -> None:
         _ROW.pack_into(self._rows, row * _ROW.size, pid, held, accepting, time.monotonic())
 
-    def fewest_elsewhere(self, row: int) -> int | None:
+    def fewest_elsewhere(self, row: int, running: bool = False) -> int | None:
         """The fewest connections another live worker holds that may take more (None when there is none). A
-        worker whose row is older than ``FRESH`` is stuck (gunicorn will restart it): it is not counted."""
+        worker whose row is older than ``FRESH`` is stuck (gunicorn will restart it): it is not counted. With
+        ``running``, neither is one not yet in its main loop."""
         fewest, since = None, time.monotonic() - FRESH
         for i, (pid, held, accepting, written) in enumerate(_ROW.iter_unpack(self._rows)):
+            if running and pid == STARTING:
+                continue
             if pid and accepting and written >= since and i != row and (fewest is None or held < fewest):
                 fewest = held
         return fewest
@@ -98,6 +110,8 @@ class BalancedThreadWorker(ThreadWorker):
 
     _hold_until = 0.0  # until when it leaves new connections to others
     _holding_since = 0.0  # when it began leaving the connection now waiting to others
+    _shed_at = float("-inf")  # when it last closed a kept-alive connection to spread them
+    _shed_lock = threading.Lock()  # request threads decide together: one connection each SHED_EVERY
 
     def _publish(self) -> None:
         row = getattr(self, "ur_row", None)
@@ -124,6 +138,26 @@ class BalancedThreadWorker(ThreadWorker):
                     return
         super().accept(listener)
         self._publish()
+
+    def handle_request(self, req, conn):  # in a request thread
+        if self._crowded():
+            req.must_close = True  # gunicorn answers with Connection: close, then closes it
+        return super().handle_request(req, conn)
+
+    def _crowded(self) -> bool:
+        """Whether to close this request's connection after the answer, its client reconnecting elsewhere."""
+        row = getattr(self, "ur_row", None)
+        if row is None or self.cfg.reuse_port:
+            return False
+        fewest = TABLE.fewest_elsewhere(row, running=True)
+        if fewest is None or self.nr_conns <= fewest + 1:  # 2–1 stays: moving one would make it 1–2
+            return False
+        with self._shed_lock:
+            now = time.monotonic()
+            if now - self._shed_at < SHED_EVERY:
+                return False
+            self._shed_at = now
+        return True
 
     def set_accept_enabled(self, enabled: bool) -> None:
         if enabled and time.monotonic() < self._hold_until:
