@@ -33,6 +33,7 @@ from ur_engine.evaluation.compiler import (
     plan,
     to_durable,
 )
+from ur_engine.memo import Recent
 from ur_engine.rules.library import Library
 
 _LOCK = threading.Lock()
@@ -102,14 +103,14 @@ class ReferenceEvaluator:
         pass
 
 
-# Patterns of rule sets' results an evaluator keeps at most, all rule sets together, then forgets all at once: most
-# of a long batch's patterns are the same few hundred per rule set, its long tail seen once, and a cache per rule
-# set, each with its own bound, grew with the batch (peak RSS 100,000 → 1,000,000 stays).
-PATTERNS_KEPT = 16384
+# Patterns of rule sets' results an evaluator keeps at most, all rule sets together, the least recently used
+# forgotten first: most of a long batch's patterns are the same few hundred per rule set, its long tail seen once,
+# and a cache per rule set, each with its own bound, grew with the batch. Several a stay: twice decision.KEPT.
+PATTERNS_KEPT = 4096
 
 
-_Seen = dict[tuple[int, tuple[bool | None, ...]],
-             tuple[dict[str, bool | None], dict[str, bool | None], dict[str, bool | None]]]
+_Seen = Recent[tuple[int, tuple[bool | None, ...]],
+               tuple[dict[str, bool | None], dict[str, bool | None], dict[str, bool | None]]]
 
 
 class _Upper:
@@ -130,12 +131,10 @@ class _Upper:
         key = (self.n, statuses)
         found = self._seen.get(key)
         if found is None:
-            if len(self._seen) >= PATTERNS_KEPT:
-                self._seen.clear()
             values: dict[str, Scalar] = {k: v for k, v in crit.items() if v is not None}
             values.update((cid, True) for cid in self.waived if cid in crit)
             r = _result(self.plan, [crit, *_stages(self.plan.stages[1:], values, self.waived)])
-            found = self._seen[key] = (r.groups, r.levels, r.requires)
+            found = self._seen.put(key, (r.groups, r.levels, r.requires))
         # Shared between the records of one pattern: read, never written, by the decision.
         return RulesetResult(self.plan.ruleset, crit, *found, pattern=statuses)
 
@@ -154,7 +153,7 @@ class DurableEvaluator:
         self._bundle_of: dict[str, int] = {}
         self._ids = itertools.count()
         self._routes: dict[tuple[tuple[str, ...], frozenset[str]], _Route] = {}
-        self._seen: _Seen = {}
+        self._seen: _Seen = Recent(PATTERNS_KEPT)
         self._uppers = itertools.count()
         handles: list[int] = []
         try:
