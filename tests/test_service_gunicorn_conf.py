@@ -162,7 +162,9 @@ def answered(balanced, monkeypatch):
     monkeypatch.setattr(ThreadWorker, "handle_request", lambda self, req, conn: closed.append(req.must_close))
 
     def answer():
-        worker.handle_request(SimpleNamespace(must_close=False), None)
+        req = SimpleNamespace(must_close=False)
+        req.should_close = lambda: req.must_close
+        worker.handle_request(req, None)
         return closed[-1]
 
     return worker, clock, answer
@@ -186,12 +188,43 @@ def test_a_worker_holding_two_more_connections_than_another_closes_one_after_its
     assert answer() is closes
 
 
-def test_a_crowded_worker_closes_one_connection_at_a_time(answered):
+def test_a_crowded_worker_closes_the_next_connection_once_the_last_landed_elsewhere(answered):
+    from ur_service import gunicorn_worker
+
     worker, clock, answer = answered
-    worker.nr_conns = 4  # beside a worker holding none; its own count follows a turn after each close
-    assert [answer(), answer(), answer()] == [True, False, False]
-    clock.now += 0.1
+    worker.nr_conns = 4  # beside a worker holding none
     assert [answer(), answer()] == [True, False]
+    clock.now += 0.5
+    assert answer() is False  # its own count still 4 until the answer is sent, the other's still 0: wait
+    worker.nr_conns = 3
+    gunicorn_worker.TABLE.set(1, 102, 1, 1)  # the client reconnected there
+    assert answer() is True
+    worker.nr_conns = 2
+    gunicorn_worker.TABLE.set(1, 102, 2, 1)
+    clock.now += 0.5
+    assert answer() is False  # 2–2
+
+
+def test_a_client_that_came_back_to_the_crowded_worker_is_moved_again_only_after_a_while(answered):
+    from ur_service import gunicorn_worker
+
+    worker, clock, answer = answered
+    worker.nr_conns = 4  # beside a worker that holds none, and stays so: stalled, or the client went quiet
+    assert answer() is True
+    clock.now += gunicorn_worker.SHED_RETRY - 0.1
+    gunicorn_worker.TABLE.set(1, 102, 0, 1)  # its row written again, as its loop does
+    assert answer() is False
+    clock.now += 0.2
+    gunicorn_worker.TABLE.set(1, 102, 0, 1)
+    assert answer() is True
+
+
+def test_a_request_that_closes_its_connection_anyway_does_not_count_as_the_one_moved(answered):
+    worker, _, answer = answered
+    worker.nr_conns = 4
+    closing = SimpleNamespace(must_close=True, should_close=lambda: True)  # HTTP/1.0, or Connection: close
+    worker.handle_request(closing, None)
+    assert answer() is True  # the next kept-alive one is closed in its place
 
 
 def test_with_a_listening_socket_per_worker_no_connection_is_closed_to_spread_them(answered):

@@ -14,8 +14,10 @@ it itself, should the other's main loop not be turning.
 That leaves a connection where it landed when the other worker was booting or stalled longer than ``MOST_HOLD``
 (on a loaded machine, right after a start, all 4 clients still landed on one worker). So a worker holding more
 than one connection above a running worker that may take more closes one kept-alive connection after its next
-answer (``Connection: close``), at most one every ``SHED_EVERY`` seconds: the client reconnects, and the new
-connection goes to the worker holding fewest.
+answer (``Connection: close``); the client reconnects, and the new connection goes to the worker holding fewest.
+It closes the next only once the fewest another worker holds has changed (the client landed there, not back
+here), or after ``SHED_RETRY`` seconds (the client has not come back, or the other worker is stalled and it came back here),
+and never two within ``SHED_EVERY``.
 
 A worker the master is about to start counts as holding none from the moment the master starts (``on_starting``
 reserves a row for each): gunicorn forks its workers up to 0.1 s apart, and clients that connect as soon as the
@@ -42,7 +44,8 @@ HOLD = 0.005  # seconds a worker leaves new connections to a less loaded one
 # Seconds a worker leaves one waiting connection to others before taking it itself: a less loaded worker whose main
 # loop is not turning (booting, stopping, blocked closing a connection) must not leave a client waiting for long.
 MOST_HOLD = 0.05
-SHED_EVERY = 0.1  # seconds between two kept-alive connections a crowded worker closes (its count follows in a turn)
+SHED_EVERY = 0.1  # seconds at least between two kept-alive connections a crowded worker closes
+SHED_RETRY = 2.0  # seconds after which it closes another though no other worker's count went up
 FRESH = 2.0  # seconds a row is believed: a worker's main loop writes it at least once a second
 
 
@@ -111,7 +114,8 @@ class BalancedThreadWorker(ThreadWorker):
     _hold_until = 0.0  # until when it leaves new connections to others
     _holding_since = 0.0  # when it began leaving the connection now waiting to others
     _shed_at = float("-inf")  # when it last closed a kept-alive connection to spread them
-    _shed_lock = threading.Lock()  # request threads decide together: one connection each SHED_EVERY
+    _shed_fewest = -1  # the fewest another running worker held then
+    _shed_lock = threading.Lock()  # request threads decide together
 
     def _publish(self) -> None:
         row = getattr(self, "ur_row", None)
@@ -140,7 +144,7 @@ class BalancedThreadWorker(ThreadWorker):
         self._publish()
 
     def handle_request(self, req, conn):  # in a request thread
-        if self._crowded():
+        if not req.should_close() and self._crowded():  # a connection closing anyway moves no client
             req.must_close = True  # gunicorn answers with Connection: close, then closes it
         return super().handle_request(req, conn)
 
@@ -154,9 +158,12 @@ class BalancedThreadWorker(ThreadWorker):
             return False
         with self._shed_lock:
             now = time.monotonic()
-            if now - self._shed_at < SHED_EVERY:
+            # This worker's own count falls only once the answer is sent: the table says whether the last
+            # connection closed has landed elsewhere yet (a count gone down means other clients left meanwhile).
+            since = now - self._shed_at
+            if since < SHED_EVERY or (fewest == self._shed_fewest and since < SHED_RETRY):
                 return False
-            self._shed_at = now
+            self._shed_at, self._shed_fewest = now, fewest
         return True
 
     def set_accept_enabled(self, enabled: bool) -> None:
