@@ -16,8 +16,8 @@ That leaves a connection where it landed when the other worker was booting or st
 than one connection above a running worker that may take more closes one kept-alive connection after its next
 answer (``Connection: close``); the client reconnects, and the new connection goes to the worker holding fewest.
 It closes the next only once the fewest another worker holds has changed (the client landed there, not back
-here), or after ``SHED_RETRY`` seconds (the client has not come back, or the other worker is stalled and it came back here),
-and never two within ``SHED_EVERY``.
+here), or after ``SHED_RETRY`` seconds (the client has not come back yet, or came back here because the other
+worker is stalled), and never two within ``SHED_EVERY``.
 
 A worker the master is about to start counts as holding none from the moment the master starts (``on_starting``
 reserves a row for each): gunicorn forks its workers up to 0.1 s apart, and clients that connect as soon as the
@@ -45,7 +45,7 @@ HOLD = 0.005  # seconds a worker leaves new connections to a less loaded one
 # loop is not turning (booting, stopping, blocked closing a connection) must not leave a client waiting for long.
 MOST_HOLD = 0.05
 SHED_EVERY = 0.1  # seconds at least between two kept-alive connections a crowded worker closes
-SHED_RETRY = 2.0  # seconds after which it closes another though no other worker's count went up
+SHED_RETRY = 2.0  # seconds after which it closes another though the fewest held elsewhere did not change
 FRESH = 2.0  # seconds a row is believed: a worker's main loop writes it at least once a second
 
 
