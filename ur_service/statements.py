@@ -8,18 +8,27 @@ want: on the driver's cursor for a review (db.driver_write_transaction), else th
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import String, and_, bindparam, insert, literal_column, select, update
 
 from .db import DriverTransaction
 from .tables import api_keys, audit_heads, determinations, pas_requests, reviews, rule_reloads
 
 
+def follows(later, earlier):
+    """``later`` is a review of the same stay that follows ``earlier`` (its documentation questionnaire answered,
+    see fhir_dtr). Looked up among the stay's own reviews (indexed by record_id)."""
+    # The stored decision is canonical JSON (sorted keys, no spaces): its link reads "follows":{"review_id":"…",
+    # SQL literals, not bound values: the compiled statements bind only the values a caller names.
+    pattern = (literal_column("""'%"follows":{"review_id":"'""", String) + earlier.c.review_id
+               + literal_column("""'",%'""", String))
+    return and_(later.c.record_id == earlier.c.record_id, later.c.seq > earlier.c.seq, later.c.decision.like(pattern))
+
+
 def _later(table):
-    """The reviews of a review's stay after it (``review_id``): their ids and decisions."""
+    """The reviews that follow a review (``review_id``), the first first."""
     earlier, later = table.alias("earlier"), table.alias("later")
-    return (select(later.c.review_id, later.c.decision)
-            .where(earlier.c.review_id == bindparam("review_id"), later.c.record_id == earlier.c.record_id,
-                   later.c.seq > earlier.c.seq).order_by(later.c.seq))
+    return (select(later.c.review_id).where(earlier.c.review_id == bindparam("review_id"), follows(later, earlier))
+            .order_by(later.c.seq))
 
 
 _STATEMENTS = {

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta, timezone
 from enum import Enum
 
 import orjson
-from sqlalchemy import and_, delete, exists, func, insert, literal, or_, select
+from sqlalchemy import and_, delete, exists, func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from ulid import ULID
 
@@ -32,7 +32,7 @@ from ur_engine.rules.library import digest as library_digest
 from . import migrate
 from .db import ReadConnection, create_db_engine, driver_write_transaction, write_transaction
 from .group_commit import GroupCommit
-from .statements import run
+from .statements import follows, run
 from .tables import (CHAINS, api_keys, audit_heads, determinations, login_failures, pas_requests, reviews,
                      rule_reloads, rule_snapshots)
 
@@ -71,18 +71,10 @@ class Actor:
     role: str = ""
 
 
-def _follows(later, earlier):
-    """``later`` is a review of the same stay that follows ``earlier`` (its documentation questionnaire answered,
-    see fhir_dtr). Looked up among the stay's own reviews (indexed by record_id)."""
-    # The stored decision is canonical JSON (sorted keys, no spaces): its link reads "follows":{"review_id":"…",
-    pattern = literal('%"follows":{"review_id":"') + earlier.c.review_id + literal('",%')
-    return and_(later.c.record_id == earlier.c.record_id, later.c.seq > earlier.c.seq, later.c.decision.like(pattern))
-
-
 def _not_followed():
     """A pend a later review follows is closed: the later review is the one to decide."""
     later = reviews.alias("later")
-    return ~exists().where(_follows(later, reviews))
+    return ~exists().where(follows(later, reviews))
 
 
 def utc_text(when: datetime | None = None) -> str:
@@ -181,9 +173,8 @@ def _may_follow(conn, earlier: str, followed: set[str]) -> None:
         conn.run("SELECT pg_advisory_xact_lock(%s)", (DETERMINATION_CHAIN,))
     if run(conn, "decided", "determinations", [{"review_id": earlier}]).fetchone() is not None:
         raise Conflict(earlier)
-    link = f'"follows":{{"review_id":"{earlier}",'  # as the canonical JSON of the decision writes it (_follows)
-    later = next((rid for rid, decision in run(conn, "later", "reviews", [{"review_id": earlier}]).fetchall()
-                  if link in decision), None)
+    first = run(conn, "later", "reviews", [{"review_id": earlier}]).fetchone()
+    later = first[0] if first is not None else None
     if later is not None or earlier in followed:
         raise Conflict(earlier, followed_by=later)
     followed.add(earlier)
@@ -309,7 +300,7 @@ class Store:
         later = reviews.alias("later")
         with self.engine.connect() as conn:
             return conn.execute(select(later.c.review_id).where(reviews.c.review_id == review_id,
-                                                                _follows(later, reviews))
+                                                                follows(later, reviews))
                                 .order_by(later.c.seq).limit(1)).scalar()
 
     def list_reviews(self, *, outcome: str | None = None, record_id: str | None = None,
