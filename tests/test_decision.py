@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from conftest import examples, make_record, obs
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from strategies import records
 
-from ur_engine import schemas
-from conftest import make_record, obs
+from ur_engine import decision, schemas
+from ur_engine.memo import Recent
 
 TACHY = obs("8867-4", 150)
 HYPOTENSION = obs("8480-6", 84)
@@ -210,3 +214,64 @@ def test_a_fact_that_alone_settles_a_level_comes_before_one_that_needs_others(en
 def test_an_approved_stay_lists_nothing_missing(engine):
     d = review(engine, observations=[TACHY], treatments=[{"type": "iv_fluids"}])
     assert d.outcome == "approve" and d.missing == [] and d.missing_info == []
+
+
+PNEUMONIA_ON_IV_ANTIBIOTICS = {"diagnoses": [{"code": "J18.9", "principal": True}],
+                               "treatments": [{"type": "iv_antibiotic", "every_hours": 8}]}
+
+
+@pytest.mark.parametrize("observations, met", [
+    ([HYPOTENSION], "SI-BP, IS-IV"),
+    ([HYPOTENSION, TACHY], "SI-PULSE, SI-BP, IS-IV"),
+    ([TACHY, obs("8480-6", 120)], "SI-PULSE, IS-IV"),
+])
+def test_pneumonia_stays_meeting_different_severity_criteria_share_one_verdict_yet_each_names_its_own(
+        engine, monkeypatch, observations, met):
+    # Each rule set says the same of its levels and groups for all three: one verdict, worked out for the first
+    # stay; the criteria met that its reason names are each stay's own.
+    worked_out = []
+    work_out = decision._verdict
+    monkeypatch.setattr(decision, "_VERDICTS", Recent(decision.KEPT))
+    monkeypatch.setattr(decision, "_verdict", lambda *args: worked_out.append(args) or work_out(*args))
+    review(engine, observations=[HYPOTENSION], **PNEUMONIA_ON_IV_ANTIBIOTICS)
+    d = review(engine, observations=observations, **PNEUMONIA_ON_IV_ANTIBIOTICS)
+    assert len(worked_out) == 1
+    assert (d.outcome, d.reasons) == ("approve", [f"Criteria support inpatient ({met})"])
+
+
+def test_a_verdict_shared_between_stays_gives_each_the_decision_it_would_have_alone(library, engine,
+                                                                                    reference_engine):
+    # The engine's decisions come from verdicts and parts that earlier stays left; the reference engine's, with
+    # the verdicts forgotten before each stay, from this stay's results alone.
+    @settings(max_examples=examples(600), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(st.sampled_from([None, *library.rulesets]).flatmap(lambda rs: records(library, rs)))
+    def alone(record):
+        shared = engine.review(record, review_id="x").to_dict()
+        decision._VERDICTS = Recent(decision.KEPT)
+        assert reference_engine.review(record, review_id="x").to_dict() == shared
+
+    kept = decision._VERDICTS
+    try:
+        alone()
+    finally:
+        decision._VERDICTS = kept
+
+
+@pytest.mark.parametrize("visits_per_week, failed", [(4, "participation"), (1, "participation, supervision")])
+def test_a_rehabilitation_stay_not_supported_names_the_requirements_it_fails_whatever_the_stay_before(
+        engine, monkeypatch, visits_per_week, failed):
+    # The stay before fails a different set of 42 CFR 412.622(a)(3)'s requirements: its verdict is not this one's.
+    monkeypatch.setattr(decision, "_VERDICTS", Recent(decision.KEPT))
+
+    def irf(visits):
+        return engine.review({
+            "id": f"irf-{visits}", "review_type": "discharge", "patient": {"age": 45},
+            "coverage": {"line_of_business": "medicare"},
+            "encounter": {"arrival_time": "2026-03-02T09:40:00Z", "review_time": "2026-03-03T05:40:00Z"},
+            "discharge_plan": {"requested_setting": "irf", "inpatient_midnights": 1},
+            "function": {"therapy_hours_per_day": 4, "expected_to_benefit": False,
+                         "physician_visits_per_week": visits, "homebound": False}})
+
+    irf(5 - visits_per_week)
+    d = irf(visits_per_week)
+    assert d.reasons[0] == f"post-acute-irf: irf not supported — no criterion met in {failed}"

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from functools import cached_property, lru_cache
+from functools import cached_property
 from typing import Any, Literal
 
 from ur_engine.evaluation.evaluator import RulesetResult
-from ur_engine.facts import FactDictionary, Facts
+from ur_engine.facts import Facts
 from ur_engine.memo import Recent
 from ur_engine.record import Admission, DataNotice
 from ur_engine.rules.library import Library, RuleSet
+from ur_engine.words import missing_words, some_missing
 from ur_engine.vocabulary import (
     ACUTE_LEVELS,
     Action,
@@ -86,15 +87,13 @@ class Decision:
     _results: list[tuple[RuleSet, RulesetResult]] = field(default_factory=list, repr=False, compare=False)
     _facts: Facts = field(default_factory=Facts, repr=False, compare=False)
     _waived: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
-    # The criteria's ids under their status, shared by every decision of the same pattern of results (None: work
-    # them out from ``_results``).
-    _by_status: dict[str, tuple[str, ...]] | None = field(default=None, repr=False, compare=False)
+    _parts: list[_Part] | None = field(default=None, repr=False, compare=False)  # of ``_results``, when at hand
     # The stay day by day (stay_days.StayDays.to_dict()), set only when a day-by-day review was asked for.
     by_day: dict[str, object] | None = None
 
     def met_for(self, level: str) -> list[str]:
         """The ids of the criteria met that support ``level`` (through a rule set whose groups support it)."""
-        return _met_ids(self._results, level)
+        return _met_ids(self._results, level, self._parts or _parts(self._results, self._waived))
 
     @cached_property
     def criteria(self) -> list[CriterionResult]:
@@ -129,7 +128,7 @@ class Decision:
         return head
 
     def _compact_trail(self) -> tuple[dict[str, list[str]], dict[str, dict[str, object]]]:
-        by_status = self._by_status if self._by_status is not None else _by_status(self._results, self._waived)
+        by_status = _by_status(self._parts or _parts(self._results, self._waived))
         vget, tget, bounds = self._facts.values.get, self._facts.times.get, self._facts.bounds
         evidence: dict[str, dict[str, object]] = {}
         for f in _facts_read(self.rules.get("digest"), [rs for rs, _ in self._results]):
@@ -168,15 +167,66 @@ class Decision:
 Results = list[tuple[RuleSet, RulesetResult]]
 
 
-def _by_status(results: Results, waived: frozenset[str]) -> dict[str, tuple[str, ...]]:
+def _by_status(parts: list[_Part]) -> dict[str, tuple[str, ...]]:
     """The criteria's ids under their status (met, not met, unknown, waived), in trail order; empty ones left out."""
+    if len(parts) == 1:
+        return parts[0].by_status
+    merged = {status: tuple([cid for p in parts for cid in p.by_status.get(status, ())]) for status in STATUSES}
+    return {k: ids for k, ids in merged.items() if ids}
+
+
+STATUSES = ("met", "not_met", "unknown", "waived")
+
+
+@dataclass(frozen=True, slots=True)
+class _Part:
+    """What one rule set's pattern of criteria results brings to a decision, whichever rule sets apply beside it.
+
+    A batch meets a few thousand patterns per rule set but many more combinations of them (20,000 generated stays:
+    1,981 and 11,471), and far fewer combinations of what a verdict reads of each (``signature``: 1,700): each
+    part is worked out once per pattern, kept with the evaluator's results (``RulesetResult.derived``), and a
+    verdict once per combination of signatures; what else a stay's decision names (the criteria met, the facts
+    still wanted) is put together from its parts.
+    """
+
+    waived: frozenset[str]
+    # The rule set, its levels, gates and groups, its criteria asking for a physician and its notices.
+    signature: tuple[object, ...]
+    by_status: dict[str, tuple[str, ...]]  # the criteria's ids under their status, empty ones left out
+    pend_reasons: tuple[str, ...]  # the criteria met that ask for a physician's review
+    notices: tuple[str, ...]  # the criteria met that owe a notice
+    supports: tuple[str, ...]  # the met criteria that support a level, named when that level is supported
+    # unknown targets -> (fact, 2 or 1): see ``_candidates``; filled as targets come
+    candidates: dict[tuple[str, ...], tuple[tuple[str, int], ...]] = field(default_factory=dict)
+
+
+def _parts(results: Results, waived: frozenset[str]) -> list[_Part]:
+    return [_part(rs, r, waived) for rs, r in results]
+
+
+def _part(rs: RuleSet, r: RulesetResult, waived: frozenset[str]) -> _Part:
+    part = r.derived.get("decision")
+    if isinstance(part, _Part) and (part.waived is waived or part.waived == waived):
+        return part
+    status = r.criteria
     by: dict[bool | None, list[str]] = {True: [], False: [], None: []}
     waived_ids: list[str] = []
-    for _, r in results:
-        for cid, met in r.criteria.items():
-            (waived_ids if cid in waived else by[met]).append(cid)
+    for cid, met in status.items():
+        (waived_ids if cid in waived else by[met]).append(cid)
     trail = {"met": by[True], "not_met": by[False], "unknown": by[None], "waived": waived_ids}
-    return {k: tuple(ids) for k, ids in trail.items() if ids}
+    pend_reasons, notices = [], []
+    for cr in rs.acting_criteria:
+        if status[cr.id] is True and cr.id not in waived:
+            if cr.action is Action.PEND:
+                pend_reasons.append(f"{cr.id}: {cr.text} — physician review")
+            else:
+                notices.append(f"{cr.id}: {cr.text}")
+    signature = (rs.key, tuple(r.levels.items()), tuple(r.requires.items()), tuple(r.groups.items()),
+                 tuple(pend_reasons), tuple(notices))
+    part = _Part(waived, signature, {k: tuple(ids) for k, ids in trail.items() if ids}, tuple(pend_reasons),
+                 tuple(notices), tuple(cr.id for cr in rs.criteria if status[cr.id] is True and cr.action is Action.SUPPORT))
+    r.derived["decision"] = part
+    return part
 
 
 def _facts_read(digest: object, rulesets: list[RuleSet]) -> tuple[str, ...]:
@@ -224,36 +274,38 @@ def decide(adm: Admission, library: Library, results: Results, facts: Facts, rev
     decides payment status, never the setting the patient needs. So the engine never offers a lower setting
     than the clinical criteria support; a level supported clinically whose gate fails pends, citing the gate.
 
-    All but the missing facts follows from the pattern of criteria results, and a batch meets a few thousand
-    patterns in millions of stays: each pattern's verdict is worked out once (``_verdict``); which of its
-    candidate facts are missing is the record's own.
+    The outcome, levels and reasons follow from what each rule set's results say of its levels, gates and
+    groups, and a batch meets a few thousand combinations of those in millions of stays: each combination's
+    verdict is worked out once (``_verdict``). Which criteria were met, and which of the facts the verdict asks
+    for are missing, are the stay's own, put together from its rule sets' parts (``_Part``).
     """
     if adm.patient.age is None or adm.requested is None or adm.coverage.line_of_business is None:
         return _pend_without_basics(adm, library, results, facts, review_id, waived, unknown_basics(adm))
+    parts = _parts(results, waived)
     if not results:
-        verdict = _verdict(adm.requested, adm.review_type, library, results, waived)
+        verdict = _verdict(adm.requested, adm.review_type, library, results, parts)
         verdict = replace(verdict, reasons=(
             f"No rule set applies to this record ({adm.review_type}, age {adm.patient.age:g}, "
             f"{adm.coverage.line_of_business}, arrival {adm.encounter.arrival_time.date()}); physician review",))
     else:
-        pattern = (library.digest, adm.requested, adm.review_type, waived,
-                   tuple([(rs.key, r.pattern if r.pattern is not None else tuple(r.criteria.values()))
-                          for rs, r in results]))
-        found = _VERDICTS.get(pattern)
+        key = (library.digest, adm.requested, adm.review_type, waived, tuple([p.signature for p in parts]))
+        found = _VERDICTS.get(key)
         if found is None:
-            found = _VERDICTS.put(pattern, _verdict(adm.requested, adm.review_type, library, results, waived))
+            found = _VERDICTS.put(key, _verdict(adm.requested, adm.review_type, library, results, parts))
         verdict = found
     values = facts.values
-    missing = [name for name in verdict.candidates if name not in values]
+    candidates = _candidates_ranked(library, results, parts, verdict.unknown) if verdict.asks else ()
+    missing = [name for name in candidates if name not in values]
     missing_info = missing_words(library, adm.review_type, missing) if missing else []
     return Decision(
         review_id=review_id, record_id=adm.id, review_type=adm.review_type, outcome=verdict.outcome,
         requested=adm.requested, supported=verdict.supported, recommended=verdict.recommended,
-        reasons=[r if isinstance(r, str) else r.prefix + _some(missing, words=missing_info) for r in verdict.reasons],
+        reasons=[r if isinstance(r, str) else r.text(results, parts, missing, missing_info)
+                 for r in verdict.reasons],
         missing=missing, missing_info=missing_info, levels=dict(verdict.levels), payment=dict(verdict.payment),
         rules=dict(verdict.rules), review_action=verdict.review_action, notices=list(verdict.notices),
         data_notices=adm.data_notices + tuple(facts.notices) if facts.notices else adm.data_notices,
-        _results=results, _facts=facts, _waived=waived, _by_status=verdict.by_status)
+        _results=results, _facts=facts, _waived=waived, _parts=parts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,6 +313,33 @@ class _Words:
     """A reason that goes on to name the missing facts: ``prefix`` and then, per record, what is missing."""
 
     prefix: str
+
+    def text(self, results: Results, parts: list[_Part], missing: list[str],
+             words: list[dict[str, object]]) -> str:
+        return self.prefix + some_missing(missing, words)
+
+
+@dataclass(frozen=True, slots=True)
+class _Support:
+    """"Criteria support ``target`` (the criteria met that support it)": which were met is the record's own."""
+
+    target: str
+    highest: str | None
+
+    def text(self, results: Results, parts: list[_Part], missing: list[str],
+             words: list[dict[str, object]]) -> str:
+        return _support_reason(self.target, self.highest, results, parts)
+
+
+@dataclass(frozen=True, slots=True)
+class _Payment:
+    """Why a payment rule refuses ``target``, naming the criteria that would meet it: the record's own."""
+
+    target: str
+
+    def text(self, results: Results, parts: list[_Part], missing: list[str],
+             words: list[dict[str, object]]) -> str:
+        return _payment_reason(self.target, results)
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,14 +349,14 @@ class _Verdict:
     outcome: Outcome
     supported: str | None
     recommended: str | None
-    reasons: tuple[str | _Words, ...]
-    candidates: tuple[str, ...]  # facts that, absent, are missing: the most decisive first
+    reasons: tuple[str | _Words | _Support | _Payment, ...]
+    asks: bool  # whether facts absent from a stay are missing (``_candidates_ranked``)
+    unknown: tuple[str, ...]  # the levels judged that are still unknown
     levels: dict[str, Status]
     payment: dict[str, Status]
     rules: dict[str, Any]
     review_action: ReviewAction
     notices: tuple[str, ...]
-    by_status: dict[str, tuple[str, ...]]  # the compact trail's ids (Decision._compact_trail)
 
 
 # Verdicts (and candidate facts) kept at most, the least recently used forgotten first: a long batch meets a long
@@ -286,12 +365,12 @@ class _Verdict:
 # and 127.5 over 1,000,000, its pymalloc arenas creeping while its live objects did not grow; with these sizes,
 # 78.7 and 79.9 MiB, the arenas level at 32 MiB (bench/memory.py), for about 5% more CPU (4–11% in 3 paired runs).
 KEPT = 2048
-# (library digest, requested, review type, waivers, each rule set's criteria results) -> its verdict.
+# (library digest, requested, review type, waivers, each rule set's _Part.signature) -> its verdict.
 _VERDICTS: Recent[tuple[object, ...], _Verdict] = Recent(KEPT)
 
 
 def _verdict(requested_level: str | None, review_type: str, library: Library, results: Results,
-             waived: frozenset[str]) -> _Verdict:
+             parts: list[_Part]) -> _Verdict:
     requested = requested_level or ""
     chain = _chain(requested_level)
     clinical: dict[str, bool | None] = {}
@@ -310,39 +389,32 @@ def _verdict(requested_level: str | None, review_type: str, library: Library, re
     at_or_above = [t for t in judged if rank[t] <= rank.get(requested, len(chain))]
     supported = next((t for t in judged if clinical[t] is True), None)  # the level the criteria support
 
-    pend_reasons, notices = [], []
-    for rs, r in results:
-        for cr in rs.acting_criteria:
-            if r.criteria[cr.id] is True and cr.id not in waived:
-                if cr.action is Action.PEND:
-                    pend_reasons.append(f"{cr.id}: {cr.text} — physician review")
-                else:
-                    notices.append(f"{cr.id}: {cr.text}")
+    pend_reasons = [reason for p in parts for reason in p.pend_reasons]
+    notices = [notice for p in parts for notice in p.notices]
 
-    reasons: list[str | _Words] = []
+    reasons: list[str | _Words | _Support | _Payment] = []
     recommended = None
     unknown = [t for t in judged if status[t] is None]
     approved = not pend_reasons and any(status[t] is True for t in at_or_above)
-    candidates = () if approved else _candidates_ranked(library, results, unknown)
     outcome = Outcome.PEND
     if pend_reasons:
         reasons += pend_reasons
     elif approved:
         outcome, recommended = Outcome.APPROVE, requested
-        reasons.append(_support_reason(requested, supported, results))
+        reasons.append(_Support(requested, supported))
         if supported and supported != requested and payment.get(supported) is False:
-            reasons.append(_payment_reason(supported, results))
+            reasons.append(_Payment(supported))
     elif any(clinical[t] is None for t in at_or_above) or (
             supported is not None and payment.get(supported, True) is None):
         reasons.append(_Words(f"Not enough information to judge {', '.join(t for t in judged if t in unknown)}: "))
     elif supported is not None and payment.get(supported) is False:
         # Supported clinically, refused by a payment rule: a physician decides, the setting is not lowered.
-        reasons.append(_support_reason(supported, supported, results))
-        reasons.append(_payment_reason(supported, results))
+        reasons.append(_Support(supported, supported))
+        reasons.append(_Payment(supported))
     elif supported is not None:
         outcome, recommended = Outcome.ALTERNATIVE_SETTING, supported
         reasons += _why_not(requested, results)
-        reasons.append(_support_reason(supported, supported, results))
+        reasons.append(_Support(supported, supported))
     else:
         if requested not in clinical:
             reasons.append(f"No applicable rule set judges '{requested}'")
@@ -357,24 +429,24 @@ def _verdict(requested_level: str | None, review_type: str, library: Library, re
             reasons.append("No level of care is supported by the criteria; physician review")
     return _Verdict(
         outcome=outcome, supported=supported, recommended=recommended, reasons=tuple(reasons),
-        candidates=candidates, levels={t: Status.of(clinical[t]) for t in judged},
+        asks=not approved, unknown=tuple(unknown), levels={t: Status.of(clinical[t]) for t in judged},
         payment={t: Status.of(v) for t, v in payment.items()},
         rules={"version": library.version, "digest": library.digest,
                "rulesets": {rs.id: rs.version for rs, _ in results}},
         review_action=ReviewAction.CERTIFIED if outcome is Outcome.APPROVE else ReviewAction.PENDED,
-        notices=tuple(notices), by_status=_by_status(results, waived))
+        notices=tuple(notices))
 
 
-def _met_ids(results: Results, target: str) -> list[str]:
-    ids = []
-    for rs, r in results:
+def _met_ids(results: Results, target: str, parts: list[_Part]) -> list[str]:
+    ids: list[str] = []
+    for (_, r), part in zip(results, parts):
         if r.levels.get(target) is True:
-            ids += [cr.id for cr in rs.criteria if r.criteria[cr.id] is True and cr.action is Action.SUPPORT]
+            ids += part.supports
     return ids
 
 
-def _support_reason(target: str, highest: str | None, results: Results) -> str:
-    text = f"Criteria support {target} ({', '.join(_met_ids(results, target)) or 'no criterion'})"
+def _support_reason(target: str, highest: str | None, results: Results, parts: list[_Part]) -> str:
+    text = f"Criteria support {target} ({', '.join(_met_ids(results, target, parts)) or 'no criterion'})"
     if highest and highest != target:
         text += f"; they also support the higher level {highest}"
     return text
@@ -405,7 +477,8 @@ def _why_not(target: str, results: Results) -> list[str]:
     return out
 
 
-def _candidates_ranked(library: Library, results: Results, targets: list[str]) -> tuple[str, ...]:
+def _candidates_ranked(library: Library, results: Results, parts: list[_Part],
+                       targets: tuple[str, ...]) -> tuple[str, ...]:
     """The facts that, when absent, left a criterion unknown in a group that a still-unknown level depends on —
     only those whose value could change that level — the most decisive first: a fact of the one group still
     unknown for a level (its value alone settles the level) before a fact of a group that settles it only with
@@ -413,22 +486,16 @@ def _candidates_ranked(library: Library, results: Results, targets: list[str]) -
     if not targets:
         return ()
     weight: dict[str, int] = {}
-    key = tuple(targets)
-    for rs, r in results:
-        # A rule set meets far fewer patterns of results than a combination of them does: cached per rule set.
-        found = (library.digest, rs.key, key, r.pattern if r.pattern is not None else tuple(r.criteria.values()),
-                 tuple(r.groups.values()))  # the groups too: a waiver moves them
-        candidates = _CANDIDATES.get(found)
+    for (rs, r), part in zip(results, parts):
+        # A rule set meets far fewer patterns of results than a combination of them does: kept with its part.
+        kept = part.candidates
+        candidates = kept.get(targets)
         if candidates is None:
-            candidates = _CANDIDATES.put(found, _candidates(library, rs, key, r))
+            candidates = kept[targets] = _candidates(library, rs, targets, r)
         for name, decisive in candidates:
             if weight.get(name, 0) < decisive:
                 weight[name] = decisive
     return tuple(sorted(weight, key=lambda name: -weight[name]))  # stable: rule-file order within a rank
-
-
-# (library digest, rule set, targets, its criteria's and groups' results) -> _candidates.
-_CANDIDATES: Recent[tuple[object, ...], tuple[tuple[str, int], ...]] = Recent(KEPT)
 
 
 def _candidates(library: Library, rs: RuleSet, targets: tuple[str, ...],
@@ -451,71 +518,6 @@ def _candidates(library: Library, rs: RuleSet, targets: tuple[str, ...],
                         for name in library.facts.inputs(f):
                             out[name] = max(out.get(name, 0), decisive)
     return tuple(out.items())
-
-
-STAT_WORDS = {"min": "lowest", "max": "highest", "first": "first", "last": "latest", "count": "number of readings"}
-
-
-def missing_words(library: Library, review_type: str, names: list[str]) -> list[dict[str, object]]:
-    """The missing facts in words a nurse acts on, one entry per thing to document: a lab or vital sign with the
-    time window it is read in (its lowest and highest merged into one line), a finding, a treatment, a field."""
-    # A batch pends many stays for the same few lists of missing facts: their words are worked out once.
-    # Fresh dicts each time: the cached words are shared by every decision that asks for them.
-    return [{"facts": list(facts), "text": text} for facts, text in _words(library.facts, review_type, tuple(names))]
-
-
-@lru_cache(maxsize=KEPT // 2)
-def _words(facts: FactDictionary, review_type: str,
-           names: tuple[str, ...]) -> tuple[tuple[tuple[str, ...], str], ...]:
-    catalog, window = facts.catalog, facts.windows.get(review_type, {})
-    span = ""
-    if window:
-        span = (f"in the first {window['end_hours']:g} h after arrival" if window["anchor"] == "arrival" else
-                "on that day of care" if window["anchor"] == "day_start" else
-                f"in the {-window['start_hours']:g} h before the review")
-    order: list[str] = []  # one entry per observation (its statistics merged) or per other fact
-    facts_of: dict[str, list[str]] = {}
-    stats_of: dict[str, list[str]] = {}
-    for name in names:
-        info = catalog.get(name)
-        base, _, stat = name.rpartition(".")
-        key = base if info is not None and info.kind == "observation" and stat in STAT_WORDS else name
-        if key not in facts_of:
-            order.append(key)
-            facts_of[key], stats_of[key] = [], []
-        facts_of[key].append(name)
-        if key == base:
-            stats_of[key].append(STAT_WORDS[stat])
-    words: list[tuple[tuple[str, ...], str]] = []
-    for key in order:
-        info = catalog.get(facts_of[key][0])
-        label = info.text if info is not None else key
-        if stats_of[key]:
-            text = f"{label.rsplit(' (', 1)[0]} ({' and '.join(stats_of[key])}) {span}".rstrip()
-        elif info is not None and info.kind == "finding":
-            text = f"{label}: documented present or absent"
-        elif info is not None and info.kind == "treatment":
-            text = f"{label}: given or not {span}".rstrip()
-        else:
-            text = label
-        words.append((tuple(facts_of[key]), text))
-    return tuple(words)
-
-
-def some_missing(names: list[str], words: list[dict[str, object]]) -> str:
-    """The first few missing facts in words, and how many more (see ``missing``)."""
-    return _some(names, words=words)
-
-
-def _some(names: list[str], limit: int = 6, words: list[dict[str, object]] | None = None) -> str:
-    if words:
-        shown = [str(w["text"]) for w in words[:limit]]
-        more = f"; and {len(words) - limit} more (see missing)" if len(words) > limit else ""
-        return "; ".join(shown) + more
-    if not names:
-        return "criteria unknown"
-    more = f" and {len(names) - limit} more (see missing)" if len(names) > limit else ""
-    return ", ".join(names[:limit]) + more
 
 
 # What a review cannot start without. A record may leave them out (a prior-authorization request without a birth

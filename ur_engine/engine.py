@@ -15,7 +15,8 @@ from datetime import date
 from ulid import ULID
 
 from ur_engine import record as records
-from ur_engine.decision import Decision, decide, missing_words, some_missing, unknown_basics
+from ur_engine.decision import Decision, decide, unknown_basics
+from ur_engine.words import missing_words, some_missing
 from ur_engine.evaluation.evaluator import DurableEvaluator, Evaluator, ReferenceEvaluator
 from ur_engine.rules.library import Library, RuleSet
 from ur_engine.vocabulary import ACUTE_LEVELS, LINES_OF_BUSINESS, POST_ACUTE_SETTINGS

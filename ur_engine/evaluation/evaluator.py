@@ -53,6 +53,10 @@ class RulesetResult:
     # The criteria's results in rule-file order (``criteria``'s values), when the evaluator has them at hand:
     # the key a decision is looked up by.
     pattern: tuple[bool | None, ...] | None = field(default=None, compare=False, repr=False)
+    # What the decision works out from these results alone (its trail's ids, the parts of its reasons), kept
+    # beside them: the results of one pattern are shared by every record that meets it (``_Upper``), so what is
+    # kept here is worked out once per pattern instead of once per record.
+    derived: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
 
 
 class Evaluator(Protocol):
@@ -110,7 +114,7 @@ PATTERNS_KEPT = 4096
 
 
 _Seen = Recent[tuple[int, tuple[bool | None, ...]],
-               tuple[dict[str, bool | None], dict[str, bool | None], dict[str, bool | None]]]
+               tuple[dict[str, bool | None], dict[str, bool | None], dict[str, bool | None], dict[str, object]]]
 
 
 class _Upper:
@@ -134,9 +138,10 @@ class _Upper:
             values: dict[str, Scalar] = {k: v for k, v in crit.items() if v is not None}
             values.update((cid, True) for cid in self.waived if cid in crit)
             r = _result(self.plan, [crit, *_stages(self.plan.stages[1:], values, self.waived)])
-            found = self._seen.put(key, (r.groups, r.levels, r.requires))
-        # Shared between the records of one pattern: read, never written, by the decision.
-        return RulesetResult(self.plan.ruleset, crit, *found, pattern=statuses)
+            found = self._seen.put(key, (r.groups, r.levels, r.requires, {}))
+        # Shared between the records of one pattern: read, never written, by the decision, but for ``derived``.
+        groups, levels, requires, derived = found
+        return RulesetResult(self.plan.ruleset, crit, groups, levels, requires, pattern=statuses, derived=derived)
 
 
 class DurableEvaluator:
@@ -154,7 +159,8 @@ class DurableEvaluator:
         self._ids = itertools.count()
         self._routes: dict[tuple[tuple[str, ...], frozenset[str]], _Route] = {}
         self._seen: _Seen = Recent(PATTERNS_KEPT)
-        self._uppers = itertools.count()
+        # (rule set, waivers) -> its _Upper, one for every combination it is part of: its patterns are its own
+        self._uppers: dict[tuple[str, frozenset[str]], _Upper] = {}
         handles: list[int] = []
         try:
             for b, members in enumerate(bundles(list(self.plans.values()))):
@@ -204,8 +210,14 @@ class DurableEvaluator:
             p = self.plans[k]
             index = self._bundles[b][1].nodes.index
             results.append((k, position[b], tuple(index((k, name)) for name, _ in p.stages[0].nodes),
-                            _Upper(p, waived, self._seen, next(self._uppers))))
+                            self._upper(p, waived)))
         return _Route(tuple(work), tuple(results))
+
+    def _upper(self, p: Plan, waived: frozenset[str]) -> _Upper:
+        upper = self._uppers.get((p.ruleset, waived))
+        if upper is None:
+            upper = self._uppers[(p.ruleset, waived)] = _Upper(p, waived, self._seen, len(self._uppers))
+        return upper
 
     def close(self) -> None:
         """Delete the engine's rulesets now (also done when the evaluator is garbage-collected)."""

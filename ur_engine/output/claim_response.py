@@ -27,7 +27,7 @@ from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.claimresponse import ClaimResponse
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 
-from ur_engine.decision import STAT_WORDS
+from ur_engine.words import STAT_WORDS
 from ur_engine.facts import FactDictionary
 
 PAS = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/"

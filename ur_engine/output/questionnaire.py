@@ -21,7 +21,7 @@ from typing import Any
 
 from fhir.resources.R4B import get_fhir_model_class
 
-from ur_engine.decision import missing_words
+from ur_engine.words import missing_words
 from ur_engine.facts import FactDictionary
 from ur_engine.rules.library import Library
 
