@@ -113,8 +113,7 @@ class ReferenceEvaluator:
 PATTERNS_KEPT = 4096
 
 
-_Seen = Recent[tuple[int, tuple[bool | None, ...]],
-               tuple[dict[str, bool | None], dict[str, bool | None], dict[str, bool | None], dict[str, object]]]
+_Seen = Recent[tuple[int, tuple[bool | None, ...]], RulesetResult]
 
 
 class _Upper:
@@ -131,17 +130,17 @@ class _Upper:
         self._seen = seen  # the evaluator's, for all its rule sets: (this one's number, pattern) -> the rest
 
     def __call__(self, statuses: tuple[bool | None, ...]) -> RulesetResult:
-        crit = dict(zip(self.names, statuses))
         key = (self.n, statuses)
         found = self._seen.get(key)
         if found is None:
+            crit = dict(zip(self.names, statuses))
             values: dict[str, Scalar] = {k: v for k, v in crit.items() if v is not None}
             values.update((cid, True) for cid in self.waived if cid in crit)
-            r = _result(self.plan, [crit, *_stages(self.plan.stages[1:], values, self.waived)])
-            found = self._seen.put(key, (r.groups, r.levels, r.requires, {}))
-        # Shared between the records of one pattern: read, never written, by the decision, but for ``derived``.
-        groups, levels, requires, derived = found
-        return RulesetResult(self.plan.ruleset, crit, groups, levels, requires, pattern=statuses, derived=derived)
+            found = _result(self.plan, [crit, *_stages(self.plan.stages[1:], values, self.waived)])
+            found.pattern = statuses
+            self._seen.put(key, found)
+        # One result for every record of this pattern: read, never written, by the decision, but for ``derived``.
+        return found
 
 
 class DurableEvaluator:
