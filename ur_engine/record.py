@@ -256,9 +256,16 @@ def _today() -> date:
 _CLOCK: tuple[float, date] = (-2.0, date.today())
 
 
-def _time(text: str | None, path: str, errors: list[RecordError]) -> datetime | None:
+def _time(text: str | None, path: str, errors: list[RecordError],
+          seen: dict[str, datetime | None] | None = None) -> datetime | None:
+    """The time ``text`` gives, or None with an error; ``seen``: texts already read and found plausible (a None
+    there is not trusted: the text is read again, to name its error)."""
     if text is None:
         return None
+    if seen is not None:
+        known = seen.get(text)
+        if known is not None:
+            return known
     try:
         when = datetime.fromisoformat(text)
     except ValueError:
@@ -267,6 +274,8 @@ def _time(text: str | None, path: str, errors: list[RecordError]) -> datetime | 
     if not plausible_time(when):
         errors.append(InvalidTimeError(f"'{text}' is outside 1900 to one year from today", path=path))
         return None
+    if seen is not None:
+        seen[text] = when
     return when
 
 
@@ -301,13 +310,13 @@ def _build(d: dict[str, Any], errors: list[RecordError], seen: dict[str, datetim
     enc = d["encounter"]
     encounter = Encounter(
         # A bad arrival is in ``errors``, and a record with errors is never used: the placeholder is never read.
-        arrival_time=_time(enc["arrival_time"], "$.encounter.arrival_time", errors) or EARLIEST,
+        arrival_time=_time(enc["arrival_time"], "$.encounter.arrival_time", errors, seen) or EARLIEST,
         requested_level=enc.get("requested_level"),
-        order_time=_time(enc.get("order_time"), "$.encounter.order_time", errors),
-        review_time=_time(enc.get("review_time"), "$.encounter.review_time", errors),
+        order_time=_time(enc.get("order_time"), "$.encounter.order_time", errors, seen),
+        review_time=_time(enc.get("review_time"), "$.encounter.review_time", errors, seen),
         admit_source=enc.get("admit_source"),
         expected_midnights=enc.get("expected_midnights"),
-        discharge_time=_time(enc.get("discharge_time"), "$.encounter.discharge_time", errors),
+        discharge_time=_time(enc.get("discharge_time"), "$.encounter.discharge_time", errors, seen),
     )
     obs = None
     if "observations" in d:
@@ -332,8 +341,9 @@ def _build(d: dict[str, Any], errors: list[RecordError], seen: dict[str, datetim
     treatments = None
     if "treatments" in d:
         treatments = tuple(
-            Treatment(t["type"], t.get("every_hours"), _time(t.get("start"), f"$.treatments[{i}].start", errors),
-                      t.get("start"), _time(t.get("end"), f"$.treatments[{i}].end", errors))
+            Treatment(t["type"], t.get("every_hours"),
+                      _time(t.get("start"), f"$.treatments[{i}].start", errors, seen), t.get("start"),
+                      _time(t.get("end"), f"$.treatments[{i}].end", errors, seen))
             for i, t in enumerate(d["treatments"]))
     diagnoses = None
     if "diagnoses" in d:
@@ -342,7 +352,7 @@ def _build(d: dict[str, Any], errors: list[RecordError], seen: dict[str, datetim
     if "procedures" in d:
         procedures = tuple(
             Procedure(_code(p["code"], p.get("system")), p.get("system"), p.get("status", "planned"),
-                      _time(p.get("time"), f"$.procedures[{i}].time", errors), p.get("time"),
+                      _time(p.get("time"), f"$.procedures[{i}].time", errors, seen), p.get("time"),
                       p.get("anesthesia"), p.get("hospital_only"), p.get("display"))
             for i, p in enumerate(d["procedures"]))
     function = None

@@ -104,6 +104,8 @@ class _Intake:
                        "until it is known")
         arrival = _when(enc.get("arrival_time")) if isinstance(enc, dict) else None
         if isinstance(enc, dict) and arrival is not None:
+            if records.plausible_time(arrival):
+                self._times[enc["arrival_time"]] = arrival
             self._encounter_times(enc, arrival)
         coded_on = _coded_on(enc, arrival)
         complete = set(rec.get("complete") or ()) if isinstance(rec.get("complete"), list) else set()
@@ -162,6 +164,7 @@ class _Intake:
             elif when < arrival:
                 why = "before arrival_time"
             else:
+                self._times[text] = when
                 continue
             del enc[name]
             self.aside(f"{name} {text!r}", f"$.encounter.{name}", why)
@@ -194,11 +197,12 @@ class _Intake:
             text = item.get(name)
             if text is None:
                 continue
-            when = _when(text)
+            when = (self._times.get(text) if isinstance(text, str) else None) or _when(text)
             if when is None or not records.plausible_time(when):
                 self.aside(f"treatment {item.get('type')!r} {name} {text!r}", f"{where}.{name}",
                            "not a date and time between 1900 and one year from today")
                 return None
+            self._times[text] = when
         return item
 
     def _ready(self, item: dict[str, Any]) -> bool:
