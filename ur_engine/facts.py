@@ -174,6 +174,9 @@ class FactDictionary:
         self._only_higher = {name for name, o in spec.get("observations", {}).items()
                              if o.get("repeat_disputes") == "higher"}
         self._obs_names = tuple(dict.fromkeys(ob.name for defs in self._obs_by_code.values() for ob in defs))
+        # observation name -> the codes it is read from: _disputes looks at those results only
+        self._codes_of = {name: frozenset(code for code, defs in self._obs_by_code.items()
+                                          if any(ob.name == name for ob in defs)) for name in self._repeats}
         # Units every definition of a code accepts: ``check`` looks further only at a unit outside this set.
         self._units_ok = {code: frozenset.intersection(*(frozenset((ob.unit, *ob.convert)) for ob in defs))
                           for code, defs in self._obs_by_code.items()}
@@ -468,7 +471,8 @@ class FactDictionary:
             for ob in defs:
                 if ob.where and not all(getattr(o, k) in allowed for k, allowed in ob.where.items()):
                     continue
-                value = ob.to_unit(o.value, o.unit)
+                # Most results come in the fact's own unit: no conversion to call for
+                value = o.value if o.unit is None or o.unit == ob.unit else ob.to_unit(o.value, o.unit)
                 if o.comparator is not None:
                     bounded.setdefault(ob.name, []).append((value, o.comparator, o))
                     continue
@@ -507,8 +511,9 @@ class FactDictionary:
         the other side of a threshold becomes unknown, and a notice names the result and its repeat. The repeat may
         come after the window: it still verifies a result inside it."""
         for name, within in self._repeats.items():
+            codes, until = self._codes_of[name], end + within
             series = [(ob.to_unit(o.value, o.unit), o) for o in observed
-                      if o.comparator is None and start <= o.time <= end + within
+                      if o.code in codes and o.comparator is None and start <= o.time <= until
                       for ob in obs_by_code.get(o.code, ()) if ob.name == name
                       and (not ob.where or all(getattr(o, k) in allowed for k, allowed in ob.where.items()))]
             if len(series) < 2:

@@ -190,8 +190,7 @@ class DurableEvaluator:
                     for h, head, inputs, two in route.work]
         results = {}
         for k, b, crit, upper in route.results:
-            met = outs[b].get
-            results[k] = upper(tuple([met(n) for n in crit]))
+            results[k] = upper(tuple(map(outs[b].get, crit)))
         return results
 
     def _route(self, keys: tuple[str, ...], waived: frozenset[str]) -> _Route:
