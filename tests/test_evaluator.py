@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import sys
 import threading
+from collections import Counter
 
 import durable_rules_engine as _dr
 
@@ -12,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 
 from ur_engine import Engine, Source, load
 from ur_engine.evaluation.compiler import number
-from ur_engine.evaluation.evaluator import DurableEvaluator, ReferenceEvaluator
+from ur_engine.evaluation.evaluator import DurableEvaluator, ReferenceEvaluator, RulesetResult
 from ur_engine.intake.rule_files import read_sources
 from conftest import RULES, examples, make_record, obs
 from strategies import fact_values, records
@@ -125,6 +127,37 @@ def test_threads_share_one_engine_without_wrong_results(engine):
     for t in threads:
         t.join()
     assert all(got[k] == expected for k in range(6))
+
+
+def test_threads_meeting_each_rule_set_for_the_first_time_at_once_get_each_its_own_results(library):
+    # Each rule set's patterns are kept under its own number: two rule sets first met by two threads at the same
+    # moment must not draw the same one, or one is handed the other's results.
+    # Rule sets with as many criteria as another: given no facts, their patterns of results are alike.
+    sizes = Counter(len(rs.criteria) for rs in library.rulesets)
+    alike = [rs.key for rs in library.rulesets if sizes[len(rs.criteria)] > 1]
+    assert len(alike) >= 2
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads switch as often as they can
+    try:
+        for _ in range(100):
+            evaluator = DurableEvaluator(library)
+            start = threading.Barrier(len(alike))
+            got: dict[str, RulesetResult] = {}
+
+            def first(key):
+                start.wait()
+                got[key] = evaluator.evaluate_many([key], {})[key]
+
+            threads = [threading.Thread(target=first, args=(key,)) for key in alike]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            assert sorted(got) == sorted(alike)
+            assert all(r.ruleset == key for key, r in got.items())
+            evaluator.close()
+    finally:
+        sys.setswitchinterval(interval)
 
 
 def test_evaluators_release_their_rulesets(library):

@@ -160,6 +160,7 @@ class DurableEvaluator:
         self._seen: _Seen = Recent(PATTERNS_KEPT)
         # (rule set, waivers) -> its _Upper, one for every combination it is part of: its patterns are its own
         self._uppers: dict[tuple[str, frozenset[str]], _Upper] = {}
+        self._upper_numbers = itertools.count()
         handles: list[int] = []
         try:
             for b, members in enumerate(bundles(list(self.plans.values()))):
@@ -214,7 +215,10 @@ class DurableEvaluator:
     def _upper(self, p: Plan, waived: frozenset[str]) -> _Upper:
         upper = self._uppers.get((p.ruleset, waived))
         if upper is None:
-            upper = self._uppers[(p.ruleset, waived)] = _Upper(p, waived, self._seen, len(self._uppers))
+            # Routes are built outside the lock: two threads may get here at once. Each draws its own number
+            # (never two rule sets under one), and both keep whichever _Upper was stored first.
+            upper = self._uppers.setdefault((p.ruleset, waived),
+                                            _Upper(p, waived, self._seen, next(self._upper_numbers)))
         return upper
 
     def close(self) -> None:
