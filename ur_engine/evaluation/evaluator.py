@@ -43,15 +43,17 @@ K = TypeVar("K")  # what a stage's inputs are keyed by: fact names, or the rule 
 
 @dataclass
 class RulesetResult:
-    """Three-valued results of one rule set: True met, False not met, None unknown."""
+    """Three-valued results of one rule set: True met, False not met, None unknown.
+
+    The durable-rules evaluator hands every record that meets the same pattern the same object: read it, never
+    change it (but for ``derived``)."""
 
     ruleset: str  # RuleSet.key
     criteria: dict[str, bool | None]
     groups: dict[str, bool | None]
     levels: dict[str, bool | None]
     requires: dict[str, bool | None]
-    # The criteria's results in rule-file order (``criteria``'s values), when the evaluator has them at hand:
-    # the key a decision is looked up by.
+    # The criteria's results in rule-file order (``criteria``'s values), when the evaluator has them at hand.
     pattern: tuple[bool | None, ...] | None = field(default=None, compare=False, repr=False)
     # What the decision works out from these results alone (its trail's ids, the parts of its reasons), kept
     # beside them: the results of one pattern are shared by every record that meets it (``_Upper``), so what is
