@@ -223,8 +223,9 @@ def _part(rs: RuleSet, r: RulesetResult, waived: frozenset[str]) -> _Part:
                 notices.append(f"{cr.id}: {cr.text}")
     signature = (rs.key, tuple(r.levels.items()), tuple(r.requires.items()), tuple(r.groups.items()),
                  tuple(pend_reasons), tuple(notices))
+    supports = tuple(cr.id for cr in rs.criteria if status[cr.id] is True and cr.action is Action.SUPPORT)
     part = _Part(waived, signature, {k: tuple(ids) for k, ids in trail.items() if ids}, tuple(pend_reasons),
-                 tuple(notices), tuple(cr.id for cr in rs.criteria if status[cr.id] is True and cr.action is Action.SUPPORT))
+                 tuple(notices), supports)
     r.derived["decision"] = part
     return part
 
@@ -359,11 +360,11 @@ class _Verdict:
     notices: tuple[str, ...]
 
 
-# Verdicts (and candidate facts) kept at most, the least recently used forgotten first: a long batch meets a long
-# tail of patterns seen once, so a larger cache mostly holds those. With 8,192 forgotten all at once (the
-# evaluator's patterns 16,384, the missing facts' words 4,096), one process peaked at 120.6 MiB over 100,000 stays
-# and 127.5 over 1,000,000, its pymalloc arenas creeping while its live objects did not grow; with these sizes,
-# 78.7 and 79.9 MiB, the arenas level at 32 MiB (bench/memory.py), for about 5% more CPU (4–11% in 3 paired runs).
+# Verdicts kept at most, the least recently used forgotten first: a long batch meets a long tail of combinations
+# seen once, so a larger cache mostly holds those. With 8,192 forgotten all at once (the evaluator's patterns
+# 16,384, the missing facts' words 4,096), one process peaked at 120.6 MiB over 100,000 stays and 127.5 over
+# 1,000,000, its pymalloc arenas creeping while its live objects did not grow; with bounds of this size, its RSS
+# levels off (bench/memory.py).
 KEPT = 2048
 # (library digest, requested, review type, waivers, each rule set's _Part.signature) -> its verdict.
 _VERDICTS: Recent[tuple[object, ...], _Verdict] = Recent(KEPT)
@@ -521,7 +522,8 @@ def _candidates(library: Library, rs: RuleSet, targets: tuple[str, ...],
 
 
 # What a review cannot start without. A record may leave them out (a prior-authorization request without a birth
-# date or a level of care, an extract without its payer): the stay then pends, naming them, instead of being refused or judged on a guess.
+# date or a level of care, an extract without its payer): the stay then pends, naming them, instead of being
+# refused or judged on a guess.
 BASICS = (("age", "Patient's age at arrival (the birth date): it decides which criteria apply"),
           ("requested_level", "Level of care requested (inpatient, observation, critical care…)"),
           ("line_of_business", "Coverage: the line of business (Medicare, Medicaid, commercial…): it decides which "

@@ -53,8 +53,6 @@ class RulesetResult:
     groups: dict[str, bool | None]
     levels: dict[str, bool | None]
     requires: dict[str, bool | None]
-    # The criteria's results in rule-file order (``criteria``'s values), when the evaluator has them at hand.
-    pattern: tuple[bool | None, ...] | None = field(default=None, compare=False, repr=False)
     # What the decision works out from these results alone (its trail's ids, the parts of its reasons), kept
     # beside them: the results of one pattern are shared by every record that meets it (``_Upper``), so what is
     # kept here is worked out once per pattern instead of once per record.
@@ -139,7 +137,6 @@ class _Upper:
             values: dict[str, Scalar] = {k: v for k, v in crit.items() if v is not None}
             values.update((cid, True) for cid in self.waived if cid in crit)
             found = _result(self.plan, [crit, *_stages(self.plan.stages[1:], values, self.waived)])
-            found.pattern = statuses
             self._seen.put(key, found)
         # One result for every record of this pattern: read, never written, by the decision, but for ``derived``.
         return found
