@@ -247,11 +247,12 @@ class FactDictionary:
         plus offset, must lie between lowest and highest (the plausible range of the fact's unit). None when the
         code or unit needs more than that (no fact reads the code, or the unit must be converted first)."""
         key = (code, unit)
-        if key in self._accepts:
-            return self._accepts[key]
+        found = self._accepts.get(key)
+        if found is not None or key in self._accepts:
+            return found
         defs = self._obs_by_code.get(code)
         ob = defs[0] if defs else None
-        found: tuple[float, float, float, float] | None = None
+        found = None
         if ob is not None and (unit is None or unit == ob.unit or unit in ob.convert):
             scale, offset = ob.convert[unit] if unit is not None and unit != ob.unit else (1.0, 0.0)
             low, high = ob.plausible

@@ -216,8 +216,7 @@ class _Intake:
             return False
         if not fast[0] <= value * fast[2] + fast[3] <= fast[1]:  # NaN and infinities fail this too
             return False
-        return (time in self._times and self._times[time] is not None or self._good_time(time)) \
-            and None not in item.values()
+        return (self._times.get(time) is not None or self._good_time(time)) and None not in item.values()
 
     def _observations(self, item: dict[str, Any], where: str, coded_on: date | None) -> dict[str, Any] | None:
         code, system = item.get("code"), item.get("system", "loinc")
