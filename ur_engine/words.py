@@ -8,8 +8,8 @@ from functools import lru_cache
 from ur_engine.facts import FactDictionary
 from ur_engine.rules.library import Library
 
-# Texts kept at most, the least recently used forgotten first: one per observation and set of its statistics
-# missing, or per other fact, and review type.
+# Entries kept at most, the least recently used forgotten first: what each fact is documented as, and a text per
+# observation and set of its statistics missing (or per other fact) and review type.
 TEXTS_KEPT = 2048
 
 STAT_WORDS = {"min": "lowest", "max": "highest", "first": "first", "last": "latest", "count": "number of readings"}
@@ -21,39 +21,28 @@ def missing_words(library: Library, review_type: str, names: list[str]) -> list[
     # The lists of missing facts are nearly as many as the stays that pend, but the facts and what is said of
     # each are few: the words are put together per stay from each fact's, worked out once.
     facts = library.facts
-    order: list[dict[str, object]] = []  # one entry per observation (its statistics merged) or per other fact
-    by_key: dict[str, tuple[list[str], list[str]]] = {}  # key -> (its facts, their statistics' words)
+    # one entry per observation (its statistics merged) or per other fact: its facts, their statistics' words
+    entries: dict[str, tuple[list[str], list[str]]] = {}
     for name in names:
         key, stat = _word_key(facts, name)
-        found = by_key.get(key)
+        found = entries.get(key)
         if found is None:
-            found = by_key[key] = ([], [])
-            order.append({"facts": found[0], "text": key})
+            found = entries[key] = ([], [])
         found[0].append(name)
         if stat:
             found[1].append(stat)
-    for entry in order:
-        named, stats = by_key[str(entry["text"])]
-        entry["text"] = _word_text(facts, review_type, named[0], tuple(stats))
-    return order
+    return [{"facts": named, "text": _word_text(facts, review_type, named[0], tuple(stats))}
+            for named, stats in entries.values()]
 
 
-# (fact dictionary, fact name) -> (what it is documented as: an observation or the fact itself, its statistic's
-# word, or "" for a fact that has none); one entry per fact of a dictionary.
-_WORD_KEYS: dict[tuple[FactDictionary, str], tuple[str, str]] = {}
-
-
+@lru_cache(maxsize=TEXTS_KEPT)
 def _word_key(facts: FactDictionary, name: str) -> tuple[str, str]:
-    key = (facts, name)
-    found = _WORD_KEYS.get(key)
-    if found is None:
-        if len(_WORD_KEYS) >= 4096:  # dictionaries replaced (rules reloaded): what they named is dropped
-            _WORD_KEYS.clear()
-        info = facts.catalog.get(name)
-        base, _, stat = name.rpartition(".")
-        observed = info is not None and info.kind == "observation" and stat in STAT_WORDS
-        found = _WORD_KEYS[key] = (base, STAT_WORDS[stat]) if observed else (name, "")
-    return found
+    """What ``name`` is documented as (an observation, or the fact itself) and its statistic's word ("" if none)."""
+    info = facts.catalog.get(name)
+    base, _, stat = name.rpartition(".")
+    if info is not None and info.kind == "observation" and stat in STAT_WORDS:
+        return base, STAT_WORDS[stat]
+    return name, ""
 
 
 @lru_cache(maxsize=TEXTS_KEPT)

@@ -156,15 +156,14 @@ class _Intake:
     def _encounter_times(self, enc: dict[str, Any], arrival: datetime) -> None:
         for name in ("order_time", "review_time", "discharge_time"):
             text = enc.get(name)
-            when = _when(text)
             if text is None:
                 continue
-            if when is None or not records.plausible_time(when):
+            when = self._time_of(text)
+            if when is None:
                 why = "not a date and time between 1900 and one year from today"
             elif when < arrival:
                 why = "before arrival_time"
             else:
-                self._times[text] = when
                 continue
             del enc[name]
             self.aside(f"{name} {text!r}", f"$.encounter.{name}", why)
@@ -197,12 +196,10 @@ class _Intake:
             text = item.get(name)
             if text is None:
                 continue
-            when = (self._times.get(text) if isinstance(text, str) else None) or _when(text)
-            if when is None or not records.plausible_time(when):
+            if not self._good_time(text):
                 self.aside(f"treatment {item.get('type')!r} {name} {text!r}", f"{where}.{name}",
                            "not a date and time between 1900 and one year from today")
                 return None
-            self._times[text] = when
         return item
 
     def _ready(self, item: dict[str, Any]) -> bool:
@@ -264,13 +261,17 @@ class _Intake:
         return item
 
     def _good_time(self, text: Any) -> bool:
-        """A date and time with an offset between 1900 and a year from today; observations share a few times."""
+        return self._time_of(text) is not None
+
+    def _time_of(self, text: Any) -> datetime | None:
+        """The time of a date and time with an offset between 1900 and a year from today, else None; read once per
+        record (a record's entries share a few times), and handed to the typed record."""
         if not isinstance(text, str):
-            return False
+            return None
         if text not in self._times:
             when = _when(text)
             self._times[text] = when if when is not None and records.plausible_time(when) else None
-        return self._times[text] is not None
+        return self._times[text]
 
     def _unit(self, ob: ObservationDef, value: float, text: Any) -> tuple[str | None, float] | None:
         """(unit the facts accept — None for the canonical one — and the value in it), or None if unreadable."""
