@@ -127,7 +127,7 @@ class _Upper:
     def __init__(self, p: Plan, waived: frozenset[str], seen: _Seen, n: int) -> None:
         self.plan, self.waived, self.n = p, waived, n
         self.names = tuple(name for name, _ in p.stages[0].nodes)
-        self._seen = seen  # the evaluator's, for all its rule sets: (this one's number, pattern) -> the rest
+        self._seen = seen  # the evaluator's, for all its rule sets: (this one's number, pattern) -> its result
 
     def __call__(self, statuses: tuple[bool | None, ...]) -> RulesetResult:
         key = (self.n, statuses)
