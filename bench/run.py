@@ -7,9 +7,11 @@ default compact trail, and `--trail full`) and with the plain-Python reference e
 plans, and their ratios; with ``--baseline DIR`` (another checkout, e.g. a ``git worktree`` of an earlier
 commit), the same run of that checkout's `ur batch` alternating with ours, and our throughput over its;
 the floor of one process (JSON in, schema check, durable-rules' calls and JSON out, nothing else) and what
-is left of a record's time for our own code; scaling from 1 to N worker processes; peak RSS of one process at
-growing input sizes; `ur review` likewise; and FHIR in: `ur batch` over whole patient Bundles (``--fhir``, by
-default the Synthea bundles under tests/data/fhir), stays/s and the time a stay costs, beside the baseline's.
+is left of a record's time for our own code; where a warm record's time goes, stage by stage, and the loop with
+each record's typed record and facts given (the most a plan from parsed JSON straight to the facts could bring);
+scaling from 1 to N worker processes; peak RSS of one process at growing input sizes; `ur review` likewise; and
+FHIR in: `ur batch` over whole patient Bundles (``--fhir``, by default the Synthea bundles under tests/data/fhir),
+stays/s and the time a stay costs, beside the baseline's.
 Not part of the test suite: these machines are shared and noisy, so read ratios, not absolute numbers.
 """
 
@@ -163,9 +165,9 @@ def stages(data: Path, count: int, repeat: int = 3) -> tuple[dict[str, float], f
             kept, summary = [], BatchSummary()
             for n, line in enumerate(lines):
                 t0 = pc()
-                data = orjson.loads(line)
+                raw = orjson.loads(line)
                 t1 = pc()
-                adm = admit(data, facts_of) if given is None else given[n][0]
+                adm = admit(raw, facts_of) if given is None else given[n][0]
                 t2 = pc()
                 rulesets = library.applicable(adm, None)
                 keys, needed, waived = engine.combination(rulesets)
