@@ -93,7 +93,11 @@ class Decision:
 
     def met_for(self, level: str) -> list[str]:
         """The ids of the criteria met that support ``level`` (through a rule set whose groups support it)."""
-        return _met_ids(self._results, level, self._parts or _parts(self._results, self._waived))
+        return _met_ids(self._results, level, self._rule_parts())
+
+    def _rule_parts(self) -> list[_Part]:
+        # A decision made without its parts at hand (one that pends for its basics) works them out when asked.
+        return self._parts if self._parts is not None else _parts(self._results, self._waived)
 
     @cached_property
     def criteria(self) -> list[CriterionResult]:
@@ -128,7 +132,7 @@ class Decision:
         return head
 
     def _compact_trail(self) -> tuple[dict[str, list[str]], dict[str, dict[str, object]]]:
-        by_status = _by_status(self._parts or _parts(self._results, self._waived))
+        by_status = _by_status(self._rule_parts())
         vget, tget, bounds = self._facts.values.get, self._facts.times.get, self._facts.bounds
         evidence: dict[str, dict[str, object]] = {}
         for f in _facts_read(self.rules.get("digest"), [rs for rs, _ in self._results]):

@@ -321,7 +321,8 @@ def _build(d: dict[str, Any], errors: list[RecordError], seen: dict[str, datetim
     obs = None
     if "observations" in d:
         read: list[Observation] = []
-        # Observations taken together share a time: each is read once (``seen`` may come from the intake).
+        # Observations taken together share a time: each is read once (``seen`` may come from the intake). Looked
+        # up here rather than through _time(..., seen): the error path is then built only for a time not yet read.
         for i, o in enumerate(d["observations"]):
             value = o["value"]
             if isinstance(value, float) and not math.isfinite(value):
